@@ -1,0 +1,89 @@
+"""The one exception tree of music-gen.
+
+Every error a user can cause or meet carries a stable string ``code`` that the CLI prints and
+the HTTP service returns as ``{"error": {"code", "message", "details"}}``. Codes never change
+meaning; new ones may be added.
+
+    MusicGenError                      (code: INTERNAL_ERROR)
+    ├── InvalidInput                   (INVALID_INPUT, or a specific INVALID_* code below)
+    ├── ModelNotAvailable              (MODEL_NOT_AVAILABLE)
+    │   └── UnknownModel               (UNKNOWN_MODEL)
+    ├── UnsupportedFeature             (UNSUPPORTED_FEATURE)
+    └── GenerationFailed               (GENERATION_FAILED)
+
+``InvalidInput`` codes: INVALID_PROMPT, INVALID_DURATION, INVALID_TEMPERATURE, INVALID_TOP_K,
+INVALID_TOP_P, INVALID_GUIDANCE, INVALID_SEED, INVALID_AUDIO, INVALID_OUTPUT_PATH,
+INVALID_FORMAT, INVALID_SAMPLE_RATE, INVALID_NORMALIZATION, INVALID_DEVICE, INVALID_DTYPE,
+INVALID_INPUT (anything else).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "GenerationFailed",
+    "InvalidInput",
+    "ModelNotAvailable",
+    "MusicGenError",
+    "UnknownModel",
+    "UnsupportedFeature",
+]
+
+
+class MusicGenError(Exception):
+    """Base of every music-gen error: a stable ``code``, a human ``message`` and ``details``."""
+
+    default_code = "INTERNAL_ERROR"
+    #: The HTTP status the service answers with for this error.
+    http_status = 500
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.details: dict[str, Any] = dict(details or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The service's error body: ``{"error": {"code", "message", "details"}}``."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class InvalidInput(MusicGenError):
+    """A parameter, prompt, audio input or output path that cannot be used as given."""
+
+    default_code = "INVALID_INPUT"
+    http_status = 422
+
+
+class ModelNotAvailable(MusicGenError):
+    """The model exists but cannot be loaded here (not cached and the hub is unreachable)."""
+
+    default_code = "MODEL_NOT_AVAILABLE"
+    http_status = 503
+
+
+class UnknownModel(ModelNotAvailable):
+    """The name is neither a known checkpoint, a hub id that exists, nor a checkpoint directory."""
+
+    default_code = "UNKNOWN_MODEL"
+    http_status = 404
+
+
+class UnsupportedFeature(MusicGenError):
+    """The loaded model cannot do what was asked (e.g. melody conditioning on a text-only model)."""
+
+    default_code = "UNSUPPORTED_FEATURE"
+    http_status = 422
+
+
+class GenerationFailed(MusicGenError):
+    """Generation started but could not finish (out of memory, a numerical failure, …)."""
+
+    default_code = "GENERATION_FAILED"
+    http_status = 500
