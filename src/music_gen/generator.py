@@ -182,55 +182,64 @@ class MusicGenerator:
 
         device = self.device
         batch = len(texts)
-        tokens = self.loaded.tokenizer(texts, return_tensors="pt", padding=True)
-        input_ids = tokens["input_ids"].to(device)
-        attention_mask = tokens["attention_mask"].to(device)
         guided = params.guidance_scale != 1.0
-
-        def condition_for(start_frame: int) -> Condition:
-            chroma = None
-            if melody_audio is not None:
-                chroma = self._window_chroma(melody_audio, start_frame * hop, batch)
-            return encode_condition(
-                self.loaded.model, input_ids, attention_mask, guided=guided, chroma=chroma
-            )
-
         prompt_codes = None
         if prompt_audio is not None:
             wav = torch.from_numpy(prompt_audio).to(device, self.loaded.dtype)
-            prompt_codes = encode_audio(
-                self.loaded.model.audio_encoder, wav[None].expand(batch, -1, -1), self.channels
-            )
-        generators = [torch.Generator(device).manual_seed(s) for s in seeds]
+            prompt_codes = encode_audio(self.loaded.model.audio_encoder, wav[None], self.channels)
+        plan = plan_windows(
+            self.pattern, total_frames, 0 if prompt_codes is None else prompt_codes.shape[-1],
+            window_frames, stride_frames,
+        )  # fmt: skip
+        groups = self._groups(texts)
+        steps_total = plan.steps * len(groups)
         sampling = SamplingParams(params.temperature, params.top_k, params.top_p)
+        codes_by_row: dict[int, torch.Tensor] = {}
         t_decode = time.perf_counter()
         try:
-            codes = decode_codes(
-                self.loaded.model,
-                condition_for,
-                self.pattern,
-                batch,
-                total_frames,
-                sampling,
-                params.guidance_scale,
-                generators,
-                prompt_codes=prompt_codes,
-                window_frames=window_frames,
-                stride_frames=stride_frames,
-                progress=progress,
-            )
+            for g, rows in enumerate(groups):
+                tokens = self.loaded.tokenizer([texts[i] for i in rows], return_tensors="pt",
+                                               padding=True)  # fmt: skip
+                input_ids = tokens["input_ids"].to(device)
+                attention_mask = tokens["attention_mask"].to(device)
+
+                def condition_for(start_frame: int, ids=input_ids, mask=attention_mask) -> Condition:
+                    chroma = None
+                    if melody_audio is not None:
+                        chroma = self._window_chroma(melody_audio, start_frame * hop, len(ids))
+                    return encode_condition(
+                        self.loaded.model, ids, mask, guided=guided, chroma=chroma
+                    )
+
+                def group_progress(done: int, _total: int, offset=g * plan.steps) -> None:
+                    if progress is not None:
+                        progress(offset + done, steps_total)
+
+                codes = decode_codes(
+                    self.loaded.model,
+                    condition_for,
+                    self.pattern,
+                    len(rows),
+                    total_frames,
+                    sampling,
+                    params.guidance_scale,
+                    [torch.Generator(device).manual_seed(seeds[i]) for i in rows],
+                    prompt_codes=None if prompt_codes is None
+                    else prompt_codes.expand(len(rows), -1, -1),
+                    window_frames=window_frames,
+                    stride_frames=stride_frames,
+                    progress=group_progress,
+                )
+                codes_by_row.update({i: codes[j] for j, i in enumerate(rows)})
+            all_codes = torch.stack([codes_by_row[i] for i in range(batch)])  # [B, K, T]
             t_codec = time.perf_counter()
-            audio = decode_audio(self.loaded.model.audio_encoder, codes, self.channels)
+            audio = decode_audio(self.loaded.model.audio_encoder, all_codes, self.channels)
         except torch.cuda.OutOfMemoryError as exc:
             raise GenerationFailed(f"out of GPU memory: {exc}", code="OUT_OF_MEMORY") from None
         audio = audio[..., :num_samples].cpu().numpy()  # [B, C, N]
         if prompt_audio is not None:
             audio = _splice_prompt(audio, prompt_audio)
         done = time.perf_counter()
-        plan = plan_windows(
-            self.pattern, total_frames, 0 if prompt_codes is None else prompt_codes.shape[-1],
-            window_frames, stride_frames,
-        )  # fmt: skip
         timings = {
             "prepare_s": t_decode - started,
             "tokens_s": t_codec - t_decode,
@@ -248,6 +257,7 @@ class MusicGenerator:
             "channels": self.channels,
             "frames": total_frames,
             "steps": plan.steps,
+            "decoder_passes": len(groups),
             "windows": len(plan.windows),
             "melody": melody_audio is not None,
             "continuation_seconds": None if prompt_audio is None else prompt_audio.shape[-1] / sr,
@@ -263,6 +273,23 @@ class MusicGenerator:
         ]
 
     # ------------------------------------------------------------------ inputs
+    def _groups(self, texts: list[str]) -> list[list[int]]:
+        """Rows decoded together.
+
+        Text-only checkpoints cross-attend to the prompt, so padding is masked out and the whole
+        batch is one padded pass. Melody checkpoints self-attend to a ``[chroma, text]`` prefix
+        with absolute positions, so a row's output depends on the padded prompt length: rows
+        are grouped by their prompt's token count, one pass per group, and each output is the
+        one its prompt would give alone.
+        """
+        if not self.supports_melody:
+            return [list(range(len(texts)))]
+        lengths = [len(ids) for ids in self.loaded.tokenizer(texts)["input_ids"]]
+        groups: dict[int, list[int]] = {}
+        for i, n in enumerate(lengths):
+            groups.setdefault(n, []).append(i)
+        return list(groups.values())
+
     def _melody(self, melody: AudioSource | None) -> np.ndarray | None:
         if melody is None:
             return None

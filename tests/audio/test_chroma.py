@@ -80,7 +80,7 @@ def _extract(hf_module: Any, audio: Any) -> torch.Tensor:
 
 def _tone(freqs: list[float], seconds: float, sr: int = SR) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
-    return sum(np.sin(2 * np.pi * f * t) for f in freqs).astype(np.float32) / len(freqs)
+    return np.mean([np.sin(2 * np.pi * f * t) for f in freqs], axis=0).astype(np.float32)
 
 
 def _noise(*shape: int, seed: int = 0) -> np.ndarray:

@@ -191,11 +191,7 @@ def melody_chroma(
             f"sample_rate must be a positive int, got {sample_rate!r}", code="INVALID_SAMPLE_RATE"
         )
     tensor = torch.from_numpy(np.asarray(audio)) if isinstance(audio, np.ndarray) else audio
-    if (
-        not isinstance(tensor, torch.Tensor)
-        or tensor.is_complex()
-        or tensor.dtype == torch.bool
-    ):
+    if not isinstance(tensor, torch.Tensor) or tensor.is_complex() or tensor.dtype == torch.bool:
         raise InvalidInput("audio must be a real-valued tensor or array", code="INVALID_AUDIO")
     if tensor.numel() == 0 or tensor.shape[-1] == 0:
         raise InvalidInput("audio is empty", code="INVALID_AUDIO")

@@ -274,6 +274,10 @@ def load_model(
         MusicgenMelodyForConditionalGeneration,
     )
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # its load reports and config warnings are not ours to show
+    hf_logging.disable_progress_bar()
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     path = resolve_checkpoint(model, cache_dir)

@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny random checkpoints built once per session, and generators over them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# never let a test reach for the network: hub look-ups must come from the local cache or fail
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from music_gen.testing import VARIANTS, make_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    return {v: make_tiny_checkpoint(root / v, v, seed=i) for i, v in enumerate(VARIANTS)}
+
+
+@pytest.fixture(scope="session")
+def generators(checkpoints: dict[str, Path]):
+    """One loaded ``MusicGenerator`` per variant (loaded lazily, shared by the session)."""
+    from music_gen import MusicGenerator
+
+    cache: dict[str, MusicGenerator] = {}
+
+    def get(variant: str) -> MusicGenerator:
+        if variant not in cache:
+            cache[variant] = MusicGenerator(model=str(checkpoints[variant]), device="cpu")
+        return cache[variant]
+
+    return get
+
+
+@pytest.fixture
+def mono(generators):
+    return generators("mono")
