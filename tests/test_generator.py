@@ -78,11 +78,19 @@ def test_batch_seed_list_gives_each_prompt_its_seed(mono):
 
 
 def test_metadata_records_every_parameter(mono):
-    out = mono.generate("x", duration=0.3, temperature=0.5, top_k=10, top_p=0.0, seed=3,
-                        guidance_scale=2.0)  # fmt: skip
+    out = mono.generate(
+        "x", duration=0.3, temperature=0.5, top_k=10, top_p=0.0, seed=3, guidance_scale=2.0
+    )
     m = out.metadata
-    for key, value in {"prompt": "x", "duration": 0.3, "temperature": 0.5, "top_k": 10,
-                       "top_p": 0.0, "guidance_scale": 2.0, "seed": 3}.items():  # fmt: skip
+    for key, value in {
+        "prompt": "x",
+        "duration": 0.3,
+        "temperature": 0.5,
+        "top_k": 10,
+        "top_p": 0.0,
+        "guidance_scale": 2.0,
+        "seed": 3,
+    }.items():
         assert m[key] == value
     assert m["model"].endswith("mono")
     assert m["timings"]["total_s"] > 0
@@ -122,7 +130,7 @@ def test_continuation_starts_with_the_prompt_audio(generators, variant):
     assert out.samples.shape == (gen.channels, SR)
     keep = prompt.shape[-1] - 320  # the last 10 ms crossfade into the generated audio
     assert np.array_equal(out.samples[:, :keep], prompt[:, :keep])
-    assert np.abs(out.samples[:, prompt.shape[-1]:]).max() > 0
+    assert np.abs(out.samples[:, prompt.shape[-1] :]).max() > 0
     assert out.metadata["continuation_seconds"] == pytest.approx(0.4)
 
 

@@ -1,9 +1,9 @@
 """music-gen: self-hosted text-to-music generation with Meta's MusicGen.
 
-    from music_gen import MusicGenerator
-    gen = MusicGenerator(model="facebook/musicgen-small")
-    audio = gen.generate("Calm piano melody", duration=30.0, temperature=0.8, seed=7)
-    audio.save("output.wav")
+from music_gen import MusicGenerator
+gen = MusicGenerator(model="facebook/musicgen-small")
+audio = gen.generate("Calm piano melody", duration=30.0, temperature=0.8, seed=7)
+audio.save("output.wav")
 """
 
 from .audio import AudioOutput, load_audio

@@ -32,9 +32,7 @@ def _output_path(output: str, fmt: str | None) -> Path:
     if not ext:
         return path.with_suffix(f".{fmt}")
     if ext != fmt:
-        raise InvalidInput(
-            f"--output ends in .{ext} but --format is {fmt}", code="INVALID_FORMAT"
-        )
+        raise InvalidInput(f"--output ends in .{ext} but --format is {fmt}", code="INVALID_FORMAT")
     return path
 
 
@@ -45,11 +43,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     output = _output_path(args.output, args.format)
     if not output.parent.exists() or not output.parent.is_dir():
-        raise InvalidInput(f"output folder {str(output.parent)!r} does not exist",
-                           code="INVALID_OUTPUT_PATH")  # fmt: skip
+        raise InvalidInput(
+            f"output folder {str(output.parent)!r} does not exist", code="INVALID_OUTPUT_PATH"
+        )
     print(f"loading {args.model} …", file=sys.stderr)
-    gen = MusicGenerator(model=args.model, device=args.device, dtype=args.dtype,
-                         cache_dir=args.cache_dir)  # fmt: skip
+    gen = MusicGenerator(
+        model=args.model, device=args.device, dtype=args.dtype, cache_dir=args.cache_dir
+    )
     bar = tqdm(total=None, unit="step", desc="generating", disable=args.quiet, leave=False)
 
     def progress(done: int, total: int) -> None:
@@ -112,8 +112,10 @@ def _cmd_models_make_tiny(args: argparse.Namespace) -> int:
     from .testing import make_tiny_checkpoint
 
     path = make_tiny_checkpoint(args.directory, args.variant, seed=args.seed)
-    print(f"wrote a tiny random {args.variant} MusicGen checkpoint to {path} "
-          "(random weights: it makes noise, not music; for trying the pipeline offline)")  # fmt: skip
+    print(
+        f"wrote a tiny random {args.variant} MusicGen checkpoint to {path} "
+        "(random weights: it makes noise, not music; for trying the pipeline offline)"
+    )
     return 0
 
 
@@ -131,8 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-p", type=float, default=0.0)
     gen.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance")
     gen.add_argument("--melody", metavar="FILE", help="condition on this audio's melody")
-    gen.add_argument("--continue", dest="continuation", metavar="FILE",
-                     help="continue this audio (the output starts with it)")  # fmt: skip
+    gen.add_argument(
+        "--continue",
+        dest="continuation",
+        metavar="FILE",
+        help="continue this audio (the output starts with it)",
+    )
     gen.add_argument("--output", "-o", default="output.wav", metavar="FILE")
     gen.add_argument("--format", choices=_FORMATS, default=None)
     gen.add_argument("--normalize", choices=("loudness", "peak", "rms", "clip"), default=None)
@@ -153,8 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     pull.set_defaults(func=_cmd_models_pull)
     tiny = msub.add_parser("make-tiny", help="build a tiny random checkpoint (offline testing)")
     tiny.add_argument("directory")
-    tiny.add_argument("--variant", choices=("mono", "stereo", "melody", "stereo-melody"),
-                      default="mono")  # fmt: skip
+    tiny.add_argument(
+        "--variant", choices=("mono", "stereo", "melody", "stereo-melody"), default="mono"
+    )
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=_cmd_models_make_tiny)
     return parser

@@ -16,7 +16,6 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -75,9 +74,12 @@ class MusicGenerator:
         self.stride_seconds = float(stride_seconds)
         config = self.loaded.model.decoder.config
         self.pattern = DelayPattern(
-            config.num_codebooks, config.audio_channels, self.loaded.model.generation_config.pad_token_id
-            if self.loaded.model.generation_config.pad_token_id is not None else config.pad_token_id,
-        )  # fmt: skip
+            config.num_codebooks,
+            config.audio_channels,
+            self.loaded.model.generation_config.pad_token_id
+            if self.loaded.model.generation_config.pad_token_id is not None
+            else config.pad_token_id,
+        )
 
     # ------------------------------------------------------------------ facts about the model
     @property
@@ -188,9 +190,12 @@ class MusicGenerator:
             wav = torch.from_numpy(prompt_audio).to(device, self.loaded.dtype)
             prompt_codes = encode_audio(self.loaded.model.audio_encoder, wav[None], self.channels)
         plan = plan_windows(
-            self.pattern, total_frames, 0 if prompt_codes is None else prompt_codes.shape[-1],
-            window_frames, stride_frames,
-        )  # fmt: skip
+            self.pattern,
+            total_frames,
+            0 if prompt_codes is None else prompt_codes.shape[-1],
+            window_frames,
+            stride_frames,
+        )
         groups = self._groups(texts)
         steps_total = plan.steps * len(groups)
         sampling = SamplingParams(params.temperature, params.top_k, params.top_p)
@@ -198,12 +203,15 @@ class MusicGenerator:
         t_decode = time.perf_counter()
         try:
             for g, rows in enumerate(groups):
-                tokens = self.loaded.tokenizer([texts[i] for i in rows], return_tensors="pt",
-                                               padding=True)  # fmt: skip
+                tokens = self.loaded.tokenizer(
+                    [texts[i] for i in rows], return_tensors="pt", padding=True
+                )
                 input_ids = tokens["input_ids"].to(device)
                 attention_mask = tokens["attention_mask"].to(device)
 
-                def condition_for(start_frame: int, ids=input_ids, mask=attention_mask) -> Condition:
+                def condition_for(
+                    start_frame: int, ids=input_ids, mask=attention_mask
+                ) -> Condition:
                     chroma = None
                     if melody_audio is not None:
                         chroma = self._window_chroma(melody_audio, start_frame * hop, len(ids))
@@ -224,8 +232,7 @@ class MusicGenerator:
                     sampling,
                     params.guidance_scale,
                     [torch.Generator(device).manual_seed(seeds[i]) for i in rows],
-                    prompt_codes=None if prompt_codes is None
-                    else prompt_codes.expand(len(rows), -1, -1),
+                    prompt_codes=_rows(prompt_codes, len(rows)),
                     window_frames=window_frames,
                     stride_frames=stride_frames,
                     progress=group_progress,
@@ -233,10 +240,10 @@ class MusicGenerator:
                 codes_by_row.update({i: codes[j] for j, i in enumerate(rows)})
             all_codes = torch.stack([codes_by_row[i] for i in range(batch)])  # [B, K, T]
             t_codec = time.perf_counter()
-            audio = decode_audio(self.loaded.model.audio_encoder, all_codes, self.channels)
+            wave = decode_audio(self.loaded.model.audio_encoder, all_codes, self.channels)
         except torch.cuda.OutOfMemoryError as exc:
             raise GenerationFailed(f"out of GPU memory: {exc}", code="OUT_OF_MEMORY") from None
-        audio = audio[..., :num_samples].cpu().numpy()  # [B, C, N]
+        audio = wave[..., :num_samples].cpu().numpy()  # [B, C, N]
         if prompt_audio is not None:
             audio = _splice_prompt(audio, prompt_audio)
         done = time.perf_counter()
@@ -347,6 +354,11 @@ class MusicGenerator:
         return audio.samples[:, :usable]
 
 
+def _rows(codes: torch.Tensor | None, count: int) -> torch.Tensor | None:
+    """The continuation's codes ``[1, K, P]`` repeated for ``count`` rows."""
+    return None if codes is None else codes.expand(count, -1, -1)
+
+
 def _splice_prompt(audio: np.ndarray, prompt: np.ndarray) -> np.ndarray:
     """Put the continuation's own samples back at the start, crossfading into the generation."""
     n = prompt.shape[-1]
@@ -354,5 +366,7 @@ def _splice_prompt(audio: np.ndarray, prompt: np.ndarray) -> np.ndarray:
     out = audio.copy()
     out[..., : n - fade] = prompt[None, :, : n - fade]
     ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-    out[..., n - fade : n] = prompt[None, :, n - fade :] * (1 - ramp) + audio[..., n - fade : n] * ramp
+    out[..., n - fade : n] = (
+        prompt[None, :, n - fade :] * (1 - ramp) + audio[..., n - fade : n] * ramp
+    )
     return out

@@ -28,8 +28,9 @@ MAX_SEED = 2**63 - 1
 
 def _number(value: Any, name: str, code: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(f"{name} must be a number, got {value!r}", code=code,
-                           details={name: repr(value)})  # fmt: skip
+        raise InvalidInput(
+            f"{name} must be a number, got {value!r}", code=code, details={name: repr(value)}
+        )
     if not math.isfinite(value):
         raise InvalidInput(f"{name} must be finite, got {value!r}", code=code)
     return float(value)
@@ -38,8 +39,9 @@ def _number(value: Any, name: str, code: str) -> float:
 def validate_prompt(prompt: Any) -> str:
     """A non-empty prompt of at most ``MAX_PROMPT_CHARS`` characters, whitespace-trimmed."""
     if not isinstance(prompt, str):
-        raise InvalidInput(f"prompt must be a string, got {type(prompt).__name__}",
-                           code="INVALID_PROMPT")  # fmt: skip
+        raise InvalidInput(
+            f"prompt must be a string, got {type(prompt).__name__}", code="INVALID_PROMPT"
+        )
     text = prompt.strip()
     if not text:
         raise InvalidInput("Prompt cannot be empty", code="INVALID_PROMPT")
@@ -86,7 +88,9 @@ class GenerationParams:
         if t < 0:
             raise InvalidInput(f"temperature must be >= 0, got {t}", code="INVALID_TEMPERATURE")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-            raise InvalidInput(f"top_k must be an integer >= 0, got {top_k!r}", code="INVALID_TOP_K")
+            raise InvalidInput(
+                f"top_k must be an integer >= 0, got {top_k!r}", code="INVALID_TOP_K"
+            )
         p = _number(top_p, "top_p", "INVALID_TOP_P")
         if not 0.0 <= p <= 1.0:
             raise InvalidInput(f"top_p must be within [0, 1], got {p}", code="INVALID_TOP_P")
@@ -101,8 +105,9 @@ class GenerationParams:
 
 def _check_seed(seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise InvalidInput(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}",
-                           code="INVALID_SEED")  # fmt: skip
+        raise InvalidInput(
+            f"seed must be an integer in [0, 2**63 - 1], got {seed!r}", code="INVALID_SEED"
+        )
     return seed
 
 

@@ -81,7 +81,7 @@ def _configs(variant: Variant, vocab_size: int, seed_hidden: int = 32):  # -> su
     from transformers import EncodecConfig, T5Config
 
     stereo = variant.startswith("stereo")
-    text = T5Config(
+    text = T5Config(  # type: ignore[call-arg]
         vocab_size=vocab_size,
         d_model=32,
         d_kv=8,

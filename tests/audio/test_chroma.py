@@ -30,8 +30,18 @@ A, C, E, G = 9, 0, 4, 7  # pitch classes of chroma_filter_bank(start_at_c_chroma
 class _ReferenceSpectrogram(torch.nn.Module):
     """torchaudio.transforms.Spectrogram, only for the arguments the extractor passes."""
 
-    def __init__(self, *, n_fft: int, win_length: int, hop_length: int, power: float,
-                 center: bool, pad: int, normalized: bool, **rest: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        n_fft: int,
+        win_length: int,
+        hop_length: int,
+        power: float,
+        center: bool,
+        pad: int,
+        normalized: bool,
+        **rest: Any,
+    ) -> None:
         super().__init__()
         # fail loudly if transformers ever asks for something this stand-in does not implement
         assert (win_length, power, center, pad, normalized, rest) == (n_fft, 2, True, 0, True, {})
@@ -129,12 +139,19 @@ def test_config_defaults_and_preprocessor_config(hf_module: Any) -> None:
     extractor = hf_module.MusicgenMelodyFeatureExtractor()
     assert ChromaConfig.from_preprocessor_config(extractor.to_dict()) == ChromaConfig()
     hub = {
-        "chunk_length": 30, "feature_extractor_type": "MusicgenMelodyFeatureExtractor",
-        "feature_size": 12, "hop_length": 4096, "n_fft": 16384, "num_chroma": 12,
-        "padding_side": "right", "padding_value": 0.0, "return_attention_mask": True,
-        "processor_class": "MusicgenMelodyProcessor", "sampling_rate": 32000,
+        "chunk_length": 30,
+        "feature_extractor_type": "MusicgenMelodyFeatureExtractor",
+        "feature_size": 12,
+        "hop_length": 4096,
+        "n_fft": 16384,
+        "num_chroma": 12,
+        "padding_side": "right",
+        "padding_value": 0.0,
+        "return_attention_mask": True,
+        "processor_class": "MusicgenMelodyProcessor",
+        "sampling_rate": 32000,
         "stem_indices": [3, 2],
-    }  # fmt: skip
+    }
     config = ChromaConfig.from_preprocessor_config(hub)
     assert config == ChromaConfig() and config.n_samples == 960000
     other = ChromaConfig.from_preprocessor_config({"hop_length": 2048, "stem_indices": [1]})
@@ -180,9 +197,13 @@ def test_other_sample_rate_is_resampled() -> None:
 
 @pytest.mark.parametrize(
     ("audio", "rate"),
-    [(np.zeros(0, np.float32), SR), (np.zeros((1, 1, 1, 1, 10), np.float32), SR),
-     (np.full(SR, np.nan, np.float32), SR), (_noise(SR), 0)],
-)  # fmt: skip
+    [
+        (np.zeros(0, np.float32), SR),
+        (np.zeros((1, 1, 1, 1, 10), np.float32), SR),
+        (np.full(SR, np.nan, np.float32), SR),
+        (_noise(SR), 0),
+    ],
+)
 def test_invalid_input(audio: np.ndarray, rate: int) -> None:
     with pytest.raises(InvalidInput):
         melody_chroma(audio, rate)

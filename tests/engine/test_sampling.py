@@ -16,7 +16,9 @@ def test_cfg_is_the_formula() -> None:
 
 def test_greedy_is_argmax() -> None:
     logits = torch.randn(3, 4, 50)
-    assert torch.equal(select_next(logits, SamplingParams(temperature=0.0), None), logits.argmax(-1))
+    assert torch.equal(
+        select_next(logits, SamplingParams(temperature=0.0), None), logits.argmax(-1)
+    )
 
 
 def test_top_k_only_draws_from_the_k_best() -> None:

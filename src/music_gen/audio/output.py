@@ -88,7 +88,8 @@ def _as_float32(samples: Any) -> FloatArray:
     array = np.asarray(samples)
     kind = array.dtype.kind
     if kind == "f":
-        array = array.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):  # float64 beyond float32's range -> inf, caught below
+            array = array.astype(np.float32, copy=False)
     elif kind in "iu":
         bits = array.dtype.itemsize * 8
         offset = 2.0 ** (bits - 1) if kind == "u" else 0.0
@@ -146,7 +147,7 @@ class AudioOutput:
     Non-finite values or a wrong shape raise ``InvalidInput`` (INVALID_AUDIO).
     """
 
-    samples: FloatArray
+    samples: npt.NDArray[Any]  # float32 [channels, samples] once constructed
     sample_rate: int
     metadata: dict[str, Any] = field(default_factory=dict)
 

@@ -81,8 +81,13 @@ def _melody_prefix(
         text_states = model.enc_to_dec_proj(text_states)
     text_mask = attention_mask
     batch = text_states.shape[0]
-    null = null_chroma(batch, 1 if chroma is None else chroma.shape[1], config.num_chroma,
-                       text_states.device, text_states.dtype)
+    null = null_chroma(
+        batch,
+        1 if chroma is None else chroma.shape[1],
+        config.num_chroma,
+        text_states.device,
+        text_states.dtype,
+    )
     audio = null if chroma is None else chroma.to(text_states.dtype)
     if guided:
         text_states = torch.cat([text_states, torch.zeros_like(text_states)], dim=0)
@@ -98,6 +103,7 @@ def _melody_prefix(
     prefix = torch.cat([audio, text_states], dim=1)  # [B, chroma_length + S, D]
     # padded text positions are masked out of the prefix (transformers attends to them as
     # zeros); with no padding the mask is all ones and unused, so single prompts match it exactly
-    prefix_mask = torch.cat([torch.ones_like(text_mask[:, :1]).expand(-1, audio.shape[1]),
-                             text_mask], dim=1)
+    prefix_mask = torch.cat(
+        [torch.ones_like(text_mask[:, :1]).expand(-1, audio.shape[1]), text_mask], dim=1
+    )
     return Condition(prefix, prefix_mask, guided, padded)

@@ -107,7 +107,9 @@ def decode_codes(
     """Generate ``[B, K, total_frames]`` codes, windowed when longer than ``window_frames``."""
     device = model.device
     if prompt_codes is None:
-        prompt_codes = torch.zeros((batch, pattern.num_codebooks, 0), dtype=torch.long, device=device)
+        prompt_codes = torch.zeros(
+            (batch, pattern.num_codebooks, 0), dtype=torch.long, device=device
+        )
     plan = plan_windows(pattern, total_frames, prompt_codes.shape[-1], window_frames, stride_frames)
     done = 0
 

@@ -192,15 +192,22 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     except (RuntimeError, TypeError):
         raise InvalidInput(f"unknown device {device!r}", code="INVALID_DEVICE") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidInput("device 'cuda' asked for but CUDA is not available", code="INVALID_DEVICE")
+        raise InvalidInput(
+            "device 'cuda' asked for but CUDA is not available", code="INVALID_DEVICE"
+        )
     return resolved
 
 
 _DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
-    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-}  # fmt: skip
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
@@ -273,7 +280,6 @@ def load_model(
         MusicgenForConditionalGeneration,
         MusicgenMelodyForConditionalGeneration,
     )
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # its load reports and config warnings are not ours to show
@@ -287,7 +293,7 @@ def load_model(
         raise UnknownModel(
             f"{model!r} has no readable config ({type(exc).__name__})", details={"model": model}
         ) from None
-    classes = {
+    classes: dict[str, Any] = {
         "musicgen": MusicgenForConditionalGeneration,
         "musicgen_melody": MusicgenMelodyForConditionalGeneration,
     }

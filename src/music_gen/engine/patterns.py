@@ -73,7 +73,9 @@ class DelayPattern:
         """
         batch, k, prompt_frames = codes.shape
         length = self.grid_length(total_frames)
-        grid = torch.full((batch, k, length), self.pad_token_id, dtype=torch.long, device=codes.device)
+        grid = torch.full(
+            (batch, k, length), self.pad_token_id, dtype=torch.long, device=codes.device
+        )
         for cb, delay in enumerate(self.delays):
             start = 1 + delay
             grid[:, cb, start : start + total_frames] = UNKNOWN
