@@ -293,7 +293,6 @@ def test_resample_length_is_exact(n: int, old: int, new: int) -> None:
     assert out.samples.dtype == np.float32
 
 
-@pytest.mark.parametrize("new", [16000, 44100, 48000])
 @pytest.mark.parametrize("error", [-1, 1])
 def test_resample_fixes_soxr_length_off_by_one(monkeypatch: pytest.MonkeyPatch, error: int) -> None:
     import soxr
@@ -309,6 +308,7 @@ def test_resample_fixes_soxr_length_off_by_one(monkeypatch: pytest.MonkeyPatch, 
     assert out.samples.shape == (2, round(1000 * 44100 / SR))
 
 
+@pytest.mark.parametrize("new", [16000, 44100, 48000])
 def test_resample_keeps_sine_frequency(new: int) -> None:
     out = AudioOutput(sine(1000, 1.0), SR).resample(new)
     spectrum = np.abs(np.fft.rfft(out.samples[0]))
