@@ -306,7 +306,7 @@ class AudioOutput:
         if out.shape[1] > length:
             out = out[:, :length]
         elif out.shape[1] < length:
-            pass
+            out = np.pad(out, ((0, 0), (0, length - out.shape[1])))
         return self._derive(out, rate)
 
     def to_mono(self) -> Self:
