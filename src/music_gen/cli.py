@@ -55,8 +55,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         if bar.total != total:
             bar.reset(total=total)
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # tqdm rate-limits its redraws
 
     try:
         audio = gen.generate(

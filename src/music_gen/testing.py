@@ -71,6 +71,7 @@ def build_tokenizer(vocab_size: int = 120):  # -> T5Tokenizer
         special_tokens=["<pad>", "</s>", "<unk>"],
         unk_token="<unk>",
         shrinking_factor=0.9,
+        show_progress=False,
     )
     tok.train_from_iterator(_CORPUS, trainer=trainer)
     vocab = json.loads(tok.to_str())["model"]["vocab"]
@@ -146,7 +147,10 @@ def make_tiny_checkpoint(
         MusicgenMelodyForConditionalGeneration,
         MusicgenProcessor,
     )
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.set_verbosity_error()  # toy token ids and save progress bars are not news here
+    hf_logging.disable_progress_bar()
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
     out = Path(path)
