@@ -39,3 +39,19 @@ def generators(checkpoints: dict[str, Path]):
 @pytest.fixture
 def mono(generators):
     return generators("mono")
+
+
+@pytest.fixture
+def decoded_codes(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Records the codes ``[B, K, T]`` that ``MusicGenerator`` hands to EnCodec, call by call."""
+    import music_gen.generator as module
+
+    captured: list = []
+    decode = module.decode_audio
+
+    def capture(codec, codes, channels):
+        captured.append(codes.clone())
+        return decode(codec, codes, channels)
+
+    monkeypatch.setattr(module, "decode_audio", capture)
+    return captured

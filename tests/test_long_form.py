@@ -22,33 +22,20 @@ def test_window_plan_follows_extend_stride() -> None:
     assert plan.steps == 1503 + 903 + 603
 
 
-def _codes_of(gen, **kwargs):
-    import music_gen.generator as module
-
-    captured = []
-    decode = module.decode_audio
-
-    def capture(codec, codes, channels):
-        captured.append(codes.clone())
-        return decode(codec, codes, channels)
-
-    module.decode_audio = capture
-    try:
-        out = gen.generate(**kwargs)
-    finally:
-        module.decode_audio = decode
-    return captured[0], out
+def _codes_of(gen, captured, **kwargs):
+    out = gen.generate(**kwargs)
+    return captured[-1], out
 
 
-def test_windows_re_prompt_with_the_previous_tail(checkpoints) -> None:
+def test_windows_re_prompt_with_the_previous_tail(checkpoints, decoded_codes) -> None:
     gen = MusicGenerator(
         str(checkpoints["mono"]), device="cpu", window_seconds=1.0, stride_seconds=0.6
     )
-    codes, out = _codes_of(gen, prompt="lofi beat", duration=2.5, seed=3)
+    codes, out = _codes_of(gen, decoded_codes, prompt="lofi beat", duration=2.5, seed=3)
     assert out.num_samples == round(2.5 * SR)
     assert out.metadata["windows"] == 4  # 0-50, 30-80, 60-110, 90-125 frames
     assert codes.shape[-1] == 125
-    first, _ = _codes_of(gen, prompt="lofi beat", duration=1.0, seed=3)
+    first, _ = _codes_of(gen, decoded_codes, prompt="lofi beat", duration=1.0, seed=3)
     assert torch.equal(codes[..., :50], first)  # window 1 is an ordinary 1 s generation
 
 

@@ -41,37 +41,24 @@ def _reference(gen, prompts, frames, guidance, input_features=None):
     return codes, audio.float().numpy()
 
 
-def _ours(gen, prompts, frames, guidance, melody=None):
-    captured: list[torch.Tensor] = []
-    import music_gen.generator as module
-
-    decode = module.decode_audio
-
-    def capture(codec, codes, channels):
-        captured.append(codes.clone())
-        return decode(codec, codes, channels)
-
-    module.decode_audio = capture
-    try:
-        outs = gen.generate_batch(
-            prompts,
-            duration=frames * 640 / SR,
-            temperature=0.0,
-            guidance_scale=guidance,
-            melody=melody,
-        )
-    finally:
-        module.decode_audio = decode
+def _ours(gen, captured, prompts, frames, guidance, melody=None):
+    outs = gen.generate_batch(
+        prompts,
+        duration=frames * 640 / SR,
+        temperature=0.0,
+        guidance_scale=guidance,
+        melody=melody,
+    )
     return captured[0], np.stack([o.samples for o in outs])
 
 
 @pytest.mark.parametrize("variant", ["mono", "stereo"])
 @pytest.mark.parametrize("guidance", [3.0, 1.0])
-def test_greedy_tokens_and_audio_equal_transformers(generators, variant, guidance):
+def test_greedy_tokens_and_audio_equal_transformers(generators, decoded_codes, variant, guidance):
     gen = generators(variant)
     prompts = ["calm piano melody with soft strings", "rock band"]  # padded batch
     ref_codes, ref_audio = _reference(gen, prompts, 40, guidance)
-    codes, audio = _ours(gen, prompts, 40, guidance)
+    codes, audio = _ours(gen, decoded_codes, prompts, 40, guidance)
     assert codes.shape == ref_codes.shape == (2, gen.loaded.num_codebooks, 40)
     assert torch.equal(codes, ref_codes)
     np.testing.assert_array_equal(audio, ref_audio)
@@ -79,15 +66,17 @@ def test_greedy_tokens_and_audio_equal_transformers(generators, variant, guidanc
 
 @pytest.mark.parametrize("variant", ["melody", "stereo-melody"])
 @pytest.mark.parametrize("guidance", [3.0, 1.0])
-def test_melody_checkpoints_equal_transformers_without_melody(generators, variant, guidance):
+def test_melody_checkpoints_equal_transformers_without_melody(
+    generators, decoded_codes, variant, guidance
+):
     gen = generators(variant)
     ref_codes, ref_audio = _reference(gen, ["epic orchestral soundtrack"], 40, guidance)
-    codes, audio = _ours(gen, ["epic orchestral soundtrack"], 40, guidance)
+    codes, audio = _ours(gen, decoded_codes, ["epic orchestral soundtrack"], 40, guidance)
     assert torch.equal(codes, ref_codes)
     np.testing.assert_array_equal(audio, ref_audio)
 
 
-def test_melody_conditioning_equals_transformers_with_the_same_chroma(generators):
+def test_melody_conditioning_equals_transformers_with_the_same_chroma(generators, decoded_codes):
     """Our chroma fed to transformers' generate gives the tokens our generator gives."""
     from music_gen.audio.chroma import melody_chroma
 
@@ -97,6 +86,6 @@ def test_melody_conditioning_equals_transformers_with_the_same_chroma(generators
     melody = melody.astype(np.float32)
     chroma = melody_chroma(melody, SR, gen.loaded.chroma)
     ref_codes, ref_audio = _reference(gen, ["piano"], 30, 3.0, input_features=chroma)
-    codes, audio = _ours(gen, ["piano"], 30, 3.0, melody=melody)
+    codes, audio = _ours(gen, decoded_codes, ["piano"], 30, 3.0, melody=melody)
     assert torch.equal(codes, ref_codes)
     np.testing.assert_array_equal(audio, ref_audio)
