@@ -24,6 +24,7 @@ from .audio import AudioOutput, load_audio
 from .audio.chroma import melody_chroma
 from .engine.codec import decode_audio, encode_audio
 from .engine.conditioning import Condition, encode_condition
+from .engine.engine import Engine
 from .engine.generate import Progress, decode_codes, plan_windows
 from .engine.loading import LoadedModel, load_model
 from .engine.patterns import DelayPattern
@@ -50,6 +51,11 @@ class MusicGenerator:
     One window is ``window_seconds`` (30 s, what MusicGen was trained on); longer outputs are
     made window by window, each re-prompted with the previous window's last
     ``window_seconds - stride_seconds`` seconds; ``max_duration`` caps one request.
+
+    ``engine="fast"`` (default) decodes with our own decoder (static KV cache; CUDA graphs on
+    GPU); ``engine="reference"`` with transformers' decoder modules (token-exact with its
+    ``generate``). ``quantize="int8"`` stores the fast decoder's linear weights in int8
+    (weight-only, per-channel scales).
     """
 
     def __init__(
@@ -62,6 +68,8 @@ class MusicGenerator:
         max_duration: float = 300.0,
         window_seconds: float = 30.0,
         stride_seconds: float = 18.0,
+        engine: str = "fast",
+        quantize: str | None = None,
     ) -> None:
         if not 0 < stride_seconds < window_seconds:
             raise InvalidInput("stride_seconds must be within (0, window_seconds)")
@@ -73,6 +81,7 @@ class MusicGenerator:
         self.window_seconds = float(window_seconds)
         self.stride_seconds = float(stride_seconds)
         config = self.loaded.model.decoder.config
+        self.engine = Engine(self.loaded, engine, quantize)
         self.pattern = DelayPattern(
             config.num_codebooks,
             config.audio_channels,
@@ -224,7 +233,7 @@ class MusicGenerator:
                         progress(offset + done, steps_total)
 
                 codes = decode_codes(
-                    self.loaded.model,
+                    self.engine.session,
                     condition_for,
                     self.pattern,
                     len(rows),
@@ -256,7 +265,8 @@ class MusicGenerator:
         common = {
             "model": self.model_name,
             "model_path": str(self.loaded.path),
-            "engine": "reference",
+            "engine": self.engine.name,
+            "quantize": self.engine.quantize,
             "device": str(device),
             "dtype": str(self.loaded.dtype).removeprefix("torch."),
             **params.to_dict(),

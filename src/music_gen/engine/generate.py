@@ -12,19 +12,40 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from .conditioning import Condition
-from .hf_decoder import HFStepDecoder
 from .patterns import UNKNOWN, DelayPattern
 from .sampling import SamplingParams, apply_cfg, select_next
 
-__all__ = ["DecodePlan", "Progress", "decode_codes", "decode_window", "plan_windows"]
+__all__ = [
+    "DecodePlan",
+    "Progress",
+    "StepDecoder",
+    "decode_codes",
+    "decode_window",
+    "plan_windows",
+]
 
 Progress = Callable[[int, int], None]
 #: Builds the condition for the window starting at a frame offset (melody changes per window).
 ConditionFn = Callable[[int], Condition]
+
+
+class StepDecoder(Protocol):
+    """A decoding session: the known columns once, then one column per step -> logits."""
+
+    condition: Condition
+
+    def prefill(self, grid: torch.Tensor) -> torch.Tensor: ...
+
+    def step(self, column: torch.Tensor) -> torch.Tensor: ...
+
+
+#: Opens a decoding session for a condition and a grid length (the session's cache size).
+DecoderFactory = Callable[[Condition, int], StepDecoder]
 
 
 @dataclass(frozen=True)
@@ -63,7 +84,7 @@ def plan_windows(
 
 @torch.no_grad()
 def decode_window(
-    decoder: HFStepDecoder,
+    decoder: StepDecoder,
     pattern: DelayPattern,
     prompt_codes: torch.Tensor,
     total_frames: int,
@@ -90,7 +111,7 @@ def decode_window(
 
 
 def decode_codes(
-    model,
+    make_decoder: DecoderFactory,
     condition_for: ConditionFn,
     pattern: DelayPattern,
     batch: int,
@@ -105,11 +126,8 @@ def decode_codes(
     progress: Progress | None = None,
 ) -> torch.Tensor:
     """Generate ``[B, K, total_frames]`` codes, windowed when longer than ``window_frames``."""
-    device = model.device
     if prompt_codes is None:
-        prompt_codes = torch.zeros(
-            (batch, pattern.num_codebooks, 0), dtype=torch.long, device=device
-        )
+        prompt_codes = torch.zeros((batch, pattern.num_codebooks, 0), dtype=torch.long)
     plan = plan_windows(pattern, total_frames, prompt_codes.shape[-1], window_frames, stride_frames)
     done = 0
 
@@ -121,8 +139,10 @@ def decode_codes(
 
     codes = prompt_codes
     for start, context, length in plan.windows:
+        condition = condition_for(start)
+        codes = codes.to(condition.hidden.device)
         window_prompt = codes[:, :, start : start + context]
-        decoder = HFStepDecoder(model, condition_for(start))
+        decoder = make_decoder(condition, pattern.grid_length(length))
         window = decode_window(
             decoder, pattern, window_prompt, length, params, guidance_scale, generators, on_step
         )
