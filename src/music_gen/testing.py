@@ -24,7 +24,13 @@ from typing import Literal
 
 import torch
 
-__all__ = ["VARIANTS", "build_tokenizer", "make_tiny_checkpoint"]
+__all__ = [
+    "ARCHITECTURES",
+    "VARIANTS",
+    "build_tokenizer",
+    "make_checkpoint",
+    "make_tiny_checkpoint",
+]
 
 Variant = Literal["mono", "stereo", "melody", "stereo-melody"]
 VARIANTS: tuple[Variant, ...] = ("mono", "stereo", "melody", "stereo-melody")
@@ -78,15 +84,52 @@ def build_tokenizer(vocab_size: int = 120):  # -> T5Tokenizer
     return T5Tokenizer(vocab=[(piece, float(score)) for piece, score in vocab], extra_ids=0)
 
 
+#: The published decoders' sizes (hidden, layers, heads, ffn); all use T5-base and EnCodec 32 kHz.
+ARCHITECTURES: dict[str, tuple[int, int, int, int]] = {
+    "small": (1024, 24, 16, 4096),
+    "medium": (1536, 48, 24, 6144),
+    "large": (2048, 48, 32, 8192),
+}
+
+
+def _real_configs(arch: str, variant: Variant, vocab_size: int):  # -> sub-configs
+    """T5-base, EnCodec 32 kHz and the decoder of ``arch``, as in the hub's config.json files."""
+    from transformers import EncodecConfig, T5Config
+
+    hidden, layers, heads, ffn = ARCHITECTURES[arch]
+    stereo = variant.startswith("stereo")
+    text = T5Config(  # type: ignore[call-arg]
+        vocab_size=max(vocab_size, 32128), d_model=768, d_kv=64, d_ff=3072, num_layers=12,
+        num_heads=12, relative_attention_num_buckets=32, dropout_rate=0.1,
+        feed_forward_proj="relu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    )  # fmt: skip
+    audio = EncodecConfig(
+        target_bandwidths=[2.2], sampling_rate=32000, audio_channels=1, normalize=False,
+        chunk_length_s=None, overlap=None, hidden_size=128, num_filters=64,
+        num_residual_layers=1, upsampling_ratios=[8, 5, 4, 4], codebook_size=2048,
+        codebook_dim=128, num_lstm_layers=2, use_causal_conv=False, use_conv_shortcut=False,
+        norm_type="weight_norm", pad_mode="reflect", compress=2, kernel_size=7,
+        last_kernel_size=7, residual_kernel_size=3, dilation_growth_rate=2,
+        trim_right_ratio=1.0,
+    )  # fmt: skip
+    decoder = dict(
+        vocab_size=2048, max_position_embeddings=2048, num_hidden_layers=layers, ffn_dim=ffn,
+        num_attention_heads=heads, hidden_size=hidden, dropout=0.1, activation_function="gelu",
+        num_codebooks=8 if stereo else 4, audio_channels=2 if stereo else 1,
+        pad_token_id=2048, bos_token_id=2048,
+    )  # fmt: skip
+    return text, audio, decoder
+
+
 def _configs(variant: Variant, vocab_size: int, seed_hidden: int = 32):  # -> sub-configs
     from transformers import EncodecConfig, T5Config
 
     stereo = variant.startswith("stereo")
     text = T5Config(  # type: ignore[call-arg]
         vocab_size=vocab_size,
-        d_model=32,
-        d_kv=8,
-        d_ff=64,
+        d_model=24,  # narrower than the decoder, so enc_to_dec_proj is exercised as in real ones
+        d_kv=6,
+        d_ff=48,
         num_layers=2,
         num_heads=4,
         relative_attention_num_buckets=8,
@@ -130,11 +173,25 @@ def _configs(variant: Variant, vocab_size: int, seed_hidden: int = 32):  # -> su
 def make_tiny_checkpoint(
     path: str | Path, variant: Variant = "mono", *, seed: int = 0, hidden_size: int = 32
 ) -> Path:
-    """Build a tiny random MusicGen checkpoint of ``variant`` and save it at ``path``.
+    """Build a tiny random MusicGen checkpoint of ``variant`` and save it at ``path``."""
+    return make_checkpoint(path, variant, seed=seed, hidden_size=hidden_size)
 
-    The directory gets ``config.json``, ``model.safetensors``, ``generation_config.json``,
-    the tokenizer files and ``preprocessor_config.json``: what ``from_pretrained`` reads from a
-    hub snapshot. Returns the directory.
+
+def make_checkpoint(
+    path: str | Path,
+    variant: Variant = "mono",
+    *,
+    arch: str = "tiny",
+    seed: int = 0,
+    hidden_size: int = 32,
+) -> Path:
+    """Build a random MusicGen checkpoint (``arch``: tiny, or a real size) and save it.
+
+    ``arch="small"|"medium"|"large"`` gives the published architectures with random weights
+    (for benchmarks: speed does not depend on weight values). The directory gets
+    ``config.json``, ``model.safetensors``, ``generation_config.json``, the tokenizer files and
+    ``preprocessor_config.json``: what ``from_pretrained`` reads from a hub snapshot. Returns
+    the directory.
     """
     from transformers import (
         EncodecFeatureExtractor,
@@ -156,7 +213,12 @@ def make_tiny_checkpoint(
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
-    text, audio, decoder_kwargs = _configs(variant, len(tokenizer), hidden_size)
+    if arch == "tiny":
+        text, audio, decoder_kwargs = _configs(variant, len(tokenizer), hidden_size)
+    elif arch in ARCHITECTURES:
+        text, audio, decoder_kwargs = _real_configs(arch, variant, len(tokenizer))
+    else:
+        raise ValueError(f"unknown arch {arch!r}; choose tiny or one of {list(ARCHITECTURES)}")
 
     devnull_rng = torch.random.fork_rng()
     with devnull_rng:
@@ -168,7 +230,8 @@ def make_tiny_checkpoint(
                 audio_encoder=audio.to_dict(),
                 decoder=MusicgenMelodyDecoderConfig(**decoder_kwargs).to_dict(),
                 num_chroma=12,
-                chroma_length=24,  # real checkpoints: 235 (30 s); short keeps text audible
+                # real checkpoints: 235 (30 s); short keeps the tiny model's text audible
+                chroma_length=24 if arch == "tiny" else 235,
             )
             model = MusicgenMelodyForConditionalGeneration(melody_config)
         else:
@@ -179,6 +242,8 @@ def make_tiny_checkpoint(
             )
             model = MusicgenForConditionalGeneration(config)
         _randomise_codec(model)
+        if arch == "tiny":
+            _amplify_conditioning(model)
         # the real checkpoints' generation defaults
         model.generation_config = GenerationConfig(
             decoder_start_token_id=2048,
@@ -202,6 +267,16 @@ def make_tiny_checkpoint(
             out
         )
     return out
+
+
+@torch.no_grad()
+def _amplify_conditioning(model: torch.nn.Module) -> None:
+    """Scale up the toy model's condition projections (initialised at std 0.02) so that the
+    prompt and the melody move its greedy choices, as they do in trained checkpoints."""
+    for name in ("enc_to_dec_proj", "audio_enc_to_dec_proj"):
+        proj = getattr(model, name, None)
+        if proj is not None:
+            proj.weight.normal_(0.0, 1.0)
 
 
 @torch.no_grad()
