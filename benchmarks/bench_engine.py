@@ -85,8 +85,9 @@ def run_one(cfg: dict) -> dict:
         codec = time.perf_counter() - t1
         result.update(wall=wall, ms_per_step=1000 * (wall - codec) / steps)
     else:
-        gen = MusicGenerator(cfg["path"], device=device, dtype=cfg["dtype"],
-                             quantize=cfg.get("quantize"))  # fmt: skip
+        gen = MusicGenerator(
+            cfg["path"], device=device, dtype=cfg["dtype"], quantize=cfg.get("quantize")
+        )
         gen.generate_batch([prompt] * cfg["batch"], duration=0.2, seed=0)  # warm-up / capture
         _sync(device)
         t0 = time.perf_counter()
@@ -112,17 +113,25 @@ def _tokens_identical(cfg: dict) -> bool:
     """Greedy, 1 s: do our tokens equal transformers' ``generate``'s?"""
     from music_gen import MusicGenerator
 
-    gen = MusicGenerator(cfg["path"], device=cfg["device"], dtype=cfg["dtype"],
-                         quantize=cfg.get("quantize"))  # fmt: skip
+    gen = MusicGenerator(
+        cfg["path"], device=cfg["device"], dtype=cfg["dtype"], quantize=cfg.get("quantize")
+    )
     model, tok = gen.loaded.model, gen.loaded.tokenizer
     captured = _codes_capture()
     gen.generate("ambient", duration=1.0, temperature=0.0)
     ours = captured[-1]
     decode = model.audio_encoder.decode
     theirs: list = []
-    model.audio_encoder.decode = lambda codes, *a, **k: (theirs.append(codes[0]), decode(codes, *a, **k))[1]
-    model.generate(**tok(["ambient"], return_tensors="pt").to(cfg["device"]),
-                   do_sample=False, guidance_scale=3.0, max_new_tokens=53)  # fmt: skip
+    model.audio_encoder.decode = lambda codes, *a, **k: (
+        theirs.append(codes[0]),
+        decode(codes, *a, **k),
+    )[1]
+    model.generate(
+        **tok(["ambient"], return_tensors="pt").to(cfg["device"]),
+        do_sample=False,
+        guidance_scale=3.0,
+        max_new_tokens=53,
+    )
     return bool((theirs[0] == ours).all())
 
 
@@ -151,31 +160,64 @@ def main() -> None:
         make_checkpoint(path, "mono", arch=args.arch)
     ref_dtype = "float32" if args.device == "cpu" else "bfloat16"
     base = {"path": str(path), "device": args.device, "seconds": args.seconds, "batch": 1}
-    configs = [{**base, "name": f"transformers {ref_dtype}", "engine": "transformers",
-                "dtype": ref_dtype}]  # fmt: skip
+    configs = [
+        {**base, "name": f"transformers {ref_dtype}", "engine": "transformers", "dtype": ref_dtype}
+    ]
     for dtype in args.dtypes.split(","):
-        configs.append({**base, "name": f"music-gen {dtype}", "engine": "fast", "dtype": dtype,
-                        "stream": True, "check_tokens": dtype == "float32"})  # fmt: skip
+        configs.append(
+            {
+                **base,
+                "name": f"music-gen {dtype}",
+                "engine": "fast",
+                "dtype": dtype,
+                "stream": True,
+                "check_tokens": dtype == "float32",
+            }
+        )
     if args.int8:
-        configs.append({**base, "name": "music-gen int8+bf16", "engine": "fast",
-                        "dtype": "bfloat16", "quantize": "int8", "stream": True})  # fmt: skip
+        configs.append(
+            {
+                **base,
+                "name": "music-gen int8+bf16",
+                "engine": "fast",
+                "dtype": "bfloat16",
+                "quantize": "int8",
+                "stream": True,
+            }
+        )
     for b in [int(x) for x in args.batches.split(",") if x]:
         for engine, dtype in (("transformers", ref_dtype), ("fast", args.dtypes.split(",")[-1])):
-            configs.append({**base, "name": f"{engine} {dtype} batch {b}", "engine": engine,
-                            "dtype": dtype, "batch": b, "seconds": args.throughput_seconds})  # fmt: skip
+            configs.append(
+                {
+                    **base,
+                    "name": f"{engine} {dtype} batch {b}",
+                    "engine": engine,
+                    "dtype": dtype,
+                    "batch": b,
+                    "seconds": args.throughput_seconds,
+                }
+            )
     rows = []
     for cfg in configs:
         print(f"running {cfg['name']} …", file=sys.stderr)
-        proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(cfg)],
-                              capture_output=True, text=True, env={**os.environ})  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, __file__, "--one", json.dumps(cfg)],
+            capture_output=True,
+            text=True,
+            env={**os.environ},
+        )
         if proc.returncode != 0:
             rows.append({"name": cfg["name"], "error": proc.stderr.strip().splitlines()[-1]})
             continue
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(f"\narch {args.arch}, device {args.device}, {args.seconds:g} s of audio, guidance 3, "
-          f"top-k 250; throughput rows: {args.throughput_seconds:g} s each")  # fmt: skip
-    print(f"| {'configuration':<32} | ms/step | RTF | first chunk s | peak MB | tokens = ref | "
-          "audio s/s |")
+    print(
+        f"\narch {args.arch}, device {args.device}, {args.seconds:g} s of audio, guidance 3, "
+        f"top-k 250; throughput rows: {args.throughput_seconds:g} s each"
+    )
+    print(
+        f"| {'configuration':<32} | ms/step | RTF | first chunk s | peak MB | tokens = ref | "
+        "audio s/s |"
+    )
     print("|" + "---|" * 7)
     for r in rows:
         if "error" in r:
@@ -183,8 +225,10 @@ def main() -> None:
             continue
         first = f"{r['first_chunk_s']:.2f}" if "first_chunk_s" in r else "-"
         same = {True: "yes", False: "no"}.get(r.get("tokens_identical"), "-")
-        print(f"| {r['name']:<32} | {r['ms_per_step']:.1f} | {r['rtf']:.2f} | {first} | "
-              f"{r['peak_mb']:.0f} | {same} | {r['throughput']:.2f} |")  # fmt: skip
+        print(
+            f"| {r['name']:<32} | {r['ms_per_step']:.1f} | {r['rtf']:.2f} | {first} | "
+            f"{r['peak_mb']:.0f} | {same} | {r['throughput']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

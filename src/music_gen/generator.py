@@ -1,8 +1,9 @@
 """``MusicGenerator``: the library's front door.
 
 It validates what the user asks for, turns prompts, melody and continuation audio into model
-inputs, runs the decoding loop (``engine.generate``), decodes codes to audio and wraps the
-result in ``AudioOutput`` with metadata that tells exactly how it was made (model, every
+inputs (``inputs``), runs the decoding loop (``engine.generate``) on the chosen engine, decodes
+codes to audio — at once, or chunk by chunk while decoding (``generate_stream``) — and wraps the
+result in ``AudioOutput`` with metadata that tells exactly how it was made (model, engine, every
 parameter, the seed actually used, timings).
 
 Durations map to frames exactly: ``round(duration * 32000)`` output samples need
@@ -14,30 +15,52 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from .audio import AudioOutput, load_audio
-from .audio.chroma import melody_chroma
+from .audio import AudioOutput
 from .engine.codec import decode_audio, encode_audio
 from .engine.conditioning import Condition, encode_condition
 from .engine.engine import Engine
-from .engine.generate import Progress, decode_codes, plan_windows
+from .engine.generate import CodeStream, DecodePlan, Progress
 from .engine.loading import LoadedModel, load_model
 from .engine.patterns import DelayPattern
 from .engine.sampling import SamplingParams
-from .errors import GenerationFailed, InvalidInput, UnsupportedFeature
+from .engine.streaming import ChunkDecoder, chunk_bounds
+from .errors import GenerationFailed, InvalidInput
+from .inputs import (
+    AudioSource,
+    continuation_audio,
+    melody_audio,
+    prompt_groups,
+    window_chroma,
+)
 from .params import GenerationParams, resolve_seeds, validate_prompt
 
 __all__ = ["MusicGenerator"]
 
-AudioSource = str | Path | bytes | np.ndarray | torch.Tensor | AudioOutput
-
 #: crossfade (samples) where a continuation's own audio hands over to the generated audio
 _SPLICE_FADE = 320
+
+
+@dataclass
+class _Request:
+    """One validated call, its inputs prepared for the decoder."""
+
+    texts: list[str]
+    params: GenerationParams
+    seeds: list[int]
+    num_samples: int
+    total_frames: int
+    melody: np.ndarray | None
+    prompt_audio: np.ndarray | None  # [C, N] continuation samples
+    prompt_codes: torch.Tensor | None  # [1, K, P]
+    started: float
 
 
 class MusicGenerator:
@@ -75,19 +98,16 @@ class MusicGenerator:
             raise InvalidInput("stride_seconds must be within (0, window_seconds)")
         started = time.perf_counter()
         self.loaded: LoadedModel = load_model(model, device, dtype, cache_dir)
+        self.engine = Engine(self.loaded, engine, quantize)
         self.load_seconds = time.perf_counter() - started
         self.model_name = model
         self.max_duration = float(max_duration)
         self.window_seconds = float(window_seconds)
         self.stride_seconds = float(stride_seconds)
         config = self.loaded.model.decoder.config
-        self.engine = Engine(self.loaded, engine, quantize)
+        pad = self.loaded.model.generation_config.pad_token_id
         self.pattern = DelayPattern(
-            config.num_codebooks,
-            config.audio_channels,
-            self.loaded.model.generation_config.pad_token_id
-            if self.loaded.model.generation_config.pad_token_id is not None
-            else config.pad_token_id,
+            config.num_codebooks, config.audio_channels, config.pad_token_id if pad is None else pad
         )
 
     # ------------------------------------------------------------------ facts about the model
@@ -113,8 +133,9 @@ class MusicGenerator:
 
     def __repr__(self) -> str:
         return (
-            f"MusicGenerator(model={self.model_name!r}, device={self.device}, "
-            f"dtype={self.loaded.dtype}, channels={self.channels}, melody={self.supports_melody})"
+            f"MusicGenerator(model={self.model_name!r}, engine={self.engine.name!r}, "
+            f"device={self.device}, dtype={self.loaded.dtype}, channels={self.channels}, "
+            f"melody={self.supports_melody})"
         )
 
     # ------------------------------------------------------------------ generation
@@ -140,15 +161,15 @@ class MusicGenerator:
         """
         return self.generate_batch(
             [prompt],
-            duration=duration,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            guidance_scale=guidance_scale,
-            melody=melody,
-            continuation=continuation,
-            progress=progress,
+            duration,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            guidance_scale,
+            melody,
+            continuation,
+            progress,
         )[0]
 
     def generate_batch(
@@ -170,6 +191,139 @@ class MusicGenerator:
         seed, never on its batch or position), a sequence gives each prompt its own, ``None``
         draws fresh seeds (recorded in each output's metadata).
         """
+        req = self._prepare(
+            prompts, duration, temperature, top_k, top_p, seed, guidance_scale, melody, continuation
+        )
+        groups = prompt_groups(self.loaded, req.texts)
+        codes_by_row: dict[int, torch.Tensor] = {}
+        t_decode = time.perf_counter()
+        try:
+            for g, rows in enumerate(groups):
+                stream = self._code_stream(req, rows)
+                plan, steps = stream.plan, stream.plan.steps
+                for step, _ in enumerate(stream, start=1 + g * steps):
+                    if progress is not None:
+                        progress(step, steps * len(groups))
+                codes = stream.codes()
+                codes_by_row.update({i: codes[j] for j, i in enumerate(rows)})
+            all_codes = torch.stack([codes_by_row[i] for i in range(len(req.texts))])  # [B, K, T]
+            t_codec = time.perf_counter()
+            wave = decode_audio(self.loaded.model.audio_encoder, all_codes, self.channels)
+        except torch.cuda.OutOfMemoryError as exc:
+            raise GenerationFailed(f"out of GPU memory: {exc}", code="OUT_OF_MEMORY") from None
+        audio = wave[..., : req.num_samples].cpu().numpy()  # [B, C, N]
+        if req.prompt_audio is not None:
+            audio = _splice_prompt(audio, req.prompt_audio, 0)
+        done = time.perf_counter()
+        timings = {
+            "prepare_s": t_decode - req.started,
+            "tokens_s": t_codec - t_decode,
+            "codec_s": done - t_codec,
+            "total_s": done - req.started,
+        }
+        common = self._metadata(req, plan, timings)
+        common.update(decoder_passes=len(groups), batch_size=len(req.texts))
+        return [
+            AudioOutput(
+                audio[i],
+                self.sample_rate,
+                {**common, "prompt": req.texts[i], "seed": req.seeds[i], "batch_index": i},
+            )
+            for i in range(len(req.texts))
+        ]
+
+    def generate_stream(
+        self,
+        prompt: str,
+        duration: float = 10.0,
+        temperature: float = 1.0,
+        top_k: int = 250,
+        top_p: float = 0.0,
+        seed: int | None = None,
+        guidance_scale: float = 3.0,
+        melody: AudioSource | None = None,
+        continuation: AudioSource | None = None,
+        *,
+        chunk_seconds: float = 1.0,
+        first_chunk_seconds: float = 0.5,
+    ) -> Iterator[AudioOutput]:
+        """Yield the audio in chunks while it is generated (same audio as ``generate`` with the
+        same seed, up to the chunked codec decode's small error; see ``engine.streaming``).
+
+        The first chunk is ``first_chunk_seconds`` long (latency), then ``chunk_seconds`` each;
+        every chunk's metadata has ``chunk_index``, ``start_s`` and ``final``; the last chunk's
+        carries the whole generation's metadata too.
+        """
+        if not (first_chunk_seconds > 0 and chunk_seconds > 0):
+            raise InvalidInput("chunk sizes must be > 0 seconds")
+        req = self._prepare(
+            [prompt],
+            duration,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            guidance_scale,
+            melody,
+            continuation,
+        )
+        hop = self.loaded.hop_length
+        chunks = ChunkDecoder(self.loaded.model.audio_encoder, self.channels, hop)
+        stream = self._code_stream(req, [0])
+        bounds = chunk_bounds(
+            req.total_frames,
+            max(1, round(first_chunk_seconds * self.frame_rate)),
+            max(1, round(chunk_seconds * self.frame_rate)),
+        )
+        pending: tuple[int, int] | None = next(bounds)
+        index = 0
+
+        def emit(start: int, end: int, final: bool) -> AudioOutput:
+            wave = chunks.decode(
+                stream.codes(min(req.total_frames, end + chunks.lookahead)), start, end
+            )
+            first, last = start * hop, min(end * hop, req.num_samples)
+            audio = wave[0, :, : last - first].cpu().numpy()
+            if req.prompt_audio is not None:
+                audio = _splice_prompt(audio[None], req.prompt_audio, first)[0]
+            meta: dict[str, Any] = {
+                "chunk_index": index,
+                "start_s": first / self.sample_rate,
+                "final": final,
+                "prompt": req.texts[0],
+                "seed": req.seeds[0],
+            }
+            if final:
+                meta.update(
+                    self._metadata(req, stream.plan, {"total_s": time.perf_counter() - req.started})
+                )
+            return AudioOutput(audio, self.sample_rate, meta)
+
+        for final_frames in stream:
+            while pending is not None and chunks.ready(pending[1], final_frames, req.total_frames):
+                upcoming = next(bounds, None)
+                yield emit(*pending, final=upcoming is None)
+                index += 1
+                pending = upcoming
+        while pending is not None:  # whatever the last step completed
+            upcoming = next(bounds, None)
+            yield emit(*pending, final=upcoming is None)
+            index += 1
+            pending = upcoming
+
+    # ------------------------------------------------------------------ internals
+    def _prepare(
+        self,
+        prompts: Sequence[str],
+        duration: Any,
+        temperature: Any,
+        top_k: Any,
+        top_p: Any,
+        seed: Any,
+        guidance_scale: Any,
+        melody: AudioSource | None,
+        continuation: AudioSource | None,
+    ) -> _Request:
         started = time.perf_counter()
         if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
             raise InvalidInput("prompts must be a non-empty list of strings", code="INVALID_PROMPT")
@@ -183,200 +337,101 @@ class MusicGenerator:
             max_duration=self.max_duration,
         )
         seeds = resolve_seeds(seed, len(texts))
-        sr, hop = self.sample_rate, self.loaded.hop_length
-        num_samples = round(params.duration * sr)
-        total_frames = math.ceil(num_samples / hop)
-        window_frames = round(self.window_seconds * self.frame_rate)
-        stride_frames = round(self.stride_seconds * self.frame_rate)
-        melody_audio = self._melody(melody)
-        prompt_audio = self._continuation(continuation, num_samples, window_frames)
-
-        device = self.device
-        batch = len(texts)
-        guided = params.guidance_scale != 1.0
+        num_samples = round(params.duration * self.sample_rate)
+        melody_samples = melody_audio(self.loaded, self.model_name, melody)
+        prompt_audio = continuation_audio(
+            self.loaded, continuation, num_samples, self._window_frames
+        )
         prompt_codes = None
         if prompt_audio is not None:
-            wav = torch.from_numpy(prompt_audio).to(device, self.loaded.dtype)
+            wav = torch.from_numpy(prompt_audio).to(self.device, self.loaded.dtype)
             prompt_codes = encode_audio(self.loaded.model.audio_encoder, wav[None], self.channels)
-        plan = plan_windows(
-            self.pattern,
-            total_frames,
-            0 if prompt_codes is None else prompt_codes.shape[-1],
-            window_frames,
-            stride_frames,
+        return _Request(
+            texts,
+            params,
+            seeds,
+            num_samples,
+            math.ceil(num_samples / self.loaded.hop_length),
+            melody_samples,
+            prompt_audio,
+            prompt_codes,
+            started,
         )
-        groups = self._groups(texts)
-        steps_total = plan.steps * len(groups)
-        sampling = SamplingParams(params.temperature, params.top_k, params.top_p)
-        codes_by_row: dict[int, torch.Tensor] = {}
-        t_decode = time.perf_counter()
-        try:
-            for g, rows in enumerate(groups):
-                tokens = self.loaded.tokenizer(
-                    [texts[i] for i in rows], return_tensors="pt", padding=True
+
+    @property
+    def _window_frames(self) -> int:
+        return round(self.window_seconds * self.frame_rate)
+
+    def _code_stream(self, req: _Request, rows: list[int]) -> CodeStream:
+        """The decoding of ``rows`` of a request, as an iterator of steps."""
+        tokens = self.loaded.tokenizer(
+            [req.texts[i] for i in rows], return_tensors="pt", padding=True
+        )
+        ids = tokens["input_ids"].to(self.device)
+        mask = tokens["attention_mask"].to(self.device)
+        guided = req.params.guidance_scale != 1.0
+        hop = self.loaded.hop_length
+
+        def condition_for(start_frame: int) -> Condition:
+            chroma = None
+            if req.melody is not None:
+                chroma = window_chroma(
+                    self.loaded, req.melody, start_frame * hop, self.window_seconds, len(rows)
                 )
-                input_ids = tokens["input_ids"].to(device)
-                attention_mask = tokens["attention_mask"].to(device)
+            return encode_condition(self.loaded.model, ids, mask, guided=guided, chroma=chroma)
 
-                def condition_for(
-                    start_frame: int, ids=input_ids, mask=attention_mask
-                ) -> Condition:
-                    chroma = None
-                    if melody_audio is not None:
-                        chroma = self._window_chroma(melody_audio, start_frame * hop, len(ids))
-                    return encode_condition(
-                        self.loaded.model, ids, mask, guided=guided, chroma=chroma
-                    )
+        p = req.params
+        prompt = None if req.prompt_codes is None else req.prompt_codes.expand(len(rows), -1, -1)
+        return CodeStream(
+            self.engine.session,
+            condition_for,
+            self.pattern,
+            len(rows),
+            req.total_frames,
+            SamplingParams(p.temperature, p.top_k, p.top_p),
+            p.guidance_scale,
+            [torch.Generator(self.device).manual_seed(req.seeds[i]) for i in rows],
+            prompt_codes=prompt,
+            window_frames=self._window_frames,
+            stride_frames=round(self.stride_seconds * self.frame_rate),
+        )
 
-                def group_progress(done: int, _total: int, offset=g * plan.steps) -> None:
-                    if progress is not None:
-                        progress(offset + done, steps_total)
-
-                codes = decode_codes(
-                    self.engine.session,
-                    condition_for,
-                    self.pattern,
-                    len(rows),
-                    total_frames,
-                    sampling,
-                    params.guidance_scale,
-                    [torch.Generator(device).manual_seed(seeds[i]) for i in rows],
-                    prompt_codes=_rows(prompt_codes, len(rows)),
-                    window_frames=window_frames,
-                    stride_frames=stride_frames,
-                    progress=group_progress,
-                )
-                codes_by_row.update({i: codes[j] for j, i in enumerate(rows)})
-            all_codes = torch.stack([codes_by_row[i] for i in range(batch)])  # [B, K, T]
-            t_codec = time.perf_counter()
-            wave = decode_audio(self.loaded.model.audio_encoder, all_codes, self.channels)
-        except torch.cuda.OutOfMemoryError as exc:
-            raise GenerationFailed(f"out of GPU memory: {exc}", code="OUT_OF_MEMORY") from None
-        audio = wave[..., :num_samples].cpu().numpy()  # [B, C, N]
-        if prompt_audio is not None:
-            audio = _splice_prompt(audio, prompt_audio)
-        done = time.perf_counter()
-        timings = {
-            "prepare_s": t_decode - started,
-            "tokens_s": t_codec - t_decode,
-            "codec_s": done - t_codec,
-            "total_s": done - started,
-        }
-        common = {
+    def _metadata(
+        self, req: _Request, plan: DecodePlan, timings: dict[str, float]
+    ) -> dict[str, Any]:
+        return {
             "model": self.model_name,
             "model_path": str(self.loaded.path),
             "engine": self.engine.name,
             "quantize": self.engine.quantize,
-            "device": str(device),
+            "device": str(self.device),
             "dtype": str(self.loaded.dtype).removeprefix("torch."),
-            **params.to_dict(),
-            "sample_rate": sr,
+            **req.params.to_dict(),
+            "sample_rate": self.sample_rate,
             "channels": self.channels,
-            "frames": total_frames,
+            "frames": req.total_frames,
             "steps": plan.steps,
-            "decoder_passes": len(groups),
             "windows": len(plan.windows),
-            "melody": melody_audio is not None,
-            "continuation_seconds": None if prompt_audio is None else prompt_audio.shape[-1] / sr,
-            "batch_size": batch,
+            "melody": req.melody is not None,
+            "continuation_seconds": None
+            if req.prompt_audio is None
+            else req.prompt_audio.shape[-1] / self.sample_rate,
             "timings": timings,
-            "real_time_factor": timings["total_s"] / params.duration,
+            "real_time_factor": timings["total_s"] / req.params.duration,
         }
-        return [
-            AudioOutput(
-                audio[i], sr, {**common, "prompt": texts[i], "seed": seeds[i], "batch_index": i}
-            )
-            for i in range(batch)
-        ]
-
-    # ------------------------------------------------------------------ inputs
-    def _groups(self, texts: list[str]) -> list[list[int]]:
-        """Rows decoded together.
-
-        Text-only checkpoints cross-attend to the prompt, so padding is masked out and the whole
-        batch is one padded pass. Melody checkpoints self-attend to a ``[chroma, text]`` prefix
-        with absolute positions, so a row's output depends on the padded prompt length: rows
-        are grouped by their prompt's token count, one pass per group, and each output is the
-        one its prompt would give alone.
-        """
-        if not self.supports_melody:
-            return [list(range(len(texts)))]
-        lengths = [len(ids) for ids in self.loaded.tokenizer(texts)["input_ids"]]
-        groups: dict[int, list[int]] = {}
-        for i, n in enumerate(lengths):
-            groups.setdefault(n, []).append(i)
-        return list(groups.values())
-
-    def _melody(self, melody: AudioSource | None) -> np.ndarray | None:
-        if melody is None:
-            return None
-        if not self.supports_melody or self.loaded.chroma is None:
-            raise UnsupportedFeature(
-                f"model {self.model_name!r} is not a melody checkpoint; use a musicgen-melody "
-                "model to condition on a melody",
-                details={"model": self.model_name},
-            )
-        audio = load_audio(
-            melody,
-            sample_rate=self.sample_rate if isinstance(melody, np.ndarray | torch.Tensor) else None,
-            target_sample_rate=self.loaded.chroma.sampling_rate,
-            channels=1,
-            require_sound=True,
-            name="melody",
-        )
-        return audio.samples[0]
-
-    def _window_chroma(self, melody: np.ndarray, offset: int, batch: int) -> torch.Tensor:
-        """Chroma of the melody under the window starting at sample ``offset`` (wrapping)."""
-        assert self.loaded.chroma is not None
-        window = round(self.window_seconds * self.loaded.chroma.sampling_rate)
-        length = min(len(melody), window)
-        segment = melody[(offset + np.arange(length)) % len(melody)]
-        chroma = melody_chroma(segment, self.loaded.chroma.sampling_rate, self.loaded.chroma)
-        return chroma.to(self.device, self.loaded.dtype).expand(batch, -1, -1)
-
-    def _continuation(
-        self, source: AudioSource | None, num_samples: int, window_frames: int
-    ) -> np.ndarray | None:
-        if source is None:
-            return None
-        audio = load_audio(
-            source,
-            sample_rate=self.sample_rate if isinstance(source, np.ndarray | torch.Tensor) else None,
-            target_sample_rate=self.sample_rate,
-            channels=self.channels,
-            name="continuation",
-        )
-        hop = self.loaded.hop_length
-        usable = (audio.num_samples // hop) * hop  # whole codec frames only
-        if usable // hop >= window_frames:
-            raise InvalidInput(
-                f"continuation audio is {audio.duration:.1f} s; it must be shorter than "
-                f"{self.window_seconds:g} s",
-                code="INVALID_AUDIO",
-            )
-        if usable >= num_samples:
-            raise InvalidInput(
-                f"duration ({num_samples / self.sample_rate:g} s) must be longer than the "
-                f"continuation audio ({usable / self.sample_rate:g} s): it is the total length",
-                code="INVALID_DURATION",
-            )
-        return audio.samples[:, :usable]
 
 
-def _rows(codes: torch.Tensor | None, count: int) -> torch.Tensor | None:
-    """The continuation's codes ``[1, K, P]`` repeated for ``count`` rows."""
-    return None if codes is None else codes.expand(count, -1, -1)
-
-
-def _splice_prompt(audio: np.ndarray, prompt: np.ndarray) -> np.ndarray:
-    """Put the continuation's own samples back at the start, crossfading into the generation."""
+def _splice_prompt(audio: np.ndarray, prompt: np.ndarray, offset: int) -> np.ndarray:
+    """Put the continuation's own samples back where they fall in ``audio [B, C, n]`` (which
+    starts at sample ``offset``), crossfading into the generation over the last 10 ms."""
     n = prompt.shape[-1]
     fade = min(_SPLICE_FADE, n // 2)
+    weight = np.zeros(n, dtype=np.float32)  # 0 = prompt, 1 = generated
+    weight[n - fade :] = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    lo, hi = offset, min(n, offset + audio.shape[-1])
+    if hi <= lo:
+        return audio
     out = audio.copy()
-    out[..., : n - fade] = prompt[None, :, : n - fade]
-    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-    out[..., n - fade : n] = (
-        prompt[None, :, n - fade :] * (1 - ramp) + audio[..., n - fade : n] * ramp
-    )
+    w = weight[lo:hi]
+    out[..., : hi - lo] = prompt[None, :, lo:hi] * (1 - w) + audio[..., : hi - lo] * w
     return out

@@ -39,11 +39,14 @@ def _set_cpu_threads() -> None:
 class Engine:
     def __init__(self, loaded: LoadedModel, name: str = "fast", quantize: str | None = None):
         if name not in ENGINES:
-            raise InvalidInput(f"unknown engine {name!r}; choose one of {ENGINES}",
-                               code="INVALID_ENGINE")  # fmt: skip
+            raise InvalidInput(
+                f"unknown engine {name!r}; choose one of {ENGINES}", code="INVALID_ENGINE"
+            )
         if quantize not in QUANTIZATIONS:
-            raise InvalidInput(f"unknown quantization {quantize!r}; choose int8 or none",
-                               code="INVALID_QUANTIZATION")  # fmt: skip
+            raise InvalidInput(
+                f"unknown quantization {quantize!r}; choose int8 or none",
+                code="INVALID_QUANTIZATION",
+            )
         if quantize is not None and name != "fast":
             raise InvalidInput("quantize needs engine='fast'", code="INVALID_QUANTIZATION")
         self.loaded = loaded

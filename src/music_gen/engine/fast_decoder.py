@@ -167,16 +167,22 @@ class CUDAGraphStep:
         if self.key_ok is not None:
             mask = mask & self.key_ok[:, None, None, :]
         out = session.decoder(
-            x, self.input_pos, length=None, self_mask=mask,
-            cross_kv=self.cross_kv, cross_mask=self.cross_mask,
-        )  # fmt: skip
+            x,
+            self.input_pos,
+            length=None,
+            self_mask=mask,
+            cross_kv=self.cross_kv,
+            cross_mask=self.cross_mask,
+        )
         return out[:, :, -1].float()
 
     def _capture(self, session: FastStepDecoder, ids: torch.Tensor, key: tuple) -> None:
         device = ids.device
-        self.cross_kv = None if session.cross_kv is None else [
-            (k.clone(), v.clone()) for k, v in session.cross_kv
-        ]  # fmt: skip
+        self.cross_kv = (
+            None
+            if session.cross_kv is None
+            else [(k.clone(), v.clone()) for k, v in session.cross_kv]
+        )
         self.cross_mask = None if session.cross_mask is None else session.cross_mask.clone()
         self.key_ok = None if session.key_ok is None else session.key_ok.clone()
         self.session = session

@@ -206,10 +206,18 @@ def decode_codes(
 ) -> torch.Tensor:
     """Generate ``[B, K, total_frames]`` codes, windowed when longer than ``window_frames``."""
     stream = CodeStream(
-        make_decoder, condition_for, pattern, batch, total_frames, params, guidance_scale,
-        generators, prompt_codes=prompt_codes, window_frames=window_frames,
+        make_decoder,
+        condition_for,
+        pattern,
+        batch,
+        total_frames,
+        params,
+        guidance_scale,
+        generators,
+        prompt_codes=prompt_codes,
+        window_frames=window_frames,
         stride_frames=stride_frames,
-    )  # fmt: skip
+    )
     for done, _ in enumerate(stream, start=1):
         if progress is not None:
             progress(done, stream.plan.steps)

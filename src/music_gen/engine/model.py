@@ -173,7 +173,7 @@ class MusicGenDecoder(nn.Module):
             (attn.heads(attn.k_proj, states), attn.heads(attn.v_proj, states))
             for attn in (layer.cross_attn for layer in self.blocks)
             if attn is not None
-        ]  # fmt: skip
+        ]
 
     # ------------------------------------------------------------------ forward
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
