@@ -24,8 +24,9 @@ def reference(checkpoints):
 
     def get(variant: str) -> MusicGenerator:
         if variant not in cache:
-            cache[variant] = MusicGenerator(str(checkpoints[variant]), device="cpu",
-                                            engine="reference")  # fmt: skip
+            cache[variant] = MusicGenerator(
+                str(checkpoints[variant]), device="cpu", engine="reference"
+            )
         return cache[variant]
 
     return get
@@ -57,16 +58,18 @@ def test_sampling_matches_transformers_generate_for_one_prompt(generators):
     model = gen.loaded.model
     tokens = gen.loaded.tokenizer(["lofi hip hop beat"], return_tensors="pt")
     torch.manual_seed(1234)
-    theirs = model.generate(**tokens, do_sample=True, top_k=250, temperature=1.0,
-                            guidance_scale=3.0, max_new_tokens=33)  # fmt: skip
+    theirs = model.generate(
+        **tokens, do_sample=True, top_k=250, temperature=1.0, guidance_scale=3.0, max_new_tokens=33
+    )
     ours = gen.generate("lofi hip hop beat", duration=30 * 640 / SR, seed=1234)
     np.testing.assert_array_equal(ours.samples, theirs[0].numpy())
 
 
 def _session(gen, prompts, exact=True, grid_len=60):
     tokens = gen.loaded.tokenizer(prompts, return_tensors="pt", padding=True)
-    cond = encode_condition(gen.loaded.model, tokens["input_ids"], tokens["attention_mask"],
-                            guided=True)  # fmt: skip
+    cond = encode_condition(
+        gen.loaded.model, tokens["input_ids"], tokens["attention_mask"], guided=True
+    )
     decoder = MusicGenDecoder(gen.loaded.model)
     return FastStepDecoder(decoder, gen.loaded.model, cond, grid_len, exact=exact), cond
 

@@ -22,8 +22,11 @@ def test_chunk_bounds_cover_the_output_once():
 def test_stream_concatenates_to_the_one_shot_output(generators, variant):
     gen = generators(variant)
     whole = gen.generate("lofi hip hop beat", duration=3.3, seed=9)
-    chunks = list(gen.generate_stream("lofi hip hop beat", duration=3.3, seed=9,
-                                      chunk_seconds=1.0, first_chunk_seconds=0.3))
+    chunks = list(
+        gen.generate_stream(
+            "lofi hip hop beat", duration=3.3, seed=9, chunk_seconds=1.0, first_chunk_seconds=0.3
+        )
+    )
     assert [c.metadata["chunk_index"] for c in chunks] == list(range(len(chunks)))
     assert [c.metadata["final"] for c in chunks] == [False] * (len(chunks) - 1) + [True]
     assert chunks[0].duration == pytest.approx(0.3, abs=0.02)
@@ -67,8 +70,16 @@ def test_chunks_arrive_before_generation_ends(mono):
 def test_stream_with_continuation_starts_with_the_prompt(mono):
     rng = np.random.default_rng(2)
     prompt = (0.2 * rng.standard_normal((1, 640 * 30))).astype(np.float32)
-    chunks = list(mono.generate_stream("go on", duration=1.5, seed=4, continuation=prompt,
-                                       first_chunk_seconds=0.25, chunk_seconds=0.5))
+    chunks = list(
+        mono.generate_stream(
+            "go on",
+            duration=1.5,
+            seed=4,
+            continuation=prompt,
+            first_chunk_seconds=0.25,
+            chunk_seconds=0.5,
+        )
+    )
     joined = np.concatenate([c.samples for c in chunks], axis=-1)
     assert joined.shape == (1, 48000)
     keep = prompt.shape[-1] - 320

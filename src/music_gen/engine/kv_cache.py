@@ -32,7 +32,16 @@ class KVCache(nn.Module):
     def update(
         self, input_pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write ``k, v [B, H, T, Dh]`` at positions ``input_pos [T]``; return the full buffers."""
-        self.k.index_copy_(2, input_pos, k)
-        self.v.index_copy_(2, input_pos, v)
+        """Write ``k, v [B, H, T, Dh]`` at positions ``input_pos``; return the full buffers.
+
+        ``input_pos`` is ``[T]`` (every row at the same positions) or ``[B, 1]`` (one position
+        per row, for continuous batching where requests are at different steps).
+        """
+        if input_pos.dim() == 2:
+            rows = torch.arange(k.shape[0], device=k.device)
+            self.k[rows, :, input_pos[:, 0]] = k[:, :, 0]
+            self.v[rows, :, input_pos[:, 0]] = v[:, :, 0]
+        else:
+            self.k.index_copy_(2, input_pos, k)
+            self.v.index_copy_(2, input_pos, v)
         return self.k, self.v

@@ -184,7 +184,7 @@ class MusicGenDecoder(nn.Module):
     def forward(
         self,
         x: torch.Tensor,  # [B, T, D] embeddings (prefix and/or tokens)
-        input_pos: torch.Tensor,  # [T] absolute positions
+        input_pos: torch.Tensor,  # [T] absolute positions, or [B, 1] one per row
         *,
         length: int | None = None,
         self_mask: torch.Tensor | None = None,
@@ -192,7 +192,10 @@ class MusicGenDecoder(nn.Module):
         cross_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits ``[B, K, T, V]`` for the embedded positions."""
-        h = x + self.positions.index_select(0, input_pos).to(x.dtype)
+        if input_pos.dim() == 2:  # [B, 1]: one position per row
+            h = x + self.positions[input_pos].to(x.dtype)
+        else:
+            h = x + self.positions.index_select(0, input_pos).to(x.dtype)
         for i, layer in enumerate(self.blocks):
             kv = cross_kv[i] if cross_kv else None
             h = layer(h, input_pos, self.caches[i], length, self_mask, kv, cross_mask)

@@ -1,0 +1,361 @@
+"""Continuous batching: many requests decoded together, joining and leaving at step boundaries.
+
+Each request (its own prompt, duration, sampling parameters, guidance, seed, melody or
+continuation) owns a *slot* of two rows of the fast decoder's static KV cache (conditional and
+null condition). A request joins by prefilling its slot on its own (exactly as it would alone);
+from then on every ``step()`` runs one batched forward over all slots, each row at its own
+position, and each request picks its next tokens with its own sampler and generator. A request
+that finishes a window re-prefills its slot with the next window's context; one that finishes
+its last window leaves, its codes are decoded to audio, and its slot takes the next queued
+request. So each output is the one ``MusicGenerator.generate`` gives alone with the same seed
+(up to float rounding of batched matmuls, which the tests show does not change tokens).
+
+What it does not do: schedule by priority or fairness (first come, first served), or persist
+anything — the service's job queue feeds it and owns durability.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..audio import AudioOutput
+from .codec import decode_audio
+from .conditioning import encode_condition
+from .fast_decoder import FastStepDecoder
+from .generate import plan_windows
+from .kv_cache import KVCache
+from .patterns import UNKNOWN
+from .sampling import SamplingParams, apply_cfg, select_next
+
+if TYPE_CHECKING:
+    from ..generator import MusicGenerator, _Request
+
+__all__ = ["BatchRequest", "ContinuousBatcher"]
+
+
+@dataclass
+class BatchRequest:
+    prompt: str
+    duration: float = 10.0
+    temperature: float = 1.0
+    top_k: int = 250
+    top_p: float = 0.0
+    guidance_scale: float = 3.0
+    seed: int | None = None
+    melody: Any = None
+    continuation: Any = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass
+class _Active:
+    request: BatchRequest
+    prepared: _Request
+    slot: int
+    windows: list[tuple[int, int, int]]
+    steps: int
+    generator: torch.Generator
+    sampling: SamplingParams
+    guided: bool
+    window: int = 0
+    codes: torch.Tensor | None = None  # final codes [1, K, n]
+    grid: torch.Tensor | None = None  # current window's grid [1, K, L]
+    pos: int = 0  # next grid position to fill
+    offset: int = 0  # decoder position of grid column 0 (after a melody prefix)
+    logits: torch.Tensor | None = None  # [rows, K, V] for grid position ``pos``
+
+    @property
+    def rows(self) -> slice:
+        return slice(2 * self.slot, 2 * self.slot + 2)
+
+
+class ContinuousBatcher:
+    """Feed it requests with ``submit``; ``step()`` advances every active request by one token.
+
+    ``max_requests`` slots decode together; more requests wait in a queue and join as slots
+    free up. ``run()`` steps until everything submitted has finished and returns the outputs.
+    """
+
+    def __init__(self, generator: MusicGenerator, max_requests: int = 4) -> None:
+        if generator.engine.decoder is None:
+            raise ValueError("continuous batching needs engine='fast'")
+        self.gen = generator
+        self.decoder = generator.engine.decoder
+        self.max_requests = max_requests
+        self.queue: deque[tuple[BatchRequest, _Request]] = deque()
+        self.active: dict[int, _Active] = {}
+        self.steps_run = 0
+        self._caches: list[KVCache] = []
+        self._cross: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._cross_mask: torch.Tensor | None = None  # [R, 1, 1, S]
+        self._key_ok: torch.Tensor | None = None  # [R, L]
+
+    # ------------------------------------------------------------------ public
+    def submit(self, request: BatchRequest) -> str:
+        """Validate and queue a request; invalid input raises here, before any decoding."""
+        prepared = self.gen._prepare(
+            [request.prompt],
+            request.duration,
+            request.temperature,
+            request.top_k,
+            request.top_p,
+            request.seed,
+            request.guidance_scale,
+            request.melody,
+            request.continuation,
+        )
+        self.queue.append((request, prepared))
+        return request.id
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue and not self.active
+
+    def step(self) -> list[tuple[str, AudioOutput]]:
+        """Admit queued requests into free slots, then decode one token for each active one."""
+        finished: list[tuple[str, AudioOutput]] = []
+        self._admit()
+        if not self.active:
+            return finished
+        with torch.no_grad():
+            for act in list(self.active.values()):
+                self._choose(act)
+            moving = []
+            for slot, act in list(self.active.items()):
+                assert act.grid is not None
+                if act.pos < act.grid.shape[-1]:
+                    moving.append(act)
+                    continue
+                if self._next_window(act):
+                    continue
+                del self.active[slot]
+                finished.append((act.request.id, self._finish(act)))
+            if moving:
+                self._forward(moving)
+        self.steps_run += 1
+        return finished
+
+    def run(self) -> dict[str, AudioOutput]:
+        results: dict[str, AudioOutput] = {}
+        while not self.idle:
+            results.update(self.step())
+        return results
+
+    # ------------------------------------------------------------------ requests in and out
+    def _admit(self) -> None:
+        free = [s for s in range(self.max_requests) if s not in self.active]
+        while self.queue and free:
+            request, prepared = self.queue.popleft()
+            gen, p = self.gen, prepared.params
+            prompt_frames = 0 if prepared.prompt_codes is None else prepared.prompt_codes.shape[-1]
+            plan = plan_windows(
+                gen.pattern,
+                prepared.total_frames,
+                prompt_frames,
+                gen._window_frames,
+                round(gen.stride_seconds * gen.frame_rate),
+            )
+            act = _Active(
+                request,
+                prepared,
+                free.pop(0),
+                plan.windows,
+                plan.steps,
+                torch.Generator(gen.device).manual_seed(prepared.seeds[0]),
+                SamplingParams(p.temperature, p.top_k, p.top_p),
+                p.guidance_scale != 1.0,
+                codes=prepared.prompt_codes,
+            )
+            if act.codes is None:
+                act.codes = torch.zeros(
+                    (1, gen.pattern.num_codebooks, 0), dtype=torch.long, device=gen.device
+                )
+            self.active[act.slot] = act
+            self._prefill(act)
+
+    def _prefill(self, act: _Active) -> None:
+        """Start the request's current window: prefill its slot exactly as it would run alone."""
+        gen = self.gen
+        start, context, length = act.windows[act.window]
+        tokens = gen.loaded.tokenizer([act.prepared.texts[0]], return_tensors="pt")
+        chroma = None
+        if act.prepared.melody is not None:
+            from ..inputs import window_chroma
+
+            chroma = window_chroma(
+                gen.loaded,
+                act.prepared.melody,
+                start * gen.loaded.hop_length,
+                gen.window_seconds,
+                1,
+            )
+        condition = encode_condition(
+            gen.loaded.model,
+            tokens["input_ids"].to(gen.device),
+            tokens["attention_mask"].to(gen.device),
+            guided=act.guided,
+            chroma=chroma,
+        )
+        assert act.codes is not None
+        grid = gen.pattern.build(act.codes[:, :, start : start + context], length)
+        big, self.decoder.caches = self.decoder.caches, []
+        session = FastStepDecoder(self.decoder, gen.loaded.model, condition, grid.shape[-1])
+        first = gen.pattern.prefill_length(grid)
+        logits = session.prefill(grid[:, :, :first])
+        own, self.decoder.caches = self.decoder.caches, big
+        act.grid, act.pos, act.logits = grid, first, logits
+        act.offset = session.pos - first  # the melody prefix's length
+        self._install(act, own, session)
+
+    def _next_window(self, act: _Active) -> bool:
+        """Fold a finished window into the codes; start the next one if there is one."""
+        assert act.grid is not None and act.codes is not None
+        start, context, length = act.windows[act.window]
+        window = self.gen.pattern.revert(act.grid, length)
+        act.codes = torch.cat([act.codes[:, :, : start + context], window[:, :, context:]], dim=-1)
+        act.window += 1
+        if act.window == len(act.windows):
+            return False
+        self._prefill(act)
+        return True
+
+    def _finish(self, act: _Active) -> AudioOutput:
+        from ..generator import _splice_prompt
+
+        gen, prepared = self.gen, act.prepared
+        assert act.codes is not None
+        wave = decode_audio(gen.loaded.model.audio_encoder, act.codes, gen.channels)
+        audio = wave[..., : prepared.num_samples].cpu().numpy()
+        if prepared.prompt_audio is not None:
+            audio = _splice_prompt(audio, prepared.prompt_audio, 0)
+        total = time.perf_counter() - prepared.started
+        plan = plan_windows(
+            gen.pattern,
+            prepared.total_frames,
+            0,
+            gen._window_frames,
+            round(gen.stride_seconds * gen.frame_rate),
+        )
+        meta = gen._metadata(prepared, plan, {"total_s": total})
+        meta.update(
+            steps=act.steps,
+            windows=len(act.windows),
+            prompt=prepared.texts[0],
+            seed=prepared.seeds[0],
+            request_id=act.request.id,
+            batching="continuous",
+        )
+        return AudioOutput(audio[0], gen.sample_rate, meta)
+
+    # ------------------------------------------------------------------ the batched step
+    def _choose(self, act: _Active) -> None:
+        """Pick the request's next tokens from its logits into its grid."""
+        assert act.grid is not None and act.logits is not None
+        logits = act.logits
+        if act.guided:
+            logits = apply_cfg(logits, act.prepared.params.guidance_scale)
+        tokens = select_next(logits, act.sampling, [act.generator])  # [1, K]
+        known = act.grid[:, :, act.pos]
+        act.grid[:, :, act.pos] = torch.where(known == UNKNOWN, tokens, known)
+        act.pos += 1
+
+    def _forward(self, moving: list[_Active]) -> None:
+        """One forward over every row: each request's last column at its own position."""
+        rows = 2 * self.max_requests
+        k = self.gen.pattern.num_codebooks
+        device = self.gen.device
+        ids = torch.full(
+            (rows, k, 1), self.gen.pattern.pad_token_id, dtype=torch.long, device=device
+        )
+        pos = torch.zeros((rows, 1), dtype=torch.long, device=device)
+        for act in moving:
+            assert act.grid is not None
+            ids[act.rows] = act.grid[:, :, act.pos - 1 : act.pos]
+            pos[act.rows] = act.offset + act.pos - 1
+        assert self._key_ok is not None
+        keys = torch.arange(self._caches[0].max_len, device=device)
+        mask = (keys[None, :] <= pos) & self._key_ok  # [R, L]
+        x = self.decoder.embed(ids)
+        big, self.decoder.caches = self.decoder.caches, self._caches
+        try:
+            logits = self.decoder(
+                x,
+                pos,
+                self_mask=mask[:, None, None, :],
+                cross_kv=self._cross or None,
+                cross_mask=self._cross_mask,
+            )[:, :, -1].float()
+        finally:
+            self.decoder.caches = big
+        for act in moving:
+            act.logits = logits[act.rows] if act.guided else logits[act.rows][:1]
+
+    # ------------------------------------------------------------------ slot buffers
+    def _install(self, act: _Active, own: list[KVCache], session: FastStepDecoder) -> None:
+        """Copy a prefilled request's caches and condition into its slot's rows."""
+        n = session.pos
+        need = n + (act.grid.shape[-1] if act.grid is not None else 0)
+        self._ensure(need, 0 if session.cross_kv is None else session.cross_kv[0][0].shape[2])
+        r = own[0].k.shape[0]  # 2 rows when guided, else 1
+        rows = slice(act.rows.start, act.rows.start + r)
+        for big, mine in zip(self._caches, own, strict=True):
+            big.k[rows, :, :n] = mine.k[:, :, :n]
+            big.v[rows, :, :n] = mine.v[:, :, :n]
+        assert self._key_ok is not None
+        self._key_ok[act.rows] = True
+        if session.key_ok is not None:
+            self._key_ok[rows, : session.key_ok.shape[1]] = session.key_ok[
+                :, : self._key_ok.shape[1]
+            ]
+        if session.cross_kv is not None:
+            s = session.cross_kv[0][0].shape[2]
+            for (bk, bv), (k, v) in zip(self._cross, session.cross_kv, strict=True):
+                bk[rows, :, :s] = k
+                bv[rows, :, :s] = v
+            assert self._cross_mask is not None
+            self._cross_mask[act.rows] = False
+            self._cross_mask[act.rows, :, :, 0] = True  # idle rows attend somewhere
+            mask = session.cross_mask
+            self._cross_mask[rows, :, :, :s] = True if mask is None else mask
+
+    def _ensure(self, length: int, cross_len: int) -> None:
+        """Grow the batched buffers (keeping their contents) to ``length`` / ``cross_len``."""
+        rows, cfg = 2 * self.max_requests, self.decoder.config
+        weight = next(self.decoder.embed_tokens[0].parameters())
+        dtype, device = weight.dtype, weight.device
+        cur = self._caches[0].max_len if self._caches else 0
+        if length > cur:
+            new = [
+                KVCache(rows, cfg.num_heads, length, cfg.head_dim, dtype, device)
+                for _ in range(cfg.num_layers)
+            ]
+            for old, fresh in zip(self._caches, new, strict=False):
+                fresh.k[:, :, :cur] = old.k
+                fresh.v[:, :, :cur] = old.v
+            key_ok = torch.ones((rows, length), dtype=torch.bool, device=device)
+            if self._key_ok is not None:
+                key_ok[:, :cur] = self._key_ok
+            self._caches, self._key_ok = new, key_ok
+        if not cfg.cross_attention:
+            return
+        cur_s = self._cross_mask.shape[-1] if self._cross_mask is not None else 0
+        if cross_len > cur_s:
+            shape = (rows, cfg.num_heads, cross_len, cfg.head_dim)
+            cross = []
+            for i in range(cfg.num_layers):
+                k = torch.zeros(shape, dtype=dtype, device=device)
+                v = torch.zeros(shape, dtype=dtype, device=device)
+                if self._cross:
+                    k[:, :, :cur_s], v[:, :, :cur_s] = self._cross[i]
+                cross.append((k, v))
+            mask = torch.zeros((rows, 1, 1, cross_len), dtype=torch.bool, device=device)
+            mask[..., 0] = True
+            if self._cross_mask is not None:
+                mask[..., :cur_s] = self._cross_mask
+            self._cross, self._cross_mask = cross, mask
