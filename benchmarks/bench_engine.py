@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--batches", default="1,4", help="batch sizes for throughput")
     parser.add_argument("--throughput-seconds", type=float, default=2.0)
     parser.add_argument("--dtypes", default="float32,bfloat16", help="our engine's dtypes")
-    parser.add_argument("--int8", action="store_true", help="also int8 weights (bf16 act.)")
+    parser.add_argument("--int8", action="store_true", help="also quantize='int8'")
     parser.add_argument("--workdir", default=None, help="keep checkpoints here between runs")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -48,7 +48,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         )
     print(f"loading {args.model} …", file=sys.stderr)
     gen = MusicGenerator(
-        model=args.model, device=args.device, dtype=args.dtype, cache_dir=args.cache_dir
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        cache_dir=args.cache_dir,
+        engine=args.engine,
+        quantize=args.quantize,
     )
     bar = tqdm(total=None, unit="step", desc="generating", disable=args.quiet, leave=False)
 
@@ -142,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--format", choices=_FORMATS, default=None)
     gen.add_argument("--normalize", choices=("loudness", "peak", "rms", "clip"), default=None)
     gen.add_argument("--device", default="auto")
-    gen.add_argument("--dtype", default=None)
+    gen.add_argument("--dtype", default=None, help="float32, bfloat16 or float16")
+    gen.add_argument("--engine", choices=("fast", "reference"), default="fast")
+    gen.add_argument("--quantize", choices=("int8",), default=None, help="int8 decoder weights")
     gen.add_argument("--cache-dir", default=None)
     gen.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     gen.set_defaults(func=_cmd_generate)

@@ -245,7 +245,7 @@ class MusicGenerator:
         continuation: AudioSource | None = None,
         *,
         chunk_seconds: float = 1.0,
-        first_chunk_seconds: float = 0.5,
+        first_chunk_seconds: float = 0.25,
     ) -> Iterator[AudioOutput]:
         """Yield the audio in chunks while it is generated (same audio as ``generate`` with the
         same seed, up to the chunked codec decode's small error; see ``engine.streaming``).

@@ -111,13 +111,30 @@ def test_int8_linear_is_close_and_generation_runs(checkpoints):
     rel = (q(x) - lin(x)).norm() / lin(x).norm()
     assert rel < 0.01
     gen = MusicGenerator(str(checkpoints["mono"]), device="cpu", quantize="int8")
-    assert isinstance(gen.engine.decoder.layers[0].fc1, Int8Linear)
+    fc1 = gen.engine.decoder.blocks[0].fc1
+    assert type(fc1).__module__.startswith("torch.ao.nn.quantized.dynamic")  # fbgemm int8
     a = gen.generate("piano", duration=0.5, seed=3)
     b = gen.generate("piano", duration=0.5, seed=3)
     assert a.num_samples == 16000 and a.metadata["quantize"] == "int8"
     np.testing.assert_array_equal(a.samples, b.samples)
     # transformers' own weights are untouched: the reference engine still sees float linears
     assert isinstance(gen.loaded.model.decoder.model.decoder.layers[0].fc1, torch.nn.Linear)
+
+
+def test_weight_only_int8_decoder_logits_stay_close(generators):
+    """The weight-only path (used off CPU) on a whole decoder: logits within a few per cent."""
+    from music_gen.engine.quantize import quantize_int8
+
+    gen = generators("mono")
+    torch.manual_seed(0)
+    grid = torch.randint(0, 2048, (1, gen.loaded.num_codebooks, 6))
+    exact, cond = _session(gen, ["ambient pad"])
+    quantized = MusicGenDecoder(gen.loaded.model)
+    quantize_int8(quantized)  # no device: weight-only Int8Linear everywhere
+    assert isinstance(quantized.blocks[0].fc1, Int8Linear)
+    session = FastStepDecoder(quantized, gen.loaded.model, cond, 60, exact=True)
+    want, got = exact.prefill(grid), session.prefill(grid)
+    assert ((got - want).norm() / want.norm()).item() < 0.05
 
 
 def test_bfloat16_fast_engine_agrees_with_float32_mostly(checkpoints, generators, decoded_codes):

@@ -59,7 +59,7 @@ class Engine:
         if name == "fast":
             self.decoder = MusicGenDecoder(loaded.model)
             if quantize == "int8":
-                quantize_int8(self.decoder)
+                quantize_int8(self.decoder, loaded.device)
             if loaded.device.type == "cuda":
                 self.graph = CUDAGraphStep()
 

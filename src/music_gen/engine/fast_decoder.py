@@ -54,6 +54,8 @@ class FastStepDecoder:
         rows = condition.mask.shape[0]
         prefix = condition.hidden.shape[1] if self.melody else 0
         self.max_len = prefix + max_len
+        if not exact:  # static shapes: one cache size for every request, so graphs are reused
+            self.max_len = max(self.max_len, decoder.positions.shape[0])
         decoder.setup_caches(rows, self.max_len)
         self.cache_len = decoder.caches[0].max_len
         self.pos = 0
