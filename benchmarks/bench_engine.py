@@ -175,16 +175,17 @@ def main() -> None:
             }
         )
     if args.int8:
-        configs.append(
-            {
-                **base,
-                "name": "music-gen int8+bf16",
-                "engine": "fast",
-                "dtype": "bfloat16",
-                "quantize": "int8",
-                "stream": True,
-            }
-        )
+        for name, dtype in (("int8 (fbgemm)+fp32", "float32"), ("int8 weight-only+bf16", "bfloat16")):
+            configs.append(
+                {
+                    **base,
+                    "name": f"music-gen {name}",
+                    "engine": "fast",
+                    "dtype": dtype,
+                    "quantize": "int8",
+                    "stream": True,
+                }
+            )
     for b in [int(x) for x in args.batches.split(",") if x]:
         for engine, dtype in (("transformers", ref_dtype), ("fast", args.dtypes.split(",")[-1])):
             configs.append(

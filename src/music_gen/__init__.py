@@ -7,6 +7,7 @@ audio.save("output.wav")
 """
 
 from .audio import AudioOutput, load_audio
+from .client import APIClient, AsyncAPIClient
 from .engine.loading import KNOWN_MODELS, ModelInfo
 from .errors import (
     GenerationFailed,
@@ -22,6 +23,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KNOWN_MODELS",
+    "APIClient",
+    "AsyncAPIClient",
     "AudioOutput",
     "GenerationFailed",
     "InvalidInput",

@@ -4,6 +4,8 @@
     music-gen models list
     music-gen models pull musicgen-small
     music-gen models make-tiny ./tiny-musicgen --variant mono
+    music-gen keys create --name alice
+    music-gen serve --host 127.0.0.1 --port 8000 --model facebook/musicgen-small
 
 Errors print one line, ``error: CODE: message``, and exit with status 1 (2 for usage errors).
 """
@@ -170,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=_cmd_models_make_tiny)
+
+    from .service.cli import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -9,7 +9,14 @@ meaning; new ones may be added.
     ├── ModelNotAvailable              (MODEL_NOT_AVAILABLE)
     │   └── UnknownModel               (UNKNOWN_MODEL)
     ├── UnsupportedFeature             (UNSUPPORTED_FEATURE)
-    └── GenerationFailed               (GENERATION_FAILED)
+    ├── GenerationFailed               (GENERATION_FAILED)
+    └── ServiceError                   (the HTTP service's own conditions)
+        ├── AuthenticationFailed       (UNAUTHORIZED, 401)
+        ├── NotFound                   (NOT_FOUND, 404; TASK_NOT_FOUND, AUDIO_NOT_FOUND)
+        ├── Conflict                   (CONFLICT, 409; IDEMPOTENCY_KEY_REUSED, NOT_CANCELLABLE)
+        ├── PayloadTooLarge            (PAYLOAD_TOO_LARGE, 413)
+        ├── RateLimited                (RATE_LIMITED, 429; details.retry_after seconds)
+        └── ServiceUnavailable         (SERVICE_UNAVAILABLE, 503)
 
 ``InvalidInput`` codes: INVALID_PROMPT, INVALID_DURATION, INVALID_TEMPERATURE, INVALID_TOP_K,
 INVALID_TOP_P, INVALID_GUIDANCE, INVALID_SEED, INVALID_AUDIO, INVALID_OUTPUT_PATH,
@@ -22,10 +29,17 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AuthenticationFailed",
+    "Conflict",
     "GenerationFailed",
     "InvalidInput",
     "ModelNotAvailable",
     "MusicGenError",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "ServiceError",
+    "ServiceUnavailable",
     "UnknownModel",
     "UnsupportedFeature",
 ]
@@ -87,3 +101,48 @@ class GenerationFailed(MusicGenError):
 
     default_code = "GENERATION_FAILED"
     http_status = 500
+
+
+class ServiceError(MusicGenError):
+    """A condition of the HTTP service (and its SDK) rather than of generation itself."""
+
+    default_code = "SERVICE_ERROR"
+    http_status = 400
+
+
+class AuthenticationFailed(ServiceError):
+    """No API key, an unknown one, or a revoked one."""
+
+    default_code = "UNAUTHORIZED"
+    http_status = 401
+
+
+class NotFound(ServiceError):
+    """No such task, audio or route (or it belongs to another account)."""
+
+    default_code = "NOT_FOUND"
+    http_status = 404
+
+
+class Conflict(ServiceError):
+    """The request contradicts the resource's state (e.g. cancelling a finished task)."""
+
+    default_code = "CONFLICT"
+    http_status = 409
+
+
+class PayloadTooLarge(ServiceError):
+    default_code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+
+
+class RateLimited(ServiceError):
+    """Too many requests; ``details["retry_after"]`` says how many seconds to wait."""
+
+    default_code = "RATE_LIMITED"
+    http_status = 429
+
+
+class ServiceUnavailable(ServiceError):
+    default_code = "SERVICE_UNAVAILABLE"
+    http_status = 503

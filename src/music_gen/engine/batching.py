@@ -69,6 +69,7 @@ class _Active:
     pos: int = 0  # next grid position to fill
     offset: int = 0  # decoder position of grid column 0 (after a melody prefix)
     logits: torch.Tensor | None = None  # [rows, K, V] for grid position ``pos``
+    done: int = 0  # tokens chosen so far, over all windows
 
     @property
     def rows(self) -> slice:
@@ -140,6 +141,35 @@ class ContinuousBatcher:
                 self._forward(moving)
         self.steps_run += 1
         return finished
+
+    def progress(self, request_id: str) -> float | None:
+        """Fraction of the request's decoder steps done; 0 while queued, None when unknown."""
+        for act in self.active.values():
+            if act.request.id == request_id:
+                return min(1.0, act.done / max(1, act.steps))
+        if any(request.id == request_id for request, _ in self.queue):
+            return 0.0
+        return None
+
+    def cancel(self, request_id: str) -> bool:
+        """Drop a queued or active request (its slot frees at once); False if unknown."""
+        for slot, act in list(self.active.items()):
+            if act.request.id == request_id:
+                del self.active[slot]
+                return True
+        for item in list(self.queue):
+            if item[0].id == request_id:
+                self.queue.remove(item)
+                return True
+        return False
+
+    def drain(self) -> list[BatchRequest]:
+        """Remove every queued and active request and return them (to resubmit elsewhere)."""
+        requests = [act.request for act in self.active.values()]
+        requests += [request for request, _ in self.queue]
+        self.active.clear()
+        self.queue.clear()
+        return requests
 
     def run(self) -> dict[str, AudioOutput]:
         results: dict[str, AudioOutput] = {}
@@ -264,6 +294,7 @@ class ContinuousBatcher:
         known = act.grid[:, :, act.pos]
         act.grid[:, :, act.pos] = torch.where(known == UNKNOWN, tokens, known)
         act.pos += 1
+        act.done += 1
 
     def _forward(self, moving: list[_Active]) -> None:
         """One forward over every row: each request's last column at its own position."""

@@ -1,12 +1,13 @@
 """int8 quantization of our decoder's linear layers (``quantize="int8"``).
 
-- On CPU: dynamic int8 (PyTorch's fbgemm kernels): weights int8 with one scale per output
-  channel, activations quantized on the fly per call, int8 x int8 matmuls with int32
-  accumulation. The decode step is memory-bound, so reading a quarter of the fp32 bytes is what
-  makes it fast; activation quantization costs ~2 % relative error per layer.
-- Elsewhere (CUDA): weight-only int8 (``Int8Linear``): int8 weights with per-channel scales,
-  activations in the model's dtype, ``torch.ops.aten._weight_int8pack_mm`` (or dequantizing on
-  the fly where that kernel is missing).
+- On CPU with float32 activations: dynamic int8 (PyTorch's fbgemm kernels): weights int8
+  with one scale per output channel, activations quantized on the fly per call, int8 x int8
+  matmuls with int32 accumulation. The decode step is memory-bound, so reading a quarter of
+  the fp32 bytes is what makes it fast; activation quantization costs ~2 % relative error per
+  layer.
+- Elsewhere (CUDA, or bfloat16 on CPU): weight-only int8 (``Int8Linear``): int8 weights with
+  per-channel scales, activations in the model's dtype, ``torch.ops.aten._weight_int8pack_mm``
+  (or dequantizing on the fly where that kernel is missing).
 
 Only our decoder's modules are replaced; transformers' model (the reference engine, T5,
 EnCodec) keeps its own weights.
@@ -50,7 +51,8 @@ class Int8Linear(nn.Module):
 
 def quantize_int8(module: nn.Module, device: torch.device | None = None) -> nn.Module:
     """Replace every ``nn.Linear`` below ``module`` (in ``module``'s own containers) by int8."""
-    if device is not None and device.type == "cpu":
+    dtype = next(module.parameters()).dtype
+    if device is not None and device.type == "cpu" and dtype == torch.float32:
         import warnings
 
         from torch.ao import quantization

@@ -1,0 +1,177 @@
+"""The FastAPI application: ``create_app(settings)`` wires state, routes and error handling.
+
+Every error leaves as ``{"error": {"code", "message", "details"}}`` with the library's stable
+codes: ``MusicGenError`` subclasses carry their own status; request validation is 422
+VALIDATION_ERROR (with pydantic's error list in details); unknown routes 404 NOT_FOUND; wrong
+methods 405 METHOD_NOT_ALLOWED; bodies over the limit 413 PAYLOAD_TOO_LARGE; anything unexpected
+500 INTERNAL_ERROR without a stack trace (it goes to the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..errors import MusicGenError, PayloadTooLarge, RateLimited
+from .backends import Backend
+from .routes import audio, generate, system, ws
+from .schemas import ErrorResponse
+from .settings import Settings
+from .state import ServiceState
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("music_gen.service")
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    416: "RANGE_NOT_SATISFIABLE",
+}
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": description}
+    for code, description in (
+        (401, "Missing or invalid API key"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Body too large"),
+        (422, "Invalid request"),
+        (429, "Rate limited (see Retry-After)"),
+    )
+}
+
+
+def _error(status: int, code: str, message: str, details: Any = None, **headers: str) -> Any:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes (declared or streamed) with 413."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise PayloadTooLarge(f"request body is over {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = _error(
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"request body is over {self.limit} bytes",
+            {"max_bytes": self.limit},
+        )
+        await response(scope, receive, send)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    backend: Backend | None = None,
+    webhook_transport: httpx.BaseTransport | None = None,
+) -> FastAPI:
+    settings = settings or Settings()  # type: ignore[call-arg]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = ServiceState.build(settings, backend, webhook_transport)
+        app.state.service = service
+        service.start()
+        log.info("music-gen service ready on %s (model %s)", settings.base_url, settings.model)
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="music-gen",
+        version=__version__,
+        description="Self-hosted text-to-music generation (MusicGen) with durable async jobs.",
+        lifespan=lifespan,
+        docs_url="/docs",
+    )
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    for module in (generate, system, audio, ws):
+        app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MusicGenError)
+    async def library_error(request: Request, exc: MusicGenError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.details.get("retry_after", 60))
+        if exc.http_status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if exc.http_status >= 500:
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+        response: JSONResponse = _error(
+            exc.http_status, exc.code, exc.message, exc.details, **headers
+        )
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        response: JSONResponse = _error(
+            422, "VALIDATION_ERROR", f"{where}: {first['msg']}", {"errors": errors}
+        )
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # an unreadable body (not JSON, not UTF-8): a 422 like others
+            response: JSONResponse = _error(422, "INVALID_BODY", str(exc.detail))
+            return response
+        code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+        headers = dict(exc.headers or {})
+        response = _error(exc.status_code, code, str(exc.detail), None, **headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        response: JSONResponse = _error(500, "INTERNAL_ERROR", "internal error; see server log")
+        return response

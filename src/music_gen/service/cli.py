@@ -1,0 +1,122 @@
+"""``music-gen serve`` and ``music-gen keys …`` (registered by ``music_gen.cli``).
+
+Flags override ``MUSIC_GEN_*`` environment variables; see ``service.settings.Settings``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+__all__ = ["add_commands"]
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Any:
+    from pydantic import ValidationError
+
+    from ..errors import InvalidInput
+    from .settings import Settings
+
+    overrides = {
+        k: v
+        for k, v in {
+            "host": getattr(args, "host", None),
+            "port": getattr(args, "port", None),
+            "model": getattr(args, "model", None),
+            "data_dir": getattr(args, "data_dir", None),
+            "database_url": getattr(args, "database_url", None),
+            "engine": getattr(args, "engine", None),
+            "device": getattr(args, "device", None),
+            **extra,
+        }.items()
+        if v is not None
+    }
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInput(f"bad setting: {first['msg']}", code="INVALID_SETTINGS") from exc
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings(args, auth=False if args.no_auth else None)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+    )
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> Any:
+    from .auth import KeyStore
+    from .db import open_database
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return KeyStore(open_database(settings.db_url))
+
+
+def _cmd_keys_create(args: argparse.Namespace) -> int:
+    key, record, account = _keys(args).create_key(args.name, args.account)
+    print(f"api key (shown once, store it now): {key}")
+    print(f"key id: {record.id}  account: {account.name} ({account.id})")
+    print(f"webhook signing secret of the account: {account.webhook_secret}")
+    return 0
+
+
+def _cmd_keys_list(args: argparse.Namespace) -> int:
+    for key, account in _keys(args).list_keys():
+        state = "revoked" if key.revoked_at else "active"
+        print(f"{key.id}  {key.prefix}…  {key.name}  account={account.name}  {state}")
+    return 0
+
+
+def _cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from ..errors import NotFound
+
+    if not _keys(args).revoke(args.key):
+        raise NotFound(f"no active key {args.key!r}")
+    print(f"revoked {args.key}")
+    return 0
+
+
+def _store_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None, help="jobs database and audio (MUSIC_GEN_DATA_DIR)")
+    p.add_argument("--database-url", default=None, help="e.g. postgresql+psycopg://…")
+
+
+def add_commands(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the HTTP service (REST /api/v1, WebSocket)")
+    serve.add_argument("--host", default=None, help="default 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default 8000")
+    serve.add_argument("--model", default=None, help="default facebook/musicgen-small")
+    serve.add_argument("--engine", choices=("fast", "reference", "test-tone"), default=None)
+    serve.add_argument("--device", default=None)
+    serve.add_argument(
+        "--no-auth", action="store_true", help="no API keys (refused unless on loopback)"
+    )
+    _store_flags(serve)
+    serve.set_defaults(func=_cmd_serve)
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    create = ksub.add_parser("create", help="create a key (printed once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--account", default=None, help="account name (default: the key's name)")
+    _store_flags(create)
+    create.set_defaults(func=_cmd_keys_create)
+    lst = ksub.add_parser("list", help="list keys")
+    _store_flags(lst)
+    lst.set_defaults(func=_cmd_keys_list)
+    revoke = ksub.add_parser("revoke", help="revoke a key by id or prefix")
+    revoke.add_argument("key")
+    _store_flags(revoke)
+    revoke.set_defaults(func=_cmd_keys_revoke)

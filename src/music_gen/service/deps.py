@@ -1,0 +1,54 @@
+"""FastAPI dependencies: the service state and the authenticated, rate-limited caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from .auth import Caller
+from .state import ServiceState
+
+__all__ = ["CallerDep", "StateDep", "authenticate", "get_state"]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `music-gen keys create`.")
+
+
+def get_state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+def authenticate(state: ServiceState, key: str | None) -> Caller:
+    if not state.settings.auth:
+        caller = state.extras.get("local_caller")
+        if caller is None:
+            caller = state.extras["local_caller"] = state.keys.local_caller()
+        return caller
+    return state.keys.authenticate(key)
+
+
+def get_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    state = get_state(request)
+    caller = authenticate(state, credentials.credentials if credentials else None)
+    state.hit_rate_limit(caller)
+    return caller
+
+
+def ws_caller(websocket: WebSocket) -> Caller:
+    """WebSocket callers: ``Authorization: Bearer`` on the handshake, or ``?api_key=``
+    (browsers cannot set headers on WebSockets)."""
+    state: ServiceState = websocket.app.state.service
+    header = websocket.headers.get("authorization", "")
+    key = header[7:].strip() if header.lower().startswith("bearer ") else None
+    caller = authenticate(state, key or websocket.query_params.get("api_key"))
+    state.hit_rate_limit(caller)
+    return caller
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+CallerDep = Annotated[Caller, Depends(get_caller)]

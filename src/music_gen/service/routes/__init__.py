@@ -1,0 +1,1 @@
+"""The ``/api/v1`` routers: thin translations between HTTP and ``submit``/``JobStore``."""

@@ -1,0 +1,169 @@
+"""``WS /ws/stream``: generate with audio chunks sent while the tokens are produced.
+
+Client → server: ``{"type": "generate", "prompt": ..., "stream": true, <any POST /generate
+field>}`` (and ``{"type": "ping"}``). Server → client, in order:
+``{"type": "started", "task_id", "eta"}``, then (when ``stream``) one
+``{"type": "audio_chunk", "task_id", "index", "data": <base64 WAV>, "format": "wav",
+"sample_rate", "channels", "offset", "duration", "timestamp"}`` per chunk, then
+``{"type": "complete", "task_id", "audio_url", "duration", "metadata"}``. Problems arrive as
+``{"type": "error", "error": {"code", "message", "details"}}``; the socket stays open for the
+next request unless authentication failed. Closing the socket cancels the work.
+
+The job is an ordinary durable job (kind ``stream``): if the server restarts mid-stream the
+socket is gone, but the job still finishes and its result stays at its URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from ...audio import AudioOutput
+from ...errors import MusicGenError
+from ..auth import Caller
+from ..db import Job
+from ..deps import ws_caller
+from ..schemas import JobCreate
+from ..state import ServiceState
+from ..submit import job_public, submit, submitted
+
+router = APIRouter(tags=["stream"])
+
+
+def _error(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
+
+
+@router.websocket("/ws/stream")
+async def stream(websocket: WebSocket) -> None:
+    await websocket.accept()
+    state: ServiceState = websocket.app.state.service
+    try:
+        caller = await run_in_threadpool(ws_caller, websocket)
+    except MusicGenError as exc:
+        await websocket.send_json({"type": "error", **exc.to_dict()})
+        await websocket.close(code=4401 if exc.http_status == 401 else 4429)
+        return
+    try:
+        while True:
+            message = await websocket.receive_json()
+            if not isinstance(message, dict) or message.get("type") not in ("generate", "ping"):
+                await websocket.send_json(
+                    _error("INVALID_MESSAGE", 'send {"type": "generate", "prompt": ...}')
+                )
+                continue
+            if message["type"] == "ping":
+                await websocket.send_json({"type": "pong", "timestamp": time.time()})
+                continue
+            await _generate(websocket, state, caller, message)
+    except WebSocketDisconnect:
+        return
+    except ValueError:  # not JSON
+        with contextlib.suppress(Exception):
+            await websocket.send_json(_error("INVALID_MESSAGE", "messages must be JSON"))
+            await websocket.close(code=1003)
+
+
+async def _generate(
+    websocket: WebSocket, state: ServiceState, caller: Caller, message: dict[str, Any]
+) -> None:
+    wants_chunks = bool(message.get("stream", True))
+    fields = {k: v for k, v in message.items() if k not in ("type", "stream")}
+    try:
+        body = JobCreate(**fields)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        await websocket.send_json(_error("VALIDATION_ERROR", "invalid request", {"errors": errors}))
+        return
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    def listener(kind: str, payload: Any) -> None:
+        loop.call_soon_threadsafe(events.put_nowait, (kind, payload))
+
+    def register(job: Job) -> None:
+        state.worker.listen(job.id, listener)
+
+    try:
+        job, _ = await run_in_threadpool(
+            submit,
+            state,
+            caller,
+            body,
+            kind="stream" if wants_chunks else "generate",
+            on_created=register,
+        )
+    except MusicGenError as exc:
+        await websocket.send_json({"type": "error", **exc.to_dict()})
+        return
+    info = await run_in_threadpool(submitted, state, job)
+    await websocket.send_json({"type": "started", "task_id": job.id, "eta": info.eta})
+    receiver = asyncio.ensure_future(websocket.receive())
+    index = 0
+    try:
+        while True:
+            getter = asyncio.ensure_future(events.get())
+            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if receiver in done:
+                getter.cancel()
+                if receiver.result().get("type") == "websocket.disconnect":
+                    await run_in_threadpool(_cancel, state, job.id)
+                    raise WebSocketDisconnect()
+                receiver = asyncio.ensure_future(websocket.receive())  # ignore chatter mid-job
+                continue
+            kind, payload = getter.result()
+            if kind == "chunk":
+                await websocket.send_json(_chunk(job.id, index, payload))
+                index += 1
+            elif kind == "done":
+                public = job_public(state, payload)
+                await websocket.send_json(
+                    {
+                        "type": "complete",
+                        "task_id": job.id,
+                        "audio_url": public.audio_url,
+                        "duration": public.duration,
+                        "metadata": public.metadata,
+                        "chunks": index,
+                    }
+                )
+                return
+            elif kind == "failed":
+                await websocket.send_json(
+                    {"type": "error", "task_id": job.id, "error": payload.error}
+                )
+                return
+            else:  # cancelled
+                await websocket.send_json({"type": "cancelled", "task_id": job.id})
+                return
+    finally:
+        state.worker.unlisten(job.id)
+        if not receiver.done():
+            receiver.cancel()
+
+
+def _cancel(state: ServiceState, job_id: str) -> None:
+    with contextlib.suppress(MusicGenError):
+        state.store.cancel(job_id)
+    state.worker.cancel(job_id)
+
+
+def _chunk(job_id: str, index: int, audio: AudioOutput) -> dict[str, Any]:
+    return {
+        "type": "audio_chunk",
+        "task_id": job_id,
+        "index": index,
+        "data": audio.to_base64("wav"),
+        "format": "wav",
+        "sample_rate": audio.sample_rate,
+        "channels": audio.channels,
+        "offset": float(audio.metadata.get("start_s", 0.0)),
+        "duration": audio.duration,
+        "timestamp": time.time(),
+    }

@@ -1,0 +1,132 @@
+"""Request and response bodies of ``/api/v1``, by role: ``*Create`` in, ``*Public`` out.
+
+Types are checked here (422 VALIDATION_ERROR); value ranges are checked by the library's own
+validation so that the service and ``MusicGenerator`` give the same stable codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BatchCreate",
+    "BatchPublic",
+    "ErrorBody",
+    "ErrorResponse",
+    "HealthPublic",
+    "JobCreate",
+    "JobList",
+    "JobPublic",
+    "JobSubmitted",
+    "ModelList",
+    "ModelPublic",
+    "ReadinessPublic",
+]
+
+AudioFormat = Literal["wav", "mp3", "flac", "ogg"]
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(description="What the music should sound like.")
+    duration: float = Field(10.0, description="Seconds of audio.")
+    temperature: float = 1.0
+    top_k: int = 250
+    top_p: float = 0.0
+    seed: int | None = Field(None, description="Same seed, same audio. Omitted: a random one.")
+    guidance_scale: float = 3.0
+    model: str | None = Field(None, description="A model from GET /models; default: the server's.")
+    format: AudioFormat = "wav"
+    sample_rate: int | None = Field(None, description="Resample the result (Hz).")
+    webhook_url: str | None = Field(None, description="POSTed a signed event when the job ends.")
+    track_id: str | None = Field(None, max_length=200, description="Echoed in the webhook.")
+
+
+class BatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: list[JobCreate] = Field(min_length=1)
+
+
+class JobSubmitted(BaseModel):
+    task_id: str
+    status: str
+    eta: float = Field(description="Estimated seconds until the result is ready.")
+    status_url: str
+
+
+class BatchPublic(BaseModel):
+    batch_id: str
+    tasks: list[JobSubmitted]
+
+
+class JobPublic(BaseModel):
+    task_id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float
+    kind: str
+    model: str
+    prompt: str
+    duration: float
+    seed: int | None
+    params: dict[str, Any]
+    audio_url: str | None
+    metadata: dict[str, Any]
+    error: dict[str, Any] | None
+    batch_id: str | None
+    track_id: str | None
+    attempts: int
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class JobList(BaseModel):
+    items: list[JobPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class ModelPublic(BaseModel):
+    name: str
+    id: str
+    size: str
+    sample_rate: int
+    channels: int
+    capabilities: list[str]
+    loaded: bool
+    cached: bool
+    default: bool
+
+
+class ModelList(BaseModel):
+    models: list[ModelPublic]
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class ReadinessPublic(BaseModel):
+    ready: bool
+    worker_alive: bool
+    model_loadable: bool
+    queue_depth: int
+    running: int
+    detail: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

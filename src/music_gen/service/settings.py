@@ -1,0 +1,90 @@
+"""The service's one ``Settings`` object, read from ``MUSIC_GEN_*`` environment variables.
+
+It refuses insecure combinations instead of warning about them: authentication can be switched
+off only explicitly (``MUSIC_GEN_AUTH=false``), and never on an address other than loopback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "is_loopback_host"]
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MUSIC_GEN_", extra="ignore")
+
+    # where and what
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    data_dir: Path = Path("music-gen-data")
+    database_url: str | None = None  # default: sqlite:///<data_dir>/music-gen.db
+    public_url: str | None = None  # base of audio URLs; default http://<host>:<port>
+    model: str = "facebook/musicgen-small"
+    models: list[str] = []  # more models clients may ask for by name (loaded on demand)
+    device: str = "auto"
+    engine: Literal["fast", "reference", "test-tone"] = "fast"
+    cache_dir: Path | None = None
+
+    # accounts and limits
+    auth: bool = True
+    rate_limit: str = "100/minute"  # per API key; a `limits` expression
+    rate_limit_storage: str = "memory://"  # or redis://127.0.0.1:6379 to share between servers
+    max_concurrent_per_account: int = Field(10, ge=1)
+    max_batch: int = Field(4, ge=1)  # requests decoded together by the worker
+    max_prompt_chars: int = Field(2000, ge=1)
+    max_duration: float = Field(300.0, gt=0)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_batch_requests: int = Field(32, ge=1)
+
+    # jobs
+    lease_seconds: float = Field(30.0, gt=0)  # a running job whose worker is silent this long
+    retention_days: float | None = Field(30.0, gt=0)  # results older than this are deleted
+    max_attempts: int = Field(3, ge=1)  # runs of one job (restarts included) before it fails
+
+    # webhooks
+    webhook_max_attempts: int = Field(6, ge=1)
+    webhook_backoff_seconds: float = Field(2.0, gt=0)  # doubles after every failed attempt
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    allow_private_urls: bool = False  # webhook/init_audio URLs on private networks
+    allow_loopback_urls: bool = False  # … and on loopback (tests)
+
+    @model_validator(mode="after")
+    def _refuse_insecure(self) -> Settings:
+        if not self.auth and not is_loopback_host(self.host):
+            raise ValueError(
+                f"authentication is off and the server would listen on {self.host}; "
+                "run without auth only on a loopback address (127.0.0.1, ::1, localhost)"
+            )
+        return self
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'music-gen.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"

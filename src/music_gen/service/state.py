@@ -1,0 +1,117 @@
+"""Everything a running service holds, built once from ``Settings``: database, jobs, keys,
+storage, rate limiter, webhook dispatcher, worker. Routes reach it through ``deps``."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from limits import parse as parse_limit
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from ..errors import InvalidInput, RateLimited
+from .auth import Caller, KeyStore
+from .backends import Backend, make_backend
+from .db import Database, open_database
+from .jobs import JobStore
+from .settings import Settings
+from .storage import LocalStorage, Storage
+from .webhooks import Dispatcher
+from .worker import Worker
+
+__all__ = ["ServiceState"]
+
+
+def _worker_id(data_dir: Path) -> str:
+    """Stable across restarts of one data directory: jobs it left running are its to requeue."""
+    path = data_dir / "worker-id"
+    if not path.is_file():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"worker-{secrets.token_hex(6)}")
+    return path.read_text().strip()
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    db: Database
+    store: JobStore
+    keys: KeyStore
+    storage: Storage
+    webhooks: Dispatcher
+    worker: Worker
+    backend: Backend
+    limiter: MovingWindowRateLimiter
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        backend: Backend | None = None,
+        webhook_transport: httpx.BaseTransport | None = None,
+    ) -> ServiceState:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = open_database(settings.db_url)
+        store = JobStore(db, settings.max_attempts)
+        keys = KeyStore(db)
+        storage = LocalStorage(settings.audio_dir)
+        webhooks = Dispatcher(
+            db,
+            keys.webhook_secret,
+            max_attempts=settings.webhook_max_attempts,
+            backoff=settings.webhook_backoff_seconds,
+            timeout=settings.webhook_timeout_seconds,
+            allow_private=settings.allow_private_urls,
+            allow_loopback=settings.allow_loopback_urls,
+            transport=webhook_transport,
+        )
+        backend = backend or make_backend(settings)
+        base = settings.base_url
+
+        worker = Worker(
+            store,
+            backend,
+            storage,
+            webhooks,
+            audio_url=lambda audio_id: f"{base}/api/v1/audio/{audio_id}",
+            worker_id=_worker_id(settings.data_dir),
+            per_account=settings.max_concurrent_per_account,
+            lease_seconds=settings.lease_seconds,
+            retention_days=settings.retention_days,
+        )
+        limiter = MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage))
+        try:
+            parse_limit(settings.rate_limit)
+        except ValueError as exc:
+            raise InvalidInput(f"bad rate_limit {settings.rate_limit!r}: {exc}") from exc
+        return cls(settings, db, store, keys, storage, webhooks, worker, backend, limiter)
+
+    def start(self) -> None:
+        self.webhooks.start()
+        self.worker.start()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.webhooks.stop()
+        self.db.dispose()
+
+    def audio_url(self, audio_id: str | None) -> str | None:
+        return None if audio_id is None else f"{self.settings.base_url}/api/v1/audio/{audio_id}"
+
+    def hit_rate_limit(self, caller: Caller) -> None:
+        limit = parse_limit(self.settings.rate_limit)
+        if self.limiter.hit(limit, "key", caller.key_id):
+            return
+        reset, _ = self.limiter.get_window_stats(limit, "key", caller.key_id)
+        import time
+
+        retry = max(1, int(reset - time.time()) + 1)
+        raise RateLimited(
+            f"rate limit of {self.settings.rate_limit} exceeded; retry in {retry} s",
+            details={"retry_after": retry, "limit": self.settings.rate_limit},
+        )

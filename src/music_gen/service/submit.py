@@ -1,0 +1,178 @@
+"""Turning a request into a queued job: validation with the library's codes, limits, the model
+choice, the seed that will be used, the webhook URL check, the ETA, and the public view of a job.
+
+Every route that creates work (REST, WebSocket, and the drop-in adapters) goes through here, so
+there is one validation and one job system.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from ..audio.output import _MP3_SAMPLE_RATES, AUDIO_FORMATS
+from ..engine.loading import KNOWN_MODELS
+from ..errors import InvalidInput, UnknownModel
+from ..params import GenerationParams, resolve_seeds, validate_prompt
+from .auth import Caller
+from .db import Job
+from .jobs import NewJob
+from .schemas import JobCreate, JobPublic, JobSubmitted
+from .state import ServiceState
+from .webhooks import check_public_url
+
+__all__ = ["eta_seconds", "job_public", "submit", "submitted"]
+
+
+def allowed_models(state: ServiceState) -> list[str]:
+    s = state.settings
+    return [s.model, *[m for m in s.models if m != s.model]]
+
+
+def resolve_model(state: ServiceState, requested: str | None) -> str:
+    if not requested:
+        return state.settings.model
+    allowed = allowed_models(state)
+    for name in allowed:
+        short = name.removeprefix("facebook/")
+        if requested in (name, short, f"facebook/{requested}"):
+            return name
+    raise UnknownModel(
+        f"model {requested!r} is not served here; GET /api/v1/models lists the ones that are",
+        details={"model": requested, "available": allowed},
+    )
+
+
+def validate_request(state: ServiceState, body: JobCreate) -> tuple[dict[str, Any], str]:
+    """The job's stored parameters (seed resolved) and model; raises InvalidInput & co."""
+    s = state.settings
+    prompt = validate_prompt(body.prompt)
+    if len(prompt) > s.max_prompt_chars:
+        raise InvalidInput(
+            f"prompt is {len(prompt)} characters long; this server allows {s.max_prompt_chars}",
+            code="INVALID_PROMPT",
+            details={"length": len(prompt), "max_length": s.max_prompt_chars},
+        )
+    seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
+    resolve_seeds(seed, 1)  # INVALID_SEED
+    checked = GenerationParams.validate(
+        duration=body.duration,
+        temperature=body.temperature,
+        top_k=body.top_k,
+        top_p=body.top_p,
+        guidance_scale=body.guidance_scale,
+        max_duration=s.max_duration,
+    )
+    if body.format not in AUDIO_FORMATS:
+        raise InvalidInput(f"unknown format {body.format!r}", code="INVALID_FORMAT")
+    if body.sample_rate is not None and not 8000 <= body.sample_rate <= 192000:
+        raise InvalidInput(
+            "sample_rate must be within 8000..192000 Hz",
+            code="INVALID_SAMPLE_RATE",
+            details={"sample_rate": body.sample_rate},
+        )
+    if body.format == "mp3" and body.sample_rate not in (None, *_MP3_SAMPLE_RATES):
+        raise InvalidInput(
+            f"mp3 cannot encode {body.sample_rate} Hz; choose one of {_MP3_SAMPLE_RATES}",
+            code="INVALID_SAMPLE_RATE",
+            details={"sample_rate": body.sample_rate},
+        )
+    if body.webhook_url is not None:
+        check_public_url(
+            body.webhook_url, s.allow_private_urls, s.allow_loopback_urls, what="webhook url"
+        )
+    params = {
+        "prompt": prompt,
+        **checked.to_dict(),
+        "seed": seed,
+        "format": body.format,
+        "sample_rate": body.sample_rate,
+    }
+    return params, resolve_model(state, body.model)
+
+
+def eta_seconds(state: ServiceState, duration: float) -> float:
+    """Queue ahead of the job plus its own decode, at the worker's measured speed."""
+    capacity = max(1, state.backend.capacity)
+    ahead = state.store.queue_depth() / capacity
+    return round((ahead + 1) * duration * state.worker.rtf, 1)
+
+
+def submit(
+    state: ServiceState,
+    caller: Caller,
+    body: JobCreate,
+    *,
+    kind: str = "generate",
+    batch_id: str | None = None,
+    idempotency_key: str | None = None,
+    extra: dict[str, Any] | None = None,
+    on_created: Callable[[Job], None] | None = None,
+) -> tuple[Job, bool]:
+    params, model = validate_request(state, body)
+    params.update(extra or {})
+    job, created = state.store.create(
+        NewJob(
+            account_id=caller.account_id,
+            params=params,
+            model=model,
+            kind=kind,
+            seed=params["seed"],
+            webhook_url=body.webhook_url,
+            track_id=body.track_id,
+            batch_id=batch_id,
+            idempotency_key=idempotency_key,
+        )
+    )
+    if created:
+        if on_created is not None:  # e.g. attach a listener before the worker can see the job
+            on_created(job)
+        state.worker.wake()
+    return job, created
+
+
+def submitted(state: ServiceState, job: Job) -> JobSubmitted:
+    return JobSubmitted(
+        task_id=job.id,
+        status=job.status,
+        eta=eta_seconds(state, float(job.params.get("duration", 10.0))),
+        status_url=f"{state.settings.base_url}/api/v1/generate/{job.id}",
+    )
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def job_public(state: ServiceState, job: Job) -> JobPublic:
+    result = job.result or {}
+    created = _utc(job.created_at)
+    assert created is not None
+    return JobPublic(
+        task_id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        progress=round(job.progress, 4),
+        kind=job.kind,
+        model=job.model,
+        prompt=str(job.params.get("prompt", "")),
+        duration=float(result.get("duration", job.params.get("duration", 0.0))),
+        seed=job.seed,
+        params=job.params,
+        audio_url=state.audio_url(job.audio_id),
+        metadata=result.get("metadata", {}),
+        error=job.error,
+        batch_id=job.batch_id,
+        track_id=job.track_id,
+        attempts=job.attempts,
+        created_at=created,
+        started_at=_utc(job.started_at),
+        finished_at=_utc(job.finished_at),
+    )
+
+
+def known_model_names() -> list[str]:
+    return sorted(KNOWN_MODELS)
