@@ -114,6 +114,7 @@ def wait_for(client: httpx.Client, task_id: str, timeout: float = 60.0) -> dict[
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = client.get(f"/generate/{task_id}").json()
+        assert "status" in body, body
         if body["status"] in ("succeeded", "failed", "cancelled"):
             return body
         time.sleep(0.1)

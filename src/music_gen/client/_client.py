@@ -221,13 +221,17 @@ class APIClient(_Base):
         return Task.from_json(self._request("DELETE", f"/generate/{task_id}").json())
 
     def wait(
-        self, task_id: str, *, poll: float = 0.5, timeout: float | None = None,
+        self, task_id: str, *, poll: float = 1.0, timeout: float | None = None,
         progress: Callable[[Task], None] | None = None,
     ) -> Task:  # fmt: skip
         """Poll until the task ends; ``progress(task)`` is called on every poll."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            task = self.get(task_id)
+            try:
+                task = self.get(task_id)
+            except E.RateLimited as exc:  # polling must not fail a long job: wait and go on
+                time.sleep(float(exc.details.get("retry_after", 1)))
+                continue
             if progress is not None:
                 progress(task)
             if task.done:
@@ -243,7 +247,7 @@ class APIClient(_Base):
         return self._request("GET", task.audio_url, params=params).content
 
     def generate(
-        self, prompt: str, duration: float = 10.0, *, poll: float = 0.5,
+        self, prompt: str, duration: float = 10.0, *, poll: float = 1.0,
         timeout: float | None = None, progress: Callable[[Task], None] | None = None,
         **params: Any,
     ) -> GenerationResult:  # fmt: skip
@@ -341,12 +345,16 @@ class AsyncAPIClient(_Base):
         return Task.from_json((await self._request("DELETE", f"/generate/{task_id}")).json())
 
     async def wait(
-        self, task_id: str, *, poll: float = 0.5, timeout: float | None = None,
+        self, task_id: str, *, poll: float = 1.0, timeout: float | None = None,
         progress: Callable[[Task], None] | None = None,
     ) -> Task:  # fmt: skip
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            task = await self.get(task_id)
+            try:
+                task = await self.get(task_id)
+            except E.RateLimited as exc:  # polling must not fail a long job: wait and go on
+                await asyncio.sleep(float(exc.details.get("retry_after", 1)))
+                continue
             if progress is not None:
                 progress(task)
             if task.done:
@@ -362,7 +370,7 @@ class AsyncAPIClient(_Base):
         return (await self._request("GET", task.audio_url, params=params)).content
 
     async def generate(
-        self, prompt: str, duration: float = 10.0, *, poll: float = 0.5,
+        self, prompt: str, duration: float = 10.0, *, poll: float = 1.0,
         timeout: float | None = None, progress: Callable[[Task], None] | None = None,
         **params: Any,
     ) -> GenerationResult:  # fmt: skip

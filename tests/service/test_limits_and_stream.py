@@ -1,0 +1,170 @@
+"""Rate and concurrency limits, WebSocket streaming (and cancel on disconnect), the SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import numpy as np
+import pytest
+from service_helpers import start_server, wait_for
+from websockets.sync.client import connect
+
+from music_gen import APIClient, AsyncAPIClient, InvalidInput
+from music_gen.errors import AuthenticationFailed, NotFound, RateLimited
+
+
+def test_rate_limit_answers_429_with_retry_after(tmp_path, checkpoints):
+    srv = start_server(tmp_path, model=str(checkpoints["mono"]), rate_limit="3/minute")
+    try:
+        key, other = srv.key("limited"), srv.key("other")
+        client = srv.client(key)
+        codes = [client.get("/generate").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        r = client.get("/generate")
+        assert r.json()["error"]["code"] == "RATE_LIMITED"
+        assert 1 <= int(r.headers["Retry-After"]) <= 60
+        assert srv.client(other).get("/generate").status_code == 200  # per key
+        with pytest.raises(RateLimited) as err:
+            APIClient(key, srv.url).list()
+        assert err.value.details["retry_after"] >= 1
+    finally:
+        srv.stop()
+
+
+def test_concurrency_limit_queues_the_rest(tmp_path, checkpoints):
+    srv = start_server(
+        tmp_path, model=str(checkpoints["mono"]), max_concurrent_per_account=1, max_batch=4
+    )
+    try:
+        client, other = srv.client(srv.key("busy")), srv.client(srv.key("other"))
+        mine = [client.post("/generate", json={"prompt": f"p{i}", "duration": 1.5}).json()
+                for i in range(3)]  # fmt: skip
+        theirs = other.post("/generate", json={"prompt": "q", "duration": 1.5}).json()
+        most, both = 0, False
+        while True:
+            states = [client.get(f"/generate/{t['task_id']}").json()["status"] for t in mine]
+            other_state = other.get(f"/generate/{theirs['task_id']}").json()["status"]
+            running = states.count("running")
+            most = max(most, running)
+            both |= running == 1 and other_state == "running"
+            if all(s == "succeeded" for s in states):
+                break
+            time.sleep(0.02)
+        assert most == 1  # never two of one account at once ...
+        assert both  # ... while another account's job runs beside it
+        wait_for(other, theirs["task_id"])
+    finally:
+        srv.stop()
+
+
+def _ws_url(server, key):
+    return server.url.replace("http://", "ws://") + f"/ws/stream?api_key={key}"
+
+
+def test_websocket_streams_chunks_then_the_result(server):
+    key = server.key("streamer")
+    with connect(_ws_url(server, key)) as ws:
+        ws.send(json.dumps({"type": "generate", "prompt": "Ambient music", "stream": True,
+                            "duration": 1.2, "seed": 4}))  # fmt: skip
+        started = json.loads(ws.recv())
+        assert started["type"] == "started"
+        chunks, final = [], None
+        while final is None:
+            msg = json.loads(ws.recv())
+            if msg["type"] == "audio_chunk":
+                assert msg["task_id"] == started["task_id"] and msg["timestamp"] > 1e9
+                chunks.append(msg)
+            else:
+                final = msg
+        assert final["type"] == "complete" and final["audio_url"]
+        assert [c["index"] for c in chunks] == list(range(len(chunks))) and len(chunks) >= 2
+        assert sum(c["duration"] for c in chunks) == pytest.approx(1.2, abs=1e-3)
+        # the socket serves another request, and reports bad ones as messages
+        ws.send(json.dumps({"type": "generate", "prompt": ""}))
+        assert json.loads(ws.recv())["error"]["code"] == "INVALID_PROMPT"
+        ws.send("not json at all")
+        assert json.loads(ws.recv())["error"]["code"] == "INVALID_MESSAGE"
+    # the streamed chunks are the stored result
+    client = server.client(key)
+    stored = client.get(final["audio_url"]).content
+    from music_gen import load_audio
+
+    whole = load_audio(stored).samples
+    import base64
+
+    joined = np.concatenate(
+        [load_audio(base64.b64decode(c["data"])).samples for c in chunks], axis=-1
+    )
+    np.testing.assert_allclose(joined, whole, atol=1 / 32767 + 1e-6)
+
+
+def test_websocket_auth_and_disconnect_cancels(server):
+    with connect(_ws_url(server, "mgk_wrong")) as ws:
+        assert json.loads(ws.recv())["error"]["code"] == "UNAUTHORIZED"
+    key = server.key("leaver")
+    with connect(_ws_url(server, key)) as ws:
+        ws.send(json.dumps({"type": "generate", "prompt": "long", "duration": 25}))
+        task_id = json.loads(ws.recv())["task_id"]
+        assert json.loads(ws.recv())["type"] == "audio_chunk"
+    client = server.client(key)
+    deadline = time.monotonic() + 10
+    while client.get(f"/generate/{task_id}").json()["status"] != "cancelled":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_sdk_sync(server, tmp_path):
+    client = APIClient(api_key=server.key("sdk"), base_url=server.url)
+    seen = []
+    result = client.generate("Jazz piano", duration=0.5, seed=9, progress=seen.append, poll=0.05)
+    path = result.save(tmp_path / "jazz.wav")
+    assert path.stat().st_size > 0 and result.audio().duration == pytest.approx(0.5)
+    assert seen and seen[-1].status == "succeeded"
+    assert result.task.task_id in [t.task_id for t in client.list(status="succeeded")]
+    assert client.get(result.task.task_id).audio_url == result.task.audio_url
+    chunks = list(client.stream("Ambient", duration=0.8, seed=2))
+    assert sum(c.audio.duration for c in chunks) == pytest.approx(0.8, abs=1e-3)
+    task = client.submit("to cancel", duration=20)
+    assert client.cancel(task.task_id).status == "cancelled"
+    with pytest.raises(InvalidInput) as err:
+        client.submit("", duration=1)
+    assert err.value.code == "INVALID_PROMPT"
+    with pytest.raises(NotFound):
+        client.get("nope")
+    with pytest.raises(AuthenticationFailed):
+        APIClient(api_key="bad", base_url=server.url).list()
+
+
+def test_sdk_async(server):
+    async def main():
+        async with AsyncAPIClient(api_key=server.key("sdk-async"), base_url=server.url) as c:
+            result = await c.generate("Lo-fi beat", duration=0.4, seed=1, poll=0.05)
+            chunks = [chunk async for chunk in c.stream("Strings", duration=0.6)]
+            return result, chunks
+
+    result, chunks = asyncio.run(main())
+    assert result.task.status == "succeeded" and result.audio().duration == pytest.approx(0.4)
+    assert sum(c.audio.duration for c in chunks) == pytest.approx(0.6, abs=1e-3)
+
+
+def test_sdk_with_an_injected_transport():
+    """No network: the SDK maps the server's error shape to the library's exceptions."""
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if request.method == "POST":
+            body = {"error": {"code": "INVALID_DURATION", "message": "too long", "details": {}}}
+            return httpx.Response(422, json=body)
+        return httpx.Response(200, json={"task_id": "t1", "status": "running", "progress": 0.5})
+
+    client = APIClient("k", "http://music.test/api/v1", transport=httpx.MockTransport(handler))
+    assert client.get("t1").progress == 0.5
+    with pytest.raises(InvalidInput) as err:
+        client.submit("x", duration=999, idempotency_key="abc")
+    assert err.value.code == "INVALID_DURATION"
+    assert calls[0].headers["authorization"] == "Bearer k"
+    assert calls[1].headers["idempotency-key"] == "abc"
