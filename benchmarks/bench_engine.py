@@ -175,7 +175,10 @@ def main() -> None:
             }
         )
     if args.int8:
-        for name, dtype in (("int8 (fbgemm)+fp32", "float32"), ("int8 weight-only+bf16", "bfloat16")):
+        for name, dtype in (
+            ("int8 (fbgemm)+fp32", "float32"),
+            ("int8 weight-only+bf16", "bfloat16"),
+        ):
             configs.append(
                 {
                     **base,
