@@ -144,6 +144,9 @@ def main() -> None:
     parser.add_argument("--throughput-seconds", type=float, default=2.0)
     parser.add_argument("--dtypes", default="float32,bfloat16", help="our engine's dtypes")
     parser.add_argument("--int8", action="store_true", help="also quantize='int8'")
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="only the batched throughput rows"
+    )
     parser.add_argument("--workdir", default=None, help="keep checkpoints here between runs")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -189,14 +192,20 @@ def main() -> None:
                     "stream": True,
                 }
             )
+    if args.throughput_only:
+        configs = []
     for b in [int(x) for x in args.batches.split(",") if x]:
-        for engine, dtype in (("transformers", ref_dtype), ("fast", args.dtypes.split(",")[-1])):
+        rows = [("transformers", ref_dtype, None), ("fast", args.dtypes.split(",")[-1], None)]
+        if args.int8:
+            rows.append(("fast", "float32" if args.device == "cpu" else "bfloat16", "int8"))
+        for engine, dtype, quantize in rows:
             configs.append(
                 {
                     **base,
-                    "name": f"{engine} {dtype} batch {b}",
+                    "name": f"{engine} {dtype}{'+' + quantize if quantize else ''} batch {b}",
                     "engine": engine,
                     "dtype": dtype,
+                    "quantize": quantize,
                     "batch": b,
                     "seconds": args.throughput_seconds,
                 }

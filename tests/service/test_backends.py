@@ -89,3 +89,20 @@ def test_tone_backend_is_deterministic_and_validates():
     assert len(chunks["x"]) == 5 and done["x"].duration == pytest.approx(0.5)
     with pytest.raises(InvalidInput):
         backend.submit("z", "test-tone", {"prompt": "p", "duration": -1}, stream=False)
+
+
+def test_unexpected_engine_errors_fail_the_jobs_not_the_worker(generators, monkeypatch):
+    gen = generators("mono")
+    backend = MusicGenBackend("m", lambda name: gen, capacity=2)
+    backend.submit("a", "m", {"prompt": "a", "duration": 0.2, "seed": 1}, stream=False)
+    backend.submit("s", "m", {"prompt": "s", "duration": 0.6, "seed": 3}, stream=True)
+
+    def broken(self, moving):
+        raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr(ContinuousBatcher, "_forward", broken)
+    monkeypatch.setattr(gen.loaded.model.audio_encoder, "decode", lambda *a, **k: 1 / 0)
+    _, _, errors = _drain(backend)
+    assert errors["a"].code == "GENERATION_FAILED" and "kernel exploded" in errors["a"].message
+    assert errors["s"].code == "GENERATION_FAILED" and "ZeroDivisionError" in errors["s"].message
+    assert backend.active() == 0

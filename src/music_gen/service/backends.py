@@ -55,6 +55,13 @@ def _sampling(params: dict[str, Any]) -> dict[str, Any]:
     return {k: params[k] for k in SAMPLING_KEYS if params.get(k) is not None}
 
 
+def _failure(exc: Exception) -> MusicGenError:
+    """Any exception as a job error: the library's own, or GENERATION_FAILED naming it."""
+    if isinstance(exc, MusicGenError):
+        return exc
+    return GenerationFailed(f"{type(exc).__name__}: {exc}")
+
+
 def _lengths(sampling: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in sampling.items() if k != "seed"}
 
@@ -73,9 +80,9 @@ class _Streams:
         for job_id, (chunks, seen, _) in list(self.running.items()):
             try:
                 chunk = next(chunks)
-            except MusicGenError as exc:
+            except Exception as exc:  # noqa: BLE001 - the job fails, the worker goes on
                 del self.running[job_id]
-                events.append(Event(job_id, "error", error=exc))
+                events.append(Event(job_id, "error", error=_failure(exc)))
                 continue
             seen.append(chunk)
             events.append(Event(job_id, "chunk", audio=chunk))
@@ -156,8 +163,9 @@ class MusicGenBackend:
             except torch.OutOfMemoryError:
                 events += self._split(model, batcher)
                 continue
-            except MusicGenError as exc:
-                events += [Event(r.id, "error", error=exc) for r in batcher.drain()]
+            except Exception as exc:  # noqa: BLE001 - its jobs fail, the worker goes on
+                error = _failure(exc)
+                events += [Event(r.id, "error", error=error) for r in batcher.drain()]
                 continue
             events += [Event(job_id, "done", audio) for job_id, audio in finished]
         if self.sequential:
@@ -165,8 +173,8 @@ class MusicGenBackend:
             del self.sequential[job_id]
             try:
                 events.append(Event(job_id, "done", self.generator(model).generate(**kwargs)))
-            except MusicGenError as exc:
-                events.append(Event(job_id, "error", error=exc))
+            except Exception as exc:  # noqa: BLE001
+                events.append(Event(job_id, "error", error=_failure(exc)))
         for event in events:
             if event.kind != "chunk":
                 self.owner.pop(event.job_id, None)

@@ -187,9 +187,7 @@ class JobStore:
         self._changed(job_id, "cancelled")
         return self.get(job_id)
 
-    def claim(
-        self, worker_id: str, limit: int, per_account: int, models: set[str] | None = None
-    ) -> list[Job]:
+    def claim(self, worker_id: str, limit: int, per_account: int) -> list[Job]:
         """Up to ``limit`` queued jobs, oldest first, for ``worker_id``."""
         if limit <= 0:
             return []
@@ -209,8 +207,6 @@ class JobStore:
             if len(claimed) >= limit:
                 break
             if running.get(job.account_id, 0) >= per_account:
-                continue
-            if models is not None and job.model not in models:
                 continue
             now = utcnow()
             with self.db.session.begin() as s:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..audio import AudioOutput
-from ..errors import InvalidInput, MusicGenError
+from ..errors import GenerationFailed, InvalidInput, MusicGenError
 from .backends import Backend, Event
 from .db import AudioFile, Database, Job, utcnow
 from .jobs import JobStore
@@ -166,7 +166,12 @@ class Worker:
         if not self.backend.active():
             return False
         started = time.perf_counter()
-        events = self.backend.step()
+        try:
+            events = self.backend.step()
+        except Exception as exc:  # noqa: BLE001 - a backend bug fails its jobs, not the loop
+            log.error("backend step failed:\n%s", traceback.format_exc())
+            error = GenerationFailed(f"{type(exc).__name__}: {exc}")
+            events = [Event(job_id, "error", error=error) for job_id in list(self.running)]
         self.engine_seconds += time.perf_counter() - started
         for event in events:
             self._handle(event)
