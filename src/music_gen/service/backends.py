@@ -80,7 +80,7 @@ class _Streams:
         for job_id, (chunks, seen, _) in list(self.running.items()):
             try:
                 chunk = next(chunks)
-            except Exception as exc:  # noqa: BLE001 - the job fails, the worker goes on
+            except Exception as exc:  # the job fails, the worker goes on
                 del self.running[job_id]
                 events.append(Event(job_id, "error", error=_failure(exc)))
                 continue
@@ -163,7 +163,7 @@ class MusicGenBackend:
             except torch.OutOfMemoryError:
                 events += self._split(model, batcher)
                 continue
-            except Exception as exc:  # noqa: BLE001 - its jobs fail, the worker goes on
+            except Exception as exc:  # its jobs fail, the worker goes on
                 error = _failure(exc)
                 events += [Event(r.id, "error", error=error) for r in batcher.drain()]
                 continue
@@ -173,7 +173,7 @@ class MusicGenBackend:
             del self.sequential[job_id]
             try:
                 events.append(Event(job_id, "done", self.generator(model).generate(**kwargs)))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 events.append(Event(job_id, "error", error=_failure(exc)))
         for event in events:
             if event.kind != "chunk":

@@ -168,7 +168,7 @@ class Worker:
         started = time.perf_counter()
         try:
             events = self.backend.step()
-        except Exception as exc:  # noqa: BLE001 - a backend bug fails its jobs, not the loop
+        except Exception as exc:  # a backend bug fails its jobs, not the loop
             log.error("backend step failed:\n%s", traceback.format_exc())
             error = GenerationFailed(f"{type(exc).__name__}: {exc}")
             events = [Event(job_id, "error", error=error) for job_id in list(self.running)]
