@@ -6,7 +6,7 @@ audio = gen.generate("Calm piano melody", duration=30.0, temperature=0.8, seed=7
 audio.save("output.wav")
 """
 
-from .audio import AudioOutput, load_audio
+from .audio import AudioMixer, AudioOutput, load_audio
 from .client import APIClient, AsyncAPIClient
 from .engine.loading import KNOWN_MODELS, ModelInfo
 from .errors import (
@@ -25,6 +25,7 @@ __all__ = [
     "KNOWN_MODELS",
     "APIClient",
     "AsyncAPIClient",
+    "AudioMixer",
     "AudioOutput",
     "GenerationFailed",
     "InvalidInput",
