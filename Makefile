@@ -21,6 +21,8 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q $(TORCH)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev]"
+	# tinysoundfont declares pyaudio (playback only, needs portaudio headers): not needed here
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps "tinysoundfont>=0.3.7"
 	touch $@
 
 setup: $(BIN)/.installed

@@ -150,6 +150,8 @@ class AudioOutput:
     samples: npt.NDArray[Any]  # float32 [channels, samples] once constructed
     sample_rate: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: A Standard MIDI File of the same music, when the engine wrote one (the composer does).
+    midi: bytes | None = None
 
     def __post_init__(self) -> None:
         self.samples = _as_float32(self.samples)
@@ -179,7 +181,7 @@ class AudioOutput:
         )
 
     def _derive(self, samples: npt.NDArray[Any], sample_rate: int | None = None) -> Self:
-        return type(self)(samples, sample_rate or self.sample_rate, dict(self.metadata))
+        return type(self)(samples, sample_rate or self.sample_rate, dict(self.metadata), self.midi)
 
     # -- encoding ------------------------------------------------------------------------------
 
@@ -228,6 +230,26 @@ class AudioOutput:
     def to_base64(self, format: str = "wav", *, subtype: str | None = None) -> str:
         """``to_bytes`` as standard base64 text (no ``data:`` prefix)."""
         return base64.b64encode(self.to_bytes(format, subtype=subtype)).decode("ascii")
+
+    def save_midi(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``midi`` (a Standard MIDI File) to ``path``; UNSUPPORTED_FEATURE without one."""
+        from music_gen.errors import UnsupportedFeature
+
+        if self.midi is None:
+            raise UnsupportedFeature(
+                "this audio has no MIDI: only the composer engine writes MIDI "
+                "(MusicGenerator(model='composer'))",
+                code="NO_MIDI",
+            )
+        target = Path(path).expanduser()
+        if not target.parent.is_dir():
+            raise InvalidInput(
+                f"output directory {str(target.parent)!r} does not exist",
+                code="INVALID_OUTPUT_PATH",
+                details={"path": str(target)},
+            )
+        target.write_bytes(self.midi)
+        return target
 
     def save(
         self, path: str | os.PathLike[str], format: str | None = None, *, subtype: str | None = None
