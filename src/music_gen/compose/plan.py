@@ -135,7 +135,7 @@ GENRES: dict[str, Genre] = {
 }  # fmt: skip
 
 MINOR_WORDS = ("minor", "sad", "dark", "melancholic", "melancholy", "somber", "sombre",
-               "gloomy", "tragic", "moody", "haunting", "mysterious", "tense", "ominous")  # fmt: skip
+               "gloomy", "tragic", "moody", "haunting", "mysterious", "ominous")  # fmt: skip
 MAJOR_WORDS = ("major", "happy", "bright", "joyful", "cheerful", "uplifting", "sunny",
                "triumphant", "hopeful")  # fmt: skip
 TEMPO_WORDS: dict[str, float] = {
