@@ -10,7 +10,8 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 PROMPT ?= calm piano melody with soft strings
-MODEL ?= facebook/musicgen-small
+MODEL ?=
+MIDI ?=
 DURATION ?= 10
 OUTPUT ?= output.wav
 BIN := $(VENV)/bin
@@ -28,7 +29,7 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 generate: setup
-	@PROMPT="$(PROMPT)" MODEL="$(MODEL)" DURATION="$(DURATION)" OUTPUT="$(OUTPUT)" \
+	@PROMPT="$(PROMPT)" MODEL="$(MODEL)" DURATION="$(DURATION)" OUTPUT="$(OUTPUT)" MIDI="$(MIDI)" \
 		BIN="$(BIN)" bash scripts/generate.sh
 
 lint: setup

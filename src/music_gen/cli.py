@@ -17,11 +17,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import InvalidInput, MusicGenError
+from .errors import InvalidInput, ModelNotAvailable, MusicGenError, UnknownModel
 
 __all__ = ["main"]
 
 _FORMATS = ("wav", "flac", "ogg", "mp3")
+DEFAULT_MODEL = "facebook/musicgen-small"
 
 
 def _output_path(output: str, fmt: str | None) -> Path:
@@ -48,15 +49,26 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise InvalidInput(
             f"output folder {str(output.parent)!r} does not exist", code="INVALID_OUTPUT_PATH"
         )
-    print(f"loading {args.model} …", file=sys.stderr)
-    gen = MusicGenerator(
-        model=args.model,
-        device=args.device,
-        dtype=args.dtype,
-        cache_dir=args.cache_dir,
-        engine=args.engine,
-        quantize=args.quantize,
-    )
+    model = args.model or DEFAULT_MODEL
+    print(f"loading {model} …", file=sys.stderr)
+    try:
+        gen = MusicGenerator(
+            model=model,
+            device=args.device,
+            dtype=args.dtype,
+            cache_dir=args.cache_dir,
+            engine=args.engine,
+            quantize=args.quantize,
+        )
+    except ModelNotAvailable as exc:
+        if args.model is not None or isinstance(exc, UnknownModel):
+            raise  # a model asked for by name never falls back
+        print(
+            f"notice: {model} is not available here ({exc.code}); using the offline composer "
+            "engine instead (no weights needed; --model composer)",
+            file=sys.stderr,
+        )
+        gen = MusicGenerator(model="composer")
     bar = tqdm(total=None, unit="step", desc="generating", disable=args.quiet, leave=False)
 
     def progress(done: int, total: int) -> None:
@@ -82,12 +94,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.normalize:
         audio = audio.normalize(args.normalize)
     path = audio.save(output)
+    midi = audio.save_midi(args.midi) if args.midi else None
     meta = audio.metadata
     print(
         f"wrote {path} ({audio.duration:.2f} s, {audio.sample_rate} Hz, {audio.channels} ch, "
         f"seed {meta['seed']}, {meta['timings']['total_s']:.1f} s, "
         f"real-time factor {meta['real_time_factor']:.2f})"
     )
+    if midi is not None:
+        print(f"wrote {midi} (MIDI: one track per instrument)")
     return 0
 
 
@@ -132,7 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="generate audio from a text prompt")
     gen.add_argument("prompt")
     gen.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
-    gen.add_argument("--model", default="facebook/musicgen-small", help="hub id or directory")
+    gen.add_argument(
+        "--model",
+        default=None,
+        help=f"hub id, directory, or 'composer' (default {DEFAULT_MODEL}; when that is not "
+        "available offline, the composer is used with a notice)",
+    )
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--temperature", type=float, default=1.0)
     gen.add_argument("--top-k", type=int, default=250)
@@ -146,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue this audio (the output starts with it)",
     )
     gen.add_argument("--output", "-o", default="output.wav", metavar="FILE")
+    gen.add_argument("--midi", metavar="FILE", help="also write the MIDI (composer engine)")
     gen.add_argument("--format", choices=_FORMATS, default=None)
     gen.add_argument("--normalize", choices=("loudness", "peak", "rms", "clip"), default=None)
     gen.add_argument("--device", default="auto")

@@ -81,6 +81,14 @@ class MusicGenerator:
     (weight-only, per-channel scales).
     """
 
+    def __new__(cls, model: str = "facebook/musicgen-small", *args: Any, **kwargs: Any) -> Any:
+        """``model="composer"`` gives the composer engine (no weights) behind this interface."""
+        if cls is MusicGenerator and isinstance(model, str) and model.strip() == "composer":
+            from .compose.generator import ComposerGenerator
+
+            return super().__new__(ComposerGenerator)
+        return super().__new__(cls)
+
     def __init__(
         self,
         model: str = "facebook/musicgen-small",

@@ -139,7 +139,7 @@ MINOR_WORDS = ("minor", "sad", "dark", "melancholic", "melancholy", "somber", "s
 MAJOR_WORDS = ("major", "happy", "bright", "joyful", "cheerful", "uplifting", "sunny",
                "triumphant", "hopeful")  # fmt: skip
 TEMPO_WORDS: dict[str, float] = {
-    "very slow": 0.65, "slow": 0.8, "calm": 0.85, "relaxing": 0.85, "relaxed": 0.85,
+    "very slow": 0.65, "ballad": 0.7, "slow": 0.8, "calm": 0.85, "relaxing": 0.85, "relaxed": 0.85,
     "chill": 0.9, "gentle": 0.88, "laid-back": 0.88, "upbeat": 1.12, "energetic": 1.15,
     "driving": 1.1, "fast": 1.25, "very fast": 1.4, "frantic": 1.4,
 }  # fmt: skip
