@@ -8,6 +8,7 @@ audio.save("output.wav")
 
 from .audio import AudioMixer, AudioOutput, load_audio
 from .client import APIClient, AsyncAPIClient
+from .compose.multitrack import MultiInstrumentGenerator
 from .engine.loading import KNOWN_MODELS, ModelInfo
 from .errors import (
     GenerationFailed,
@@ -31,6 +32,7 @@ __all__ = [
     "InvalidInput",
     "ModelInfo",
     "ModelNotAvailable",
+    "MultiInstrumentGenerator",
     "MusicGenError",
     "MusicGenerator",
     "UnknownModel",

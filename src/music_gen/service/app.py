@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..errors import MusicGenError, PayloadTooLarge, RateLimited
 from .backends import Backend
-from .routes import audio, generate, system, ws
+from .routes import audio, generate, multitrack, system, ws
 from .schemas import ErrorResponse
 from .settings import Settings
 from .state import ServiceState
@@ -126,7 +126,7 @@ def create_app(
         docs_url="/docs",
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    for module in (generate, system, audio, ws):
+    for module in (generate, multitrack, system, audio, ws):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     _install_error_handlers(app)
     return app

@@ -38,6 +38,7 @@ class Event:
     kind: Literal["chunk", "done", "error"]
     audio: AudioOutput | None = None
     error: MusicGenError | None = None
+    stems: dict[str, AudioOutput] | None = None  # multitrack jobs: every stem beside the mix
 
 
 class Backend(Protocol):
@@ -138,10 +139,12 @@ class MusicGenBackend:
         gen = self.generator(model)
         sampling = _sampling(params)
         conditioning = {k: params[k] for k in ("melody", "continuation") if params.get(k)}
-        if stream:
+        if params.get("instruments"):  # a multitrack job: one call, run whole in a step
+            self.sequential[job_id] = (model, params)
+        elif stream:
             chunks = gen.generate_stream(params["prompt"], **sampling, **conditioning)
             self.streams.add(job_id, chunks, float(sampling.get("duration", 10.0)))
-        elif gen.engine.decoder is None:  # the reference engine has no batcher
+        elif getattr(getattr(gen, "engine", None), "decoder", None) is None:  # no batcher
             GenerationParams.validate(**_lengths(sampling), max_duration=gen.max_duration)
             self.sequential[job_id] = (model, {"prompt": params["prompt"], **sampling})
         else:
@@ -172,13 +175,30 @@ class MusicGenBackend:
             job_id, (model, kwargs) = next(iter(self.sequential.items()))
             del self.sequential[job_id]
             try:
-                events.append(Event(job_id, "done", self.generator(model).generate(**kwargs)))
+                events.append(self._run_whole(job_id, model, kwargs))
             except Exception as exc:
                 events.append(Event(job_id, "error", error=_failure(exc)))
         for event in events:
             if event.kind != "chunk":
                 self.owner.pop(event.job_id, None)
         return events
+
+    def _run_whole(self, job_id: str, model: str, params: dict[str, Any]) -> Event:
+        gen = self.generator(model)
+        if params.get("instruments"):
+            from ..compose.multitrack import MultiInstrumentGenerator
+
+            multi = MultiInstrumentGenerator.from_generator(gen)  # the warm model, no reload
+            tracks = multi.generate_multi_track(
+                params["instruments"],
+                float(params["duration"]),
+                params.get("mix_settings"),
+                seed=params.get("seed"),
+            )
+            mix = tracks.pop("mix")
+            return Event(job_id, "done", mix, stems=tracks)
+        kwargs = {k: v for k, v in params.items() if k == "prompt" or k in SAMPLING_KEYS}
+        return Event(job_id, "done", gen.generate(**kwargs))
 
     def _split(self, model: str, batcher: Any) -> list[Event]:
         """Out of memory: restart the same requests with half as many decoded at once."""
@@ -288,4 +308,4 @@ def make_backend(settings: Any) -> Backend:
             model, device=settings.device, cache_dir=settings.cache_dir, engine=settings.engine
         )
 
-    return MusicGenBackend(settings.model, load, settings.max_batch)
+    return MusicGenBackend(settings.model or "composer", load, settings.max_batch)

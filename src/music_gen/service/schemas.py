@@ -23,6 +23,7 @@ __all__ = [
     "JobSubmitted",
     "ModelList",
     "ModelPublic",
+    "MultiInstrumentCreate",
     "ReadinessPublic",
 ]
 
@@ -44,6 +45,25 @@ class JobCreate(BaseModel):
     sample_rate: int | None = Field(None, description="Resample the result (Hz).")
     webhook_url: str | None = Field(None, description="POSTed a signed event when the job ends.")
     track_id: str | None = Field(None, max_length=200, description="Echoed in the webhook.")
+
+
+class MultiInstrumentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instruments: dict[str, str] = Field(
+        min_length=1, max_length=16, description="Stem name → its prompt."
+    )
+    duration: float = 30.0
+    mix_preset: str | None = Field(None, description="jazz_club, rock_band, lofi, cinematic, edm")
+    mix_settings: dict[str, Any] | None = Field(
+        None, description="levels, panning, effects, target_lufs (as AudioMixer takes them)"
+    )
+    seed: int | None = None
+    model: str | None = Field(None, description="Default: the composer.")
+    format: AudioFormat = "wav"
+    sample_rate: int | None = None
+    webhook_url: str | None = None
+    track_id: str | None = Field(None, max_length=200)
 
 
 class BatchCreate(BaseModel):
@@ -75,6 +95,8 @@ class JobPublic(BaseModel):
     seed: int | None
     params: dict[str, Any]
     audio_url: str | None
+    stems: dict[str, str] = Field(default_factory=dict, description="Stem name → audio URL.")
+    midi_url: str | None = None
     metadata: dict[str, Any]
     error: dict[str, Any] | None
     batch_id: str | None

@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("music-gen-data")
     database_url: str | None = None  # default: sqlite:///<data_dir>/music-gen.db
     public_url: str | None = None  # base of audio URLs; default http://<host>:<port>
-    model: str = "facebook/musicgen-small"
+    # None: facebook/musicgen-small when it can be loaded here, else the offline composer
+    # (with a notice in the log); a model named here never falls back
+    model: str | None = None
     models: list[str] = []  # more models clients may ask for by name (loaded on demand)
     device: str = "auto"
     engine: Literal["fast", "reference", "test-tone"] = "fast"

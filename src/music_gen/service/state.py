@@ -3,6 +3,7 @@ storage, rate limiter, webhook dispatcher, worker. Routes reach it through ``dep
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from .worker import Worker
 
 __all__ = ["ServiceState"]
 
+log = logging.getLogger("music_gen.service")
+
 
 def _worker_id(data_dir: Path) -> str:
     """Stable across restarts of one data directory: jobs it left running are its to requeue."""
@@ -33,6 +36,22 @@ def _worker_id(data_dir: Path) -> str:
         data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(f"worker-{secrets.token_hex(6)}")
     return path.read_text().strip()
+
+
+DEFAULT_MODEL = "facebook/musicgen-small"
+
+
+def _default_model(settings: Settings) -> str:
+    from ..engine.loading import is_cached
+
+    if settings.engine == "test-tone" or is_cached(DEFAULT_MODEL, settings.cache_dir):
+        return DEFAULT_MODEL
+    log.warning(
+        "notice: %s is not available here; serving the offline composer engine instead "
+        "(set MUSIC_GEN_MODEL to choose a model)",
+        DEFAULT_MODEL,
+    )
+    return "composer"
 
 
 @dataclass
@@ -56,6 +75,8 @@ class ServiceState:
         webhook_transport: httpx.BaseTransport | None = None,
     ) -> ServiceState:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.model is None:
+            settings.model = _default_model(settings)
         db = open_database(settings.db_url)
         store = JobStore(db, settings.max_attempts)
         keys = KeyStore(db)

@@ -27,13 +27,16 @@ __all__ = ["eta_seconds", "job_public", "submit", "submitted"]
 
 
 def allowed_models(state: ServiceState) -> list[str]:
+    """The default model, the extra ones configured, and the composer (it runs anywhere)."""
     s = state.settings
-    return [s.model, *[m for m in s.models if m != s.model]]
+    default = s.model or "composer"
+    extra = [m for m in [*s.models, "composer"] if m != default]
+    return [default, *dict.fromkeys(extra)]
 
 
 def resolve_model(state: ServiceState, requested: str | None) -> str:
     if not requested:
-        return state.settings.model
+        return state.settings.model or "composer"
     allowed = allowed_models(state)
     for name in allowed:
         short = name.removeprefix("facebook/")
@@ -163,6 +166,8 @@ def job_public(state: ServiceState, job: Job) -> JobPublic:
         seed=job.seed,
         params=job.params,
         audio_url=state.audio_url(job.audio_id),
+        stems={name: state.audio_url(i) or "" for name, i in (result.get("stems") or {}).items()},
+        midi_url=state.audio_url(result.get("midi_id")),
         metadata=result.get("metadata", {}),
         error=job.error,
         batch_id=job.batch_id,

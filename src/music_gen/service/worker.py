@@ -52,6 +52,19 @@ def store_audio(
     if sample_rate is not None and sample_rate != audio.sample_rate:
         audio = audio.resample(sample_rate)
     data = audio.to_bytes(format)
+    return store_file(db, storage, data, account_id, job_id, format, audio)
+
+
+def store_file(
+    db: Database,
+    storage: Storage,
+    data: bytes,
+    account_id: str,
+    job_id: str | None,
+    format: str,
+    audio: AudioOutput,
+) -> AudioFile:
+    """Store encoded ``data`` (audio, or ``format="mid"`` for MIDI) under a fresh random id."""
     audio_id = secrets.token_urlsafe(18)
     key = f"{audio_id}.{format}"
     storage.put(key, data)
@@ -205,13 +218,8 @@ class Worker:
         old = self.store.expired(cutoff)
         if not old:
             return
-        with self.store.db.session.begin() as s:
-            for job in old:
-                if job.audio_id:
-                    record = s.get(AudioFile, job.audio_id)
-                    if record is not None:
-                        self.storage.delete(record.key)
-                        s.delete(record)
+        for job in old:
+            self._delete_files(job.id)
         self.store.delete([job.id for job in old])
         log.info("retention: deleted %d finished jobs and their audio", len(old))
 
@@ -247,21 +255,20 @@ class Worker:
             self._fail(job, event.error)
         else:
             assert event.audio is not None
-            self._succeed(job, event.audio)
+            self._succeed(job, event.audio, event.stems or {})
 
-    def _succeed(self, job: Job, audio: AudioOutput) -> None:
+    def _succeed(self, job: Job, audio: AudioOutput, stems: dict[str, AudioOutput]) -> None:
         self.running.pop(job.id, None)
         self.audio_seconds += audio.duration
+        fmt, rate = job.params.get("format") or "wav", job.params.get("sample_rate")
+        db, account = self.store.db, job.account_id
         try:
-            record = store_audio(
-                self.store.db,
-                self.storage,
-                audio,
-                job.account_id,
-                job.id,
-                job.params.get("format") or "wav",
-                job.params.get("sample_rate"),
-            )
+            record = store_audio(db, self.storage, audio, account, job.id, fmt, rate)
+            extra = {name: store_audio(db, self.storage, stem, account, job.id, fmt, rate).id
+                     for name, stem in stems.items()}  # fmt: skip
+            midi = None
+            if audio.midi is not None:
+                midi = store_file(db, self.storage, audio.midi, account, job.id, "mid", audio).id
         except InvalidInput as exc:
             self._fail(job, exc)
             return
@@ -271,13 +278,23 @@ class Worker:
             "channels": record.channels,
             "format": record.format,
             "metadata": _jsonable(audio.metadata),
+            "stems": extra,
+            "midi_id": midi,
         }
         if self.store.finish(job, result, record.id):
             final = self.store.get(job.id)
             self.webhooks.enqueue(final, self.audio_url(record.id))
             self._notify(job.id, "done", final)
-        else:  # cancelled (or reclaimed) meanwhile: the audio is not anyone's result
-            self.storage.delete(record.key)
+        else:  # cancelled (or reclaimed) meanwhile: the files are not anyone's result
+            self._delete_files(job.id)
+
+    def _delete_files(self, job_id: str) -> None:
+        from sqlalchemy import select
+
+        with self.store.db.session.begin() as s:
+            for record in s.scalars(select(AudioFile).where(AudioFile.job_id == job_id)):
+                self.storage.delete(record.key)
+                s.delete(record)
 
     def _fail(self, job: Job, error: MusicGenError) -> None:
         self.running.pop(job.id, None)

@@ -21,7 +21,13 @@ from ..deps import StateDep
 
 router = APIRouter(tags=["audio"])
 
-MEDIA_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg"}
+MEDIA_TYPES = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "mid": "audio/midi",
+}
 
 
 @router.get(
@@ -44,7 +50,9 @@ def get_audio(
     if record is None or not state.storage.exists(record.key):
         raise NotFound(f"no audio {audio_id!r}", code="AUDIO_NOT_FOUND", details={"id": audio_id})
     fmt = (format or record.format).lower()
-    if fmt not in AUDIO_FORMATS:
+    if record.format == "mid" and fmt != "mid":
+        raise InvalidInput("a MIDI file cannot be converted to audio here", code="INVALID_FORMAT")
+    if fmt not in (*AUDIO_FORMATS, "mid"):
         raise InvalidInput(
             f"unsupported format {format!r}; choose one of {', '.join(AUDIO_FORMATS)}",
             code="INVALID_FORMAT",
@@ -52,7 +60,7 @@ def get_audio(
         )
     rate = sample_rate or record.sample_rate
     key = record.key
-    if fmt != record.format or rate != record.sample_rate:
+    if record.format != "mid" and (fmt != record.format or rate != record.sample_rate):
         key = f"{record.id}.{rate}.{fmt}"
         if not state.storage.exists(key):
             audio = load_audio(state.storage.get(record.key))

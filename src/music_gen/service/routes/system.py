@@ -25,6 +25,12 @@ def describe_model(state: ServiceState, name: str) -> ModelPublic:
             name=name, id=name, size="0", sample_rate=32000, channels=1,
             capabilities=["text"], loaded=True, cached=True, default=True,
         )  # fmt: skip
+    if name == "composer":
+        return ModelPublic(
+            name="composer", id="composer", size="0 (no weights)", sample_rate=44100, channels=2,
+            capabilities=["text", "midi", "stems", "multitrack", "streaming"], loaded=True,
+            cached=True, default=name == state.settings.model,
+        )  # fmt: skip
     info = _known(name)
     size, channels, melody, sample_rate = "unknown", 1, False, 32000
     if info is not None:
@@ -35,7 +41,7 @@ def describe_model(state: ServiceState, name: str) -> ModelPublic:
         channels = int(decoder.get("audio_channels", 1))
         melody = "chroma_length" in config or config.get("model_type") == "musicgen_melody"
         sample_rate = int(codec.get("sampling_rate", 32000))
-    caps = ["text", "continuation", "streaming"] + (["melody"] if melody else [])
+    caps = ["text", "continuation", "streaming", "multitrack"] + (["melody"] if melody else [])
     if channels == 2:
         caps.append("stereo")
     return ModelPublic(
@@ -71,9 +77,10 @@ def ready(state: StateDep, response: Response) -> ReadinessPublic:
     worker = state.worker
     beat_age = time.monotonic() - worker.last_beat
     alive = worker.alive and beat_age < max(3 * state.settings.lease_seconds, 10)
-    default = state.settings.model
+    default = state.settings.model or "composer"
     loadable = (
         state.settings.engine == "test-tone"
+        or default == "composer"
         or default in state.backend.loaded_models()
         or is_cached(default, state.settings.cache_dir)
     )
