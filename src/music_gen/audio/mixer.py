@@ -124,6 +124,16 @@ def _stereo(samples: np.ndarray) -> np.ndarray:
     return np.stack([samples[0::2].mean(axis=0), samples[1::2].mean(axis=0)])  # [2, N]
 
 
+def _known_tracks(named: Mapping[str, Any], given: Mapping[str, Any], what: str) -> None:
+    unknown = set(given) - set(named)
+    if unknown:
+        raise InvalidInput(
+            f"{what} name tracks that are not in the mix: {', '.join(sorted(unknown))}",
+            code="INVALID_MIX",
+            details={"unknown": sorted(unknown), "tracks": list(named)},
+        )
+
+
 def _number(value: Any, what: str, low: float, high: float) -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or not low <= value <= high:
@@ -170,13 +180,7 @@ class AudioMixer:
         fx = dict(effects or {})
         if preset is not None:
             lv, pn, fx = self._preset(preset, named, lv, pn, fx)
-        unknown = set(fx) - set(named)
-        if unknown:
-            raise InvalidInput(
-                f"effects name tracks that are not in the mix: {', '.join(sorted(unknown))}",
-                code="INVALID_MIX",
-                details={"unknown": sorted(unknown), "tracks": list(named)},
-            )
+        _known_tracks(named, fx, "effects")
         rate = self.sample_rate or max(t.sample_rate for t in named.values())
         stems = []
         for name, track in named.items():
@@ -218,13 +222,7 @@ class AudioMixer:
         if values is None:
             return {}
         if isinstance(values, Mapping):
-            unknown = set(values) - set(named)
-            if unknown:
-                raise InvalidInput(
-                    f"{what} name tracks that are not in the mix: {', '.join(sorted(unknown))}",
-                    code="INVALID_MIX",
-                    details={"unknown": sorted(unknown), "tracks": list(named)},
-                )
+            _known_tracks(named, values, what)
             return dict(values)
         values = list(values)
         if len(values) != len(named):
