@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..errors import MusicGenError, PayloadTooLarge, RateLimited
+from .adapters import leap, modelslab, segmind
 from .backends import Backend
 from .routes import audio, generate, multitrack, system, ws
 from .schemas import ErrorResponse
@@ -126,8 +127,11 @@ def create_app(
         docs_url="/docs",
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    for module in (generate, multitrack, system, audio, ws):
+    for module in (generate, multitrack, system, audio, ws, leap):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
+    app.include_router(segmind.router, responses=ERROR_RESPONSES)  # /v1/meta-musicgen-medium
+    app.include_router(modelslab.router)  # /api/v6/voice/…: errors in ModelsLab's own shape
+    app.middleware("http")(segmind.credits_header)
     _install_error_handlers(app)
     return app
 

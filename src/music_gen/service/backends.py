@@ -146,7 +146,7 @@ class MusicGenBackend:
             self.streams.add(job_id, chunks, float(sampling.get("duration", 10.0)))
         elif getattr(getattr(gen, "engine", None), "decoder", None) is None:  # no batcher
             GenerationParams.validate(**_lengths(sampling), max_duration=gen.max_duration)
-            self.sequential[job_id] = (model, {"prompt": params["prompt"], **sampling})
+            self.sequential[job_id] = (model, params)
         else:
             if model not in self.batchers:
                 self.batchers[model] = ContinuousBatcher(gen, self.capacity)
@@ -197,7 +197,8 @@ class MusicGenBackend:
             )
             mix = tracks.pop("mix")
             return Event(job_id, "done", mix, stems=tracks)
-        kwargs = {k: v for k, v in params.items() if k == "prompt" or k in SAMPLING_KEYS}
+        keep = ("prompt", *SAMPLING_KEYS, "melody", "continuation")
+        kwargs = {k: v for k, v in params.items() if k in keep and v is not None}
         return Event(job_id, "done", gen.generate(**kwargs))
 
     def _split(self, model: str, batcher: Any) -> list[Event]:

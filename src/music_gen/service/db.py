@@ -85,6 +85,7 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    credits_used: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class Job(Base):

@@ -34,17 +34,23 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: str = Field(description="What the music should sound like.")
-    duration: float = Field(10.0, description="Seconds of audio.")
+    duration: float = Field(default=10.0, description="Seconds of audio.")
     temperature: float = 1.0
     top_k: int = 250
     top_p: float = 0.0
-    seed: int | None = Field(None, description="Same seed, same audio. Omitted: a random one.")
+    seed: int | None = Field(
+        default=None, description="Same seed, same audio. Omitted: a random one."
+    )
     guidance_scale: float = 3.0
-    model: str | None = Field(None, description="A model from GET /models; default: the server's.")
+    model: str | None = Field(
+        default=None, description="A model from GET /models; default: the server's."
+    )
     format: AudioFormat = "wav"
-    sample_rate: int | None = Field(None, description="Resample the result (Hz).")
-    webhook_url: str | None = Field(None, description="POSTed a signed event when the job ends.")
-    track_id: str | None = Field(None, max_length=200, description="Echoed in the webhook.")
+    sample_rate: int | None = Field(default=None, description="Resample the result (Hz).")
+    webhook_url: str | None = Field(
+        default=None, description="POSTed a signed event when the job ends."
+    )
+    track_id: str | None = Field(default=None, max_length=200, description="Echoed in the webhook.")
 
 
 class MultiInstrumentCreate(BaseModel):
@@ -54,16 +60,18 @@ class MultiInstrumentCreate(BaseModel):
         min_length=1, max_length=16, description="Stem name → its prompt."
     )
     duration: float = 30.0
-    mix_preset: str | None = Field(None, description="jazz_club, rock_band, lofi, cinematic, edm")
+    mix_preset: str | None = Field(
+        default=None, description="jazz_club, rock_band, lofi, cinematic, edm"
+    )
     mix_settings: dict[str, Any] | None = Field(
         None, description="levels, panning, effects, target_lufs (as AudioMixer takes them)"
     )
     seed: int | None = None
-    model: str | None = Field(None, description="Default: the composer.")
+    model: str | None = Field(default=None, description="Default: the composer.")
     format: AudioFormat = "wav"
     sample_rate: int | None = None
     webhook_url: str | None = None
-    track_id: str | None = Field(None, max_length=200)
+    track_id: str | None = Field(default=None, max_length=200)
 
 
 class BatchCreate(BaseModel):

@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     retention_days: float | None = Field(30.0, gt=0)  # results older than this are deleted
     max_attempts: int = Field(3, ge=1)  # runs of one job (restarts included) before it fails
 
+    # drop-in adapters (service/adapters)
+    sync_wait_seconds: float = Field(10.0, ge=0)  # ModelsLab: wait this long before "processing"
+    sync_timeout_seconds: float = Field(600.0, gt=0)  # Segmind: synchronous requests give up
+    key_credits: float | None = Field(None, ge=0)  # Segmind: each key's balance (None: unlimited)
+    credits_per_second: float = Field(1.0, ge=0)  # … spent per generated second
+    leap_melody_model: str | None = None  # Leap mode "melody" → this checkpoint (else default)
+    max_input_audio_bytes: int = Field(20_000_000, ge=1024)  # init_audio downloads
+    max_input_audio_seconds: float = Field(30.0, gt=0)
+    download_timeout_seconds: float = Field(15.0, gt=0)
+
     # webhooks
     webhook_max_attempts: int = Field(6, ge=1)
     webhook_backoff_seconds: float = Field(2.0, gt=0)  # doubles after every failed attempt

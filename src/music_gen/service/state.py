@@ -29,6 +29,14 @@ __all__ = ["ServiceState"]
 log = logging.getLogger("music_gen.service")
 
 
+def _secret_file(path: Path) -> bytes:
+    """A random secret kept in the data directory (signed temporary links survive restarts)."""
+    if not path.is_file():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
 def _worker_id(data_dir: Path) -> str:
     """Stable across restarts of one data directory: jobs it left running are its to requeue."""
     path = data_dir / "worker-id"
@@ -65,6 +73,7 @@ class ServiceState:
     worker: Worker
     backend: Backend
     limiter: MovingWindowRateLimiter
+    link_secret: bytes = b""
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -110,7 +119,12 @@ class ServiceState:
             parse_limit(settings.rate_limit)
         except ValueError as exc:
             raise InvalidInput(f"bad rate_limit {settings.rate_limit!r}: {exc}") from exc
-        return cls(settings, db, store, keys, storage, webhooks, worker, backend, limiter)
+        service = cls(settings, db, store, keys, storage, webhooks, worker, backend, limiter)
+        service.link_secret = _secret_file(settings.data_dir / "link-secret")
+        from .adapters.modelslab import webhook_body
+
+        webhooks.bodies["modelslab"] = lambda job: webhook_body(service, job)
+        return service
 
     def start(self) -> None:
         self.webhooks.start()

@@ -127,6 +127,8 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self.delivered = 0
         self.failed = 0
+        # job kind -> body builder, for APIs whose webhooks carry their own shape (ModelsLab)
+        self.bodies: dict[str, Any] = {}
 
     def enqueue(self, job: Job, audio_url: str | None) -> None:
         if not job.webhook_url:
@@ -136,7 +138,9 @@ class Dispatcher:
             job_id=job.id,
             account_id=job.account_id,
             url=job.webhook_url,
-            body=event_body(job, audio_url),
+            body=self.bodies[job.kind](job)
+            if job.kind in self.bodies
+            else event_body(job, audio_url),
         )
         with self.db.session.begin() as s:
             s.add(delivery)

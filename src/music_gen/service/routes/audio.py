@@ -44,7 +44,11 @@ def get_audio(
     state: StateDep,
     format: Annotated[str | None, Query(description="wav, mp3, flac or ogg")] = None,
     sample_rate: Annotated[int | None, Query(ge=8000, le=192000)] = None,
+    expires: Annotated[int | None, Query(description="temporary links: expiry (unix s)")] = None,
+    sig: Annotated[str | None, Query(description="temporary links: signature")] = None,
 ) -> Response:
+    if expires is not None or sig is not None:
+        _check_temporary_link(state, audio_id, expires, sig)
     with state.db.session() as s:
         record = s.get(AudioFile, audio_id)
     if record is None or not state.storage.exists(record.key):
@@ -74,3 +78,18 @@ def get_audio(
     return FileResponse(
         path, media_type=MEDIA_TYPES[fmt], filename=filename, content_disposition_type="inline"
     )
+
+
+def _check_temporary_link(
+    state: StateDep, audio_id: str, expires: int | None, sig: str | None
+) -> None:
+    import hashlib
+    import hmac
+    import time
+
+    url = state.audio_url(audio_id) or ""
+    expected = hmac.new(state.link_secret, f"{url}|{expires}".encode(), hashlib.sha256)
+    if expires is None or sig is None or not hmac.compare_digest(expected.hexdigest()[:32], sig):
+        raise NotFound("invalid temporary link", code="INVALID_LINK")
+    if expires < time.time():
+        raise NotFound("this temporary link has expired", code="LINK_EXPIRED")

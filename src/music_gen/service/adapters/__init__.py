@@ -1,0 +1,2 @@
+"""Drop-in endpoints for hosted music APIs (Leap, ModelsLab, Segmind), each a thin translation
+onto the service's own jobs, validation, engine and storage."""
