@@ -215,11 +215,11 @@ def test_modelslab_base64_temp_webhook_and_fetch(server, files):
         time.sleep(0.1)
     assert fetched["status"] == "success" and fetched["track_id"] == "t-9"
     deadline = time.monotonic() + 20
-    while not files.posts:
+    while not [p for p in files.posts if json.loads(p[0])["id"] == queued["id"]]:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    body, signature = files.posts[-1]
-    assert json.loads(body)["id"] == queued["id"] and json.loads(body)["status"] == "success"
+    body, signature = next(p for p in files.posts if json.loads(p[0])["id"] == queued["id"])
+    assert json.loads(body)["status"] == "success"
     assert json.loads(body)["track_id"] == "t-9"
     from music_gen.service.auth import KeyStore
 

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..errors import MusicGenError, PayloadTooLarge, RateLimited
-from .adapters import leap, modelslab, segmind
+from .adapters import aimlapi, leap, modelslab, segmind
 from .backends import Backend
 from .routes import audio, generate, multitrack, system, ws
 from .schemas import ErrorResponse
@@ -65,18 +65,24 @@ def _error(status: int, code: str, message: str, details: Any = None, **headers:
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes (declared or streamed) with 413."""
+    """Refuse request bodies over the limit (declared or streamed) with 413; reference-track
+    uploads (paths ending in ``/upload``) have their own, larger limit."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
+        self.app, self.default, self.upload_limit = app, limit, upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.upload_limit if scope["path"].endswith("/upload") else self.default
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = _error(
+                413, "PAYLOAD_TOO_LARGE", f"request body is over {limit} bytes",
+                {"max_bytes": limit},
+            )  # fmt: skip
+            await response(scope, receive, send)
             return
         seen = 0
 
@@ -84,20 +90,11 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise PayloadTooLarge(f"request body is over {self.limit} bytes")
+            if seen > limit:
+                raise PayloadTooLarge(f"request body is over {limit} bytes")
             return message
 
         await self.app(scope, limited, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = _error(
-            413,
-            "PAYLOAD_TOO_LARGE",
-            f"request body is over {self.limit} bytes",
-            {"max_bytes": self.limit},
-        )
-        await response(scope, receive, send)
 
 
 def create_app(
@@ -126,11 +123,14 @@ def create_app(
         lifespan=lifespan,
         docs_url="/docs",
     )
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
+    )
     for module in (generate, multitrack, system, audio, ws, leap):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.include_router(segmind.router, responses=ERROR_RESPONSES)  # /v1/meta-musicgen-medium
     app.include_router(modelslab.router)  # /api/v6/voice/…: errors in ModelsLab's own shape
+    app.include_router(aimlapi.router, responses=ERROR_RESPONSES)  # /v2/generate/audio/minimax
     app.middleware("http")(segmind.credits_header)
     _install_error_handlers(app)
     return app

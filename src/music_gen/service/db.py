@@ -36,6 +36,7 @@ __all__ = [
     "Database",
     "Job",
     "JobStatus",
+    "ReferenceTrack",
     "WebhookAttempt",
     "WebhookDelivery",
     "open_database",
@@ -127,6 +128,20 @@ class AudioFile(Base):
     duration: Mapped[float] = mapped_column(Float)
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ReferenceTrack(Base):
+    """An uploaded reference (a voice or an instrumental), as WAV in storage."""
+
+    __tablename__ = "reference_tracks"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # voice | instrumental
+    purpose: Mapped[str] = mapped_column(String(20))  # what the upload said: song | voice | …
+    key: Mapped[str] = mapped_column(String(300))
+    duration: Mapped[float] = mapped_column(Float)
+    separation: Mapped[str | None] = mapped_column(String(40), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class WebhookDelivery(Base):

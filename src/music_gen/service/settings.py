@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(2000, ge=1)
     max_duration: float = Field(300.0, gt=0)
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_upload_bytes: int = Field(150_000_000, ge=1024)  # reference-track uploads (10 min WAV)
     max_batch_requests: int = Field(32, ge=1)
 
     # jobs

@@ -110,15 +110,24 @@ def _download(url: str, limit: int, timeout: float) -> bytes:
     return b"".join(chunks)
 
 
-def conditioning_for(state: ServiceState, model: str, path: Path) -> dict[str, str]:
+def conditioning_for(
+    state: ServiceState, model: str, path: Path, duration: float
+) -> dict[str, str]:
     """Melody checkpoints are conditioned on the clip's chroma; text-only checkpoints continue
-    it (the output starts with the clip). The composer cannot use audio."""
+    it: the output starts with (at most the first half of ``duration`` of) the clip. The
+    composer cannot use audio."""
     from ..routes.system import describe_model
 
     capabilities = describe_model(state, model).capabilities
     if "melody" in capabilities:
         return {"melody": str(path)}
     if "continuation" in capabilities:
+        clip = load_audio(path)
+        keep = int(min(clip.duration, duration / 2) * clip.sample_rate)
+        if keep < clip.num_samples:
+            path = path.with_name(f"{path.stem}-{keep}.wav")
+            if not path.exists():
+                type(clip)(clip.samples[:, :keep], clip.sample_rate).save(path)
         return {"continuation": str(path)}
     raise UnsupportedFeature(
         f"model {model!r} cannot be conditioned on audio", details={"model": model}

@@ -155,7 +155,9 @@ def _create(state: ServiceState, raw: dict[str, Any]) -> dict[str, Any]:
         model = resolve_model(state, None)
         if body.init_audio:
             path = fetch_input_audio(state, body.init_audio, body.base64)
-            extra.update(conditioning_for(state, model, path))
+            extra.update(
+                conditioning_for(state, model, path, body.max_new_token / FRAMES_PER_SECOND)
+            )
         done, attach = listener_event(state)
         job, _ = submit(
             state,
