@@ -198,6 +198,7 @@ def test_modelslab_base64_temp_webhook_and_fetch(server, files):
     link = temp["output"][0]
     assert "expires=" in link and httpx.get(link).status_code == 200
     assert httpx.get(link.replace("sig=", "sig=0")).status_code == 404
+    assert httpx.get(link.replace("sig=", "sig=%C2%AE")).status_code == 404  # found by fuzzing
     server.state.settings.sync_wait_seconds = 0.0  # answer before the job ends
     try:
         queued = _modelslab(server, {"key": key, "prompt": "slow one", "webhook":

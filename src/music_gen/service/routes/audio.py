@@ -89,7 +89,8 @@ def _check_temporary_link(
 
     url = state.audio_url(audio_id) or ""
     expected = hmac.new(state.link_secret, f"{url}|{expires}".encode(), hashlib.sha256)
-    if expires is None or sig is None or not hmac.compare_digest(expected.hexdigest()[:32], sig):
+    given = (sig or "").encode("utf-8", "replace")  # compare bytes: any text is a bad signature
+    if expires is None or not hmac.compare_digest(expected.hexdigest()[:32].encode(), given):
         raise NotFound("invalid temporary link", code="INVALID_LINK")
     if expires < time.time():
         raise NotFound("this temporary link has expired", code="LINK_EXPIRED")
