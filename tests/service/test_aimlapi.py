@@ -151,3 +151,37 @@ def test_lyrics_to_sing_fail_clearly_and_bad_references(api, server):
     wrong_model = api.post(f"{BASE}/generate", json={"model": "music-02",
                                                      "refer_voice": song["voice_id"]})  # fmt: skip
     assert wrong_model.status_code == 422
+
+
+def test_a_neural_separator_is_used_when_installed(monkeypatch):
+    """The Demucs path's plumbing, with a stand-in model (no Demucs weights exist here)."""
+    import sys
+    import types
+
+    import torch
+
+    from music_gen import AudioOutput
+    from music_gen.audio import separate as module
+
+    class FakeModel:
+        samplerate, audio_channels = 44100, 2
+        sources = ("drums", "bass", "other", "vocals")
+
+    def apply_model(model, x, progress=False):  # [1, C, N] -> [1, S, C, N]: vocals = the input
+        out = torch.zeros((1, 4, *x.shape[1:]), dtype=x.dtype)
+        out[0, 3], out[0, 0] = x[0], 0.5 * x[0]
+        return out
+
+    pretrained = types.SimpleNamespace(get_model=lambda name: FakeModel())
+    fake = types.SimpleNamespace(apply=types.SimpleNamespace(apply_model=apply_model),
+                                 pretrained=pretrained)  # fmt: skip
+    monkeypatch.setitem(sys.modules, "demucs", fake)
+    monkeypatch.setitem(sys.modules, "demucs.apply", fake.apply)
+    monkeypatch.setitem(sys.modules, "demucs.pretrained", pretrained)
+    acc, voc = _song(2.0)
+    vocals, accompaniment, method = module.separate(AudioOutput((acc + voc)[None], SR))
+    assert method.startswith("demucs") and vocals.sample_rate == SR
+    np.testing.assert_allclose(accompaniment.samples, 0.5 * vocals.samples, atol=1e-5)
+    monkeypatch.delitem(sys.modules, "demucs")
+    monkeypatch.setitem(sys.modules, "demucs.apply", None)  # not installed: REPET-SIM
+    assert module.separate(AudioOutput((acc + voc)[None], SR))[2].startswith("repet")

@@ -14,14 +14,59 @@ none, and says so in what it returns.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import signal
 
 from .output import AudioOutput
 
-__all__ = ["separate_vocals"]
+__all__ = ["separate", "separate_vocals"]
 
 METHOD = "repet-sim (nearest-neighbour filtering)"
+
+
+def _demucs() -> tuple[Any, Any] | None:
+    """Demucs (htdemucs) when the package is installed and its weights are in the local torch
+    hub cache; None otherwise (no network is tried beyond what demucs itself does)."""
+    try:
+        from demucs.apply import apply_model
+        from demucs.pretrained import get_model
+    except ImportError:
+        return None
+    try:
+        return get_model("htdemucs"), apply_model
+    except Exception:  # weights not cached / not downloadable
+        return None
+
+
+def separate(audio: AudioOutput) -> tuple[AudioOutput, AudioOutput, str]:
+    """``(vocals, accompaniment, method)``: Demucs when available, else REPET-SIM."""
+    found = _demucs()
+    if found is not None:
+        import torch
+
+        model, apply_model = found
+        wav = audio.resample(model.samplerate) if audio.sample_rate != model.samplerate else audio
+        x = torch.from_numpy(np.ascontiguousarray(wav.samples))
+        if x.shape[0] == 1:
+            x = x.repeat(model.audio_channels, 1)
+        with torch.no_grad():
+            sources = apply_model(model, x[None], progress=False)[0]  # [S, C, N]
+        vocal = model.sources.index("vocals")
+        rest = [i for i in range(sources.shape[0]) if i != vocal]
+        parts = (sources[vocal], sources[rest].sum(dim=0))
+        method = "demucs (htdemucs)"
+        out = []
+        for part in parts:
+            clip = AudioOutput(part.numpy(), model.samplerate, {"separation": method})
+            clip = (
+                clip.resample(audio.sample_rate) if model.samplerate != audio.sample_rate else clip
+            )
+            out.append(clip)
+        return out[0], out[1], method
+    vocals, accompaniment = separate_vocals(audio)
+    return vocals, accompaniment, METHOD
 
 
 def separate_vocals(

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from ...audio import AudioOutput, load_audio
-from ...audio.separate import METHOD, separate_vocals
+from ...audio.separate import separate
 from ...errors import InvalidInput, MusicGenError
 from ..db import AudioFile, Job, ReferenceTrack, utcnow
 from ..deps import CallerDep, StateDep
@@ -98,12 +98,12 @@ def _upload(state: ServiceState, account: str, data: bytes, purpose: str) -> dic
         )
     out: dict[str, Any] = {}
     if purpose == "song":
-        vocals, accompaniment = separate_vocals(audio)
-        out["voice_id"] = _store_reference(state, account, "voice", purpose, vocals, METHOD)
+        vocals, accompaniment, method = separate(audio)
+        out["voice_id"] = _store_reference(state, account, "voice", purpose, vocals, method)
         out["instrumental_id"] = _store_reference(
-            state, account, "instrumental", purpose, accompaniment, METHOD
+            state, account, "instrumental", purpose, accompaniment, method
         )
-        out["separation"] = METHOD
+        out["separation"] = method
     elif purpose == "voice":
         out["voice_id"] = _store_reference(state, account, "voice", purpose, audio, None)
     else:
