@@ -81,10 +81,16 @@ def test_success_webhook_is_signed_and_retried(server):
     assert event["task_id"] == task["task_id"] and event["status"] == "succeeded"
     assert event["track_id"] == "track-7" and event["audio_url"] == done["audio_url"]
     assert receiver.verified == [True, True, True]
+
+    def delivery_row():
+        with server.state.db.session() as s:
+            where = WebhookDelivery.job_id == task["task_id"]
+            return s.scalar(select(WebhookDelivery).where(where))
+
+    # the receiver has the event before the dispatcher has recorded the answer: wait for it
+    _wait(lambda: delivery_row().status != "pending")
+    delivery = delivery_row()
     with server.state.db.session() as s:
-        delivery = s.scalar(
-            select(WebhookDelivery).where(WebhookDelivery.job_id == task["task_id"])
-        )
         attempts = s.scalars(
             select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery.id)
         ).all()
