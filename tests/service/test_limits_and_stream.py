@@ -44,7 +44,9 @@ def test_concurrency_limit_queues_the_rest(tmp_path, checkpoints):
                 for i in range(3)]  # fmt: skip
         theirs = other.post("/generate", json={"prompt": "q", "duration": 1.5}).json()
         most, both = 0, False
+        deadline = time.monotonic() + 120
         while True:
+            assert time.monotonic() < deadline, "jobs did not finish"
             states = [client.get(f"/generate/{t['task_id']}").json()["status"] for t in mine]
             other_state = other.get(f"/generate/{theirs['task_id']}").json()["status"]
             running = states.count("running")
