@@ -128,6 +128,8 @@ def test_signature_helpers():
     old = sign("whsec_x", body, timestamp=int(time.time()) - 3600)
     assert not verify_signature("whsec_x", body, old)
     assert not verify_signature("whsec_x", body, "garbage")
+    now = int(time.time())
+    assert not verify_signature("whsec_x", body, f"t={now},v1=\u00e9")  # non-ASCII: just False
 
 
 @pytest.mark.parametrize(

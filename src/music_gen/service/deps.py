@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from .auth import Caller
 from .state import ServiceState
 
-__all__ = ["CallerDep", "StateDep", "authenticate", "get_state"]
+__all__ = ["CallerDep", "StateDep", "authenticate", "caller_for_key", "get_state"]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `music-gen keys create`.")
 
@@ -29,14 +29,18 @@ def authenticate(state: ServiceState, key: str | None) -> Caller:
     return state.keys.authenticate(key)
 
 
+def caller_for_key(state: ServiceState, key: str | None) -> Caller:
+    """The caller owning ``key`` (or the local account with auth off), rate limit applied."""
+    caller = authenticate(state, key)
+    state.hit_rate_limit(caller)
+    return caller
+
+
 def get_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    state = get_state(request)
-    caller = authenticate(state, credentials.credentials if credentials else None)
-    state.hit_rate_limit(caller)
-    return caller
+    return caller_for_key(get_state(request), credentials.credentials if credentials else None)
 
 
 def ws_caller(websocket: WebSocket) -> Caller:
@@ -45,9 +49,7 @@ def ws_caller(websocket: WebSocket) -> Caller:
     state: ServiceState = websocket.app.state.service
     header = websocket.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else None
-    caller = authenticate(state, key or websocket.query_params.get("api_key"))
-    state.hit_rate_limit(caller)
-    return caller
+    return caller_for_key(state, key or websocket.query_params.get("api_key"))
 
 
 StateDep = Annotated[ServiceState, Depends(get_state)]

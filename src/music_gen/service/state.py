@@ -3,6 +3,8 @@ storage, rate limiter, webhook dispatcher, worker. Routes reach it through ``dep
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -137,6 +139,19 @@ class ServiceState:
 
     def audio_url(self, audio_id: str | None) -> str | None:
         return None if audio_id is None else f"{self.settings.base_url}/api/v1/audio/{audio_id}"
+
+    def _link_signature(self, audio_id: str, expires: int) -> bytes:
+        message = f"{self.audio_url(audio_id)}|{expires}".encode()
+        return hmac.new(self.link_secret, message, hashlib.sha256).hexdigest()[:32].encode()
+
+    def temporary_audio_url(self, audio_id: str, expires: int) -> str:
+        """``audio_url`` signed to stop working after ``expires`` (unix seconds)."""
+        sig = self._link_signature(audio_id, expires).decode()
+        return f"{self.audio_url(audio_id)}?expires={expires}&sig={sig}"
+
+    def link_signature_ok(self, audio_id: str, expires: int, sig: str) -> bool:
+        given = sig.encode("utf-8", "replace")  # compare bytes: any text is a bad signature
+        return hmac.compare_digest(self._link_signature(audio_id, expires), given)
 
     def hit_rate_limit(self, caller: Caller) -> None:
         limit = parse_limit(self.settings.rate_limit)

@@ -113,9 +113,12 @@ def submit(
     idempotency_key: str | None = None,
     extra: dict[str, Any] | None = None,
     on_created: Callable[[Job], None] | None = None,
+    validated: tuple[dict[str, Any], str] | None = None,
 ) -> tuple[Job, bool]:
-    params, model = validate_request(state, body)
-    params.update(extra or {})
+    """Validate ``body`` (unless ``validated`` holds ``validate_request``'s result already)
+    and queue it."""
+    params, model = validated if validated is not None else validate_request(state, body)
+    params = {**params, **(extra or {})}
     job, created = state.store.create(
         NewJob(
             account_id=caller.account_id,

@@ -56,8 +56,8 @@ def verify_signature(secret: str, body: str, header: str, tolerance: float = 300
         return False
     if abs(time.time() - t) > tolerance:
         return False
-    expected = sign(secret, body, t).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    expected = sign(secret, body, t).split("v1=", 1)[1].encode()
+    return hmac.compare_digest(expected, parts.get("v1", "").encode("utf-8", "replace"))
 
 
 def check_public_url(url: str, allow_private: bool, allow_loopback: bool, what: str) -> str:

@@ -18,8 +18,6 @@ Answers, always HTTP 200 like ModelsLab: ``{"status": "success", "generationTime
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 from typing import Any
@@ -30,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...errors import MusicGenError
 from ..db import AudioFile, Job
+from ..deps import authenticate, caller_for_key
 from ..schemas import JobCreate
 from ..state import ServiceState
 from ..submit import resolve_model, submit, submitted
@@ -71,11 +70,6 @@ def _error(message: str) -> dict[str, Any]:
     return {"status": "error", "message": message}
 
 
-def sign_link(state: ServiceState, url: str, expires: int) -> str:
-    mac = hmac.new(state.link_secret, f"{url}|{expires}".encode(), hashlib.sha256).hexdigest()
-    return f"{url}?expires={expires}&sig={mac[:32]}"
-
-
 def response_body(state: ServiceState, job: Job) -> dict[str, Any]:
     """The ModelsLab answer for ``job`` in its current state."""
     p = job.params
@@ -109,7 +103,7 @@ def response_body(state: ServiceState, job: Job) -> dict[str, Any]:
         record = s.get(AudioFile, job.audio_id)
     url = state.audio_url(job.audio_id) or ""
     if p.get("ml_temp"):
-        url = sign_link(state, url, int(time.time()) + TEMP_LINK_SECONDS)
+        url = state.temporary_audio_url(job.audio_id, int(time.time()) + TEMP_LINK_SECONDS)
     meta["filename"] = record.key if record is not None else None
     output = [url]
     if p.get("ml_base64") and record is not None:
@@ -138,12 +132,7 @@ def _create(state: ServiceState, raw: dict[str, Any]) -> dict[str, Any]:
         where = ".".join(str(x) for x in first["loc"])
         return _error(f"{where}: {first['msg']}")
     try:
-        caller = state.keys.authenticate(body.key) if state.settings.auth else None
-        if caller is None:
-            from ..deps import authenticate
-
-            caller = authenticate(state, None)
-        state.hit_rate_limit(caller)
+        caller = caller_for_key(state, body.key)
         rate = max(10000, body.sampling_rate)
         extra: dict[str, Any] = {
             "max_new_token": body.max_new_token,
@@ -199,11 +188,7 @@ async def music_gen(request: Request) -> dict[str, Any]:
 def fetch(job_id: str, body: ModelsLabFetch, request: Request) -> dict[str, Any]:
     state: ServiceState = request.app.state.service
     try:
-        if state.settings.auth:
-            caller = state.keys.authenticate(body.key)
-            job = state.store.get(job_id, caller.account_id)
-        else:
-            job = state.store.get(job_id)
+        job = state.store.get(job_id, authenticate(state, body.key).account_id)
     except MusicGenError as exc:
         return _error(error_message(exc))
     return response_body(state, job)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import GenerationFailed, MusicGenError, NotFound, ServiceError
 from ..auth import Caller
-from ..deps import authenticate
+from ..deps import caller_for_key
 from ..schemas import JobCreate
 from ..state import ServiceState
 from ..submit import submit
@@ -53,12 +53,6 @@ def remaining(state: ServiceState, caller: Caller | None) -> str:
     if caller is None:
         return "0"
     return f"{max(0.0, initial - state.keys.credits_used(caller.key_id)):g}"
-
-
-def caller_for(state: ServiceState, key: str | None) -> Caller:
-    caller = authenticate(state, key)
-    state.hit_rate_limit(caller)
-    return caller
 
 
 def _format(accept: str | None) -> str:
@@ -127,7 +121,7 @@ async def segmind_generate(
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     state: ServiceState = request.app.state.service
-    caller = await run_in_threadpool(caller_for, state, x_api_key)
+    caller = await run_in_threadpool(caller_for_key, state, x_api_key)
     if model_path not in MODEL_PATHS:
         raise NotFound(f"no model at /v1/{model_path}", details={"models": list(MODEL_PATHS)})
     fmt = _format(accept)

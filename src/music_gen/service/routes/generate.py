@@ -11,7 +11,7 @@ from ...errors import InvalidInput
 from ..db import JobStatus
 from ..deps import CallerDep, StateDep
 from ..schemas import BatchCreate, BatchPublic, JobCreate, JobList, JobPublic, JobSubmitted
-from ..submit import job_public, submit, submitted
+from ..submit import job_public, submit, submitted, validate_request
 
 router = APIRouter(prefix="/generate", tags=["generate"])
 
@@ -53,15 +53,15 @@ def create_batch(
             code="INVALID_BATCH",
             details={"max_requests": limit},
         )
-    for request in body.requests:  # validate everything before queueing anything
-        from ..submit import validate_request
-
-        validate_request(state, request)
+    # validate everything before queueing anything (and only once)
+    validated = [validate_request(state, request) for request in body.requests]
     batch_id = f"batch_{secrets.token_hex(8)}"
     tasks = []
-    for i, request in enumerate(body.requests):
+    for i, (request, checked) in enumerate(zip(body.requests, validated, strict=True)):
         key = f"{idempotency_key}:{i}" if idempotency_key else None
-        job, _ = submit(state, caller, request, batch_id=batch_id, idempotency_key=key)
+        job, _ = submit(
+            state, caller, request, batch_id=batch_id, idempotency_key=key, validated=checked
+        )
         batch_id = job.batch_id or batch_id  # a replayed key returns the first batch's jobs
         tasks.append(submitted(state, job))
     return BatchPublic(batch_id=batch_id, tasks=tasks)
