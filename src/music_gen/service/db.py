@@ -128,6 +128,8 @@ class AudioFile(Base):
     duration: Mapped[float] = mapped_column(Float)
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    # base URL of the server whose storage holds the file (servers with separate data dirs)
+    node: Mapped[str | None] = mapped_column(String(300), default=None)
 
 
 class ReferenceTrack(Base):

@@ -20,6 +20,7 @@ import json
 import logging
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,9 @@ class NewJob:
     track_id: str | None = None
     batch_id: str | None = None
     idempotency_key: str | None = None
+    # what identifies the request for its Idempotency-Key (default: params, model and kind);
+    # a seed the server drew is not part of it, so a retried request matches its first try
+    fingerprint: dict[str, Any] | None = None
 
 
 class JobStore:
@@ -74,7 +78,9 @@ class JobStore:
     # ------------------------------------------------------------------ submit and read
     def create(self, new: NewJob) -> tuple[Job, bool]:
         """Store a queued job; with an idempotency key seen before, return that job instead."""
-        digest = request_hash({"params": new.params, "model": new.model, "kind": new.kind})
+        digest = request_hash(
+            new.fingerprint or {"params": new.params, "model": new.model, "kind": new.kind}
+        )
         if new.idempotency_key is not None:
             existing = self._by_key(new.account_id, new.idempotency_key)
             if existing is not None:
@@ -188,7 +194,9 @@ class JobStore:
         return self.get(job_id)
 
     def claim(self, worker_id: str, limit: int, per_account: int) -> list[Job]:
-        """Up to ``limit`` queued jobs, oldest first, for ``worker_id``."""
+        """Up to ``limit`` queued jobs for ``worker_id``, fairly across accounts: each account's
+        oldest job first, then each one's second oldest, … (one account's backlog cannot starve
+        another's jobs), at most ``per_account`` running per account."""
         if limit <= 0:
             return []
         with self.db.session() as s:
@@ -199,21 +207,34 @@ class JobStore:
                     .group_by(Job.account_id)
                 ).all()
             )
-            candidates = s.scalars(
-                select(Job).where(Job.status == "queued").order_by(Job.created_at).limit(200)
+            rank = (
+                func.row_number()
+                .over(partition_by=Job.account_id, order_by=(Job.created_at, Job.id))
+                .label("rank")
+            )
+            queued = (
+                select(Job.id, Job.account_id, Job.created_at, rank)
+                .where(Job.status == "queued")
+                .subquery()
+            )
+            candidates = s.execute(
+                select(queued.c.id, queued.c.account_id)
+                .where(queued.c.rank <= min(limit, per_account))
+                .order_by(queued.c.rank, queued.c.created_at, queued.c.id)
+                .limit(200)
             ).all()
         claimed: list[Job] = []
-        for job in candidates:
+        for job_id, account_id in candidates:
             if len(claimed) >= limit:
                 break
-            if running.get(job.account_id, 0) >= per_account:
+            if running.get(account_id, 0) >= per_account:
                 continue
             now = utcnow()
             with self.db.session.begin() as s:
                 won = _count(
                     s,
                     update(Job)
-                    .where(Job.id == job.id, Job.status == "queued")
+                    .where(Job.id == job_id, Job.status == "queued")
                     .values(
                         status="running",
                         worker_id=worker_id,
@@ -223,8 +244,8 @@ class JobStore:
                     ),
                 )
             if won:
-                running[job.account_id] = running.get(job.account_id, 0) + 1
-                job = self.get(job.id)
+                running[account_id] = running.get(account_id, 0) + 1
+                job = self.get(job_id)
                 claimed.append(job)
                 self._changed(job.id, "running", worker=worker_id, attempt=job.attempts)
         return claimed
@@ -291,9 +312,15 @@ class JobStore:
             self._changed(job.id, "queued", reason="released")
         return bool(done)
 
-    def requeue_stale(self, lease_seconds: float, worker_id: str | None = None) -> int:
+    def requeue_stale(
+        self,
+        lease_seconds: float,
+        worker_id: str | None = None,
+        on_failed: Callable[[Job], None] | None = None,
+    ) -> int:
         """Running jobs with no heartbeat for ``lease_seconds`` (or left by ``worker_id``'s
-        previous life) go back to the queue; after ``max_attempts`` runs they fail instead."""
+        previous life) go back to the queue; after ``max_attempts`` runs they fail instead,
+        and ``on_failed`` gets each such job as stored (its webhook is the caller's)."""
         cutoff = utcnow() - dt.timedelta(seconds=lease_seconds)
         stale = Job.heartbeat_at < cutoff
         if worker_id is not None:
@@ -308,7 +335,10 @@ class JobStore:
                     "message": f"the job was interrupted {job.attempts} times; giving up",
                     "details": {"attempts": job.attempts},
                 }
-                count += self.fail(job, error)
+                if self.fail(job, error):
+                    count += 1
+                    if on_failed is not None:
+                        on_failed(self.get(job.id))
             else:
                 count += self.release(job)
         return count

@@ -3,16 +3,69 @@
 Keys are opaque strings chosen by the caller (the service uses unguessable ids). Object storage
 (S3 and friends) fits the same four methods; ``local_path`` lets the HTTP layer serve files with
 Range support and may return None for stores that have no local file.
+
+A failed write raises ``OSError``; ``storage_failure`` turns it into the error a job fails with
+(STORAGE_FULL when the disk or quota is full, STORAGE_UNAVAILABLE otherwise, e.g. read-only).
+``probe`` tells readiness whether a write of a given size would fit now.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["LocalStorage", "Storage"]
+from ..errors import ServiceUnavailable
+
+__all__ = [
+    "CACHED_RATES",
+    "LocalStorage",
+    "Storage",
+    "conversion_key",
+    "remove_conversions",
+    "storage_failure",
+]
+
+# Conversions of a result (``GET /audio/{id}?format=&sample_rate=``) are cached beside it only
+# for these common rates, so one result has at most len(CACHED_RATES) * formats of them; they
+# are deleted with the result (retention included). Other rates are converted per request.
+CACHED_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 192000)
+CONVERTED_FORMATS = ("wav", "mp3", "flac", "ogg")
+
+
+def conversion_key(audio_id: str, sample_rate: int, format: str) -> str | None:
+    """The storage key of a cached conversion, or None for a rate that is not cached."""
+    if sample_rate not in CACHED_RATES or format not in CONVERTED_FORMATS:
+        return None
+    return f"{audio_id}.{sample_rate}.{format}"
+
+
+def remove_conversions(storage: Storage, audio_id: str) -> None:
+    for rate in CACHED_RATES:
+        for fmt in CONVERTED_FORMATS:
+            storage.delete(f"{audio_id}.{rate}.{fmt}")
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def storage_failure(exc: OSError) -> ServiceUnavailable:
+    """The job error for a failed storage write, naming the true cause."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.errno in _FULL:
+        return ServiceUnavailable(
+            f"the result could not be stored: storage is full ({reason})",
+            code="STORAGE_FULL",
+            details={"errno": exc.errno},
+        )
+    return ServiceUnavailable(
+        f"the result could not be stored: storage cannot be written ({reason})",
+        code="STORAGE_UNAVAILABLE",
+        details={"errno": exc.errno},
+    )
 
 
 class Storage(Protocol):
@@ -57,3 +110,15 @@ class LocalStorage:
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    def probe(self, size: int = 0) -> None:
+        """Raise ``OSError`` unless a small file can be written and ``size`` bytes are free."""
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".probe-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(b"probe")
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        free = shutil.disk_usage(self.root).free
+        if free < size:
+            raise OSError(errno.ENOSPC, f"{free} bytes free, {size} needed", str(self.root))
