@@ -3,8 +3,10 @@
 Every error leaves as ``{"error": {"code", "message", "details"}}`` with the library's stable
 codes: ``MusicGenError`` subclasses carry their own status; request validation is 422
 VALIDATION_ERROR (with pydantic's error list in details); unknown routes 404 NOT_FOUND; wrong
-methods 405 METHOD_NOT_ALLOWED; bodies over the limit 413 PAYLOAD_TOO_LARGE; anything unexpected
-500 INTERNAL_ERROR without a stack trace (it goes to the log).
+methods 405 METHOD_NOT_ALLOWED; bodies over the limit 413 PAYLOAD_TOO_LARGE (declared or
+streamed); a database that does not answer 503 DATABASE_UNAVAILABLE with Retry-After; a value
+the database cannot store (NUL in text) 422 INVALID_INPUT; anything unexpected 500
+INTERNAL_ERROR without a stack trace (it goes to the log).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +29,7 @@ from .. import __version__
 from ..errors import MusicGenError, PayloadTooLarge, RateLimited
 from .adapters import aimlapi, leap, modelslab, segmind
 from .backends import Backend
+from .deps import QUERY_KEY_SCOPE
 from .routes import audio, generate, multitrack, system, ws
 from .schemas import ErrorResponse
 from .settings import Settings
@@ -59,6 +64,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+DATABASE_RETRY_AFTER = 5  # seconds a client is told to wait while the database is down
+
+
 def _error(status: int, code: str, message: str, details: Any = None, **headers: str) -> Any:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     return JSONResponse(body, status_code=status, headers=headers or None)
@@ -85,16 +93,62 @@ class BodyLimit:
             await response(scope, receive, send)
             return
         seen = 0
+        over = False
+        started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
+                over = True
                 raise PayloadTooLarge(f"request body is over {limit} bytes")
             return message
 
-        await self.app(scope, limited, send)
+        async def guarded_send(message: Message) -> None:
+            # a streamed (chunked) body went over the limit: whatever the app answers (its
+            # body parser turns the exception into a parse error), the client gets the 413
+            nonlocal started
+            if over and not started:
+                started = True
+                response = _error(
+                    413, "PAYLOAD_TOO_LARGE", f"request body is over {limit} bytes",
+                    {"max_bytes": limit}, Connection="close",
+                )  # fmt: skip
+                await response(scope, receive, send)
+                return
+            if over:
+                return
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded_send)
+        except PayloadTooLarge:
+            if started:
+                raise
+            response = _error(413, "PAYLOAD_TOO_LARGE", f"request body is over {limit} bytes",
+                              {"max_bytes": limit})  # fmt: skip
+            await response(scope, receive, send)
+
+
+class RedactQueryKeys:
+    """Move ``?api_key=`` out of the query string (into the scope, where ``deps.ws_key`` finds
+    it) before the server's access log reads the path: the log shows ``api_key=REDACTED``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope.get("query_string", b"")
+        if scope["type"] in ("http", "websocket") and b"api_key" in query:
+            pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+            keys = [v for k, v in pairs if k == "api_key"]
+            if keys:
+                scope[QUERY_KEY_SCOPE] = keys[0]
+                kept = [(k, "REDACTED" if k == "api_key" else v) for k, v in pairs]
+                scope["query_string"] = urlencode(kept).encode()  # the same dict the server logs
+        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -126,6 +180,7 @@ def create_app(
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )
+    app.add_middleware(RedactQueryKeys)
     for module in (generate, multitrack, system, audio, ws, leap):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.include_router(segmind.router, responses=ERROR_RESPONSES)  # /v1/meta-musicgen-medium
@@ -172,6 +227,36 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
         headers = dict(exc.headers or {})
         response = _error(exc.status_code, code, str(exc.detail), None, **headers)
+        return response
+
+    @app.exception_handler(sa_exc.DataError)
+    async def unstorable(request: Request, exc: sa_exc.DataError) -> JSONResponse:
+        text = str(exc.orig)
+        message = (
+            "text must not contain NUL (\\u0000) characters"
+            if "NUL" in text
+            else "a value in the request cannot be stored"
+        )
+        response: JSONResponse = _error(422, "INVALID_INPUT", message)
+        return response
+
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
+                    type(exc).__name__)  # fmt: skip
+        response: JSONResponse = _error(
+            503, "DATABASE_UNAVAILABLE", "the database is not answering; retry shortly",
+            {"retry_after": DATABASE_RETRY_AFTER}, **{"Retry-After": str(DATABASE_RETRY_AFTER)},
+        )  # fmt: skip
+        return response
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        response: JSONResponse = _error(
+            422, "INVALID_BODY", "the request body is nested too deeply"
+        )
         return response
 
     @app.exception_handler(Exception)

@@ -10,7 +10,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from .auth import Caller
 from .state import ServiceState
 
-__all__ = ["CallerDep", "StateDep", "authenticate", "caller_for_key", "get_state"]
+__all__ = [
+    "QUERY_KEY_SCOPE",
+    "CallerDep",
+    "StateDep",
+    "authenticate",
+    "caller_for_key",
+    "get_state",
+    "ws_caller",
+    "ws_key",
+]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `music-gen keys create`.")
 
@@ -43,13 +52,23 @@ def get_caller(
     return caller_for_key(get_state(request), credentials.credentials if credentials else None)
 
 
-def ws_caller(websocket: WebSocket) -> Caller:
-    """WebSocket callers: ``Authorization: Bearer`` on the handshake, or ``?api_key=``
-    (browsers cannot set headers on WebSockets)."""
-    state: ServiceState = websocket.app.state.service
+def ws_key(websocket: WebSocket) -> str | None:
+    """A WebSocket caller's key: ``Authorization: Bearer`` on the handshake, or ``?api_key=``
+    (browsers cannot set headers on WebSockets; the app moves it out of the query string
+    before anything logs the path, see ``app.RedactQueryKeys``)."""
     header = websocket.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else None
-    return caller_for_key(state, key or websocket.query_params.get("api_key"))
+    hidden = websocket.scope.get(QUERY_KEY_SCOPE)
+    return key or hidden or websocket.query_params.get("api_key")
+
+
+def ws_caller(websocket: WebSocket) -> Caller:
+    """The WebSocket caller (``ws_key``), rate limit applied."""
+    state: ServiceState = websocket.app.state.service
+    return caller_for_key(state, ws_key(websocket))
+
+
+QUERY_KEY_SCOPE = "music_gen.api_key"
 
 
 StateDep = Annotated[ServiceState, Depends(get_state)]

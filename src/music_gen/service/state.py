@@ -3,18 +3,21 @@ storage, rate limiter, webhook dispatcher, worker. Routes reach it through ``dep
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from limits import parse as parse_limit
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import InvalidInput, RateLimited
 from .auth import Caller, KeyStore
@@ -22,7 +25,7 @@ from .backends import Backend, make_backend
 from .db import Database, open_database
 from .jobs import JobStore
 from .settings import Settings
-from .storage import LocalStorage, Storage
+from .storage import LocalStorage, Storage, storage_failure
 from .webhooks import Dispatcher
 from .worker import Worker
 
@@ -39,13 +42,28 @@ def _secret_file(path: Path) -> bytes:
     return path.read_text().strip().encode()
 
 
-def _worker_id(data_dir: Path) -> str:
-    """Stable across restarts of one data directory: jobs it left running are its to requeue."""
+def _worker_id(data_dir: Path) -> tuple[str, IO[str] | None]:
+    """Unique per process, and stable across restarts of one data directory: the process that
+    holds the lock on ``worker-id.lock`` uses the stored id (after a crash, its restart
+    requeues at once the jobs its previous life left running); another process started on the
+    same data directory meanwhile gets an id of its own (its jobs are requeued by the lease).
+    Returns the id and the open lock file (kept open for the life of the process)."""
     path = data_dir / "worker-id"
     if not path.is_file():
         data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(f"worker-{secrets.token_hex(6)}")
-    return path.read_text().strip()
+    stored = path.read_text().strip()
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks here: a fresh id every start
+        return f"{stored}-{secrets.token_hex(4)}", None
+    lock = (data_dir / "worker-id.lock").open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # another live process is this data directory's worker
+        lock.close()
+        return f"{stored}-{secrets.token_hex(4)}", None
+    return stored, lock
 
 
 DEFAULT_MODEL = "facebook/musicgen-small"
@@ -104,17 +122,19 @@ class ServiceState:
         )
         backend = backend or make_backend(settings)
         base = settings.base_url
-
+        worker_id, worker_lock = _worker_id(settings.data_dir)
         worker = Worker(
             store,
             backend,
             storage,
             webhooks,
             audio_url=lambda audio_id: f"{base}/api/v1/audio/{audio_id}",
-            worker_id=_worker_id(settings.data_dir),
+            worker_id=worker_id,
             per_account=settings.max_concurrent_per_account,
             lease_seconds=settings.lease_seconds,
             retention_days=settings.retention_days,
+            scratch_dir=settings.data_dir / "inputs",
+            node=base,
         )
         limiter = MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage))
         try:
@@ -123,6 +143,7 @@ class ServiceState:
             raise InvalidInput(f"bad rate_limit {settings.rate_limit!r}: {exc}") from exc
         service = cls(settings, db, store, keys, storage, webhooks, worker, backend, limiter)
         service.link_secret = _secret_file(settings.data_dir / "link-secret")
+        service.extras["worker_lock"] = worker_lock
         from .adapters.modelslab import webhook_body
 
         webhooks.bodies["modelslab"] = lambda job: webhook_body(service, job)
@@ -136,6 +157,38 @@ class ServiceState:
         self.worker.stop()
         self.webhooks.stop()
         self.db.dispose()
+        lock = self.extras.pop("worker_lock", None)
+        if lock is not None:
+            lock.close()
+
+    def queue_depth(self) -> int:
+        """Queued jobs (the worker's last count when the database does not answer)."""
+        with contextlib.suppress(SQLAlchemyError):
+            self.worker.queue_depth = self.store.queue_depth()
+        return self.worker.queue_depth
+
+    def health_problems(self) -> list[str]:
+        """Broken dependencies, for readiness: the database (one ``SELECT 1``), storage (a
+        probe write, and whether the last failed result write would fit now)."""
+        problems = []
+        try:
+            with self.db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            database_ok = True
+        except SQLAlchemyError as exc:
+            database_ok = False
+            problems.append(f"database unreachable: {type(exc).__name__}")
+        probe = getattr(self.storage, "probe", None)
+        if probe is not None and "storage" not in self.worker.problems:
+            try:
+                probe(0)
+            except OSError as exc:
+                problems.append(str(storage_failure(exc)))
+        for problem in self.worker.health_problems():
+            if database_ok and problem.startswith("database"):
+                continue
+            problems.append(problem)
+        return problems
 
     def audio_url(self, audio_id: str | None) -> str | None:
         return None if audio_id is None else f"{self.settings.base_url}/api/v1/audio/{audio_id}"

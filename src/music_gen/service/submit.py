@@ -21,7 +21,7 @@ from .db import Job
 from .jobs import NewJob
 from .schemas import JobCreate, JobPublic, JobSubmitted
 from .state import ServiceState
-from .webhooks import check_public_url
+from .urlguard import check_public_url
 
 __all__ = ["eta_seconds", "job_public", "submit", "submitted"]
 
@@ -51,6 +51,8 @@ def resolve_model(state: ServiceState, requested: str | None) -> str:
 def validate_request(state: ServiceState, body: JobCreate) -> tuple[dict[str, Any], str]:
     """The job's stored parameters (seed resolved) and model; raises InvalidInput & co."""
     s = state.settings
+    for name in ("prompt", "track_id", "webhook_url", "model"):
+        _storable_text(name, getattr(body, name))
     prompt = validate_prompt(body.prompt)
     if len(prompt) > s.max_prompt_chars:
         raise InvalidInput(
@@ -96,10 +98,30 @@ def validate_request(state: ServiceState, body: JobCreate) -> tuple[dict[str, An
     return params, resolve_model(state, body.model)
 
 
+def _storable_text(name: str, value: Any) -> None:
+    """Text that can be stored and sent back as JSON: no lone surrogates, no NUL."""
+    if not isinstance(value, str):
+        return
+    code = "INVALID_PROMPT" if name == "prompt" else "INVALID_INPUT"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"{name} is not valid Unicode text (a lone surrogate at {exc.start})",
+            code=code,
+            details={"field": name, "position": exc.start},
+        ) from exc
+    if "\x00" in value:
+        raise InvalidInput(f"{name} must not contain NUL characters", code=code,
+                           details={"field": name})  # fmt: skip
+
+
 def eta_seconds(state: ServiceState, duration: float) -> float:
-    """Queue ahead of the job plus its own decode, at the worker's measured speed."""
+    """Queue ahead of the job plus its own decode, at the worker's measured speed (the count
+    is the worker's last one when the database does not answer: a job already stored must
+    never be reported to its client as an error)."""
     capacity = max(1, state.backend.capacity)
-    ahead = state.store.queue_depth() / capacity
+    ahead = state.queue_depth() / capacity
     return round((ahead + 1) * duration * state.worker.rtf, 1)
 
 
@@ -119,6 +141,8 @@ def submit(
     and queue it."""
     params, model = validated if validated is not None else validate_request(state, body)
     params = {**params, **(extra or {})}
+    # a seed the server drew is not part of what the Idempotency-Key identifies
+    same = params if body.seed is not None else {k: v for k, v in params.items() if k != "seed"}
     job, created = state.store.create(
         NewJob(
             account_id=caller.account_id,
@@ -130,6 +154,7 @@ def submit(
             track_id=body.track_id,
             batch_id=batch_id,
             idempotency_key=idempotency_key,
+            fingerprint={"params": same, "model": model, "kind": kind},
         )
     )
     if created:

@@ -9,9 +9,13 @@ Signature (Stripe-style), header ``MusicGen-Signature: t=<unix seconds>,v1=<hex>
 ``hex = HMAC-SHA256(account webhook secret, f"{t}.{body}")``. Receivers recompute it over the
 raw body and reject old timestamps (``verify_signature`` does both).
 
-URLs must be http(s) and resolve to public addresses: private, loopback, link-local, multicast
-and reserved targets are refused (at submit time and again before every attempt) unless the
-settings allow private or loopback targets.
+URLs must be http(s) and resolve to public addresses (``urlguard``): private, loopback,
+link-local, multicast and reserved targets are refused (at submit time and again before every
+attempt) unless the settings allow private or loopback targets, and each attempt connects to
+the address it checked.
+
+Deliveries run on a small thread pool, at most one at a time per account: one account's slow
+receiver holds one thread, never the others' deliveries.
 """
 
 from __future__ import annotations
@@ -19,21 +23,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select
 
 from ..errors import InvalidInput
 from .db import Database, Job, WebhookAttempt, WebhookDelivery, utcnow
+from .urlguard import check_public_url, pinned_request
 
 __all__ = ["Dispatcher", "check_public_url", "sign", "verify_signature"]
 
@@ -58,35 +61,6 @@ def verify_signature(secret: str, body: str, header: str, tolerance: float = 300
         return False
     expected = sign(secret, body, t).split("v1=", 1)[1].encode()
     return hmac.compare_digest(expected, parts.get("v1", "").encode("utf-8", "replace"))
-
-
-def check_public_url(url: str, allow_private: bool, allow_loopback: bool, what: str) -> str:
-    """``url`` if it is http(s) and every address it resolves to may be contacted."""
-    code = f"INVALID_{what.upper().replace(' ', '_')}"
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"{what} must be an http(s) URL", code=code, details={"url": url})
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise InvalidInput(
-            f"{what} host {parts.hostname!r} does not resolve", code=code, details={"url": url}
-        ) from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if address.is_loopback:
-            allowed = allow_loopback or allow_private
-        elif address.is_global:
-            allowed = True
-        else:  # private, link-local, multicast, reserved, unspecified …
-            allowed = allow_private and not address.is_multicast and not address.is_unspecified
-        if not allowed:
-            raise InvalidInput(
-                f"{what} resolves to {address}, which is not a public address",
-                code=code,
-                details={"url": url, "address": str(address)},
-            )
-    return url
 
 
 def event_body(job: Job, audio_url: str | None) -> str:
@@ -115,6 +89,7 @@ class Dispatcher:
         allow_private: bool = False,
         allow_loopback: bool = False,
         transport: httpx.BaseTransport | None = None,
+        threads: int = 8,
     ) -> None:
         self.db = db
         self.secret_for = secret_for
@@ -125,6 +100,9 @@ class Dispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="music-gen-webhook")
+        self._busy: set[str] = set()  # accounts with a delivery in flight
+        self._busy_lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
         # job kind -> body builder, for APIs whose webhooks carry their own shape (ModelsLab)
@@ -155,6 +133,7 @@ class Dispatcher:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
 
     def _run(self) -> None:
@@ -169,17 +148,39 @@ class Dispatcher:
                 self._wake.clear()
 
     def deliver_due(self) -> int:
+        """Start the oldest due delivery of every account that has none in flight."""
         now = utcnow()
+        with self._busy_lock:
+            busy = set(self._busy)
+        where = [WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now]
+        if busy:
+            where.append(WebhookDelivery.account_id.not_in(busy))
         with self.db.session() as s:
             due = s.scalars(
                 select(WebhookDelivery)
-                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+                .where(*where)
                 .order_by(WebhookDelivery.next_attempt_at)
-                .limit(20)
+                .limit(100)
             ).all()
+        started = 0
         for delivery in due:
+            with self._busy_lock:
+                if delivery.account_id in self._busy:
+                    continue
+                self._busy.add(delivery.account_id)
+            started += 1
+            self._pool.submit(self._attempt_in_pool, delivery)
+        return started
+
+    def _attempt_in_pool(self, delivery: WebhookDelivery) -> None:
+        try:
             self._attempt(delivery)
-        return len(due)
+        except Exception:  # a database hiccup: the delivery stays pending and is retried
+            log.exception("webhook delivery %s failed", delivery.id)
+        finally:
+            with self._busy_lock:
+                self._busy.discard(delivery.account_id)
+            self._wake.set()
 
     def _attempt(self, delivery: WebhookDelivery) -> None:
         attempt = delivery.attempts + 1
@@ -187,10 +188,14 @@ class Dispatcher:
         status_code: int | None = None
         error: str | None = None
         try:
-            check_public_url(delivery.url, *self.allow, what="webhook url")
             secret = self.secret_for(delivery.account_id)
-            response = self.client.post(
+            response = pinned_request(
+                self.client,
+                "POST",
                 delivery.url,
+                allow_private=self.allow[0],
+                allow_loopback=self.allow[1],
+                what="webhook url",
                 content=delivery.body,
                 headers={
                     "Content-Type": "application/json",

@@ -132,6 +132,7 @@ class Worker:
         self.progress: dict[str, float] = {}  # running job id -> progress, refreshed every step
         self.listeners: dict[str, Listener] = {}
         self.last_beat = time.monotonic()
+        self.queue_depth = 0  # queued jobs at the last heartbeat (for ETAs without a query)
         self.engine_seconds = 0.0  # time spent in backend steps (for the overhead benchmark)
         self.audio_seconds = 0.0
         self._cancelled: set[str] = set()
@@ -235,6 +236,7 @@ class Worker:
 
     def _beat(self) -> None:
         self.last_beat = time.monotonic()
+        self.queue_depth = self.store.queue_depth()
         jobs = list(self.running.values())
         if jobs:
             self.store.heartbeat(jobs, self.progress)

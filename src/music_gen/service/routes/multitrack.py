@@ -50,6 +50,11 @@ def create_multitrack(
         raise InvalidInput(
             f"unknown mix settings: {', '.join(sorted(unknown))}", code="INVALID_MIX"
         )
+    for field in ("levels", "panning", "effects"):  # a list or number here is a clear 422
+        if not isinstance(settings.get(field) or {}, dict):
+            raise InvalidInput(
+                f"mix_settings.{field} must be an object keyed by instrument", code="INVALID_MIX"
+            )
     for chain in (settings.get("effects") or {}).values():
         build_chain(chain)  # INVALID_EFFECT before anything is queued
     joined = "; ".join(f"{name}: {prompt}" for name, prompt in instruments.items())

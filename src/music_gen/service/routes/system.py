@@ -92,13 +92,14 @@ def ready(state: StateDep, response: Response) -> ReadinessPublic:
         )
         if bad
     ]
+    problems += state.health_problems()  # database, storage
     if problems:
         response.status_code = 503
     return ReadinessPublic(
         ready=not problems,
         worker_alive=alive,
         model_loadable=loadable,
-        queue_depth=state.store.queue_depth(),
+        queue_depth=state.queue_depth(),
         running=len(worker.running),
         detail="; ".join(problems) or "ok",
     )

@@ -7,7 +7,11 @@ field>}`` (and ``{"type": "ping"}``). Server → client, in order:
 "sample_rate", "channels", "offset", "duration", "timestamp"}`` per chunk, then
 ``{"type": "complete", "task_id", "audio_url", "duration", "metadata"}``. Problems arrive as
 ``{"type": "error", "error": {"code", "message", "details"}}``; the socket stays open for the
-next request unless authentication failed. Closing the socket cancels the work.
+next request (a binary frame or JSON that cannot be read is such an error) unless
+authentication failed. Every ``generate`` message is authenticated again (a key revoked while
+the socket is open stops working) and spends one rate-limit hit. ``complete`` is read from the
+job itself when the worker's events do not arrive (the job ran in another server process, or
+ended before the listener was attached). Closing the socket cancels the work.
 
 The job is an ordinary durable job (kind ``stream``): if the server restarts mid-stream the
 socket is gone, but the job still finishes and its result stays at its URL.
@@ -17,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -27,8 +33,8 @@ from pydantic import ValidationError
 from ...audio import AudioOutput
 from ...errors import MusicGenError
 from ..auth import Caller
-from ..db import Job
-from ..deps import ws_caller
+from ..db import Job, JobStatus
+from ..deps import caller_for_key, ws_key
 from ..schemas import JobCreate
 from ..state import ServiceState
 from ..submit import job_public, submit, submitted
@@ -40,34 +46,60 @@ def _error(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
 
 
+POLL_SECONDS = 1.0  # how often a waiting socket reads its job's state from the database
+
+
 @router.websocket("/ws/stream")
 async def stream(websocket: WebSocket) -> None:
     await websocket.accept()
     state: ServiceState = websocket.app.state.service
+    key = ws_key(websocket)
     try:
-        caller = await run_in_threadpool(ws_caller, websocket)
+        caller = await run_in_threadpool(caller_for_key, state, key)
     except MusicGenError as exc:
         await websocket.send_json({"type": "error", **exc.to_dict()})
         await websocket.close(code=4401 if exc.http_status == 401 else 4429)
         return
     try:
         while True:
-            message = await websocket.receive_json()
-            if not isinstance(message, dict) or message.get("type") not in ("generate", "ping"):
-                await websocket.send_json(
-                    _error("INVALID_MESSAGE", 'send {"type": "generate", "prompt": ...}')
-                )
+            message = _parse(await websocket.receive())
+            if message is None:
+                return
+            if isinstance(message, str):  # unreadable: say so and wait for the next one
+                await websocket.send_json(_error("INVALID_MESSAGE", message))
                 continue
             if message["type"] == "ping":
                 await websocket.send_json({"type": "pong", "timestamp": time.time()})
                 continue
+            try:  # each request: the key must still be valid, and it spends a hit
+                caller = await run_in_threadpool(caller_for_key, state, key)
+            except MusicGenError as exc:
+                await websocket.send_json({"type": "error", **exc.to_dict()})
+                if exc.http_status == 401:
+                    await websocket.close(code=4401)
+                    return
+                continue
             await _generate(websocket, state, caller, message)
     except WebSocketDisconnect:
         return
-    except ValueError:  # not JSON
-        with contextlib.suppress(Exception):
-            await websocket.send_json(_error("INVALID_MESSAGE", "messages must be JSON"))
-            await websocket.close(code=1003)
+
+
+def _parse(raw: Mapping[str, Any]) -> dict[str, Any] | str | None:
+    """A client message: the request, a reason it cannot be used, or None (disconnected)."""
+    if raw.get("type") == "websocket.disconnect":
+        return None
+    text = raw.get("text")
+    if text is None:
+        return "messages must be JSON text frames, not binary"
+    try:
+        message = json.loads(text)
+    except RecursionError:
+        return "the message is nested too deeply"
+    except ValueError:
+        return "messages must be JSON"
+    if not isinstance(message, dict) or message.get("type") not in ("generate", "ping"):
+        return 'send {"type": "generate", "prompt": ...}'
+    return message
 
 
 async def _generate(
@@ -109,7 +141,9 @@ async def _generate(
     try:
         while True:
             getter = asyncio.ensure_future(events.get())
-            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {getter, receiver}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
             if receiver in done:
                 getter.cancel()
                 if receiver.result().get("type") == "websocket.disconnect":
@@ -117,35 +151,51 @@ async def _generate(
                     raise WebSocketDisconnect()
                 receiver = asyncio.ensure_future(websocket.receive())  # ignore chatter mid-job
                 continue
-            kind, payload = getter.result()
+            if getter not in done:  # no event for a while: did the job end without us?
+                getter.cancel()
+                latest = await run_in_threadpool(_latest, state, job.id)
+                if latest is None or not JobStatus(latest.status).final or not events.empty():
+                    continue
+                kind, payload = _final_event(latest)
+            else:
+                kind, payload = getter.result()
             if kind == "chunk":
                 await websocket.send_json(_chunk(job.id, index, payload))
                 index += 1
-            elif kind == "done":
-                public = job_public(state, payload)
-                await websocket.send_json(
-                    {
-                        "type": "complete",
-                        "task_id": job.id,
-                        "audio_url": public.audio_url,
-                        "duration": public.duration,
-                        "metadata": public.metadata,
-                        "chunks": index,
-                    }
-                )
-                return
-            elif kind == "failed":
-                await websocket.send_json(
-                    {"type": "error", "task_id": job.id, "error": payload.error}
-                )
-                return
-            else:  # cancelled
-                await websocket.send_json({"type": "cancelled", "task_id": job.id})
-                return
+                continue
+            await websocket.send_json(_outcome(state, job.id, kind, payload, index))
+            return
     finally:
         state.worker.unlisten(job.id)
         if not receiver.done():
             receiver.cancel()
+
+
+def _latest(state: ServiceState, job_id: str) -> Job | None:
+    with contextlib.suppress(Exception):  # the database may be down: try again later
+        return state.store.get(job_id)
+    return None
+
+
+def _final_event(job: Job) -> tuple[str, Any]:
+    kinds = {"succeeded": "done", "failed": "failed", "cancelled": "cancelled"}
+    return kinds[job.status], job
+
+
+def _outcome(state: ServiceState, job_id: str, kind: str, payload: Any, chunks: int) -> Any:
+    if kind == "done":
+        public = job_public(state, payload)
+        return {
+            "type": "complete",
+            "task_id": job_id,
+            "audio_url": public.audio_url,
+            "duration": public.duration,
+            "metadata": public.metadata,
+            "chunks": chunks,
+        }
+    if kind == "failed":
+        return {"type": "error", "task_id": job_id, "error": payload.error}
+    return {"type": "cancelled", "task_id": job_id}
 
 
 def _cancel(state: ServiceState, job_id: str) -> None:
