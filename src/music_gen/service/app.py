@@ -30,7 +30,7 @@ from ..errors import MusicGenError, PayloadTooLarge, RateLimited
 from .adapters import aimlapi, leap, modelslab, segmind
 from .backends import Backend
 from .deps import QUERY_KEY_SCOPE
-from .routes import audio, generate, multitrack, system, ws
+from .routes import audio, generate, multitrack, studio, system, ws
 from .schemas import ErrorResponse
 from .settings import Settings
 from .state import ServiceState
@@ -165,6 +165,7 @@ def create_app(
         app.state.service = service
         service.start()
         log.info("music-gen service ready on %s (model %s)", settings.base_url, settings.model)
+        log.info("studio: open %s/ in a browser", settings.base_url)
         try:
             yield
         finally:
@@ -187,6 +188,7 @@ def create_app(
     app.include_router(modelslab.router)  # /api/v6/voice/…: errors in ModelsLab's own shape
     app.include_router(aimlapi.router, responses=ERROR_RESPONSES)  # /v2/generate/audio/minimax
     app.middleware("http")(segmind.credits_header)
+    app.include_router(studio.router)  # the web studio at / (plain files, public API only)
     _install_error_handlers(app)
     return app
 

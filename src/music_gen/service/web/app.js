@@ -1,0 +1,478 @@
+// The studio page: sign-in, the generate form (controls follow the chosen model's
+// capabilities), running jobs over REST or the streaming WebSocket, the result player and
+// the tabs. History and the multi-instrument panel live in their own modules.
+
+import { api, ApiError, audioUrl, getKey, requestFields, setKey, streamSocket, waitForJob }
+  from "./api.js";
+import { audioContext, fetchAndDecode, StreamPlayer, Visualizer } from "./audio.js";
+import { History } from "./history.js";
+import { MultiPanel } from "./multi.js";
+import { capabilitiesOf, clearErrors, modelLabel, showError, $ } from "./ui.js";
+
+const KEYS = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
+const SAMPLING = ["temperature", "top_k", "top_p"];
+const SONG = ["lyrics", "bpm", "key", "time_signature", "language", "steps"];
+const FILES = ["melody", "continuation", "reference_audio"];
+const NUMBERS = new Set(["bpm", "steps"]);
+// control → the request field names it may have on a server (the first one accepted is used)
+const ALIASES = {
+  language: ["vocal_language", "language"],
+  reference_audio: ["reference_audio", "reference"],
+};
+
+const state = {
+  models: [],
+  fields: null, // what POST /generate accepts here (OpenAPI), null: unknown
+  job: null, // the result on show
+  running: null, // {taskId, abort, socket, player}
+};
+
+const form = $("#generate");
+const player = $("#player");
+const visual = new Visualizer($("#visual"), player);
+const history = new History({ onPlay: (job) => showResult(job, { play: true }), onReuse: reuse });
+const multi = new MultiPanel();
+
+// ---------- sign-in ----------
+
+async function signIn(key, { quiet = false } = {}) {
+  $("#api-key-error").textContent = "";
+  try {
+    const { models } = await api("GET", "/models", undefined, { key });
+    setKey(key);
+    setSignedIn(true, key);
+    setModels(models);
+    history.load();
+  } catch (exc) {
+    setSignedIn(false);
+    if (exc instanceof ApiError && exc.status === 401) setKey("");
+    if (!quiet || exc.status === 401) {
+      const text = exc.status === 401 ? `${exc.message}. Check the key and try again.` : exc.message;
+      $("#api-key-error").textContent = text;
+      $("#api-key").setAttribute("aria-invalid", "true");
+    }
+  }
+}
+
+function setSignedIn(signedIn, key = "") {
+  $(".signed-out").hidden = signedIn;
+  $(".signed-in").hidden = !signedIn;
+  $("#main").inert = !signedIn;
+  $("#main").setAttribute("aria-disabled", String(!signedIn));
+  $("#api-key").removeAttribute("aria-invalid");
+  $("#whoami").textContent = signedIn ? `Signed in with ${key.slice(0, 8)}…` : "";
+  if (signedIn) $("#api-key").value = "";
+}
+
+$("#signin").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const key = $("#api-key").value.trim();
+  if (!key) {
+    $("#api-key-error").textContent = "Paste an API key first.";
+    $("#api-key").focus();
+    return;
+  }
+  signIn(key);
+});
+
+$("#signout").addEventListener("click", () => {
+  setKey("");
+  setSignedIn(false);
+  history.clear();
+  $("#result").hidden = true;
+  $("#api-key").focus();
+});
+
+// ---------- models and capabilities ----------
+
+function setModels(models) {
+  state.models = models;
+  const select = $("#model");
+  const previous = select.value;
+  select.replaceChildren(
+    ...models.map((m) => {
+      const option = new Option(modelLabel(m), m.id, false, m.default);
+      return option;
+    }),
+  );
+  if (models.some((m) => m.id === previous)) select.value = previous;
+  multi.setModels(models);
+  applyCapabilities();
+}
+
+function currentModel() {
+  return state.models.find((m) => m.id === $("#model").value) || null;
+}
+
+// The request field for a control on this server (null: the server does not take it).
+function fieldFor(control) {
+  const names = ALIASES[control] || [control];
+  if (state.fields === null) return names[0];
+  return names.find((name) => state.fields.has(name)) || null;
+}
+
+// The control an API error names (the reverse of fieldFor).
+function controlFor(field) {
+  if (!field) return null;
+  const entry = Object.entries(ALIASES).find(([, names]) => names.includes(field));
+  return entry ? entry[0] : field;
+}
+
+// Show only the controls the chosen model can use (and the server accepts).
+function applyCapabilities() {
+  const model = currentModel();
+  const caps = model ? capabilitiesOf(model) : new Set();
+  for (const element of form.querySelectorAll("[data-cap]")) {
+    const wanted = element.dataset.cap.split(" ");
+    const inputs = element.matches("input, select, textarea")
+      ? [element]
+      : [...element.querySelectorAll("input, select, textarea")];
+    const control = inputs.length === 1 ? inputs[0].name : null;
+    const serverOk = !control || control === "stream" || fieldFor(control) !== null;
+    element.hidden = !wanted.some((c) => caps.has(c)) || !serverOk;
+  }
+  if (model) {
+    const info = [`${model.sample_rate / 1000} kHz`, model.channels === 2 ? "stereo" : "mono"];
+    if (model.size && model.size !== "unknown") info.push(`${model.size} parameters`);
+    info.push((model.capabilities || []).join(", "));
+    $("#model-info").textContent = info.join(" · ");
+  }
+}
+
+$("#model").addEventListener("change", applyCapabilities);
+
+// ---------- the request ----------
+
+function numberOf(id) {
+  const value = $(`#${id}`).value.trim();
+  return value === "" ? null : Number(value);
+}
+
+function visible(id) {
+  const element = $(`#${id}`);
+  return !element.closest("[hidden]");
+}
+
+function readFile(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+async function requestBody() {
+  const body = { prompt: $("#prompt").value, model: $("#model").value || null };
+  const duration = numberOf("duration");
+  if (duration !== null) body.duration = duration;
+  const seed = numberOf("seed");
+  if (seed !== null) body.seed = seed;
+  if (visible("guidance_scale") && numberOf("guidance_scale") !== null) {
+    body.guidance_scale = numberOf("guidance_scale");
+  }
+  for (const name of SAMPLING) {
+    if (visible(name) && numberOf(name) !== null) body[name] = numberOf(name);
+  }
+  for (const name of SONG) {
+    if (!visible(name)) continue;
+    const value = $(`#${name}`).value.trim();
+    if (value !== "") body[fieldFor(name)] = NUMBERS.has(name) ? Number(value) : value;
+  }
+  for (const name of FILES) {
+    const input = $(`#${name}`);
+    if (visible(name) && input.files.length) {
+      body[fieldFor(name)] = await readFile(input.files[0]);
+    }
+  }
+  return body;
+}
+
+// ---------- running a job ----------
+
+function setStatus(text, progress, stateName) {
+  const box = $("#job-status");
+  box.hidden = false;
+  box.dataset.state = stateName;
+  $("#job-status-text").textContent = text;
+  const bar = $("#job-progress");
+  if (progress === null) bar.removeAttribute("value");
+  else bar.value = progress;
+}
+
+function describe(job) {
+  if (job.status === "queued") return "Queued…";
+  if (job.status === "running") return `Generating… ${Math.round(job.progress * 100)}%`;
+  if (job.status === "succeeded") return `Done: ${job.duration.toFixed(1)} s of audio.`;
+  if (job.status === "cancelled") return "Cancelled.";
+  return `Failed: ${job.error ? job.error.message : "unknown reason"}`;
+}
+
+function setRunning(running) {
+  state.running = running;
+  $("#generate-button").disabled = Boolean(running);
+  $("#cancel-button").hidden = !running;
+}
+
+async function generate() {
+  if (state.running) return;
+  audioContext(); // in the click: lets stream playback start without another gesture
+  clearErrors(form);
+  let body;
+  try {
+    body = await requestBody();
+  } catch (exc) {
+    showError(form, "generate", exc.message || String(exc));
+    return;
+  }
+  const stream = visible("stream") && $("#stream").checked;
+  try {
+    const job = stream ? await generateStreaming(body) : await generateRest(body);
+    if (job) await finish(job);
+  } catch (exc) {
+    if (exc.name === "AbortError") return;
+    if (exc instanceof ApiError) {
+      showError(form, controlFor(exc.field), exc.message);
+      setStatus(`Error: ${exc.message}`, 0, "error");
+    } else {
+      showError(form, null, String(exc.message || exc));
+    }
+  } finally {
+    setRunning(null);
+  }
+}
+
+async function generateRest(body) {
+  const submitted = await api("POST", "/generate", body);
+  const abort = new AbortController();
+  setRunning({ taskId: submitted.task_id, abort });
+  setStatus(`Queued (about ${Math.ceil(submitted.eta)} s)…`, null, "queued");
+  return waitForJob(
+    submitted.task_id,
+    (job) => setStatus(describe(job), job.status === "queued" ? null : job.progress, job.status),
+    { signal: abort.signal },
+  );
+}
+
+function generateStreaming(body) {
+  return new Promise((resolve, reject) => {
+    const socket = streamSocket();
+    const streamPlayer = new StreamPlayer({ muted: player.muted });
+    const running = { taskId: null, socket, player: streamPlayer, complete: false };
+    setRunning(running);
+    setStatus("Connecting…", null, "queued");
+    let chunks = 0;
+    streamPlayer.onstart = ({ chunksReceived, contextState }) => {
+      const box = $("#job-status");
+      box.dataset.stream = "playing";
+      box.dataset.audioContext = contextState;
+      box.dataset.chunksAtStart = String(chunksReceived);
+      box.dataset.completeAtStart = String(running.complete);
+    };
+    socket.addEventListener("open", () => {
+      socket.send(JSON.stringify({ type: "generate", stream: true, ...body }));
+    });
+    socket.addEventListener("message", async (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "started") {
+        running.taskId = message.task_id;
+        setStatus(`Queued (about ${Math.ceil(message.eta)} s)…`, null, "queued");
+      } else if (message.type === "audio_chunk") {
+        chunks += 1;
+        const played = (message.offset + message.duration).toFixed(1);
+        setStatus(`Streaming: ${played} of ${body.duration ?? "?"} s`, null, "streaming");
+        streamPlayer.add(message).catch((exc) => showError(form, null, String(exc)));
+      } else if (message.type === "complete") {
+        running.complete = true;
+        socket.close();
+        try {
+          const job = await api("GET", `/generate/${message.task_id}`);
+          resolve({ ...job, streamedChunks: chunks, streamPlayer });
+        } catch (exc) {
+          reject(exc);
+        }
+      } else if (message.type === "cancelled") {
+        socket.close();
+        streamPlayer.stop();
+        setStatus("Cancelled.", 0, "cancelled");
+        resolve(null);
+      } else if (message.type === "error") {
+        socket.close();
+        streamPlayer.stop();
+        const e = message.error || {};
+        reject(new ApiError(400, e.code, e.message, e.details));
+      }
+    });
+    socket.addEventListener("close", (event) => {
+      if (event.code === 4401 || event.code === 4429) {
+        reject(new ApiError(event.code === 4401 ? 401 : 429, "UNAUTHORIZED", event.reason));
+      }
+    });
+    socket.addEventListener("error", () => {
+      if (!running.complete) reject(new ApiError(0, "NETWORK_ERROR", "The stream broke off."));
+    });
+  });
+}
+
+async function cancel() {
+  const running = state.running;
+  if (!running) return;
+  $("#cancel-button").disabled = true;
+  try {
+    if (running.taskId) await api("DELETE", `/generate/${running.taskId}`);
+    if (running.abort) running.abort.abort();
+    if (running.socket) running.socket.close();
+    if (running.player) running.player.stop();
+    setStatus("Cancelled.", 0, "cancelled");
+  } catch (exc) {
+    showError(form, null, exc.message);
+  } finally {
+    $("#cancel-button").disabled = false;
+    setRunning(null);
+    history.load();
+  }
+}
+
+async function finish(job) {
+  setStatus(describe(job), job.status === "succeeded" ? 1 : 0, job.status);
+  if (job.status === "failed" && job.error) showError(form, null, job.error.message);
+  if (job.status === "succeeded") await showResult(job);
+  history.load();
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  generate();
+});
+form.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    generate();
+  }
+});
+$("#cancel-button").addEventListener("click", cancel);
+$("#dice").addEventListener("click", () => {
+  $("#seed").value = String(Math.floor(Math.random() * 2 ** 31));
+});
+for (const button of document.querySelectorAll(".lyrics-tools button")) {
+  button.addEventListener("click", () => {
+    const area = $("#lyrics");
+    const at = area.selectionStart ?? area.value.length;
+    const before = area.value.slice(0, at);
+    const tag = `${before && !before.endsWith("\n") ? "\n" : ""}${button.dataset.tag}\n`;
+    area.setRangeText(tag, at, area.selectionEnd ?? at, "end");
+    area.focus();
+  });
+}
+
+// ---------- the result ----------
+
+async function showResult(job, { play = false } = {}) {
+  state.job = job;
+  const section = $("#result");
+  section.hidden = false;
+  $("#result-prompt").textContent = job.prompt;
+  player.src = job.audio_url;
+  player.dataset.taskId = job.task_id;
+  const downloads = $("#downloads");
+  downloads.replaceChildren(document.createTextNode("Download: "));
+  for (const format of ["wav", "mp3", "flac"]) {
+    const link = document.createElement("a");
+    link.href = audioUrl(job.audio_url, format);
+    link.download = `${job.task_id}.${format}`;
+    link.textContent = format.toUpperCase();
+    link.className = "button";
+    downloads.append(link, " ");
+  }
+  const params = $("#params");
+  const rows = [
+    ["Model", job.model],
+    ["Seed", job.seed],
+    ["Duration", `${job.duration.toFixed(2)} s`],
+    ...Object.entries(job.params || {}).filter(
+      ([k, v]) => !["prompt", "seed", "model", "duration"].includes(k) && v !== null,
+    ),
+  ];
+  params.replaceChildren(
+    ...rows.flatMap(([k, v]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = typeof v === "object" ? JSON.stringify(v) : String(v);
+      return [dt, dd];
+    }),
+  );
+  if (play) player.play().catch(() => {});
+  try {
+    visual.setBuffer(await fetchAndDecode(job.audio_url));
+  } catch (exc) {
+    showError(form, null, `The waveform could not be drawn: ${exc.message}`);
+  }
+}
+
+function reuse(job) {
+  const params = job.params || {};
+  $("#prompt").value = job.prompt;
+  if (state.models.some((m) => m.id === job.model)) $("#model").value = job.model;
+  applyCapabilities();
+  $("#seed").value = job.seed ?? "";
+  for (const [name, value] of Object.entries(params)) {
+    const input = form.querySelector(`[name="${controlFor(name)}"]`);
+    if (input && input.type !== "file" && value !== null && typeof value !== "object") {
+      input.value = String(value);
+    }
+  }
+  selectTab($("#tab-generate"));
+  $("#prompt").focus();
+}
+
+$("#reuse").addEventListener("click", () => state.job && reuse(state.job));
+for (const radio of document.querySelectorAll('input[name="view"]')) {
+  radio.addEventListener("change", () => visual.setMode(radio.value));
+}
+
+// ---------- tabs ----------
+
+const tabs = [...document.querySelectorAll('[role="tab"]')];
+
+function selectTab(tab) {
+  for (const t of tabs) {
+    const selected = t === tab;
+    t.setAttribute("aria-selected", String(selected));
+    t.tabIndex = selected ? 0 : -1;
+    $(`#${t.getAttribute("aria-controls")}`).hidden = !selected;
+  }
+}
+
+for (const tab of tabs) {
+  tab.addEventListener("click", () => selectTab(tab));
+  tab.addEventListener("keydown", (event) => {
+    const i = tabs.indexOf(tab);
+    const moves = { ArrowRight: 1, ArrowLeft: -1 };
+    if (event.key in moves) {
+      const next = tabs[(i + moves[event.key] + tabs.length) % tabs.length];
+      selectTab(next);
+      next.focus();
+      event.preventDefault();
+    }
+  });
+}
+
+// ---------- start ----------
+
+for (const [i, name] of KEYS.entries()) {
+  const select = $("#key");
+  select.append(new Option(`${name} major`, `${name} major`));
+  if (i === KEYS.length - 1) {
+    for (const minor of KEYS) select.append(new Option(`${minor} minor`, `${minor} minor`));
+  }
+}
+
+requestFields().then((fields) => {
+  state.fields = fields;
+  applyCapabilities();
+});
+setSignedIn(false);
+const saved = getKey();
+if (saved) signIn(saved, { quiet: true });
+else $("#api-key").focus();

@@ -1,0 +1,496 @@
+"""The web studio in a real browser: Playwright driving Debian's ``chromium`` against a real
+server (uvicorn on loopback) with a tiny MusicGen checkpoint.
+
+Skips, with the reason, where the ``playwright`` package or ``/usr/bin/chromium`` is missing
+(``.ci/run`` installs chromium with apt when it runs as root). Playwright's own browser download
+is never used. Every test fails if the page logged a console error or threw, except the
+"Failed to load resource" lines of API errors a test provokes on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from service_helpers import Server, start_server, wait_for
+
+CHROMIUM = os.environ.get("MUSIC_GEN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# screenshots for the docs: MUSIC_GEN_STUDIO_SCREENSHOTS=docs pytest …/test_studio_browser.py
+SCREENSHOTS = os.environ.get("MUSIC_GEN_STUDIO_SCREENSHOTS")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless chromium for the whole test session."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+    )
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(
+            f"no chromium at {CHROMIUM}: `apt-get install chromium` (Debian's package; "
+            "`bash .ci/run` does it when run as root)"
+        )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, checkpoints) -> Iterator[Server]:
+    srv = start_server(
+        tmp_path_factory.mktemp("studio"), model=str(checkpoints["mono"]), max_duration=30.0
+    )
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def key(server) -> str:
+    return server.key("studio")
+
+
+class Console:
+    """Console errors and uncaught exceptions of a browser context's pages."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.allowed: list[re.Pattern[str]] = []
+
+    def watch(self, page: Any) -> Any:
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        return page
+
+    def allow_api_error(self, status: int) -> None:
+        """The browser logs failed API calls: one a test provokes is not a page error."""
+        self.allowed.append(re.compile(rf"^Failed to load resource: .*status of {status}\b"))
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+
+
+@pytest.fixture
+def console() -> Iterator[Console]:
+    watcher = Console()
+    yield watcher
+    assert watcher.unexpected() == [], "the page logged errors"
+
+
+@pytest.fixture
+def context(browser, console) -> Iterator[Any]:
+    ctx = browser.new_context(viewport=DESKTOP)
+    ctx.on("page", console.watch)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context, server) -> Any:
+    page = context.new_page()
+    page.goto(f"{server.settings.base_url}/")
+    return page
+
+
+def sign_in(page: Any, key: str) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#whoami")).to_contain_text("Signed in")
+    expect(page.locator("#model option").first).to_be_attached()
+
+
+def js(page: Any, expression: str) -> Any:
+    """Evaluate in the page (the page's CSP forbids string eval, so no wait_for_function)."""
+    return page.evaluate(f"() => ({expression})")
+
+
+def poll(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not met within {timeout} s")
+
+
+def audio_duration(page: Any, selector: str) -> float:
+    """The duration of an <audio> element once its metadata has loaded."""
+    expression = f"(d => Number.isFinite(d) ? d : 0)(document.querySelector('{selector}').duration)"
+    return float(poll(lambda: js(page, expression), 30, f"metadata of {selector}"))
+
+
+def generate_panel(page: Any) -> Any:
+    return page.locator("#panel-generate")
+
+
+# ------------------------------------------------------------------------------ sign-in
+
+
+def test_sign_in_wrong_key_right_key_and_sign_out(page, server, key, console):
+    from playwright.sync_api import expect
+
+    console.allow_api_error(401)
+    page.get_by_label("API key").fill("mgk_not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    message = server.client("mgk_not-a-key").get("/models").json()["error"]["message"]
+    expect(page.locator("#api-key-error")).to_contain_text(message)
+    expect(page.get_by_label("API key")).to_have_attribute("aria-invalid", "true")
+    assert js(page, "document.querySelector('main').inert") is True
+
+    sign_in(page, key)
+    names = page.locator("#model option").all_inner_texts()
+    assert any("mono" in n and "default" in n for n in names), names
+    assert js(page, "localStorage.getItem('music-gen.api-key')") == key
+    assert js(page, "document.querySelector('main').inert") is False
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("API key")).to_be_visible()
+    assert js(page, "localStorage.getItem('music-gen.api-key')") is None
+
+
+def test_a_revoked_key_is_signed_out_on_reload(page, server, console):
+    from playwright.sync_api import expect
+
+    from music_gen.service.auth import KeyStore
+
+    console.allow_api_error(401)
+    revoked = server.key("soon-revoked")
+    sign_in(page, revoked)
+    store = KeyStore(server.state.db)
+    assert store.revoke(next(k.id for k, _ in store.list_keys() if k.name == "soon-revoked"))
+    page.reload()
+    expect(page.locator("#api-key-error")).to_contain_text("revoked")
+    expect(page.get_by_label("API key")).to_be_visible()
+    assert js(page, "localStorage.getItem('music-gen.api-key')") is None
+
+
+# ------------------------------------------------------------------------------ generate
+
+DURATION = 1.0
+
+
+@pytest.fixture(scope="module")
+def studio(browser, server, key) -> Iterator[dict[str, Any]]:
+    """A signed-in page that generated one piece through the form (REST, no stream)."""
+    from playwright.sync_api import expect
+
+    console = Console()
+    ctx = browser.new_context(viewport=DESKTOP)
+    ctx.on("page", console.watch)
+    page = ctx.new_page()
+    page.goto(f"{server.settings.base_url}/")
+    sign_in(page, key)
+    panel = generate_panel(page)
+    panel.get_by_label("Prompt", exact=True).fill("calm piano melody")
+    panel.get_by_label("Duration", exact=True).fill(str(DURATION))
+    panel.get_by_label("Seed", exact=True).fill("1234")
+    panel.get_by_label("Play while it is generated (stream)").uncheck()
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    expect(page.locator("#job-status")).to_have_attribute("data-state", "succeeded", timeout=90_000)
+    task_id = js(page, "document.querySelector('#player').dataset.taskId")
+    yield {"page": page, "context": ctx, "console": console, "task_id": task_id}
+    ctx.close()
+    assert console.unexpected() == [], "the page logged errors"
+
+
+def test_generate_audio_duration_equals_the_request(studio, server, key):
+    page = studio["page"]
+    duration = audio_duration(page, "#player")
+    assert duration == pytest.approx(DURATION, abs=0.01)
+    job = server.client(key).get(f"/generate/{studio['task_id']}").json()
+    assert job["status"] == "succeeded" and job["seed"] == 1234
+    # the seed and every parameter are shown
+    shown = page.locator("#params").inner_text()
+    assert "1234" in shown and "temperature" in shown and "top_k" in shown
+    # the waveform was drawn from the decoded audio: not a blank canvas
+    drawn = js(
+        page,
+        "(() => { const c = document.querySelector('#visual');"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " const seen = new Set(); for (let i = 0; i < d.length; i += 4 * 97)"
+        " seen.add(d[i] + ',' + d[i+1] + ',' + d[i+2]); return seen.size; })()",
+    )
+    assert drawn > 2
+
+
+def test_it_plays_muted_and_the_waveform_seeks(studio):
+    page = studio["page"]
+    js(page, "(p => { p.muted = true; return p.play(); })(document.querySelector('#player'))")
+    poll(lambda: js(page, "document.querySelector('#player').currentTime") > 0.1, 30, "playback")
+    js(page, "document.querySelector('#player').pause()")
+    # a click at 3/4 of the waveform seeks to 3/4 of the piece
+    box = page.locator("#visual").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)
+    at = js(page, "document.querySelector('#player').currentTime")
+    assert at == pytest.approx(0.75 * DURATION, abs=0.05)
+    # and the keyboard: Home goes back to the start
+    page.locator("#visual").focus()
+    page.keyboard.press("Home")
+    assert js(page, "document.querySelector('#player').currentTime") == 0
+    # the spectrogram view draws too
+    page.get_by_label("Spectrogram", exact=True).check()
+    assert page.get_by_label("Spectrogram", exact=True).is_checked()
+
+
+MAGIC = {
+    "WAV": lambda b: b[:4] == b"RIFF" and b[8:12] == b"WAVE",
+    "MP3": lambda b: b[:3] == b"ID3" or (b[0] == 0xFF and b[1] & 0xE0 == 0xE0),
+    "FLAC": lambda b: b[:4] == b"fLaC",
+}
+
+
+@pytest.mark.parametrize("fmt", list(MAGIC))
+def test_download_returns_the_format(studio, fmt):
+    page = studio["page"]
+    with page.expect_download() as info:
+        page.locator("#downloads").get_by_role("link", name=fmt, exact=True).click()
+    download = info.value
+    assert download.suggested_filename == f"{studio['task_id']}.{fmt.lower()}"
+    data = Path(download.path()).read_bytes()
+    assert MAGIC[fmt](data), data[:16]
+
+
+def test_history_shows_the_job_after_a_reload(studio, server):
+    from playwright.sync_api import expect
+
+    # a new tab of the same browser: the key is remembered, the job is listed by the server
+    page = studio["context"].new_page()
+    page.goto(f"{server.settings.base_url}/")
+    expect(page.locator("#whoami")).to_contain_text("Signed in")
+    row = page.locator(f'#history-list li[data-task-id="{studio["task_id"]}"]')
+    expect(row).to_contain_text("calm piano melody")
+    expect(row).to_contain_text("succeeded")
+    # filtered by status: gone for "failed", back for "succeeded"
+    page.get_by_label("Status", exact=True).select_option("failed")
+    expect(row).to_have_count(0)
+    page.get_by_label("Status", exact=True).select_option("succeeded")
+    expect(row).to_have_count(1)
+    # play from the history: the result panel shows that job
+    row.get_by_role("button", name="Play").click()
+    expect(page.locator("#player")).to_have_attribute("data-task-id", studio["task_id"])
+    if SCREENSHOTS:
+        shoot(page, "studio-desktop.png")
+        page.set_viewport_size(PHONE)
+        shoot(page, "studio-phone.png")
+    page.close()
+
+
+def shoot(page: Any, name: str) -> None:
+    Path(SCREENSHOTS or ".").mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(300)  # let the canvas redraw after a resize
+    page.screenshot(path=str(Path(SCREENSHOTS or ".") / name), full_page=True)
+
+
+def test_history_pages(page, server, key):
+    from playwright.sync_api import expect
+
+    other = server.key("pager", account="pager")  # an account of its own: a known job count
+    client = server.client(other)
+    for i in range(9):
+        task = client.post("/generate", json={"prompt": f"tune {i}", "duration": 0.2}).json()
+        client.delete(f"/generate/{task['task_id']}")  # cancelled: listed, nothing to wait for
+    sign_in(page, other)
+    expect(page.locator("#history-range")).to_have_text("1–8 of 9")
+    expect(page.locator("#history-list li.job")).to_have_count(8)
+    page.get_by_role("button", name="Older").click()
+    expect(page.locator("#history-range")).to_have_text("9–9 of 9")
+    expect(page.locator("#history-list li.job")).to_contain_text("tune 0")
+    assert page.get_by_role("button", name="Older").is_disabled()
+    page.get_by_role("button", name="Newer").click()
+    expect(page.locator("#history-list li.job").first).to_contain_text("tune 8")
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+def test_an_empty_prompt_shows_the_api_message_next_to_the_prompt(page, server, key, console):
+    from playwright.sync_api import expect
+
+    console.allow_api_error(422)
+    sign_in(page, key)
+    api = server.client(key).post("/generate", json={"prompt": "", "duration": 1}).json()
+    panel = generate_panel(page)
+    panel.get_by_label("Play while it is generated (stream)").uncheck()
+    panel.get_by_label("Prompt", exact=True).fill("")
+    panel.get_by_label("Prompt", exact=True).press("Control+Enter")  # the keyboard shortcut
+    expect(page.locator("#prompt-error")).to_have_text(api["error"]["message"])
+    expect(panel.get_by_label("Prompt", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(panel.get_by_label("Prompt", exact=True)).to_be_focused()
+
+
+def test_a_bad_duration_shows_the_api_message_next_to_the_duration(page, server, key, console):
+    from playwright.sync_api import expect
+
+    console.allow_api_error(422)
+    sign_in(page, key)
+    api = server.client(key).post("/generate", json={"prompt": "x", "duration": 999}).json()
+    panel = generate_panel(page)
+    panel.get_by_label("Play while it is generated (stream)").uncheck()
+    panel.get_by_label("Prompt", exact=True).fill("x")
+    panel.get_by_label("Duration", exact=True).fill("999")
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    expect(page.locator("#duration-error")).to_have_text(api["error"]["message"])
+    expect(page.locator("#prompt-error")).to_have_text("")
+
+
+# ------------------------------------------------------------------------------ capabilities
+
+
+def test_controls_follow_the_models_capabilities(page, key):
+    from playwright.sync_api import expect
+
+    sign_in(page, key)
+    panel = generate_panel(page)
+    models = page.locator("#model option")
+    ids = [models.nth(i).get_attribute("value") for i in range(models.count())]
+    musicgen = next(i for i in ids if i != "composer")
+    panel.get_by_label("Model", exact=True).select_option(musicgen)
+    expect(panel.get_by_label("Temperature", exact=True)).to_be_visible()
+    expect(panel.get_by_label("Top-k", exact=True)).to_be_visible()
+    expect(panel.get_by_label("Lyrics", exact=True)).to_be_hidden()
+    expect(panel.get_by_label("BPM", exact=True)).to_be_hidden()
+    expect(panel.get_by_label("Play while it is generated (stream)")).to_be_visible()
+    panel.get_by_label("Model", exact=True).select_option("composer")
+    expect(panel.get_by_label("Temperature", exact=True)).to_be_hidden()
+    expect(panel.get_by_label("Lyrics", exact=True)).to_be_hidden()
+    expect(panel.get_by_label("Melody", exact=True)).to_be_hidden()
+
+
+# ------------------------------------------------------------------------------ streaming
+
+
+def test_stream_playback_starts_before_the_job_completes(page, server, key):
+    """The WebSocket's ``complete`` message is held back until the page plays: playback can
+    only have come from the chunks."""
+    from playwright.sync_api import expect
+
+    held: list[str] = []
+    routed: dict[str, Any] = {}
+
+    def route(ws: Any) -> None:
+        routed["page_side"] = ws
+        upstream = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            if isinstance(message, str) and '"type":"complete"' in message.replace(" ", ""):
+                held.append(message)
+                return
+            ws.send(message)
+
+        upstream.on_message(from_server)
+
+    page.route_web_socket(re.compile(r".*/ws/stream.*"), route)
+    sign_in(page, key)
+    page.evaluate("() => { document.querySelector('#player').muted = true; }")
+    panel = generate_panel(page)
+    panel.get_by_label("Prompt", exact=True).fill("streamed synth arpeggio")
+    panel.get_by_label("Duration", exact=True).fill("1.5")
+    panel.get_by_label("Play while it is generated (stream)").check()
+    panel.get_by_role("button", name="Generate", exact=True).click()
+
+    status = page.locator("#job-status")
+    expect(status).to_have_attribute("data-stream", "playing", timeout=90_000)
+    assert status.get_attribute("data-complete-at-start") == "false"
+    assert status.get_attribute("data-audio-context") == "running"  # audible, not suspended
+    assert js(page, "document.querySelector('#player').getAttribute('src')") is None
+    # the job completes on the server; the page hears of it only now
+    # (waiting in the page lets Playwright run the route's handler)
+    poll(lambda: page.wait_for_timeout(50) or held, 90, "the job's completion")
+    for message in held:
+        routed["page_side"].send(message)
+    expect(status).to_have_attribute("data-state", "succeeded", timeout=30_000)
+    duration = audio_duration(page, "#player")
+    assert duration == pytest.approx(1.5, abs=0.01)
+    task_id = js(page, "document.querySelector('#player').dataset.taskId")
+    assert wait_for(server.client(key), task_id)["kind"] == "stream"
+
+
+# ------------------------------------------------------------------------------ multi-instrument
+
+
+def test_multi_instrument_stems_mute_solo_and_midi(page, key):
+    from playwright.sync_api import expect
+
+    sign_in(page, key)
+    page.get_by_role("tab", name="Multi-instrument").click()
+    panel = page.locator("#panel-multi")
+    panel.get_by_label("Duration", exact=True).fill("3")
+    panel.get_by_label("Mix preset", exact=True).select_option("lofi")
+    panel.get_by_role("button", name="Generate stems").click()
+    stems = page.locator("#stems li")
+    expect(stems).to_have_count(3, timeout=60_000)
+    assert sorted(stems.evaluate_all("els => els.map(e => e.dataset.stem)")) == [
+        "bass",
+        "drums",
+        "piano",
+    ]
+    mute = page.get_by_role("button", name="Mute drums")
+    mute.click()
+    expect(mute).to_have_attribute("aria-pressed", "true")
+    solo = page.get_by_role("button", name="Solo bass")
+    solo.click()
+    expect(solo).to_have_attribute("aria-pressed", "true")
+    with page.expect_download() as info:
+        page.locator("#mix-downloads").get_by_role("link", name="MIDI").click()
+    assert Path(info.value.path()).read_bytes()[:4] == b"MThd"
+    duration = audio_duration(page, "#mix-audio")
+    assert duration == pytest.approx(3.0, abs=0.01)
+
+
+# ------------------------------------------------------------------------------ layout
+
+
+def test_no_console_errors_across_the_page(page, key, console):
+    """Signed out, signed in, every model, both tabs, both views: nothing in the console."""
+    from playwright.sync_api import expect
+
+    sign_in(page, key)
+    panel = generate_panel(page)
+    for option in page.locator("#model option").all():
+        panel.get_by_label("Model", exact=True).select_option(option.get_attribute("value"))
+    page.get_by_role("tab", name="Multi-instrument").click()
+    expect(page.locator("#panel-multi")).to_be_visible()
+    page.get_by_role("button", name="Add instrument").click()
+    page.get_by_role("tab", name="Generate").click()
+    page.get_by_role("button", name="Random seed").click()
+    assert panel.get_by_label("Seed", exact=True).input_value().isdigit()
+    page.get_by_role("button", name="Sign out").click()
+    page.reload()
+    assert console.errors == []
+
+
+def test_phone_width_has_no_sideways_scrolling_and_is_labelled(page, key):
+    page.set_viewport_size(PHONE)
+    sign_in(page, key)
+    assert js(page, "document.documentElement.scrollWidth") <= PHONE["width"]
+    unlabelled = js(
+        page,
+        "[...document.querySelectorAll('input, select, textarea, button')]"
+        ".filter(e => !e.closest('[hidden], template'))"
+        ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')"
+        " && !e.textContent.trim()).map(e => e.id || e.outerHTML)",
+    )
+    assert unlabelled == []
+    # keyboard: the tabs move with the arrow keys
+    page.get_by_role("tab", name="Generate").focus()
+    page.keyboard.press("ArrowRight")
+    assert page.get_by_role("tab", name="Multi-instrument").get_attribute("aria-selected") == "true"
