@@ -36,6 +36,22 @@ def generators(checkpoints: dict[str, Path]):
     return get
 
 
+@pytest.fixture(scope="session")
+def song_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random ACE-Step pipeline directory (diffusers layout)."""
+    from music_gen.testing import make_tiny_song_pipeline
+
+    return make_tiny_song_pipeline(tmp_path_factory.mktemp("songs") / "tiny-acestep")
+
+
+@pytest.fixture(scope="session")
+def songs(song_pipeline: Path):
+    """A ``MusicGenerator`` over the tiny ACE-Step pipeline (shared by the session)."""
+    from music_gen import MusicGenerator
+
+    return MusicGenerator(model=str(song_pipeline), device="cpu")
+
+
 @pytest.fixture
 def mono(generators):
     return generators("mono")
@@ -44,7 +60,7 @@ def mono(generators):
 @pytest.fixture
 def decoded_codes(monkeypatch: pytest.MonkeyPatch) -> list:
     """Records the codes ``[B, K, T]`` that ``MusicGenerator`` hands to EnCodec, call by call."""
-    import music_gen.generator as module
+    import music_gen.engine.runtime as module
 
     captured: list = []
     decode = module.decode_audio

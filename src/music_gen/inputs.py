@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from .audio import AudioOutput, load_audio
-from .audio.chroma import melody_chroma
 from .engine.loading import LoadedModel
+from .engine.runtime import window_chroma
 from .errors import InvalidInput, UnsupportedFeature
 
 __all__ = ["AudioSource", "continuation_audio", "melody_audio", "prompt_groups", "window_chroma"]
@@ -63,19 +63,6 @@ def melody_audio(loaded: LoadedModel, name: str, melody: AudioSource | None) -> 
         name="melody",
     )
     return audio.samples[0]
-
-
-def window_chroma(
-    loaded: LoadedModel, melody: np.ndarray, offset: int, window_seconds: float, batch: int
-) -> torch.Tensor:
-    """Chroma ``[batch, frames, 12]`` of the melody under the window starting at sample
-    ``offset``, wrapping around a melody shorter than the output (as audiocraft does)."""
-    assert loaded.chroma is not None
-    window = round(window_seconds * loaded.chroma.sampling_rate)
-    length = min(len(melody), window)
-    segment = melody[(offset + np.arange(length)) % len(melody)]
-    chroma = melody_chroma(segment, loaded.chroma.sampling_rate, loaded.chroma)
-    return chroma.to(loaded.device, loaded.dtype).expand(batch, -1, -1)
 
 
 def continuation_audio(

@@ -466,10 +466,12 @@ def test_to_mono_averages_channels() -> None:
     assert out.metadata == {"a": 1}
 
 
-def test_from_file(tmp_path: Path) -> None:
+def test_load_audio_reads_a_file(tmp_path: Path) -> None:
+    from music_gen.audio import load_audio
+
     path = tmp_path / "in.flac"
     sf.write(path, stereo(0.5).T, 44100)
-    audio = AudioOutput.from_file(path)
+    audio = load_audio(path)
     assert (audio.channels, audio.sample_rate, audio.num_samples) == (2, 44100, 16000)
-    mono = AudioOutput.from_file(path, target_sample_rate=SR, channels=1)
+    mono = load_audio(path, target_sample_rate=SR, channels=1)
     assert (mono.channels, mono.sample_rate, mono.num_samples) == (1, SR, round(16000 * SR / 44100))

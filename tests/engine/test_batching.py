@@ -6,51 +6,44 @@ import numpy as np
 import pytest
 
 from music_gen import InvalidInput
-from music_gen.engine.batching import BatchRequest, ContinuousBatcher
+from music_gen.engine.batching import ContinuousBatcher
 
 
-def _alone(gen, r: BatchRequest):
-    return gen.generate(
-        r.prompt,
-        duration=r.duration,
-        temperature=r.temperature,
-        top_k=r.top_k,
-        top_p=r.top_p,
-        seed=r.seed,
-        guidance_scale=r.guidance_scale,
-        melody=r.melody,
-        continuation=r.continuation,
-    )
+def _request(prompt: str, **kwargs):
+    return {"prompt": prompt, **kwargs}
+
+
+def _submit(gen, batcher: ContinuousBatcher, requests: list[dict]) -> list[str]:
+    """The batcher takes prepared requests: the family validates and prepares them."""
+    return [batcher.submit(gen.prepare(**r)) for r in requests]
 
 
 @pytest.mark.parametrize("variant", ["mono", "stereo", "melody"])
 def test_requests_joining_mid_flight_equal_their_solo_runs(generators, variant):
     gen = generators(variant)
-    batcher = ContinuousBatcher(gen, max_requests=2)
+    batcher = gen.batcher(max_requests=2)
     first = [
-        BatchRequest("calm piano melody", duration=0.6, seed=1),
-        BatchRequest("rock band with loud drums", duration=0.3, seed=2, temperature=0.7, top_p=0.9),
+        _request("calm piano melody", duration=0.6, seed=1),
+        _request("rock band with loud drums", duration=0.3, seed=2, temperature=0.7, top_p=0.9),
     ]
     late = [
-        BatchRequest("ambient", duration=0.4, seed=3, guidance_scale=1.0),  # queued: no slot yet
-        BatchRequest("sad violin", duration=0.5, seed=4, temperature=0.0),
+        _request("ambient", duration=0.4, seed=3, guidance_scale=1.0),  # queued: no slot yet
+        _request("sad violin", duration=0.5, seed=4, temperature=0.0),
     ]
-    for r in first:
-        batcher.submit(r)
+    ids = _submit(gen, batcher, first)
     results = {}
     for _ in range(5):  # a few steps with two requests in flight
         results.update(batcher.step())
-    for r in late:
-        batcher.submit(r)
+    ids += _submit(gen, batcher, late)
     assert len(batcher.queue) == 2
     results.update(batcher.run())
-    assert set(results) == {r.id for r in first + late}
-    for r in first + late:
-        out = results[r.id]
-        solo = _alone(gen, r)
+    assert set(results) == set(ids)
+    for rid, r in zip(ids, first + late, strict=True):
+        out = results[rid]
+        solo = gen.generate(**r)
         assert out.samples.shape == solo.samples.shape
         np.testing.assert_allclose(out.samples, solo.samples, atol=1e-5)
-        assert out.metadata["seed"] == r.seed and out.metadata["prompt"] == r.prompt
+        assert out.metadata["seed"] == r["seed"] and out.metadata["prompt"] == r["prompt"]
 
 
 def test_long_form_and_continuation_in_a_batch(checkpoints):
@@ -61,22 +54,21 @@ def test_long_form_and_continuation_in_a_batch(checkpoints):
     )
     prompt = (0.2 * np.random.default_rng(0).standard_normal((1, 640 * 10))).astype(np.float32)
     requests = [
-        BatchRequest("lofi beat", duration=2.3, seed=5),  # 4 windows: 0, 30, 60, 90 frames
-        BatchRequest("keep going", duration=0.8, seed=6, continuation=prompt),
+        _request("lofi beat", duration=2.3, seed=5),  # 4 windows: 0, 30, 60, 90 frames
+        _request("keep going", duration=0.8, seed=6, continuation=prompt),
     ]
-    batcher = ContinuousBatcher(gen, max_requests=2)
-    for r in requests:
-        batcher.submit(r)
+    batcher = ContinuousBatcher(gen.runtime, max_requests=2)
+    ids = _submit(gen, batcher, requests)
     results = batcher.run()
-    for r in requests:
-        np.testing.assert_allclose(results[r.id].samples, _alone(gen, r).samples, atol=1e-5)
-    assert results[requests[0].id].metadata["windows"] == 4
+    for rid, r in zip(ids, requests, strict=True):
+        np.testing.assert_allclose(results[rid].samples, gen.generate(**r).samples, atol=1e-5)
+    assert results[ids[0]].metadata["windows"] == 4
 
 
-def test_invalid_requests_are_refused_at_submit(mono):
-    batcher = ContinuousBatcher(mono)
+def test_invalid_requests_are_refused_before_the_batcher(mono):
+    batcher = mono.batcher()
     with pytest.raises(InvalidInput):
-        batcher.submit(BatchRequest("", duration=1.0))
+        batcher.submit(mono.prepare("", duration=1.0))
     with pytest.raises(InvalidInput):
-        batcher.submit(BatchRequest("x", duration=-1.0))
+        batcher.submit(mono.prepare("x", duration=-1.0))
     assert batcher.idle

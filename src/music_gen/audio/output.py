@@ -292,19 +292,6 @@ class AudioOutput:
             ) from exc
         return target
 
-    @classmethod
-    def from_file(
-        cls,
-        path: str | os.PathLike[str],
-        *,
-        target_sample_rate: int | None = None,
-        channels: int | None = None,
-    ) -> AudioOutput:
-        """Read an audio file (wav, flac, ogg, mp3); see ``music_gen.audio.io.load_audio``."""
-        from music_gen.audio.io import load_audio
-
-        return load_audio(path, target_sample_rate=target_sample_rate, channels=channels)
-
     # -- transforms ----------------------------------------------------------------------------
 
     def resample(self, sample_rate: int) -> Self:

@@ -25,6 +25,7 @@ import numpy as np
 from ..audio import AudioOutput
 from ..audio.mixer import AudioMixer, instrument_family
 from ..errors import InvalidInput
+from ..families.base import Capability, unsupported
 from ..params import resolve_seeds, validate_prompt
 from .arrange import Note, arrange
 from .plan import INSTRUMENTS, Instrument, MusicPlan, plan_music
@@ -61,7 +62,9 @@ class MultiInstrumentGenerator:
 
     @property
     def is_composer(self) -> bool:
-        return getattr(self.generator, "model_name", "") == "composer"
+        """Models that write MIDI arrange every stem from one score (the composer); the others
+        generate each stem from its prompt."""
+        return bool(self.generator.can(Capability.MIDI))
 
     def plan(self, prompts: dict[str, str], duration: float, seed: int) -> MusicPlan:
         if not isinstance(prompts, dict) or not prompts:
@@ -86,6 +89,11 @@ class MultiInstrumentGenerator:
         """``{name: stem, ..., "mix": mastered mix}``; every stem has the same length."""
         if "mix" in prompts:
             raise InvalidInput("'mix' is the name of the mixed track; rename that instrument")
+        if not self.generator.can(Capability.MULTITRACK):
+            raise unsupported(
+                self.generator.model_name, self.generator.family, "instruments",
+                Capability.MULTITRACK,
+            )  # fmt: skip
         [seed_used] = resolve_seeds(seed, 1)
         from ..params import GenerationParams
 
@@ -96,8 +104,8 @@ class MultiInstrumentGenerator:
         else:
             stems, midi = self._generated(plan, prompts, seed_used), None
         settings = dict(mix_settings or {})
-        composer = getattr(self.generator, "composer", None)
-        if composer is not None:
+        if self.is_composer:
+            composer = self.generator.composer
             parts: dict[str, tuple[Instrument, list[Note]]] = {
                 name: (inst, []) for name, inst in zip(stems, plan.instruments, strict=True)
             }
@@ -124,7 +132,7 @@ class MultiInstrumentGenerator:
         return {**stems, "mix": mix}
 
     def _composed(self, plan: MusicPlan) -> tuple[dict[str, AudioOutput], bytes]:
-        composer = self.generator.composer  # type: ignore[attr-defined]
+        composer = self.generator.composer
         parts = arrange(plan)
         stems = composer.stems(plan, parts)
         return stems, build_midi(plan, parts)

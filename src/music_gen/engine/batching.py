@@ -10,6 +10,10 @@ its last window leaves, its codes are decoded to audio, and its slot takes the n
 request. So each output is the one ``MusicGenerator.generate`` gives alone with the same seed
 (up to float rounding of batched matmuls, which the tests show does not change tokens).
 
+It takes requests already validated and prepared (``PreparedRequest``, built by the MusicGen
+family's ``prepare``) and shares the condition, window plan, audio and metadata of a request
+with the one-request path through ``Runtime``.
+
 What it does not do: schedule by priority or fairness (first come, first served), or persist
 anything — the service's job queue feeds it and owns durability.
 """
@@ -19,44 +23,24 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
 import torch
 
 from ..audio import AudioOutput
-from .codec import decode_audio
-from .conditioning import encode_condition
 from .fast_decoder import FastStepDecoder
-from .generate import plan_windows
 from .kv_cache import KVCache
 from .patterns import UNKNOWN
+from .runtime import PreparedRequest, Runtime
 from .sampling import SamplingParams, apply_cfg, select_next
 
-if TYPE_CHECKING:
-    from ..generator import MusicGenerator, _Request
-
-__all__ = ["BatchRequest", "ContinuousBatcher"]
-
-
-@dataclass
-class BatchRequest:
-    prompt: str
-    duration: float = 10.0
-    temperature: float = 1.0
-    top_k: int = 250
-    top_p: float = 0.0
-    guidance_scale: float = 3.0
-    seed: int | None = None
-    melody: Any = None
-    continuation: Any = None
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+__all__ = ["ContinuousBatcher"]
 
 
 @dataclass
 class _Active:
-    request: BatchRequest
-    prepared: _Request
+    request_id: str
+    prepared: PreparedRequest
     slot: int
     windows: list[tuple[int, int, int]]
     steps: int
@@ -83,13 +67,13 @@ class ContinuousBatcher:
     free up. ``run()`` steps until everything submitted has finished and returns the outputs.
     """
 
-    def __init__(self, generator: MusicGenerator, max_requests: int = 4) -> None:
-        if generator.engine.decoder is None:
+    def __init__(self, runtime: Runtime, max_requests: int = 4) -> None:
+        if runtime.engine.decoder is None:
             raise ValueError("continuous batching needs engine='fast'")
-        self.gen = generator
-        self.decoder = generator.engine.decoder
+        self.runtime = runtime
+        self.decoder = runtime.engine.decoder
         self.max_requests = max_requests
-        self.queue: deque[tuple[BatchRequest, _Request]] = deque()
+        self.queue: deque[tuple[str, PreparedRequest]] = deque()
         self.active: dict[int, _Active] = {}
         self.steps_run = 0
         self._caches: list[KVCache] = []
@@ -98,21 +82,13 @@ class ContinuousBatcher:
         self._key_ok: torch.Tensor | None = None  # [R, L]
 
     # ------------------------------------------------------------------ public
-    def submit(self, request: BatchRequest) -> str:
-        """Validate and queue a request; invalid input raises here, before any decoding."""
-        prepared = self.gen._prepare(
-            [request.prompt],
-            request.duration,
-            request.temperature,
-            request.top_k,
-            request.top_p,
-            request.seed,
-            request.guidance_scale,
-            request.melody,
-            request.continuation,
-        )
-        self.queue.append((request, prepared))
-        return request.id
+    def submit(self, prepared: PreparedRequest, request_id: str | None = None) -> str:
+        """Queue a prepared single-prompt request; returns its id."""
+        if len(prepared.texts) != 1:
+            raise ValueError("the batcher takes one prompt per request")
+        request_id = request_id or uuid.uuid4().hex
+        self.queue.append((request_id, prepared))
+        return request_id
 
     @property
     def idle(self) -> bool:
@@ -136,7 +112,7 @@ class ContinuousBatcher:
                 if self._next_window(act):
                     continue
                 del self.active[slot]
-                finished.append((act.request.id, self._finish(act)))
+                finished.append((act.request_id, self._finish(act)))
             if moving:
                 self._forward(moving)
         self.steps_run += 1
@@ -145,28 +121,28 @@ class ContinuousBatcher:
     def progress(self, request_id: str) -> float | None:
         """Fraction of the request's decoder steps done; 0 while queued, None when unknown."""
         for act in self.active.values():
-            if act.request.id == request_id:
+            if act.request_id == request_id:
                 return min(1.0, act.done / max(1, act.steps))
-        if any(request.id == request_id for request, _ in self.queue):
+        if any(rid == request_id for rid, _ in self.queue):
             return 0.0
         return None
 
     def cancel(self, request_id: str) -> bool:
         """Drop a queued or active request (its slot frees at once); False if unknown."""
         for slot, act in list(self.active.items()):
-            if act.request.id == request_id:
+            if act.request_id == request_id:
                 del self.active[slot]
                 return True
         for item in list(self.queue):
-            if item[0].id == request_id:
+            if item[0] == request_id:
                 self.queue.remove(item)
                 return True
         return False
 
-    def drain(self) -> list[BatchRequest]:
+    def drain(self) -> list[tuple[str, PreparedRequest]]:
         """Remove every queued and active request and return them (to resubmit elsewhere)."""
-        requests = [act.request for act in self.active.values()]
-        requests += [request for request, _ in self.queue]
+        requests = [(act.request_id, act.prepared) for act in self.active.values()]
+        requests += list(self.queue)
         self.active.clear()
         self.queue.clear()
         return requests
@@ -181,62 +157,37 @@ class ContinuousBatcher:
     def _admit(self) -> None:
         free = [s for s in range(self.max_requests) if s not in self.active]
         while self.queue and free:
-            request, prepared = self.queue.popleft()
-            gen, p = self.gen, prepared.params
-            prompt_frames = 0 if prepared.prompt_codes is None else prepared.prompt_codes.shape[-1]
-            plan = plan_windows(
-                gen.pattern,
-                prepared.total_frames,
-                prompt_frames,
-                gen._window_frames,
-                round(gen.stride_seconds * gen.frame_rate),
-            )
+            request_id, prepared = self.queue.popleft()
+            rt, p = self.runtime, prepared.params
+            plan = rt.plan(prepared)
             act = _Active(
-                request,
+                request_id,
                 prepared,
                 free.pop(0),
                 plan.windows,
                 plan.steps,
-                torch.Generator(gen.device).manual_seed(prepared.seeds[0]),
+                torch.Generator(rt.device).manual_seed(prepared.seeds[0]),
                 SamplingParams(p.temperature, p.top_k, p.top_p),
                 p.guidance_scale != 1.0,
                 codes=prepared.prompt_codes,
             )
             if act.codes is None:
                 act.codes = torch.zeros(
-                    (1, gen.pattern.num_codebooks, 0), dtype=torch.long, device=gen.device
+                    (1, rt.pattern.num_codebooks, 0), dtype=torch.long, device=rt.device
                 )
             self.active[act.slot] = act
             self._prefill(act)
 
     def _prefill(self, act: _Active) -> None:
         """Start the request's current window: prefill its slot exactly as it would run alone."""
-        gen = self.gen
+        rt = self.runtime
         start, context, length = act.windows[act.window]
-        tokens = gen.loaded.tokenizer([act.prepared.texts[0]], return_tensors="pt")
-        chroma = None
-        if act.prepared.melody is not None:
-            from ..inputs import window_chroma
-
-            chroma = window_chroma(
-                gen.loaded,
-                act.prepared.melody,
-                start * gen.loaded.hop_length,
-                gen.window_seconds,
-                1,
-            )
-        condition = encode_condition(
-            gen.loaded.model,
-            tokens["input_ids"].to(gen.device),
-            tokens["attention_mask"].to(gen.device),
-            guided=act.guided,
-            chroma=chroma,
-        )
+        condition = rt.condition(act.prepared, [0], start, act.guided)
         assert act.codes is not None
-        grid = gen.pattern.build(act.codes[:, :, start : start + context], length)
+        grid = rt.pattern.build(act.codes[:, :, start : start + context], length)
         big, self.decoder.caches = self.decoder.caches, []
-        session = FastStepDecoder(self.decoder, gen.loaded.model, condition, grid.shape[-1])
-        first = gen.pattern.prefill_length(grid)
+        session = FastStepDecoder(self.decoder, rt.loaded.model, condition, grid.shape[-1])
+        first = rt.pattern.prefill_length(grid)
         logits = session.prefill(grid[:, :, :first])
         own, self.decoder.caches = self.decoder.caches, big
         act.grid, act.pos, act.logits = grid, first, logits
@@ -247,7 +198,7 @@ class ContinuousBatcher:
         """Fold a finished window into the codes; start the next one if there is one."""
         assert act.grid is not None and act.codes is not None
         start, context, length = act.windows[act.window]
-        window = self.gen.pattern.revert(act.grid, length)
+        window = self.runtime.pattern.revert(act.grid, length)
         act.codes = torch.cat([act.codes[:, :, : start + context], window[:, :, context:]], dim=-1)
         act.window += 1
         if act.window == len(act.windows):
@@ -256,32 +207,18 @@ class ContinuousBatcher:
         return True
 
     def _finish(self, act: _Active) -> AudioOutput:
-        from ..generator import _splice_prompt
-
-        gen, prepared = self.gen, act.prepared
+        rt, prepared = self.runtime, act.prepared
         assert act.codes is not None
-        wave = decode_audio(gen.loaded.model.audio_encoder, act.codes, gen.channels)
-        audio = wave[..., : prepared.num_samples].cpu().numpy()
-        if prepared.prompt_audio is not None:
-            audio = _splice_prompt(audio, prepared.prompt_audio, 0)
-        total = time.perf_counter() - prepared.started
-        plan = plan_windows(
-            gen.pattern,
-            prepared.total_frames,
-            0,
-            gen._window_frames,
-            round(gen.stride_seconds * gen.frame_rate),
-        )
-        meta = gen._metadata(prepared, plan, {"total_s": total})
+        audio = rt.audio(act.codes, prepared)
+        plan = rt.plan(prepared)
+        meta = rt.metadata(prepared, plan, {"total_s": time.perf_counter() - prepared.started})
         meta.update(
-            steps=act.steps,
-            windows=len(act.windows),
             prompt=prepared.texts[0],
             seed=prepared.seeds[0],
-            request_id=act.request.id,
+            request_id=act.request_id,
             batching="continuous",
         )
-        return AudioOutput(audio[0], gen.sample_rate, meta)
+        return AudioOutput(audio[0], rt.loaded.sample_rate, meta)
 
     # ------------------------------------------------------------------ the batched step
     def _choose(self, act: _Active) -> None:
@@ -299,10 +236,10 @@ class ContinuousBatcher:
     def _forward(self, moving: list[_Active]) -> None:
         """One forward over every row: each request's last column at its own position."""
         rows = 2 * self.max_requests
-        k = self.gen.pattern.num_codebooks
-        device = self.gen.device
+        k = self.runtime.pattern.num_codebooks
+        device = self.runtime.device
         ids = torch.full(
-            (rows, k, 1), self.gen.pattern.pad_token_id, dtype=torch.long, device=device
+            (rows, k, 1), self.runtime.pattern.pad_token_id, dtype=torch.long, device=device
         )
         pos = torch.zeros((rows, 1), dtype=torch.long, device=device)
         for act in moving:

@@ -1,10 +1,12 @@
 """What the worker drives: a ``Backend`` decodes many jobs together, one step at a time.
 
-- ``MusicGenBackend``: MusicGen checkpoints, kept warm (loaded once per model name). Jobs go
-  into the fast engine's ``ContinuousBatcher`` (they join and leave at step boundaries); a
-  CUDA out-of-memory error halves the batch and restarts its requests (seeded, so their output
-  does not change) instead of failing them. Streaming jobs run ``generate_stream`` and advance
-  one chunk per step, interleaved with the batch.
+- ``MusicGenBackend``: every model family, kept warm (loaded once per model name). What a job
+  runs on follows the model's capabilities: MusicGen's fast engine feeds its
+  ``ContinuousBatcher`` (jobs join and leave at step boundaries; a CUDA out-of-memory error
+  halves the batch and restarts its requests, seeded, so their output does not change);
+  streaming jobs run ``generate_stream`` one chunk per step, interleaved with the batch; song
+  models (the ``lyrics`` capability) run in ``SongJobs`` (``service.songs``); the rest run
+  whole, one per step.
 - ``ToneBackend`` (``engine="test-tone"``): no model; deterministic tones, ten steps per second of
   audio. It measures the service's own overhead and lets the service run where no weights are.
 
@@ -25,7 +27,7 @@ from ..audio import AudioOutput
 from ..errors import GenerationFailed, MusicGenError
 from ..params import GenerationParams
 
-__all__ = ["Backend", "Event", "MusicGenBackend", "ToneBackend", "make_backend"]
+__all__ = ["Backend", "Event", "MusicGenBackend", "ToneBackend", "failure", "make_backend"]
 
 log = logging.getLogger("music_gen.worker")
 
@@ -56,7 +58,7 @@ def _sampling(params: dict[str, Any]) -> dict[str, Any]:
     return {k: params[k] for k in SAMPLING_KEYS if params.get(k) is not None}
 
 
-def _failure(exc: Exception) -> MusicGenError:
+def failure(exc: Exception) -> MusicGenError:
     """Any exception as a job error: the library's own, or GENERATION_FAILED naming it."""
     if isinstance(exc, MusicGenError):
         return exc
@@ -83,7 +85,7 @@ class _Streams:
                 chunk = next(chunks)
             except Exception as exc:  # the job fails, the worker goes on
                 del self.running[job_id]
-                events.append(Event(job_id, "error", error=_failure(exc)))
+                events.append(Event(job_id, "error", error=failure(exc)))
                 continue
             seen.append(chunk)
             events.append(Event(job_id, "chunk", audio=chunk))
@@ -121,6 +123,9 @@ class MusicGenBackend:
         self.owner: dict[str, str] = {}  # job id -> model
         self.sequential: dict[str, tuple[str, dict[str, Any]]] = {}  # non-fast engines
         self.streams = _Streams()
+        from .songs import SongJobs
+
+        self.songs = SongJobs(max_batch=capacity)
 
     def generator(self, model: str) -> Any:
         if model not in self.generators:
@@ -134,30 +139,35 @@ class MusicGenBackend:
         return len(self.owner)
 
     def submit(self, job_id: str, model: str, params: dict[str, Any], stream: bool) -> None:
-        from ..engine.batching import BatchRequest, ContinuousBatcher
+        from ..families import Capability
 
         gen = self.generator(model)
         sampling = _sampling(params)
         conditioning = {k: params[k] for k in ("melody", "continuation") if params.get(k)}
         if params.get("instruments"):  # a multitrack job: one call, run whole in a step
             self.sequential[job_id] = (model, params)
+        elif gen.can(Capability.LYRICS):  # a song model: its own runner
+            self.songs.submit(job_id, model, gen, params, stream)
         elif stream:
             chunks = gen.generate_stream(params["prompt"], **sampling, **conditioning)
             self.streams.add(job_id, chunks, float(sampling.get("duration", 10.0)))
-        elif getattr(getattr(gen, "engine", None), "decoder", None) is None:  # no batcher
-            GenerationParams.validate(**_lengths(sampling), max_duration=gen.max_duration)
-            self.sequential[job_id] = (model, params)
         else:
-            if model not in self.batchers:
-                self.batchers[model] = ContinuousBatcher(gen, self.capacity)
-            request = BatchRequest(params["prompt"], **sampling, **conditioning, id=job_id)
-            self.batchers[model].submit(request)
+            batcher = self.batchers.get(model)
+            if batcher is None and gen.can(Capability.BATCH) and hasattr(gen, "batcher"):
+                batcher = gen.batcher(self.capacity)  # None where the engine cannot batch
+                if batcher is not None:
+                    self.batchers[model] = batcher
+            if batcher is None:
+                GenerationParams.validate(**_lengths(sampling), max_duration=gen.max_duration)
+                self.sequential[job_id] = (model, params)
+            else:
+                batcher.submit(gen.prepare(params["prompt"], **sampling, **conditioning), job_id)
         self.owner[job_id] = model
 
     def step(self) -> list[Event]:
         import torch
 
-        events = self.streams.step()
+        events = self.streams.step() + self.songs.step()
         for model, batcher in list(self.batchers.items()):
             if batcher.idle:
                 continue
@@ -167,8 +177,8 @@ class MusicGenBackend:
                 events += self._split(model, batcher)
                 continue
             except Exception as exc:  # its jobs fail, the worker goes on
-                error = _failure(exc)
-                events += [Event(r.id, "error", error=error) for r in batcher.drain()]
+                error = failure(exc)
+                events += [Event(rid, "error", error=error) for rid, _ in batcher.drain()]
                 continue
             events += [Event(job_id, "done", audio) for job_id, audio in finished]
         if self.sequential:
@@ -177,7 +187,7 @@ class MusicGenBackend:
             try:
                 events.append(self._run_whole(job_id, model, kwargs))
             except Exception as exc:
-                events.append(Event(job_id, "error", error=_failure(exc)))
+                events.append(Event(job_id, "error", error=failure(exc)))
         for event in events:
             if event.kind != "chunk":
                 self.owner.pop(event.job_id, None)
@@ -210,18 +220,20 @@ class MusicGenBackend:
             error = GenerationFailed(
                 "out of memory even with one request at a time", code="OUT_OF_MEMORY"
             )
-            return [Event(r.id, "error", error=error) for r in requests]
-        smaller = ContinuousBatcher(batcher.gen, batcher.max_requests // 2)
+            return [Event(rid, "error", error=error) for rid, _ in requests]
+        smaller = ContinuousBatcher(batcher.runtime, batcher.max_requests // 2)
         log.warning(
             "out of memory at batch %d; retrying at %d", batcher.max_requests, smaller.max_requests
         )
-        for request in requests:
-            smaller.submit(request)
+        for rid, prepared in requests:
+            smaller.submit(prepared, rid)
         self.batchers[model] = smaller
         return []
 
     def progress(self, job_id: str) -> float:
         p = self.streams.progress(job_id)
+        if p is None:
+            p = self.songs.progress(job_id)
         if p is None:
             model = self.owner.get(job_id)
             batcher = self.batchers.get(model) if model else None
@@ -230,6 +242,7 @@ class MusicGenBackend:
 
     def cancel(self, job_id: str) -> None:
         self.streams.cancel(job_id)
+        self.songs.cancel(job_id)
         self.sequential.pop(job_id, None)
         model = self.owner.pop(job_id, None)
         if model in self.batchers:
@@ -303,10 +316,14 @@ def make_backend(settings: Any) -> Backend:
         return ToneBackend(settings.max_batch)
 
     def load(model: str) -> Any:
+        from ..families import detect_family
         from ..generator import MusicGenerator
 
+        options = {}
+        if detect_family(model, settings.cache_dir) == "musicgen":  # MusicGen's own options
+            options["engine"] = settings.engine
         return MusicGenerator(
-            model, device=settings.device, cache_dir=settings.cache_dir, engine=settings.engine
+            model, device=settings.device, cache_dir=settings.cache_dir, **options
         )
 
     return MusicGenBackend(settings.model or "composer", load, settings.max_batch)

@@ -1,9 +1,9 @@
-"""``MusicGenerator(model="composer")``: the composer behind the library's own interface.
+"""The composer family: ``MusicGenerator(model="composer")``, music with no weights.
 
-``MusicGenerator.__new__`` returns a ``ComposerGenerator`` for ``model="composer"``, so code
-written against ``MusicGenerator`` (the CLI, the service worker, user code) runs unchanged. The
-sampling parameters are validated and recorded but do not apply (the composer is not sampled);
-``melody``/``continuation`` raise UNSUPPORTED_FEATURE.
+It implements the same family protocol as MusicGen, so code written against ``MusicGenerator``
+(the CLI, the service worker, user code) runs unchanged. The sampling parameters are validated
+and recorded but do not apply (the composer is not sampled); audio conditioning (melody,
+continuation) and song features are capabilities it does not declare.
 """
 
 from __future__ import annotations
@@ -17,15 +17,35 @@ from typing import Any
 import torch
 
 from ..audio import AudioOutput
+from ..compose.composer import Composer
+from ..engine.generate import Progress
 from ..errors import InvalidInput, UnsupportedFeature
-from ..generator import MusicGenerator, Progress
 from ..params import GenerationParams, resolve_seeds, validate_prompt
-from .composer import Composer
+from .base import Capability, ModelCard
 
-__all__ = ["ComposerGenerator"]
+__all__ = ["COMPOSER_CAPABILITIES", "ComposerFamily"]
+
+COMPOSER_CAPABILITIES = frozenset(
+    {
+        Capability.TEXT,
+        Capability.STEREO,
+        Capability.MIDI,
+        Capability.STEMS,
+        Capability.MULTITRACK,
+        Capability.STREAM,
+        Capability.BATCH,
+    }
+)
 
 
-class ComposerGenerator(MusicGenerator):
+def composer_card(max_duration: float = 300.0) -> ModelCard:
+    return ModelCard(
+        "composer", "composer", COMPOSER_CAPABILITIES, Composer.sample_rate, 2, max_duration,
+        size="0 (no weights)",
+    )  # fmt: skip
+
+
+class ComposerFamily:
     def __init__(
         self,
         model: str = "composer",
@@ -39,8 +59,16 @@ class ComposerGenerator(MusicGenerator):
         started = time.perf_counter()
         self.composer = Composer(max_duration=max_duration)
         self.model_name = "composer"
-        self.max_duration = float(max_duration)
+        self.card = composer_card(float(max_duration))
         self.load_seconds = time.perf_counter() - started
+
+    @property
+    def max_duration(self) -> float:
+        return self.card.max_duration
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self.card.capabilities
 
     @property
     def sample_rate(self) -> int:
@@ -60,6 +88,24 @@ class ComposerGenerator(MusicGenerator):
 
     def __repr__(self) -> str:
         return "MusicGenerator(model='composer', engine='composer')"
+
+    def generate(
+        self,
+        prompt: str,
+        duration: float = 10.0,
+        temperature: float = 1.0,
+        top_k: int = 250,
+        top_p: float = 0.0,
+        seed: int | None = None,
+        guidance_scale: float = 3.0,
+        melody: Any = None,
+        continuation: Any = None,
+        progress: Progress | None = None,
+    ) -> AudioOutput:
+        return self.generate_batch(
+            [prompt], duration, temperature, top_k, top_p, seed, guidance_scale, melody,
+            continuation, progress,
+        )[0]  # fmt: skip
 
     def generate_batch(
         self,

@@ -1,0 +1,31 @@
+"""Tiny random checkpoints of every model family, built offline in their real file formats.
+
+- ``make_tiny_checkpoint`` / ``make_checkpoint``: MusicGen (transformers layout).
+- ``make_tiny_song_pipeline`` / ``acestep_configs``: ACE-Step 1.5 (diffusers layout).
+"""
+
+from .acestep import (
+    ACESTEP_ARCHITECTURES,
+    acestep_configs,
+    make_song_pipeline,
+    make_tiny_song_pipeline,
+)
+from .musicgen import (
+    ARCHITECTURES,
+    VARIANTS,
+    build_tokenizer,
+    make_checkpoint,
+    make_tiny_checkpoint,
+)
+
+__all__ = [
+    "ACESTEP_ARCHITECTURES",
+    "ARCHITECTURES",
+    "VARIANTS",
+    "acestep_configs",
+    "build_tokenizer",
+    "make_checkpoint",
+    "make_song_pipeline",
+    "make_tiny_checkpoint",
+    "make_tiny_song_pipeline",
+]
