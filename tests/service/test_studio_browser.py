@@ -31,8 +31,6 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-# screenshots for the docs: MUSIC_GEN_STUDIO_SCREENSHOTS=docs pytest …/test_studio_browser.py
-SCREENSHOTS = os.environ.get("MUSIC_GEN_STUDIO_SCREENSHOTS")
 
 
 @pytest.fixture(scope="session")
@@ -287,17 +285,7 @@ def test_history_shows_the_job_after_a_reload(studio, server):
     # play from the history: the result panel shows that job
     row.get_by_role("button", name="Play").click()
     expect(page.locator("#player")).to_have_attribute("data-task-id", studio["task_id"])
-    if SCREENSHOTS:
-        shoot(page, "studio-desktop.png")
-        page.set_viewport_size(PHONE)
-        shoot(page, "studio-phone.png")
     page.close()
-
-
-def shoot(page: Any, name: str) -> None:
-    Path(SCREENSHOTS or ".").mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(300)  # let the canvas redraw after a resize
-    page.screenshot(path=str(Path(SCREENSHOTS or ".") / name), full_page=True)
 
 
 def test_history_pages(page, server, key):
@@ -490,6 +478,12 @@ def test_phone_width_has_no_sideways_scrolling_and_is_labelled(page, key):
         " && !e.textContent.trim()).map(e => e.id || e.outerHTML)",
     )
     assert unlabelled == []
+    # light and dark follow the system's preference
+    background = "getComputedStyle(document.body).backgroundColor"
+    page.emulate_media(color_scheme="light")
+    light = js(page, background)
+    page.emulate_media(color_scheme="dark")
+    assert js(page, background) != light
     # keyboard: the tabs move with the arrow keys
     page.get_by_role("tab", name="Generate").focus()
     page.keyboard.press("ArrowRight")

@@ -133,7 +133,7 @@ function applyCapabilities() {
   }
   if (model) {
     const info = [`${model.sample_rate / 1000} kHz`, model.channels === 2 ? "stereo" : "mono"];
-    if (model.size && model.size !== "unknown") info.push(`${model.size} parameters`);
+    if (model.size && model.size !== "unknown") info.push(`size ${model.size}`);
     info.push((model.capabilities || []).join(", "));
     $("#model-info").textContent = info.join(" · ");
   }

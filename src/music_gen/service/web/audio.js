@@ -205,7 +205,7 @@ export class Visualizer {
         // logarithmic frequency axis: low notes get room
         const fraction = 1 - y / height;
         const bin = Math.min(bins - 1, Math.floor(Math.pow(bins, fraction)));
-        const [r, g, b] = heat(Math.max(0, (f[bin] - floor) / 80));
+        const [r, g, b] = heat(Math.pow(Math.max(0, (f[bin] - floor) / 80), 1.7));
         const i = 4 * (y * width + x);
         image.data[i] = r;
         image.data[i + 1] = g;
