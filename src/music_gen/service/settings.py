@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("music-gen-data")
     database_url: str | None = None  # default: sqlite:///<data_dir>/music-gen.db
     public_url: str | None = None  # base of audio URLs; default http://<host>:<port>
+    # this server's own address when several share one database with separate data dirs
+    # (behind one public_url): audio it stores is fetched from here by the others' redirects
+    node_url: str | None = None
     # None: facebook/musicgen-small when it can be loaded here, else the offline composer
     # (with a notice in the log); a model named here never falls back
     model: str | None = None
@@ -97,6 +100,10 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def node_base_url(self) -> str:
+        return (self.node_url or self.base_url).rstrip("/")
 
     @property
     def audio_dir(self) -> Path:

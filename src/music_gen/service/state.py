@@ -134,7 +134,7 @@ class ServiceState:
             lease_seconds=settings.lease_seconds,
             retention_days=settings.retention_days,
             scratch_dir=settings.data_dir / "inputs",
-            node=base,
+            node=settings.node_base_url,
         )
         limiter = MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage))
         try:

@@ -1,0 +1,157 @@
+"""The service facing an operator's faults (issue 14, findings 2, 4, 5 and 9): full or
+read-only storage, PostgreSQL cut off behind a proxy, several servers on one database, and
+result conversions that must not outlive their result."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fault_helpers import CuttableProxy, tiny_tmpfs
+from service_helpers import postgres_database, start_server, wait_for
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from music_gen.service.db import Job
+from music_gen.service.settings import Settings
+from music_gen.service.state import ServiceState
+
+
+def _ready(url: str) -> httpx.Response:
+    return httpx.get(f"{url}/health/ready", timeout=30)
+
+
+# ---------------------------------------------------------------- finding 2: storage
+def test_full_storage_fails_the_job_and_readiness_says_so(tmp_path):
+    with tiny_tmpfs(tmp_path / "audio", size="64k"):
+        srv = start_server(tmp_path, engine="test-tone")
+        try:
+            client = srv.client(srv.key())
+            # 5 s of 32 kHz 16-bit WAV is 320 kB: more than the disk holds
+            task = client.post("/generate", json={"prompt": "x", "duration": 5.0}).json()
+            done = wait_for(client, task["task_id"])
+            assert done["status"] == "failed", done
+            assert done["error"]["code"] == "STORAGE_FULL"
+            ready = _ready(srv.url)
+            assert ready.status_code == 503 and "storage is full" in ready.json()["detail"]
+            small = client.post("/generate", json={"prompt": "x", "duration": 0.2}).json()
+            assert wait_for(client, small["task_id"])["status"] == "succeeded"  # what fits, works
+        finally:
+            srv.stop()
+
+
+def test_read_only_storage_fails_the_job_and_readiness_says_so(tmp_path):
+    with tiny_tmpfs(tmp_path / "audio", read_only=True):
+        srv = start_server(tmp_path, engine="test-tone")
+        try:
+            ready = _ready(srv.url)  # noticed before any job tries to write
+            assert ready.status_code == 503 and "cannot be written" in ready.json()["detail"]
+            client = srv.client(srv.key())
+            task = client.post("/generate", json={"prompt": "x", "duration": 0.2}).json()
+            done = wait_for(client, task["task_id"])
+            assert done["status"] == "failed" and done["error"]["code"] == "STORAGE_UNAVAILABLE"
+        finally:
+            srv.stop()
+
+
+# ---------------------------------------------------------------- finding 4: PostgreSQL cut
+def test_postgresql_cut_off_answers_503_and_creates_nothing(tmp_path):
+    with postgres_database() as url:  # skips when 127.0.0.1:5432 does not answer
+        real = make_url(url)
+        proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 5432))
+        proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        srv = start_server(tmp_path, engine="test-tone", database_url=proxied)
+        try:
+            key = srv.key()
+            client = srv.client(key)
+            assert _ready(srv.url).status_code == 200
+            proxy.cut()
+            refused = client.post("/generate", json={"prompt": "x", "duration": 0.2})
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "DATABASE_UNAVAILABLE"
+            assert int(refused.headers["Retry-After"]) > 0
+            assert refused.headers.get("connection", "").lower() != "close"  # keep-alive kept
+            assert client.get("/generate").status_code == 503
+            ready = _ready(srv.url)
+            assert ready.status_code == 503 and "database" in ready.json()["detail"]
+            proxy.restore()
+            deadline = time.monotonic() + 30
+            while _ready(srv.url).status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            accepted = client.post("/generate", json={"prompt": "y", "duration": 0.2})
+            assert accepted.status_code == 202, accepted.text
+            assert wait_for(client, accepted.json()["task_id"])["status"] == "succeeded"
+            with srv.state.db.session() as s:  # the refused request left no job behind
+                assert s.scalar(select(func.count()).select_from(Job)) == 1
+        finally:
+            srv.stop()
+            proxy.close()
+
+
+# ---------------------------------------------------------------- finding 5: several servers
+def test_servers_sharing_a_data_directory_get_their_own_worker_ids(tmp_path):
+    settings = Settings(data_dir=tmp_path, engine="test-tone", port=1)
+    first = ServiceState.build(settings)
+    second = ServiceState.build(settings)
+    try:
+        assert first.worker.worker_id != second.worker.worker_id
+    finally:
+        second.stop()
+        first.stop()
+    again = ServiceState.build(settings)  # a restart takes the directory's stable id back
+    try:
+        assert again.worker.worker_id == first.worker.worker_id
+    finally:
+        again.stop()
+
+
+def test_any_server_answers_any_audio_url(tmp_path):
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    a = start_server(tmp_path / "a", engine="test-tone", database_url=shared)
+    b = start_server(tmp_path / "b", engine="test-tone", database_url=shared)
+    try:
+        key = a.key()
+        with a.client(key) as client:
+            ids = [client.post("/generate", json={"prompt": "x", "duration": 0.2, "seed": i})
+                   .json()["task_id"] for i in range(6)]  # fmt: skip
+            done = [wait_for(client, task) for task in ids]
+        for job in done:
+            path = httpx.URL(job["audio_url"]).path
+            bodies = []
+            for server in (a, b):
+                r = httpx.get(f"{server.settings.base_url}{path}", follow_redirects=True)
+                assert r.status_code == 200, (server.settings.base_url, r.text)
+                bodies.append(r.content)
+            assert bodies[0] == bodies[1]
+    finally:
+        b.stop()
+        a.stop()
+
+
+# ---------------------------------------------------------------- finding 9: conversions
+def test_conversions_are_bounded_and_deleted_with_their_result(tmp_path):
+    srv = start_server(tmp_path, engine="test-tone", retention_days=1.0)
+    try:
+        client = srv.client(srv.key())
+        done = wait_for(client, client.post("/generate", json={"prompt": "x", "duration": 0.2})
+                        .json()["task_id"])  # fmt: skip
+        audio = tmp_path / "audio"
+        for query in ("format=flac", "sample_rate=16000", "sample_rate=12345"):
+            assert client.get(f"{done['audio_url']}?{query}").status_code == 200
+        stored = sorted(p.name for p in audio.iterdir())
+        assert len(stored) == 3  # the result, flac and 16 kHz; the odd rate is not cached
+        with srv.state.db.session.begin() as s:
+            s.get(Job, done["task_id"]).finished_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+        srv.state.worker._expire()
+        assert list(Path(audio).iterdir()) == []  # conversions went with their result
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_env(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
