@@ -129,7 +129,16 @@ def test_segmind_documented_errors(server):
     assert get.status_code == 405 and "x-remaining-credits" in get.headers
     for wrong in ({"prompt": "x", "duration": 31}, {"prompt": "x", "seed": 10000}, {}):
         r = httpx.post(f"{base}/v1/meta-musicgen-medium", json=wrong, headers={"x-api-key": key})
-        assert r.status_code == 422
+        assert r.status_code == 400 and isinstance(r.json()["error"], str)  # Segmind's envelope
+        assert r.json()["code"] == "VALIDATION_ERROR"
+    # the model path is checked before the body and the key: 404, not a validation error
+    assert httpx.post(f"{base}/v1/some-other-model", json={}).status_code == 404
+    missing = httpx.post(f"{base}/v1/meta-musicgen-medium", json=body)
+    assert missing.status_code == 401 and "x-api-key" in missing.json()["error"]
+    assert "Bearer" not in missing.json()["error"]
+    deep = httpx.post(f"{base}/v1/meta-musicgen-medium", content=b"[" * 15_000,
+                      headers={"x-api-key": key})  # fmt: skip
+    assert deep.status_code == 400 and deep.json()["code"] == "INVALID_BODY"
 
 
 def test_segmind_credits_and_server_errors(tmp_path, checkpoints):
@@ -141,12 +150,12 @@ def test_segmind_credits_and_server_errors(tmp_path, checkpoints):
                         timeout=60)  # fmt: skip
         assert ok.status_code == 200 and ok.headers["x-remaining-credits"] == "1"
         poor = httpx.post(url, json={"prompt": "x", "duration": 2}, headers={"x-api-key": key})
-        assert poor.status_code == 406 and poor.json()["error"]["code"] == "NOT_ENOUGH_CREDITS"
+        assert poor.status_code == 406 and poor.json()["code"] == "NOT_ENOUGH_CREDITS"
         srv.state.settings.model = "/nowhere/checkpoint"  # the engine cannot load: a 500
         rich = srv.key("rich")
         broken = httpx.post(url, json={"prompt": "x", "duration": 1}, headers={"x-api-key": rich},
                             timeout=60)  # fmt: skip
-        assert broken.status_code == 500 and broken.json()["error"]["message"]
+        assert broken.status_code == 500 and broken.json()["error"]
         assert broken.headers["x-remaining-credits"] == "3"  # nothing spent on a failure
     finally:
         srv.stop()
@@ -254,3 +263,30 @@ def test_modelslab_errors(server, files, change, needle):
     out = r.json()
     assert out["status"] == "error" and needle in out["message"], out
     assert "Traceback" not in r.text
+
+
+def test_modelslab_bad_bodies_answer_in_modelslab_shape(server):
+    key = server.key("modelslab-bodies")
+    deep = httpx.post(f"{server.settings.base_url}/api/v6/voice/music_gen",
+                      content=b'{"key": "k", "prompt": ' + b"[" * 15_000)  # fmt: skip
+    assert deep.status_code == 200 and deep.json() == {
+        "status": "error", "message": "INVALID_BODY: the body nests too deeply"}  # fmt: skip
+    long_id = _modelslab(server, {"key": key, "prompt": "x", "track_id": "t" * 201}).json()
+    assert long_id["status"] == "error" and long_id["message"].startswith("track_id:")
+    for body in (b"", b"[1]", b"not json"):  # fetch with no body (or a bad one): 200, error
+        r = httpx.post(f"{server.settings.base_url}/api/v6/voice/fetch/abc", content=body)
+        assert r.status_code == 200 and r.json()["status"] == "error", r.text
+    no_key = httpx.post(f"{server.settings.base_url}/api/v6/voice/fetch/abc", json={})
+    assert "UNAUTHORIZED" in no_key.json()["message"]
+    number = _modelslab(server, {"key": key, "prompt": "x", "temp": 0.5, "base64": "false"}).json()
+    assert number["status"] == "success" and number["meta"]["temp"] == "yes"
+
+
+def test_modelslab_fetch_counts_against_the_rate_limit(tmp_path, checkpoints):
+    srv = start_server(tmp_path, model=str(checkpoints["mono"]), rate_limit="3/minute")
+    try:
+        key, url = srv.key("ml-limit"), f"{srv.settings.base_url}/api/v6/voice/fetch/nope"
+        answers = [httpx.post(url, json={"key": key}).json()["message"] for _ in range(5)]
+        assert [a.split(":")[0] for a in answers] == ["TASK_NOT_FOUND"] * 3 + ["RATE_LIMITED"] * 2
+    finally:
+        srv.stop()

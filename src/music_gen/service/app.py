@@ -162,6 +162,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = ServiceState.build(settings, backend, webhook_transport)
+        modelslab.attach(service)  # ModelsLab jobs' webhooks carry ModelsLab's body
         app.state.service = service
         service.start()
         log.info("music-gen service ready on %s (model %s)", settings.base_url, settings.model)

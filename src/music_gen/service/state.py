@@ -144,9 +144,6 @@ class ServiceState:
         service = cls(settings, db, store, keys, storage, webhooks, worker, backend, limiter)
         service.link_secret = _secret_file(settings.data_dir / "link-secret")
         service.extras["worker_lock"] = worker_lock
-        from .adapters.modelslab import webhook_body
-
-        webhooks.bodies["modelslab"] = lambda job: webhook_body(service, job)
         return service
 
     def start(self) -> None:

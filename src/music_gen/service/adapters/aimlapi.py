@@ -10,11 +10,15 @@
 - ``POST /v2/generate/audio/minimax/generate`` ``{model: "music-01", lyrics, refer_voice,
   refer_instrumental, audio_setting: {sample_rate, bitrate, format}}`` (+ our optional
   ``prompt`` and ``duration``, default 30 s) → ``{id, generation_id, status, base_resp}``;
-  ``GET`` (or ``POST``) ``…/minimax/generate?generation_id=`` → ``{data: {status, audio (hex)},
-  extra_info: {audio_length (ms), audio_size, audio_bitrate, audio_sample_rate}, trace_id,
-  base_resp}``; ``data.status`` 1 = in progress, 2 = done.
+  ``GET`` (or ``POST``) ``…/minimax/generate?generation_id=`` → ``{id, generation_id, status,
+  data: {status, audio (hex)}, extra_info: {audio_length (ms), audio_size, audio_bitrate,
+  audio_sample_rate}, trace_id, base_resp}``; ``data.status`` 1 = in progress, 2 = done, 3 =
+  failed; the top-level ``status`` (``queued`` → ``generating`` → ``completed`` | ``error``) is
+  what the AI/ML API SDK's generic polling helper reads.
 - ``refer_instrumental`` conditions the music: chroma for melody checkpoints, continuation for
-  text-only ones. Lyrics need a singing-voice engine, which MusicGen is not: ``VocalEngine`` is
+  text-only ones, and for the composer (the default where no weights are cached) the reference's
+  tempo and key as words in its prompt, so the composer's music follows them.
+  Lyrics need a singing-voice engine, which the instrumental engines are not: ``VocalEngine`` is
   the interface; while none is installed, lyrics that must be sung fail with base_resp 2060 and
   a message saying so (``##…##`` accompaniment markers and blank lines need no voice).
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 import io
 import re
 import secrets
+from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -42,7 +47,7 @@ from ..deps import CallerDep, StateDep
 from ..schemas import JobCreate
 from ..state import ServiceState
 from ..submit import resolve_model, submit
-from .common import conditioning_for
+from .common import conditioning_for, scratch_file
 
 router = APIRouter(prefix="/v2/generate/audio/minimax", tags=["ai/ml api music-01 (drop-in)"])
 
@@ -185,7 +190,27 @@ def _reference(state: ServiceState, account: str, ref_id: str, kind: str) -> Ref
     return row
 
 
+def _reference_clip(state: ServiceState, reference: ReferenceTrack) -> Path:
+    """The reference's first 30 s as this request's own scratch WAV (the worker deletes a
+    job's inputs when it ends, so jobs never share one)."""
+    clip = load_audio(state.storage.get(reference.key))
+    return scratch_file(
+        state, AudioOutput(clip.samples[:, : int(30 * clip.sample_rate)], clip.sample_rate)
+    )
+
+
 def _generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, Any]:
+    """Validate the references and lyrics, then queue one job. What flows where:
+
+    - ``lyrics``: only checked here (``needs_singing``); words to sing need a ``VocalEngine``
+      (none ships), ``##…##`` markers and blank lines make an instrumental. They are kept in
+      the job's ``aimlapi`` options, not used by the instrumental engines.
+    - ``refer_instrumental``: its clip conditions the music (``conditioning_for``): chroma for
+      melody checkpoints, continuation for text-only ones, tempo-and-key words in the prompt for
+      the composer.
+    - ``refer_voice``: checked to exist, recorded as unused (no singing voice).
+    - ``prompt`` (ours): the words for the model; default from the references.
+    """
     if not body.refer_voice and not body.refer_instrumental:
         raise InvalidInput("give refer_voice and/or refer_instrumental", code="INVALID_REFERENCE")
     voice = body.refer_voice and _reference(state, caller.account_id, body.refer_voice, "voice")
@@ -196,21 +221,25 @@ def _generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, 
         return {"base_resp": base_resp(
             NO_VOCAL_ENGINE,
             "these lyrics must be sung, and no singing-voice engine is installed "
-            "(MusicGen makes instrumental music only); send empty lyrics or only ##…## "
+            "(the instrumental engines cannot sing); send empty lyrics or only ##…## "
             "accompaniment markers for an instrumental",
         )}  # fmt: skip
     model = resolve_model(state, None)
-    extra: dict[str, Any] = {"api": "aimlapi", "audio_setting": body.audio_setting.model_dump(),
-                             "refer_voice_unused": bool(voice)}  # fmt: skip
-    if backing:
-        path = state.settings.data_dir / "inputs" / f"{backing.id}.wav"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            clip = load_audio(state.storage.get(backing.key))
-            clip = AudioOutput(clip.samples[:, : int(30 * clip.sample_rate)], clip.sample_rate)
-            clip.save(path)
-        extra.update(conditioning_for(state, model, path, body.duration))
+    options: dict[str, Any] = {
+        "lyrics": body.lyrics,
+        "refer_voice": body.refer_voice,
+        "refer_voice_unused": bool(voice),
+        "refer_instrumental": body.refer_instrumental,
+        "audio_setting": body.audio_setting.model_dump(),
+    }
+    extra: dict[str, Any] = {"api": "aimlapi", "aimlapi": options,
+                             "audio_setting": options["audio_setting"]}  # fmt: skip
     prompt = body.prompt or "instrumental music in the style of the reference track"
+    if backing:
+        how = conditioning_for(state, model, _reference_clip(state, backing), body.duration)
+        extra.update(how.params)
+        prompt = how.prompt(prompt)
+        options["conditioning"] = how.how
     fmt: Literal["wav", "mp3"] = "wav" if body.audio_setting.format in ("wav", "pcm") else "mp3"
     job, _ = submit(
         state,
@@ -235,14 +264,25 @@ def generate(body: MusicCreate, state: StateDep, caller: CallerDep) -> dict[str,
         return {"base_resp": base_resp(2013, f"{exc.code}: {exc.message}")}
 
 
+# top-level ``status`` as the AI/ML API's generation endpoints spell it (its SDK's polling
+# helper keeps waiting while it reads queued/generating, and stops on anything else)
+STATUS = {"queued": "queued", "running": "generating", "succeeded": "completed",
+          "failed": "error", "cancelled": "error"}  # fmt: skip
+
+
 def _result(state: ServiceState, job: Job) -> dict[str, Any]:
-    trace = job.id
+    trace, status = job.id, STATUS[job.status]
+    head = {"id": job.id, "generation_id": job.id, "status": status}
     if job.status in ("failed", "cancelled"):
-        message = (job.error or {}).get("message", job.status)
-        return {"data": {"status": 3, "audio": ""}, "trace_id": trace,
+        error = job.error or {}
+        message = error.get("message", job.status)
+        return {**head, "error": {"code": error.get("code", job.status.upper()),
+                                  "message": message},
+                "data": {"status": 3, "audio": ""}, "trace_id": trace,
                 "base_resp": base_resp(1000, message)}  # fmt: skip
     if job.status != "succeeded" or job.audio_id is None:
-        return {"data": {"status": 1, "audio": ""}, "trace_id": trace, "base_resp": base_resp()}
+        return {**head, "data": {"status": 1, "audio": ""}, "trace_id": trace,
+                "base_resp": base_resp()}  # fmt: skip
     with state.db.session() as s:
         record = s.get(AudioFile, job.audio_id)
     assert record is not None
@@ -257,6 +297,7 @@ def _result(state: ServiceState, job: Job) -> dict[str, Any]:
         record.sample_rate * record.channels * 16
     )  # fmt: skip
     return {
+        **head,
         "data": {"status": 2, "audio": data.hex()},
         "extra_info": {
             "audio_length": round(record.duration * 1000),

@@ -1,4 +1,5 @@
-"""What the drop-in adapters share: waiting for a job, safe input-audio downloads, conditioning.
+"""What the drop-in adapters share: JSON bodies parsed safely, waiting for a job, safe
+input-audio downloads, conditioning on a reference clip.
 
 The adapters translate; the job system, validation, engine and storage are the service's own.
 """
@@ -7,21 +8,43 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import secrets
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from ...audio import load_audio
-from ...errors import InvalidInput, MusicGenError, UnsupportedFeature
+from ...audio import AudioOutput, load_audio
+from ...errors import InvalidInput, MusicGenError
+from .. import urlguard
 from ..db import Job, JobStatus
 from ..state import ServiceState
-from ..webhooks import check_public_url
 
-__all__ = ["conditioning_for", "fetch_input_audio", "wait_for_job"]
+__all__ = [
+    "Conditioning",
+    "conditioning_for",
+    "fetch_input_audio",
+    "parse_json_object",
+    "wait_for_job",
+]
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` as a JSON object, or InvalidInput (``INVALID_BODY``) saying why not: not UTF-8,
+    not JSON, not an object, or nested too deeply for the parser (a 100,000-deep array)."""
+    try:
+        value = json.loads(raw) if raw.strip() else None
+    except RecursionError as exc:
+        raise InvalidInput("the body nests too deeply", code="INVALID_BODY") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("the body must be JSON", code="INVALID_BODY") from exc
+    if value is None:
+        raise InvalidInput("the body is empty; send a JSON object", code="INVALID_BODY")
+    if not isinstance(value, dict):
+        raise InvalidInput("the body must be a JSON object", code="INVALID_BODY")
+    return value
 
 
 def wait_for_job(state: ServiceState, job: Job, timeout: float, done: threading.Event) -> Job:
@@ -54,12 +77,14 @@ def listener_event(state: ServiceState) -> tuple[threading.Event, Any]:
 
 
 def fetch_input_audio(state: ServiceState, source: str, is_base64: bool = False) -> Path:
-    """Download (or decode) a conditioning clip safely and store it as WAV; returns its path.
+    """Download (or decode) a conditioning clip safely and store it as WAV; returns its path
+    (a scratch file under ``data_dir/inputs`` that the worker deletes when the job ends).
 
-    URLs: http(s) only, private/loopback/link-local targets refused (unless allowed by the
-    settings), no redirects, ``max_input_audio_bytes`` and ``download_timeout_seconds`` caps.
-    The bytes must decode as audio (sniffed, whatever the extension or Content-Type says) and
-    last at most ``max_input_audio_seconds``.
+    URLs go through ``urlguard.fetch``: http(s) only, private/loopback/link-local targets
+    refused (unless allowed by the settings), the connection made to the checked address, no
+    redirects, ``max_input_audio_bytes`` and a total ``download_timeout_seconds``. The bytes
+    must decode as audio (sniffed, whatever the extension or Content-Type says) and last at
+    most ``max_input_audio_seconds``.
     """
     s = state.settings
     if is_base64 and not source.startswith(("http://", "https://")):
@@ -68,8 +93,14 @@ def fetch_input_audio(state: ServiceState, source: str, is_base64: bool = False)
         except (binascii.Error, ValueError) as exc:
             raise InvalidInput("init_audio is not valid base64", code="INVALID_AUDIO") from exc
     else:
-        check_public_url(source, s.allow_private_urls, s.allow_loopback_urls, what="init audio")
-        data = _download(source, s.max_input_audio_bytes, s.download_timeout_seconds)
+        data = urlguard.fetch(
+            source,
+            allow_private=s.allow_private_urls,
+            allow_loopback=s.allow_loopback_urls,
+            what="init audio",
+            max_bytes=s.max_input_audio_bytes,
+            timeout=s.download_timeout_seconds,
+        )
     if len(data) > s.max_input_audio_bytes:
         raise InvalidInput("init_audio is too large", code="INVALID_AUDIO")
     audio = load_audio(data)  # INVALID_AUDIO when the bytes are not audio
@@ -79,59 +110,59 @@ def fetch_input_audio(state: ServiceState, source: str, is_base64: bool = False)
             code="INVALID_AUDIO",
             details={"duration": audio.duration},
         )
-    folder = s.data_dir / "inputs"
+    return scratch_file(state, audio)
+
+
+def scratch_file(state: ServiceState, audio: AudioOutput) -> Path:
+    """``audio`` saved as a fresh WAV under ``data_dir/inputs`` (one per request: the worker
+    deletes the inputs a job names when it ends)."""
+    folder = state.settings.data_dir / "inputs"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{secrets.token_urlsafe(12)}.wav"
     audio.save(path)
     return path.resolve()
 
 
-def _download(url: str, limit: int, timeout: float) -> bytes:
-    try:
-        with httpx.stream("GET", url, timeout=timeout, follow_redirects=False) as response:
-            if response.status_code != 200:
-                raise InvalidInput(
-                    f"init_audio download answered HTTP {response.status_code}",
-                    code="INVALID_AUDIO",
-                    details={"url": url},
-                )
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise InvalidInput(f"init_audio is over {limit} bytes", code="INVALID_AUDIO")
-                chunks.append(chunk)
-    except httpx.HTTPError as exc:
-        raise InvalidInput(
-            f"init_audio could not be downloaded: {type(exc).__name__}",
-            code="INVALID_AUDIO",
-            details={"url": url},
-        ) from exc
-    return b"".join(chunks)
+@dataclass(frozen=True)
+class Conditioning:
+    """How a reference clip shapes a job: engine ``params`` (``melody`` / ``continuation``
+    paths) and/or ``prompt_words`` to append to the prompt (the composer's tempo and key)."""
+
+    how: str  # "melody" | "continuation" | "tempo-and-key"
+    params: dict[str, str] = field(default_factory=dict)
+    prompt_words: str = ""
+
+    def prompt(self, prompt: str) -> str:
+        return f"{prompt}, {self.prompt_words}" if self.prompt_words else prompt
 
 
-def conditioning_for(
-    state: ServiceState, model: str, path: Path, duration: float
-) -> dict[str, str]:
+def conditioning_for(state: ServiceState, model: str, path: Path, duration: float) -> Conditioning:
     """Melody checkpoints are conditioned on the clip's chroma; text-only checkpoints continue
-    it: the output starts with (at most the first half of ``duration`` of) the clip. The
-    composer cannot use audio."""
+    it: the output starts with (at most the first half of ``duration`` of) the clip. Models that
+    take text only (the composer) get the clip's tempo and key (``reference_hint``) as words in
+    their prompt, which the composer's plan follows.
+
+    ``path`` is this request's scratch file: it is kept (melody), replaced by its trimmed copy
+    (continuation) or deleted once measured (tempo and key)."""
     from ..routes.system import describe_model
+    from .reference_hint import reference_hint
 
     capabilities = describe_model(state, model).capabilities
     if "melody" in capabilities:
-        return {"melody": str(path)}
+        return Conditioning("melody", {"melody": str(path)})
     if "continuation" in capabilities:
         clip = load_audio(path)
         keep = int(min(clip.duration, duration / 2) * clip.sample_rate)
         if keep < clip.num_samples:
-            path = path.with_name(f"{path.stem}-{keep}.wav")
-            if not path.exists():
-                type(clip)(clip.samples[:, :keep], clip.sample_rate).save(path)
-        return {"continuation": str(path)}
-    raise UnsupportedFeature(
-        f"model {model!r} cannot be conditioned on audio", details={"model": model}
-    )
+            trimmed = path.with_name(f"{path.stem}-{keep}.wav")
+            type(clip)(clip.samples[:, :keep], clip.sample_rate).save(trimmed)
+            path.unlink(missing_ok=True)
+            path = trimmed
+        return Conditioning("continuation", {"continuation": str(path)})
+    # the composer (and the test-tone engine) take words only: the reference's tempo and key
+    words = reference_hint(load_audio(path))
+    path.unlink(missing_ok=True)
+    return Conditioning("tempo-and-key", prompt_words=words)
 
 
 def error_message(exc: MusicGenError) -> str:

@@ -2,8 +2,16 @@
 
 A Leap client changes only its base path and access token (one of our API keys, as
 ``Authorization: Bearer``). Entity: ``id``, ``createdAt``, ``prompt``, ``state``
-(``queued`` | ``processing`` | ``finished`` | ``failed``), ``mediaUri`` when finished — plus
-``mode``, ``duration``, ``seed`` and ``error``. Modes map to checkpoints by a setting:
+(``queued`` | ``processing`` | ``finished`` | ``failed``), the audio URL when finished as both
+``media_uri`` (what ``@leap-ai/sdk`` 1.x types) and ``mediaUri`` (the seed's spelling) — plus
+``mode``, ``duration``, ``seed``, ``error`` (a message string, as the SDK types it) and
+``errorCode`` (our stable code).
+
+``GET /music/{id}`` needs no key, as in Leap's spec (the SDK's ``findOne`` sends none): the id
+is 128 random bits and is the capability, like an audio URL, and only jobs created through this
+adapter are found that way. With an ``Authorization`` header the key is checked and the job must
+belong to its account. Listing and creating always need the key. Modes map to checkpoints by a
+setting:
 ``melody`` → ``MUSIC_GEN_LEAP_MELODY_MODEL`` when set, else the server's default model;
 ``music`` → the default model. ``webhookUrl`` gets the service's signed event.
 """
@@ -11,13 +19,15 @@ A Leap client changes only its base path and access token (one of our API keys, 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...errors import NotFound
 from ..db import Job
-from ..deps import CallerDep, StateDep
+from ..deps import CallerDep, StateDep, caller_for_key
 from ..schemas import JobCreate
 from ..state import ServiceState
 from ..submit import submit
@@ -42,25 +52,33 @@ class LeapEntity(BaseModel):
     createdAt: str
     prompt: str
     state: Literal["queued", "processing", "finished", "failed"]
+    media_uri: str | None
     mediaUri: str | None
     mode: str
     duration: float
     seed: int | None
-    error: dict[str, Any] | None = None
+    error: str | None = None
+    errorCode: str | None = None
 
 
 def entity(state: ServiceState, job: Job) -> LeapEntity:
     created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=dt.UTC)
+    url = state.audio_url(job.audio_id)
+    error = job.error or {}
+    if job.status == "cancelled" and not error:
+        error = {"code": "CANCELLED", "message": "the job was cancelled"}
     return LeapEntity(
         id=job.id,
         createdAt=created.isoformat().replace("+00:00", "Z"),
         prompt=str(job.params.get("prompt", "")),
         state=_STATES[job.status],  # type: ignore[arg-type]
-        mediaUri=state.audio_url(job.audio_id),
+        media_uri=url,
+        mediaUri=url,
         mode=str(job.params.get("mode", "music")),
         duration=float(job.params.get("duration", 0.0)),
         seed=job.seed,
-        error=job.error,
+        error=error.get("message"),
+        errorCode=error.get("code"),
     )
 
 
@@ -85,6 +103,16 @@ def find_all_audio(state: StateDep, caller: CallerDep) -> list[LeapEntity]:
     return [entity(state, j) for j in jobs]
 
 
+_optional_bearer = HTTPBearer(auto_error=False, description="Optional: an API key.")
+OptionalKey = Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)]
+
+
 @router.get("/{inferenceId}", response_model=LeapEntity, summary="Get a Music Generation Job")
-def find_one_audio(inferenceId: str, state: StateDep, caller: CallerDep) -> LeapEntity:
-    return entity(state, state.store.get(inferenceId, caller.account_id))
+def find_one_audio(inferenceId: str, state: StateDep, credentials: OptionalKey) -> LeapEntity:
+    if credentials is not None:
+        caller = caller_for_key(state, credentials.credentials)
+        return entity(state, state.store.get(inferenceId, caller.account_id))
+    job = state.store.get(inferenceId)  # no key: the unguessable id is the capability
+    if job.kind != "leap":
+        raise NotFound(f"no task {inferenceId!r}", code="TASK_NOT_FOUND")
+    return entity(state, job)

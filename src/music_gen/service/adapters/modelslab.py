@@ -1,49 +1,71 @@
 """ModelsLab (seed 001): ``POST /api/v6/voice/music_gen`` and ``POST /api/v6/voice/fetch/{id}``.
 
-The key travels in the body (``key``). Fields: ``prompt``; ``init_audio`` (a URL — or base64
-data when ``base64`` is true — fetched safely, see ``common.fetch_input_audio``; it conditions
-melody checkpoints through its chroma and is the continuation prompt for text-only
-checkpoints); ``sampling_rate`` (default 32000; values under 10000 are raised to 10000, which
+The key travels in the body (``key``); both calls count against the key's rate limit. Fields:
+``prompt``; ``init_audio`` (a URL — or base64 data when ``base64`` is true — fetched safely, see
+``common.fetch_input_audio``; it conditions melody checkpoints through its chroma, is the
+continuation prompt for text-only checkpoints, and gives the composer its tempo and key);
+``sampling_rate`` (default 32000; values under 10000 are raised to 10000, which
 ``meta.sampling_rate`` reports); ``max_new_token`` 256..1024 (MusicGen frames: 50 per second,
-so 5.12..20.48 s; default 256); ``base64`` (true: ``output`` holds the audio as base64 text);
-``temp`` (true: links that expire after an hour); ``webhook`` + ``track_id`` (the same body is
-POSTed, signed, when the job ends).
+so 5.12..20.48 s; default 256); ``output_format`` ``wav`` | ``mp3`` | ``flac`` (default wav) and
+``bitrate`` ``128k`` | ``192k`` | ``320k`` (MP3 only, constant bitrate; an MP3 at a rate MP3
+cannot hold is resampled to the next rate it can, and ``meta.sampling_rate`` says so);
+``base64`` (true: ``output`` holds the audio as base64 text); ``temp`` (true or any non-zero
+number: links that expire after an hour); ``webhook`` + ``track_id`` (at most 200 characters;
+the same body is POSTed, signed, when the job ends).
 
 Answers, always HTTP 200 like ModelsLab: ``{"status": "success", "generationTime", "id",
 "output": [url], "proxy_links": [url], "meta": {...}}`` when the job finished within
 ``MUSIC_GEN_SYNC_WAIT_SECONDS``; else ``{"status": "processing", "eta", "id", "fetch_result",
-"output": [], "meta"}``; errors ``{"status": "error", "message"}``.
+"output": [], "meta"}``; errors ``{"status": "error", "message"}`` (message ``CODE: text``).
+
+Temporary links are ``/api/v6/voice/temp/{id}.{ext}?expires=…&sig=…``: they name the job, not
+the audio, so nothing in a ``temp`` answer (``output``, ``proxy_links``, ``meta.filename``)
+leads to the permanent audio URL, and without a valid ``expires`` + ``sig`` they answer 404.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import io
 import json
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+import soundfile as sf
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
 
-from ...errors import MusicGenError
+from ...audio import AudioOutput, load_audio
+from ...audio.output import _MP3_SAMPLE_RATES
+from ...errors import InvalidInput, MusicGenError, NotFound
 from ..db import AudioFile, Job
-from ..deps import authenticate, caller_for_key
+from ..deps import caller_for_key
 from ..schemas import JobCreate
 from ..state import ServiceState
 from ..submit import resolve_model, submit, submitted
+from ..worker import store_file
 from .common import (
     conditioning_for,
     error_message,
     fetch_input_audio,
     listener_event,
+    parse_json_object,
     wait_for_job,
 )
+
+__all__ = ["attach", "router"]
 
 router = APIRouter(prefix="/api/v6/voice", tags=["modelslab (drop-in)"])
 
 FRAMES_PER_SECOND = 50
 TEMP_LINK_SECONDS = 3600
+MEDIA = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac"}
+BITRATES = {"128k": 128, "192k": 192, "320k": 320}
 
 
 class ModelsLabCreate(BaseModel):
@@ -54,44 +76,130 @@ class ModelsLabCreate(BaseModel):
     init_audio: str | None = None
     sampling_rate: int = Field(32000, gt=0, le=192000)
     max_new_token: int = Field(256, ge=256, le=1024)
+    output_format: Literal["wav", "mp3", "flac"] = "wav"
+    bitrate: Literal["128k", "192k", "320k"] = "320k"
     base64: bool = False
-    temp: bool = False
+    temp: bool | float = False  # modelslab-py types it as a number
     webhook: str | None = None
-    track_id: str | None = None
-
-
-class ModelsLabFetch(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    key: str = ""
+    track_id: str | None = Field(None, max_length=200)
 
 
 def _error(message: str) -> dict[str, Any]:
     return {"status": "error", "message": message}
 
 
+def _options(job: Job) -> dict[str, Any]:
+    return dict(job.params.get("modelslab") or {})
+
+
+# ---------------------------------------------------------------------- the delivered file
+def _mp3(audio: AudioOutput, kbps: int) -> tuple[bytes, AudioOutput]:
+    """Constant-bitrate MP3 (libsndfile/LAME); the rate is raised to one MP3 can hold."""
+    if audio.sample_rate not in _MP3_SAMPLE_RATES:
+        higher = [r for r in _MP3_SAMPLE_RATES if r >= audio.sample_rate]
+        audio = audio.resample(min(higher) if higher else max(_MP3_SAMPLE_RATES))
+    top, bottom = (320, 32) if audio.sample_rate >= 32000 else (160, 8)  # MPEG-1 / MPEG-2
+    level = min(1.0, max(0.0, (top - kbps) / (top - bottom)))
+    buffer = io.BytesIO()
+    sf.write(buffer, audio.samples.T.clip(-1, 1), audio.sample_rate, format="MP3",
+             compression_level=level, bitrate_mode="CONSTANT")  # fmt: skip
+    return buffer.getvalue(), audio
+
+
+def delivered(state: ServiceState, job: Job) -> AudioFile | None:
+    """The file this request asked for: the job's own WAV, or (made once, then reused) its
+    MP3 at the asked bitrate or its FLAC, stored as another audio file of the job."""
+    if job.audio_id is None:
+        return None
+    fmt = _options(job).get("output_format", "wav")
+    with state.db.session() as s:
+        record = s.get(AudioFile, job.audio_id)
+        if record is None or fmt == record.format:
+            return record
+        made = s.scalars(
+            select(AudioFile)
+            .where(AudioFile.job_id == job.id, AudioFile.format == fmt)
+            .order_by(AudioFile.created_at, AudioFile.id)
+        ).first()
+    if made is not None:
+        return made
+    audio = load_audio(state.storage.get(record.key))
+    if fmt == "mp3":
+        data, audio = _mp3(audio, BITRATES[_options(job).get("bitrate", "320k")])
+    else:
+        data = audio.to_bytes(fmt)
+    return store_file(state.db, state.storage, data, job.account_id, job.id, fmt, audio)
+
+
+# ---------------------------------------------------------------------- temporary links
+def _signature(state: ServiceState, name: str, expires: int) -> str:
+    message = f"modelslab-temp|{name}|{expires}".encode()
+    return hmac.new(state.link_secret, message, hashlib.sha256).hexdigest()[:32]
+
+
+def temporary_url(state: ServiceState, job: Job, fmt: str) -> str:
+    name, expires = f"{job.id}.{fmt}", int(time.time()) + TEMP_LINK_SECONDS
+    sig = _signature(state, name, expires)
+    return f"{state.settings.base_url}/api/v6/voice/temp/{name}?expires={expires}&sig={sig}"
+
+
+@router.get(
+    "/temp/{name}",
+    response_class=FileResponse,
+    responses={200: {"content": {m: {} for m in MEDIA.values()}}, 404: {"description": "bad link"}},
+    summary="A temporary audio link (ModelsLab `temp: true`)",
+)
+def temporary_audio(
+    name: str,
+    request: Request,
+    expires: Annotated[int | None, Query()] = None,
+    sig: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    state: ServiceState = request.app.state.service
+    if expires is None or sig is None:
+        raise NotFound("invalid temporary link", code="INVALID_LINK")
+    given = sig.encode("utf-8", "replace")  # any text compares; a wrong one is just wrong
+    if not hmac.compare_digest(_signature(state, name, expires).encode(), given):
+        raise NotFound("invalid temporary link", code="INVALID_LINK")
+    if expires < time.time():
+        raise NotFound("this temporary link has expired", code="LINK_EXPIRED")
+    job_id, _, fmt = name.rpartition(".")
+    record = delivered(state, state.store.get(job_id))
+    if record is None or not state.storage.exists(record.key):
+        raise NotFound("the audio is gone", code="AUDIO_NOT_FOUND")
+    path = state.storage.local_path(record.key)
+    if path is None:
+        return Response(state.storage.get(record.key), media_type=MEDIA[fmt])
+    return FileResponse(path, media_type=MEDIA[fmt], filename=name,
+                        content_disposition_type="inline")  # fmt: skip
+
+
+# ---------------------------------------------------------------------- answers
 def response_body(state: ServiceState, job: Job) -> dict[str, Any]:
     """The ModelsLab answer for ``job`` in its current state."""
-    p = job.params
+    p, o = job.params, _options(job)
+    fmt = o.get("output_format", "wav")
     meta: dict[str, Any] = {
-        "base64": "yes" if p.get("ml_base64") else "no",
+        "base64": "yes" if o.get("base64") else "no",
         "filename": None,
-        "input_text": p.get("prompt"),
-        "max_new_token": p.get("max_new_token"),
+        "input_text": o.get("prompt", p.get("prompt")),
+        "max_new_token": o.get("max_new_token"),
+        "output_format": fmt,
+        "bitrate": o.get("bitrate") if fmt == "mp3" else None,
         "sampling_rate": p.get("sample_rate"),
-        "temp": "yes" if p.get("ml_temp") else "no",
-        "conditioning_melody": [p["ml_init_audio"]] if p.get("ml_init_audio") else [],
+        "temp": "yes" if o.get("temp") else "no",
+        "conditioning_melody": [o["init_audio"]] if o.get("init_audio") else [],
         "seed": job.seed,
         "track_id": job.track_id,
     }
     if job.status in ("failed", "cancelled"):
         message = (job.error or {}).get("message", f"generation {job.status}")
         return {**_error(message), "id": job.id, "track_id": job.track_id}
-    if job.status != "succeeded" or job.audio_id is None:
-        eta = submitted(state, job).eta
+    record = delivered(state, job) if job.status == "succeeded" else None
+    if record is None:
         return {
             "status": "processing",
-            "eta": eta,
+            "eta": submitted(state, job).eta,
             "id": job.id,
             "message": "generation in progress; POST fetch_result with your key",
             "fetch_result": f"{state.settings.base_url}/api/v6/voice/fetch/{job.id}",
@@ -99,14 +207,11 @@ def response_body(state: ServiceState, job: Job) -> dict[str, Any]:
             "proxy_links": [],
             "meta": meta,
         }
-    with state.db.session() as s:
-        record = s.get(AudioFile, job.audio_id)
-    url = state.audio_url(job.audio_id) or ""
-    if p.get("ml_temp"):
-        url = state.temporary_audio_url(job.audio_id, int(time.time()) + TEMP_LINK_SECONDS)
-    meta["filename"] = record.key if record is not None else None
+    url = temporary_url(state, job, fmt) if o.get("temp") else state.audio_url(record.id) or ""
+    meta["filename"] = f"{job.id}.{fmt}"  # names the job, never the audio id
+    meta["sampling_rate"] = record.sample_rate
     output = [url]
-    if p.get("ml_base64") and record is not None:
+    if o.get("base64"):
         output = [base64.b64encode(state.storage.get(record.key)).decode("ascii")]
     started, finished = job.started_at or job.created_at, job.finished_at or job.created_at
     return {
@@ -124,9 +229,17 @@ def webhook_body(state: ServiceState, job: Job) -> str:
     return json.dumps(response_body(state, job), separators=(",", ":"))
 
 
-def _create(state: ServiceState, raw: dict[str, Any]) -> dict[str, Any]:
+def attach(state: ServiceState) -> None:
+    """Webhooks of ModelsLab jobs carry ModelsLab's body (the same as ``fetch`` answers)."""
+    state.webhooks.bodies["modelslab"] = lambda job: webhook_body(state, job)
+
+
+def _create(state: ServiceState, raw: bytes) -> dict[str, Any]:
     try:
-        body = ModelsLabCreate(**raw)
+        values = parse_json_object(raw)
+        body = ModelsLabCreate(**values)
+    except MusicGenError as exc:
+        return _error(error_message(exc))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
@@ -134,33 +247,39 @@ def _create(state: ServiceState, raw: dict[str, Any]) -> dict[str, Any]:
     try:
         caller = caller_for_key(state, body.key)
         rate = max(10000, body.sampling_rate)
-        extra: dict[str, Any] = {
+        duration = body.max_new_token / FRAMES_PER_SECOND
+        options: dict[str, Any] = {
+            "prompt": body.prompt,
             "max_new_token": body.max_new_token,
-            "ml_base64": body.base64,
-            "ml_temp": body.temp,
-            "ml_init_audio": body.init_audio if body.init_audio and not body.base64 else None,
-            "api": "modelslab",
+            "output_format": body.output_format,
+            "bitrate": body.bitrate,
+            "base64": body.base64,
+            "temp": bool(body.temp),
+            "init_audio": body.init_audio if body.init_audio and not body.base64 else None,
         }
+        extra: dict[str, Any] = {"modelslab": options, "api": "modelslab"}
+        prompt = body.prompt
         model = resolve_model(state, None)
         if body.init_audio:
             path = fetch_input_audio(state, body.init_audio, body.base64)
-            extra.update(
-                conditioning_for(state, model, path, body.max_new_token / FRAMES_PER_SECOND)
-            )
-        done, attach = listener_event(state)
+            how = conditioning_for(state, model, path, duration)
+            extra.update(how.params)
+            prompt = how.prompt(prompt)
+            options["conditioning"] = how.how
+        done, listen = listener_event(state)
         job, _ = submit(
             state,
             caller,
             JobCreate(
-                prompt=body.prompt,
-                duration=body.max_new_token / FRAMES_PER_SECOND,
+                prompt=prompt,
+                duration=duration,
                 sample_rate=rate,
                 webhook_url=body.webhook or None,
                 track_id=body.track_id or None,
             ),
             kind="modelslab",
             extra=extra,
-            on_created=attach,
+            on_created=listen,
         )
         try:
             final = wait_for_job(state, job, state.settings.sync_wait_seconds, done)
@@ -171,24 +290,39 @@ def _create(state: ServiceState, raw: dict[str, Any]) -> dict[str, Any]:
         return _error(error_message(exc))
 
 
-@router.post("/music_gen", summary="Music Gen (ModelsLab-compatible)")
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = {"content": {"application/json": {"schema": model.model_json_schema()}}}
+    return {"requestBody": {**schema, "required": True}}
+
+
+@router.post(
+    "/music_gen",
+    summary="Music Gen (ModelsLab-compatible)",
+    openapi_extra=_json_body(ModelsLabCreate),
+)
 async def music_gen(request: Request) -> dict[str, Any]:
     state: ServiceState = request.app.state.service
-    try:
-        raw = await request.json()
-    except ValueError:
-        return _error("the body must be JSON")
-    if not isinstance(raw, dict):
-        return _error("the body must be a JSON object")
+    raw = await request.body()
     result: dict[str, Any] = await run_in_threadpool(_create, state, raw)
     return result
 
 
-@router.post("/fetch/{job_id}", summary="Fetch a queued result (ModelsLab-compatible)")
-def fetch(job_id: str, body: ModelsLabFetch, request: Request) -> dict[str, Any]:
-    state: ServiceState = request.app.state.service
+def _fetch(state: ServiceState, job_id: str, raw: bytes) -> dict[str, Any]:
     try:
-        job = state.store.get(job_id, authenticate(state, body.key).account_id)
+        values = parse_json_object(raw)
+        key = values.get("key")
+        if key is not None and not isinstance(key, str):
+            raise InvalidInput("key must be a string", code="INVALID_KEY")
+        caller = caller_for_key(state, key)
+        job = state.store.get(job_id, caller.account_id)
+        return response_body(state, job)
     except MusicGenError as exc:
         return _error(error_message(exc))
-    return response_body(state, job)
+
+
+@router.post("/fetch/{job_id}", summary="Fetch a queued result (ModelsLab-compatible)")
+async def fetch(job_id: str, request: Request) -> dict[str, Any]:
+    state: ServiceState = request.app.state.service
+    raw = await request.body()
+    result: dict[str, Any] = await run_in_threadpool(_fetch, state, job_id, raw)
+    return result
