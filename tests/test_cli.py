@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -100,7 +101,8 @@ def test_models_list_shows_every_checkpoint(tmp_path, capsys):
     for name in ("musicgen-small", "musicgen-melody-large", "musicgen-stereo-melody-large"):
         assert name in out
     row = next(line for line in out.splitlines() if line.startswith("musicgen-stereo-melody "))
-    assert row.split()[1:] == ["1.5B", "32000", "2", "yes", "no"]
+    assert row.split()[1:6] == ["musicgen", "1.5B", "32000", "2", "no"]
+    assert "melody" in row and "stereo" in row
 
 
 def test_models_pull_offline_fails_cleanly(tmp_path, capsys):
@@ -123,3 +125,46 @@ def test_console_script_end_to_end(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
     assert sf.info(out).frames == 12800
+
+
+def test_a_song_with_lyrics_from_a_file(song_pipeline, tmp_path, capsys):
+    lyrics = tmp_path / "song.txt"
+    lyrics.write_text("[verse]\nwalking down the street\n[chorus]\nsing it loud\n")
+    out = tmp_path / "song.wav"
+    args = ["generate", "synth pop", "--model", str(song_pipeline), "--lyrics", str(lyrics),
+            "--bpm", "120", "--key", "A minor", "--time-signature", "4/4", "--language", "en",
+            "--duration", "1.0", "--steps", "2", "--seed", "3", "-o", str(out), "-q"]  # fmt: skip
+    assert main(args) == 0
+    data, sr = sf.read(out)
+    assert (sr, data.shape) == (48000, (48000, 2))
+    assert "seed 3" in capsys.readouterr().out
+
+
+def test_edit_repaints_a_range_of_a_song(song_pipeline, tmp_path):
+    source, out = tmp_path / "source.wav", tmp_path / "edited.wav"
+    base = ["--model", str(song_pipeline), "--steps", "2", "-q"]
+    assert main(["generate", "pop", "--duration", "1.0", "-o", str(source), *base]) == 0
+    args = ["edit", "repaint", str(source), "--start", "0.2", "--end", "0.6", "--prompt", "solo"]
+    assert main([*args, "-o", str(out), *base]) == 0
+    before, _ = sf.read(source, dtype="float32")
+    after, sr = sf.read(out, dtype="float32")
+    assert after.shape == before.shape and sr == 48000
+    cut = round(0.2 * 48000) - 1  # outside the range (16-bit WAV both times)
+    np.testing.assert_array_equal(after[:cut], before[:cut])
+
+
+def test_song_options_on_musicgen_name_the_capability(checkpoints, tmp_path, capsys):
+    args = ["generate", "pop", "--model", str(checkpoints["mono"]), "--lyrics", "la la",
+            "--duration", "0.2", "-o", str(tmp_path / "x.wav"), "-q"]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "UNSUPPORTED_FEATURE" in err and "'lyrics'" in err
+
+
+def test_models_list_shows_family_and_capabilities(song_pipeline, checkpoints, capsys):
+    assert main(["models", "list", str(song_pipeline), str(checkpoints["melody"]), "composer"]) == 0
+    lines = capsys.readouterr().out.splitlines()[2:]
+    song, melody, composer = lines
+    assert "acestep" in song and "lyrics" in song and "edit" in song
+    assert "musicgen" in melody and "melody" in melody and "lyrics" not in melody
+    assert "composer" in composer and "midi" in composer

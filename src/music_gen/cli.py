@@ -1,7 +1,9 @@
 """The ``music-gen`` command line.
 
     music-gen generate "calm piano melody" --duration 10 --seed 7 --output calm.wav
-    music-gen models list
+    music-gen generate "synth pop" --model ./acestep --lyrics song.txt --bpm 120 --key "A minor"
+    music-gen edit repaint song.wav --model ./acestep --start 10 --end 20 --prompt "guitar solo"
+    music-gen models list [MODEL ...]
     music-gen models pull musicgen-small
     music-gen models make-tiny ./tiny-musicgen --variant mono
     music-gen keys create --name alice
@@ -13,9 +15,12 @@ Errors print one line, ``error: CODE: message``, and exit with status 1 (2 for u
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .errors import InvalidInput, ModelNotAvailable, MusicGenError, UnknownModel
 
@@ -40,8 +45,6 @@ def _output_path(output: str, fmt: str | None) -> Path:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from .generator import MusicGenerator
 
     output = _output_path(args.output, args.format)
@@ -69,32 +72,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         gen = MusicGenerator(model="composer")
-    bar = tqdm(total=None, unit="step", desc="generating", disable=args.quiet, leave=False)
+    kwargs = _generation_kwargs(args, gen)
+    with _progress_bar(args.quiet) as progress:
+        audio = gen.generate(args.prompt, progress=progress, **kwargs)
+    return _write(audio, output, args)
 
-    def progress(done: int, total: int) -> None:
-        if bar.total != total:
-            bar.reset(total=total)
-        bar.update(done - bar.n)  # tqdm rate-limits its redraws
 
-    try:
-        audio = gen.generate(
-            args.prompt,
-            duration=args.duration,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            seed=args.seed,
-            guidance_scale=args.guidance,
-            melody=args.melody,
-            continuation=args.continuation,
-            progress=progress,
-        )
-    finally:
-        bar.close()
+def _write(audio: Any, output: Path, args: argparse.Namespace) -> int:
     if args.normalize:
         audio = audio.normalize(args.normalize)
     path = audio.save(output)
-    midi = audio.save_midi(args.midi) if args.midi else None
+    midi = audio.save_midi(args.midi) if getattr(args, "midi", None) else None
     meta = audio.metadata
     print(
         f"wrote {path} ({audio.duration:.2f} s, {audio.sample_rate} Hz, {audio.channels} ch, "
@@ -106,17 +94,107 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _progress_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, unit="step", desc="generating", disable=quiet, leave=False)
+
+    def progress(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.update(done - bar.n)  # tqdm rate-limits its redraws
+
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
+def _lyrics(value: str | None) -> str | None:
+    """``--lyrics`` is a file when one exists at that path, else the lyrics themselves."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if len(value) < 4096 and "\n" not in value and path.is_file():
+        return path.read_text(encoding="utf-8")
+    return value
+
+
+def _generation_kwargs(args: argparse.Namespace, gen: Any) -> dict[str, Any]:
+    """The options given on the command line, as the model's ``generate`` takes them. An
+    option the model cannot use is refused, naming the capability it lacks."""
+    from .families import require
+
+
+    values = {
+        "duration": args.duration,
+        "seed": args.seed,
+        "guidance_scale": args.guidance,
+        "melody": args.melody,
+        "continuation": args.continuation,
+        "lyrics": _lyrics(args.lyrics),
+        "bpm": args.bpm,
+        "key": args.key,
+        "time_signature": args.time_signature,
+        "vocal_language": args.language,
+        "reference": args.reference,
+        "steps": args.steps,
+    }
+    values.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    kwargs = {k: v for k, v in values.items() if v is not None}
+    require(gen.card, kwargs)  # UNSUPPORTED_FEATURE naming the capability
+    accepted = inspect.signature(gen.family_impl.generate).parameters
+    for name in kwargs:
+        if name not in accepted:
+            flag = {"guidance_scale": "guidance", "vocal_language": "language"}.get(name, name)
+            raise InvalidInput(
+                f"--{flag.replace('_', '-')} does not apply to {gen.family} models "
+                f"({gen.model_name})",
+                code="UNSUPPORTED_FEATURE",
+                details={"option": flag, "family": gen.family},
+            )
+    return kwargs
+
+
+def _cmd_edit(args: argparse.Namespace) -> int:
+    from .generator import MusicGenerator
+
+    output = _output_path(args.output, args.format)
+    gen = MusicGenerator(model=args.model, device=args.device, dtype=args.dtype,
+                         cache_dir=args.cache_dir)  # fmt: skip
+    options = {
+        "start": args.start, "end": args.end, "strength": args.strength, "track": args.track,
+        "tracks": args.tracks.split(",") if args.tracks else None, "seed": args.seed,
+        "steps": args.steps, "lyrics": _lyrics(args.lyrics), "reference": args.reference,
+    }  # fmt: skip
+    with _progress_bar(args.quiet) as progress:
+        audio = gen.edit(
+            args.task, args.source, args.prompt or "", progress=progress,
+            **{k: v for k, v in options.items() if v is not None},
+        )  # fmt: skip
+    return _write(audio, output, args)
+
+
 def _cmd_models_list(args: argparse.Namespace) -> int:
     from .engine.loading import KNOWN_MODELS, is_cached
+    from .families import describe_capabilities, inspect_model
 
-    header = f"{'name':<30} {'params':>6} {'rate':>6} {'ch':>3} {'melody':>6} {'cached':>6}"
+    names = args.models or [*KNOWN_MODELS, "composer"]
+    header = (
+        f"{'name':<30} {'family':<9} {'params':>6} {'rate':>6} {'ch':>3} {'cached':>6}  "
+        "capabilities"
+    )
     print(header)
     print("-" * len(header))
-    for info in KNOWN_MODELS.values():
-        cached = is_cached(info.hub_id, args.cache_dir)
+    for name in names:
+        card = inspect_model(name, args.cache_dir)
+        info = KNOWN_MODELS.get(name)
+        cached = name == "composer" or is_cached(info.hub_id if info else name, args.cache_dir)
         print(
-            f"{info.name:<30} {info.parameters:>6} {info.sample_rate:>6} {info.channels:>3} "
-            f"{'yes' if info.melody else 'no':>6} {'yes' if cached else 'no':>6}"
+            f"{Path(name).name if Path(name).is_dir() else name:<30} {card.family:<9} "
+            f"{card.size:>6} {card.sample_rate:>6} {card.channels:>3} "
+            f"{'yes' if cached else 'no':>6}  {', '.join(describe_capabilities(card))}"
         )
     return 0
 
@@ -130,11 +208,16 @@ def _cmd_models_pull(args: argparse.Namespace) -> int:
 
 
 def _cmd_models_make_tiny(args: argparse.Namespace) -> int:
-    from .testing import make_tiny_checkpoint
+    from .testing import make_tiny_checkpoint, make_tiny_song_pipeline
 
-    path = make_tiny_checkpoint(args.directory, args.variant, seed=args.seed)
+    if args.variant == "song":
+        path = make_tiny_song_pipeline(args.directory, seed=args.seed)
+        kind = "ACE-Step song pipeline"
+    else:
+        path = make_tiny_checkpoint(args.directory, args.variant, seed=args.seed)
+        kind = f"{args.variant} MusicGen checkpoint"
     print(
-        f"wrote a tiny random {args.variant} MusicGen checkpoint to {path} "
+        f"wrote a tiny random {kind} to {path} "
         "(random weights: it makes noise, not music; for trying the pipeline offline)"
     )
     return 0
@@ -146,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate audio from a text prompt")
     gen.add_argument("prompt")
-    gen.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    gen.add_argument("--duration", type=float, default=None, help="seconds (default: 10; songs 30)")
     gen.add_argument(
         "--model",
         default=None,
@@ -154,10 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
         "available offline, the composer is used with a notice)",
     )
     gen.add_argument("--seed", type=int, default=None)
-    gen.add_argument("--temperature", type=float, default=1.0)
-    gen.add_argument("--top-k", type=int, default=250)
-    gen.add_argument("--top-p", type=float, default=0.0)
-    gen.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance")
+    gen.add_argument("--temperature", type=float, default=None, help="MusicGen (default 1)")
+    gen.add_argument("--top-k", type=int, default=None, help="MusicGen (default 250)")
+    gen.add_argument("--top-p", type=float, default=None, help="MusicGen (default 0)")
+    gen.add_argument(
+        "--guidance", type=float, default=None,
+        help="classifier-free guidance (default: MusicGen 3; songs the checkpoint's own)",
+    )  # fmt: skip
     gen.add_argument("--melody", metavar="FILE", help="condition on this audio's melody")
     gen.add_argument(
         "--continue",
@@ -165,21 +251,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="continue this audio (the output starts with it)",
     )
-    gen.add_argument("--output", "-o", default="output.wav", metavar="FILE")
+    _song_options(gen)
+    gen.add_argument("--reference", metavar="FILE", help="songs: a reference voice or style")
     gen.add_argument("--midi", metavar="FILE", help="also write the MIDI (composer engine)")
-    gen.add_argument("--format", choices=_FORMATS, default=None)
-    gen.add_argument("--normalize", choices=("loudness", "peak", "rms", "clip"), default=None)
-    gen.add_argument("--device", default="auto")
-    gen.add_argument("--dtype", default=None, help="float32, bfloat16 or float16")
+    _output_options(gen)
     gen.add_argument("--engine", choices=("fast", "reference"), default="fast")
     gen.add_argument("--quantize", choices=("int8",), default=None, help="int8 decoder weights")
-    gen.add_argument("--cache-dir", default=None)
-    gen.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     gen.set_defaults(func=_cmd_generate)
+
+    edit = sub.add_parser("edit", help="edit a song: repaint, cover, extract, lego, complete")
+    edit.add_argument("task", choices=("repaint", "cover", "extract", "lego", "complete"))
+    edit.add_argument("source", metavar="SOURCE", help="the song to edit (an audio file)")
+    edit.add_argument("--model", required=True, help="an ACE-Step hub id or directory")
+    edit.add_argument("--prompt", default="", help="what the edited part should sound like")
+    edit.add_argument("--start", type=float, help="repaint/lego: from this second")
+    edit.add_argument("--end", type=float, help="repaint/lego: to this second")
+    edit.add_argument("--strength", type=float, help="cover: 0..1, how closely to follow")
+    edit.add_argument("--track", help="extract/lego: vocals, drums, bass, guitar, ...")
+    edit.add_argument("--tracks", help="complete: tracks to add, comma-separated")
+    edit.add_argument("--lyrics", metavar="FILE_OR_TEXT")
+    edit.add_argument("--reference", metavar="FILE")
+    edit.add_argument("--seed", type=int, default=None)
+    edit.add_argument("--steps", type=int, default=None)
+    _output_options(edit)
+    edit.set_defaults(func=_cmd_edit)
 
     models = sub.add_parser("models", help="list, fetch or build checkpoints")
     msub = models.add_subparsers(dest="models_command", required=True)
-    lst = msub.add_parser("list", help="known checkpoints and whether they are cached")
+    lst = msub.add_parser(
+        "list", help="models with their family, capabilities and whether they are cached"
+    )
+    lst.add_argument("models", nargs="*", help="hub ids or directories (default: known ones)")
     lst.add_argument("--cache-dir", default=None)
     lst.set_defaults(func=_cmd_models_list)
     pull = msub.add_parser("pull", help="download a checkpoint into the local cache")
@@ -189,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     tiny = msub.add_parser("make-tiny", help="build a tiny random checkpoint (offline testing)")
     tiny.add_argument("directory")
     tiny.add_argument(
-        "--variant", choices=("mono", "stereo", "melody", "stereo-melody"), default="mono"
+        "--variant", choices=("mono", "stereo", "melody", "stereo-melody", "song"), default="mono"
     )
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=_cmd_models_make_tiny)
@@ -198,6 +300,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)
     return parser
+
+
+def _song_options(parser: argparse.ArgumentParser) -> None:
+    song = parser.add_argument_group("songs (models with the lyrics capability, e.g. ACE-Step)")
+    song.add_argument("--lyrics", metavar="FILE_OR_TEXT", help="[verse]/[chorus] tagged lyrics")
+    song.add_argument("--bpm", type=int, help="tempo, 30..300")
+    song.add_argument("--key", help="e.g. 'A minor', 'F# major', 'Bbm'")
+    song.add_argument("--time-signature", help="2/4, 3/4, 4/4 or 6/8")
+    song.add_argument("--language", help="the lyrics' language (en, zh, ja, es, ...)")
+    song.add_argument("--steps", type=int, help="denoising steps (default: the checkpoint's)")
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", "-o", default="output.wav", metavar="FILE")
+    parser.add_argument("--format", choices=_FORMATS, default=None)
+    parser.add_argument("--normalize", choices=("loudness", "peak", "rms", "clip"), default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default=None, help="float32, bfloat16 or float16")
+    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
