@@ -363,6 +363,53 @@ def test_controls_follow_the_models_capabilities(page, key):
     expect(panel.get_by_label("Melody", exact=True)).to_be_hidden()
 
 
+@pytest.fixture(scope="module")
+def song_server(tmp_path_factory, checkpoints, song_pipeline) -> Iterator[Server]:
+    """A server offering a MusicGen checkpoint and a tiny ACE-Step song pipeline."""
+    srv = start_server(
+        tmp_path_factory.mktemp("studio-songs"),
+        model=str(checkpoints["mono"]),
+        models=[str(song_pipeline)],
+        max_duration=30.0,
+    )
+    yield srv
+    srv.stop()
+
+
+SONG_CONTROLS = ["Lyrics", "BPM", "Key", "Time signature", "Language"]
+
+
+def test_song_only_controls_appear_only_for_a_lyrics_capable_model(context, song_server):
+    from playwright.sync_api import expect
+
+    key = song_server.key("songs")
+    models = song_server.client(key).get("/models").json()["models"]
+    song = next((m for m in models if "lyrics" in m["capabilities"]), None)
+    if song is None:
+        pytest.skip("GET /models reports no lyrics-capable model here yet")
+    musicgen = next(m for m in models if m["id"] == str(song_server.settings.model))
+    page = context.new_page()
+    page.goto(f"{song_server.settings.base_url}/")
+    sign_in(page, key)
+    panel = generate_panel(page)
+
+    panel.get_by_label("Model", exact=True).select_option(song["id"])
+    for label in SONG_CONTROLS:
+        expect(panel.get_by_label(label, exact=True)).to_be_visible()
+    if "sampling" not in song["capabilities"]:
+        expect(panel.get_by_label("Temperature", exact=True)).to_be_hidden()
+    # the lyrics editor's section buttons put a tag on a line of its own
+    lyrics = panel.get_by_label("Lyrics", exact=True)
+    lyrics.fill("la la")
+    panel.get_by_role("button", name="[chorus]").click()
+    assert lyrics.input_value() == "la la\n[chorus]\n"
+
+    panel.get_by_label("Model", exact=True).select_option(musicgen["id"])
+    for label in SONG_CONTROLS:
+        expect(panel.get_by_label(label, exact=True)).to_be_hidden()
+    expect(panel.get_by_label("Temperature", exact=True)).to_be_visible()
+
+
 # ------------------------------------------------------------------------------ streaming
 
 
