@@ -4,23 +4,36 @@ from music_gen import MusicGenerator
 gen = MusicGenerator(model="facebook/musicgen-small")
 audio = gen.generate("Calm piano melody", duration=30.0, temperature=0.8, seed=7)
 audio.save("output.wav")
+
+The names below are imported when first used (PEP 562), so ``from music_gen import APIClient``
+loads the HTTP client and the audio types only — not torch, transformers or the engines.
 """
 
-from .audio import AudioMixer, AudioOutput, load_audio
-from .client import APIClient, AsyncAPIClient
-from .compose.multitrack import MultiInstrumentGenerator
-from .engine.loading import KNOWN_MODELS, ModelInfo
-from .errors import (
-    GenerationFailed,
-    InvalidInput,
-    ModelNotAvailable,
-    MusicGenError,
-    UnknownModel,
-    UnsupportedFeature,
-)
-from .generator import MusicGenerator
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "APIClient": "music_gen.client",
+    "AsyncAPIClient": "music_gen.client",
+    "AudioMixer": "music_gen.audio",
+    "AudioOutput": "music_gen.audio",
+    "load_audio": "music_gen.audio",
+    "MultiInstrumentGenerator": "music_gen.compose.multitrack",
+    "KNOWN_MODELS": "music_gen.engine.loading",
+    "ModelInfo": "music_gen.engine.loading",
+    "GenerationFailed": "music_gen.errors",
+    "InvalidInput": "music_gen.errors",
+    "ModelNotAvailable": "music_gen.errors",
+    "MusicGenError": "music_gen.errors",
+    "UnknownModel": "music_gen.errors",
+    "UnsupportedFeature": "music_gen.errors",
+    "MusicGenerator": "music_gen.generator",
+}
 
 __all__ = [
     "KNOWN_MODELS",
@@ -40,3 +53,31 @@ __all__ = [
     "__version__",
     "load_audio",
 ]
+
+if TYPE_CHECKING:
+    from .audio import AudioMixer, AudioOutput, load_audio
+    from .client import APIClient, AsyncAPIClient
+    from .compose.multitrack import MultiInstrumentGenerator
+    from .engine.loading import KNOWN_MODELS, ModelInfo
+    from .errors import (
+        GenerationFailed,
+        InvalidInput,
+        ModelNotAvailable,
+        MusicGenError,
+        UnknownModel,
+        UnsupportedFeature,
+    )
+    from .generator import MusicGenerator
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'music_gen' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -1,6 +1,10 @@
 """``music-gen serve`` and ``music-gen keys …`` (registered by ``music_gen.cli``).
 
 Flags override ``MUSIC_GEN_*`` environment variables; see ``service.settings.Settings``.
+First contact: ``serve`` logs at INFO without Alembic's plugin chatter, and when keys are
+required but none exists yet it says in one line how to create one and which URL to open.
+Both commands need the ``service`` extra (``pip install 'music-gen[service]'``) and say so
+when it is missing.
 """
 
 from __future__ import annotations
@@ -12,7 +16,23 @@ from typing import Any
 __all__ = ["add_commands"]
 
 
+SERVICE_EXTRA = "the HTTP service needs the `service` extra: pip install 'music-gen[service]'"
+
+
+def _require_service() -> None:
+    from importlib.util import find_spec
+
+    from ..errors import UnsupportedFeature
+
+    missing = [m for m in ("fastapi", "uvicorn", "sqlalchemy", "alembic", "pydantic_settings")
+               if find_spec(m) is None]  # fmt: skip
+    if missing:
+        raise UnsupportedFeature(f"{SERVICE_EXTRA} (missing: {', '.join(missing)})",
+                                 code="SERVICE_NOT_INSTALLED")  # fmt: skip
+
+
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
+    _require_service()
     from pydantic import ValidationError
 
     from ..errors import InvalidInput
@@ -39,13 +59,38 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
         raise InvalidInput(f"bad setting: {first['msg']}", code="INVALID_SETTINGS") from exc
 
 
+def _quiet_alembic(record: logging.LogRecord) -> bool:
+    """Keep Alembic's "Running upgrade …" lines; drop its per-connection dialect notes."""
+    return not record.getMessage().startswith(("Context impl", "Will assume"))
+
+
+def first_contact(settings: Any, args: argparse.Namespace) -> str | None:
+    """The one line to print when keys are required and none is active yet (else None)."""
+    if not settings.auth:
+        return None
+    store = _keys(args)
+    if any(key.revoked_at is None for key, _ in store.list_keys()):
+        return None
+    where = f" --data-dir {args.data_dir}" if getattr(args, "data_dir", None) else ""
+    where += f" --database-url {args.database_url}" if getattr(args, "database_url", None) else ""
+    return (
+        f"no API key exists yet: create one with `music-gen keys create --name NAME{where}`, "
+        f"then open {settings.base_url}/ and sign in with it"
+    )
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args, auth=False if args.no_auth else None)
     import uvicorn
 
     from .app import create_app
 
-    settings = _settings(args, auth=False if args.no_auth else None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # 8 lines of noise
+    logging.getLogger("alembic.runtime.migration").addFilter(_quiet_alembic)
+    hint = first_contact(settings, args)
+    if hint:
+        print(hint, flush=True)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
