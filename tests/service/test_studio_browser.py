@@ -147,6 +147,8 @@ def test_sign_in_wrong_key_right_key_and_sign_out(page, server, key, console):
     from playwright.sync_api import expect
 
     console.allow_api_error(401)
+    page.get_by_role("button", name="Sign in").click()  # no key: this server needs one
+    expect(page.locator("#api-key-error")).to_contain_text("needs an API key")
     page.get_by_label("API key").fill("mgk_not-a-key")
     page.get_by_role("button", name="Sign in").click()
     message = server.client("mgk_not-a-key").get("/models").json()["error"]["message"]
@@ -179,6 +181,20 @@ def test_a_revoked_key_is_signed_out_on_reload(page, server, console):
     expect(page.locator("#api-key-error")).to_contain_text("revoked")
     expect(page.get_by_label("API key")).to_be_visible()
     assert js(page, "localStorage.getItem('music-gen.api-key')") is None
+
+
+def test_a_server_without_keys_signs_in_with_an_empty_key(context, tmp_path, checkpoints):
+    from playwright.sync_api import expect
+
+    srv = start_server(tmp_path, model=str(checkpoints["mono"]), auth=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{srv.settings.base_url}/")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#whoami")).to_contain_text("needs no key")
+        expect(page.locator("#model option").first).to_be_attached()
+    finally:
+        srv.stop()
 
 
 # ------------------------------------------------------------------------------ generate
@@ -305,6 +321,30 @@ def test_history_pages(page, server, key):
     assert page.get_by_role("button", name="Older").is_disabled()
     page.get_by_role("button", name="Newer").click()
     expect(page.locator("#history-list li.job").first).to_contain_text("tune 8")
+
+
+def test_cancel_stops_a_running_job(page, server, key):
+    from playwright.sync_api import expect
+
+    sign_in(page, key)
+    panel = generate_panel(page)
+    panel.get_by_label("Prompt", exact=True).fill("a long piece to cancel")
+    panel.get_by_label("Duration", exact=True).fill("25")
+    panel.get_by_label("Play while it is generated (stream)").uncheck()
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    cancel = panel.get_by_role("button", name="Cancel")
+    expect(cancel).to_be_visible()
+    status = page.locator("#job-status")
+    expect(status).to_have_attribute("data-state", re.compile("queued|running"))
+    cancel.click()
+    expect(status).to_have_attribute("data-state", "cancelled")
+    expect(cancel).to_be_hidden()
+    expect(panel.get_by_role("button", name="Generate", exact=True)).to_be_enabled()
+    row = page.locator("#history-list li.job").first
+    expect(row).to_contain_text("a long piece to cancel")
+    expect(row).to_have_attribute("data-status", "cancelled")
+    task_id = row.get_attribute("data-task-id")
+    assert server.client(key).get(f"/generate/{task_id}").json()["status"] == "cancelled"
 
 
 # ------------------------------------------------------------------------------ errors

@@ -47,7 +47,12 @@ async function signIn(key, { quiet = false } = {}) {
     setSignedIn(false);
     if (exc instanceof ApiError && exc.status === 401) setKey("");
     if (!quiet || exc.status === 401) {
-      const text = exc.status === 401 ? `${exc.message}. Check the key and try again.` : exc.message;
+      let text = exc.message;
+      if (exc.status === 401) {
+        text = key
+          ? `${exc.message}. Check the key and try again.`
+          : "This server needs an API key: paste one from `music-gen keys create`.";
+      }
       $("#api-key-error").textContent = text;
       $("#api-key").setAttribute("aria-invalid", "true");
     }
@@ -60,19 +65,15 @@ function setSignedIn(signedIn, key = "") {
   $("#main").inert = !signedIn;
   $("#main").setAttribute("aria-disabled", String(!signedIn));
   $("#api-key").removeAttribute("aria-invalid");
-  $("#whoami").textContent = signedIn ? `Signed in with ${key.slice(0, 8)}…` : "";
+  const who = key ? `Signed in with ${key.slice(0, 8)}…` : "Signed in (this server needs no key)";
+  $("#whoami").textContent = signedIn ? who : "";
   if (signedIn) $("#api-key").value = "";
 }
 
 $("#signin").addEventListener("submit", (event) => {
   event.preventDefault();
-  const key = $("#api-key").value.trim();
-  if (!key) {
-    $("#api-key-error").textContent = "Paste an API key first.";
-    $("#api-key").focus();
-    return;
-  }
-  signIn(key);
+  // an empty key signs in only where the server runs without keys (music-gen serve --no-auth)
+  signIn($("#api-key").value.trim());
 });
 
 $("#signout").addEventListener("click", () => {
@@ -210,6 +211,7 @@ function describe(job) {
 
 function setRunning(running) {
   state.running = running;
+  form.setAttribute("aria-busy", String(Boolean(running)));
   $("#generate-button").disabled = Boolean(running);
   $("#cancel-button").hidden = !running;
 }
