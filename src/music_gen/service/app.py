@@ -30,7 +30,7 @@ from ..errors import MusicGenError, PayloadTooLarge, RateLimited
 from .adapters import aimlapi, leap, modelslab, segmind
 from .backends import Backend
 from .deps import QUERY_KEY_SCOPE
-from .routes import audio, generate, multitrack, studio, system, ws
+from .routes import audio, generate, multitrack, songs, studio, system, ws
 from .schemas import ErrorResponse
 from .settings import Settings
 from .state import ServiceState
@@ -74,7 +74,7 @@ def _error(status: int, code: str, message: str, details: Any = None, **headers:
 
 class BodyLimit:
     """Refuse request bodies over the limit (declared or streamed) with 413; reference-track
-    uploads (paths ending in ``/upload``) have their own, larger limit."""
+    uploads (paths ending in ``/upload`` or ``/uploads``) have their own, larger limit."""
 
     def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
         self.app, self.default, self.upload_limit = app, limit, upload_limit
@@ -83,7 +83,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.upload_limit if scope["path"].endswith("/upload") else self.default
+        limit = (
+            self.upload_limit if scope["path"].endswith(("/upload", "/uploads")) else self.default
+        )
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             response = _error(
@@ -183,7 +185,7 @@ def create_app(
         BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )
     app.add_middleware(RedactQueryKeys)
-    for module in (generate, multitrack, system, audio, ws, leap):
+    for module in (generate, multitrack, songs, system, audio, ws, leap):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.include_router(segmind.router, responses=ERROR_RESPONSES)  # /v1/meta-musicgen-medium
     app.include_router(modelslab.router)  # /api/v6/voice/…: errors in ModelsLab's own shape

@@ -18,29 +18,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..audio import AudioOutput
-from ..errors import GenerationFailed, MusicGenError
+from ..errors import GenerationFailed
 from ..params import GenerationParams
+from .events import Event, failure
+from .songs import SongJobs
 
 __all__ = ["Backend", "Event", "MusicGenBackend", "ToneBackend", "failure", "make_backend"]
 
 log = logging.getLogger("music_gen.worker")
 
 SAMPLING_KEYS = ("duration", "temperature", "top_k", "top_p", "guidance_scale", "seed")
-
-
-@dataclass
-class Event:
-    job_id: str
-    kind: Literal["chunk", "done", "error"]
-    audio: AudioOutput | None = None
-    error: MusicGenError | None = None
-    stems: dict[str, AudioOutput] | None = None  # multitrack jobs: every stem beside the mix
 
 
 class Backend(Protocol):
@@ -56,13 +48,6 @@ class Backend(Protocol):
 
 def _sampling(params: dict[str, Any]) -> dict[str, Any]:
     return {k: params[k] for k in SAMPLING_KEYS if params.get(k) is not None}
-
-
-def failure(exc: Exception) -> MusicGenError:
-    """Any exception as a job error: the library's own, or GENERATION_FAILED naming it."""
-    if isinstance(exc, MusicGenError):
-        return exc
-    return GenerationFailed(f"{type(exc).__name__}: {exc}")
 
 
 def _lengths(sampling: dict[str, Any]) -> dict[str, Any]:
@@ -123,8 +108,6 @@ class MusicGenBackend:
         self.owner: dict[str, str] = {}  # job id -> model
         self.sequential: dict[str, tuple[str, dict[str, Any]]] = {}  # non-fast engines
         self.streams = _Streams()
-        from .songs import SongJobs
-
         self.songs = SongJobs(max_batch=capacity)
 
     def generator(self, model: str) -> Any:

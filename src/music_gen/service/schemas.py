@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "BatchCreate",
     "BatchPublic",
+    "EditCreate",
     "ErrorBody",
     "ErrorResponse",
     "HealthPublic",
@@ -25,6 +26,7 @@ __all__ = [
     "ModelPublic",
     "MultiInstrumentCreate",
     "ReadinessPublic",
+    "UploadPublic",
 ]
 
 AudioFormat = Literal["wav", "mp3", "flac", "ogg"]
@@ -41,7 +43,10 @@ class JobCreate(BaseModel):
     seed: int | None = Field(
         default=None, description="Same seed, same audio. Omitted: a random one."
     )
-    guidance_scale: float = 3.0
+    guidance_scale: float | None = Field(
+        default=None,
+        description="Classifier-free guidance; default: MusicGen 3, songs the model's.",
+    )
     model: str | None = Field(
         default=None, description="A model from GET /models; default: the server's."
     )
@@ -51,6 +56,51 @@ class JobCreate(BaseModel):
         default=None, description="POSTed a signed event when the job ends."
     )
     track_id: str | None = Field(default=None, max_length=200, description="Echoed in the webhook.")
+    # songs: models with the "lyrics" capability (GET /models)
+    lyrics: str | None = Field(default=None, description="Sung lyrics, [verse]/[chorus] tagged.")
+    bpm: float | None = Field(default=None, description="Tempo, 30..300 (songs).")
+    key: str | None = Field(default=None, max_length=40, description="e.g. 'A minor' (songs).")
+    time_signature: str | None = Field(default=None, max_length=8, description="2/4 .. 6/8.")
+    vocal_language: str | None = Field(default=None, max_length=16, description="e.g. 'en'.")
+    steps: int | None = Field(default=None, description="Denoising steps (songs).")
+    reference_upload_id: str | None = Field(
+        default=None, max_length=64, description="A reference voice/style from POST /uploads."
+    )
+    reference_url: str | None = Field(
+        default=None, max_length=2000, description="A reference voice/style to fetch (http[s])."
+    )
+
+
+class EditCreate(BaseModel):
+    """Edit a song (models with the "edit" capability): the source by upload, job or URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["repaint", "cover", "extract", "lego", "complete"]
+    source_upload_id: str | None = Field(default=None, max_length=64)
+    source_job_id: str | None = Field(default=None, max_length=64)
+    source_url: str | None = Field(default=None, max_length=2000)
+    prompt: str = Field(default="", description="What the edited audio should sound like.")
+    lyrics: str | None = None
+    start: float | None = Field(default=None, description="repaint/lego: from this second")
+    end: float | None = Field(default=None, description="repaint/lego: to this second")
+    strength: float | None = Field(default=None, description="cover: 0..1")
+    track: str | None = Field(default=None, max_length=40, description="extract/lego")
+    tracks: list[str] | None = Field(default=None, max_length=12, description="complete")
+    seed: int | None = None
+    steps: int | None = None
+    model: str | None = None
+    format: AudioFormat = "wav"
+    sample_rate: int | None = None
+    webhook_url: str | None = None
+    track_id: str | None = Field(default=None, max_length=200)
+
+
+class UploadPublic(BaseModel):
+    upload_id: str
+    duration: float
+    sample_rate: int
+    channels: int
 
 
 class MultiInstrumentCreate(BaseModel):
@@ -125,6 +175,7 @@ class JobList(BaseModel):
 class ModelPublic(BaseModel):
     name: str
     id: str
+    family: str = Field(description="musicgen, composer, acestep (songs) or test-tone")
     size: str
     sample_rate: int
     channels: int

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from ..errors import GenerationFailed
-from .backends import Event, failure
+from .events import Event, failure
 
 __all__ = ["SONG_KEYS", "SongJobs"]
 

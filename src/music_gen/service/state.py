@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import InvalidInput, RateLimited
 from .auth import Caller, KeyStore
 from .backends import Backend, make_backend
+from .catalog import ModelCatalog
 from .db import Database, open_database
 from .jobs import JobStore
 from .settings import Settings
@@ -145,6 +146,14 @@ class ServiceState:
         service.link_secret = _secret_file(settings.data_dir / "link-secret")
         service.extras["worker_lock"] = worker_lock
         return service
+
+    @property
+    def catalog(self) -> ModelCatalog:
+        """The served models and their capabilities (built on first use)."""
+        if "catalog" not in self.extras:
+            self.extras["catalog"] = ModelCatalog(self.settings)
+        catalog: ModelCatalog = self.extras["catalog"]
+        return catalog
 
     def start(self) -> None:
         self.webhooks.start()

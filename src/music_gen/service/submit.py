@@ -10,14 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..audio.output import _MP3_SAMPLE_RATES, AUDIO_FORMATS
 from ..engine.loading import KNOWN_MODELS
-from ..errors import InvalidInput, UnknownModel
-from ..params import GenerationParams, resolve_seeds, validate_prompt
+from ..errors import InvalidInput, UnsupportedFeature
+from ..families import Capability, require
+from ..params import GenerationParams, SongParams, resolve_seeds, validate_prompt
 from .auth import Caller
 from .db import Job
+from .inputs import MAX_UPLOAD_SECONDS, fetch_input_audio, upload_input
 from .jobs import NewJob
 from .schemas import JobCreate, JobPublic, JobSubmitted
 from .state import ServiceState
@@ -27,30 +30,26 @@ __all__ = ["eta_seconds", "job_public", "submit", "submitted"]
 
 
 def allowed_models(state: ServiceState) -> list[str]:
-    """The default model, the extra ones configured, and the composer (it runs anywhere)."""
-    s = state.settings
-    default = s.model or "composer"
-    extra = [m for m in [*s.models, "composer"] if m != default]
-    return [default, *dict.fromkeys(extra)]
+    """The default model, the extra ones configured, the song model and the composer."""
+    return state.catalog.names()
 
 
 def resolve_model(state: ServiceState, requested: str | None) -> str:
-    if not requested:
-        return state.settings.model or "composer"
-    allowed = allowed_models(state)
-    for name in allowed:
-        short = name.removeprefix("facebook/")
-        if requested in (name, short, f"facebook/{requested}"):
-            return name
-    raise UnknownModel(
-        f"model {requested!r} is not served here; GET /api/v1/models lists the ones that are",
-        details={"model": requested, "available": allowed},
-    )
+    return state.catalog.resolve(requested)
 
 
-def validate_request(state: ServiceState, body: JobCreate) -> tuple[dict[str, Any], str]:
-    """The job's stored parameters (seed resolved) and model; raises InvalidInput & co."""
+def validate_request(
+    state: ServiceState, body: JobCreate, caller: Caller | None = None
+) -> tuple[dict[str, Any], str]:
+    """The job's stored parameters (seed resolved, inputs fetched) and model, validated against
+    the model's capabilities; raises InvalidInput, UnsupportedFeature & co."""
     s = state.settings
+    model = resolve_model(state, body.model)
+    card = state.catalog.card(model)
+    reference = body.reference_upload_id or body.reference_url
+    require(card, {"lyrics": body.lyrics, "bpm": body.bpm, "key": body.key,
+                   "time_signature": body.time_signature, "vocal_language": body.vocal_language,
+                   "reference": reference})  # fmt: skip
     for name in ("prompt", "track_id", "webhook_url", "model"):
         _storable_text(name, getattr(body, name))
     prompt = validate_prompt(body.prompt)
@@ -62,14 +61,27 @@ def validate_request(state: ServiceState, body: JobCreate) -> tuple[dict[str, An
         )
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     resolve_seeds(seed, 1)  # INVALID_SEED
-    checked = GenerationParams.validate(
-        duration=body.duration,
-        temperature=body.temperature,
-        top_k=body.top_k,
-        top_p=body.top_p,
-        guidance_scale=body.guidance_scale,
-        max_duration=s.max_duration,
-    )
+    sound: dict[str, Any]
+    if card.can(Capability.LYRICS):
+        sound = SongParams.validate(
+            duration=body.duration, max_duration=card.max_duration, lyrics=body.lyrics,
+            steps=body.steps, guidance_scale=body.guidance_scale, bpm=body.bpm, key=body.key,
+            time_signature=body.time_signature, vocal_language=body.vocal_language or "en",
+        ).to_dict()  # fmt: skip
+    else:
+        if body.steps is not None:
+            raise UnsupportedFeature(
+                f"steps applies to song (diffusion) models; {model} is a {card.family} model",
+                details={"model": model, "family": card.family},
+            )
+        sound = GenerationParams.validate(
+            duration=body.duration,
+            temperature=body.temperature,
+            top_k=body.top_k,
+            top_p=body.top_p,
+            guidance_scale=3.0 if body.guidance_scale is None else body.guidance_scale,
+            max_duration=s.max_duration,
+        ).to_dict()
     if body.format not in AUDIO_FORMATS:
         raise InvalidInput(f"unknown format {body.format!r}", code="INVALID_FORMAT")
     if body.sample_rate is not None and not 8000 <= body.sample_rate <= 192000:
@@ -90,12 +102,26 @@ def validate_request(state: ServiceState, body: JobCreate) -> tuple[dict[str, An
         )
     params = {
         "prompt": prompt,
-        **checked.to_dict(),
+        **sound,
         "seed": seed,
         "format": body.format,
         "sample_rate": body.sample_rate,
     }
-    return params, resolve_model(state, body.model)
+    if reference is not None:
+        params["reference"] = str(reference_input(state, caller, body))
+    return params, model
+
+
+def reference_input(state: ServiceState, caller: Caller | None, body: JobCreate) -> Path:
+    """The request's reference audio as a scratch file: an upload of the caller's, or a URL."""
+    if body.reference_upload_id is not None:
+        if caller is None:
+            raise InvalidInput("reference uploads need an account", code="INVALID_REFERENCE")
+        return upload_input(state, caller, body.reference_upload_id)
+    assert body.reference_url is not None
+    return fetch_input_audio(
+        state, body.reference_url, what="reference audio", max_seconds=MAX_UPLOAD_SECONDS
+    )
 
 
 def _storable_text(name: str, value: Any) -> None:
@@ -139,7 +165,7 @@ def submit(
 ) -> tuple[Job, bool]:
     """Validate ``body`` (unless ``validated`` holds ``validate_request``'s result already)
     and queue it."""
-    params, model = validated if validated is not None else validate_request(state, body)
+    params, model = validated if validated is not None else validate_request(state, body, caller)
     params = {**params, **(extra or {})}
     # a seed the server drew is not part of what the Idempotency-Key identifies
     same = params if body.seed is not None else {k: v for k, v in params.items() if k != "seed"}

@@ -54,7 +54,7 @@ def create_batch(
             details={"max_requests": limit},
         )
     # validate everything before queueing anything (and only once)
-    validated = [validate_request(state, request) for request in body.requests]
+    validated = [validate_request(state, request, caller) for request in body.requests]
     batch_id = f"batch_{secrets.token_hex(8)}"
     tasks = []
     for i, (request, checked) in enumerate(zip(body.requests, validated, strict=True)):

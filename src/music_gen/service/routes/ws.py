@@ -5,7 +5,10 @@ field>}`` (and ``{"type": "ping"}``). Server → client, in order:
 ``{"type": "started", "task_id", "eta"}``, then (when ``stream``) one
 ``{"type": "audio_chunk", "task_id", "index", "data": <base64 WAV>, "format": "wav",
 "sample_rate", "channels", "offset", "duration", "timestamp"}`` per chunk, then
-``{"type": "complete", "task_id", "audio_url", "duration", "metadata"}``. Problems arrive as
+``{"type": "complete", "task_id", "audio_url", "duration", "metadata"}``. Models that cannot
+stream audio (songs: a diffusion model has all of its audio only at the end) send
+``{"type": "progress", "task_id", "status", "progress"}`` as the job advances, then the whole
+song as one ``audio_chunk`` and ``complete``. Problems arrive as
 ``{"type": "error", "error": {"code", "message", "details"}}``; the socket stays open for the
 next request (a binary frame or JSON that cannot be read is such an error) unless
 authentication failed. Every ``generate`` message is authenticated again (a key revoked while
@@ -32,6 +35,7 @@ from pydantic import ValidationError
 
 from ...audio import AudioOutput
 from ...errors import MusicGenError
+from ...families import Capability
 from ..auth import Caller
 from ..db import Job, JobStatus
 from ..deps import caller_for_key, ws_key
@@ -138,6 +142,9 @@ async def _generate(
     await websocket.send_json({"type": "started", "task_id": job.id, "eta": info.eta})
     receiver = asyncio.ensure_future(websocket.receive())
     index = 0
+    # models that cannot stream audio (songs) send progress messages instead, as the job's
+    # progress moves (read from the database every POLL_SECONDS)
+    reports, reported = not state.catalog.card(job.model).can(Capability.STREAM), -1.0
     try:
         while True:
             getter = asyncio.ensure_future(events.get())
@@ -154,6 +161,11 @@ async def _generate(
             if getter not in done:  # no event for a while: did the job end without us?
                 getter.cancel()
                 latest = await run_in_threadpool(_latest, state, job.id)
+                if latest is not None and not JobStatus(latest.status).final and reports:
+                    if latest.progress != reported:  # songs: progress while there is no audio
+                        reported = latest.progress
+                        await websocket.send_json(_progress(job.id, latest))
+                    continue
                 if latest is None or not JobStatus(latest.status).final or not events.empty():
                     continue
                 kind, payload = _final_event(latest)
@@ -175,6 +187,11 @@ def _latest(state: ServiceState, job_id: str) -> Job | None:
     with contextlib.suppress(Exception):  # the database may be down: try again later
         return state.store.get(job_id)
     return None
+
+
+def _progress(job_id: str, job: Job) -> dict[str, Any]:
+    return {"type": "progress", "task_id": job_id, "status": job.status,
+            "progress": round(job.progress, 4)}  # fmt: skip
 
 
 def _final_event(job: Job) -> tuple[str, Any]:
