@@ -1,5 +1,6 @@
 """What the drop-in adapters share: JSON bodies parsed safely, waiting for a job, safe
-input-audio downloads, conditioning on a reference clip.
+input-audio downloads, conditioning on a reference clip, and results delivered in the format a
+vendor asked for (constant-bitrate MP3, FLAC) next to the job's own.
 
 The adapters translate; the job system, validation, engine and storage are the service's own.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import secrets
 import threading
@@ -16,16 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import soundfile as sf
+from sqlalchemy import select
+
 from ...audio import AudioOutput, load_audio
+from ...audio.output import _MP3_SAMPLE_RATES
 from ...errors import InvalidInput, MusicGenError
 from .. import urlguard
-from ..db import Job, JobStatus
+from ..db import AudioFile, Job, JobStatus
 from ..state import ServiceState
+from ..worker import store_file
 
 __all__ = [
     "Conditioning",
     "conditioning_for",
+    "derived_audio",
+    "encode_mp3",
     "fetch_input_audio",
+    "mp3_kbps",
     "parse_json_object",
     "wait_for_job",
 ]
@@ -167,3 +177,53 @@ def conditioning_for(state: ServiceState, model: str, path: Path, duration: floa
 
 def error_message(exc: MusicGenError) -> str:
     return f"{exc.code}: {exc.message}"
+
+
+# ---------------------------------------------------------------------- delivered formats
+def mp3_kbps(sample_rate: int, asked: int) -> int:
+    """The constant bitrate an MP3 at ``sample_rate`` gets for ``asked`` kbit/s: MPEG-1
+    (32 kHz and up) reaches 320, MPEG-2 (16-24 kHz) 160, MPEG-2.5 (8-12 kHz) 64."""
+    top = 320 if sample_rate >= 32000 else 160 if sample_rate >= 16000 else 64
+    return min(asked, top)
+
+
+def encode_mp3(audio: AudioOutput, kbps: int) -> tuple[bytes, AudioOutput]:
+    """Constant-bitrate MP3 (libsndfile/LAME); the rate is raised to one MP3 can hold. Returns
+    the bytes and the audio they hold."""
+    if audio.sample_rate not in _MP3_SAMPLE_RATES:
+        higher = [r for r in _MP3_SAMPLE_RATES if r >= audio.sample_rate]
+        audio = audio.resample(min(higher) if higher else max(_MP3_SAMPLE_RATES))
+    top = mp3_kbps(audio.sample_rate, 10_000)
+    # libsndfile maps compression level 0..1 linearly onto the version's bitrates, top..8 (32
+    # for MPEG-1), then to the nearest standard one
+    bottom = 32 if top == 320 else 8
+    level = (top - mp3_kbps(audio.sample_rate, kbps)) / (top - bottom)
+    buffer = io.BytesIO()
+    sf.write(buffer, audio.samples.T.clip(-1, 1), audio.sample_rate, format="MP3",
+             compression_level=min(0.99, level), bitrate_mode="CONSTANT")  # fmt: skip
+    return buffer.getvalue(), audio
+
+
+def derived_audio(state: ServiceState, job: Job, fmt: str, kbps: int = 320) -> AudioFile | None:
+    """The job's result as ``fmt`` (an MP3 at ``kbps``): the stored result itself when it is
+    in that format, else made once from it and stored as another audio file of the job (found
+    again by its format; deleted with the job). None until the job has a result."""
+    if job.audio_id is None:
+        return None
+    with state.db.session() as s:
+        record = s.get(AudioFile, job.audio_id)
+        if record is None or fmt == record.format:
+            return record
+        made = s.scalars(
+            select(AudioFile)
+            .where(AudioFile.job_id == job.id, AudioFile.format == fmt)
+            .order_by(AudioFile.created_at, AudioFile.id)
+        ).first()
+    if made is not None:
+        return made
+    audio = load_audio(state.storage.get(record.key))
+    if fmt == "mp3":
+        data, audio = encode_mp3(audio, kbps)
+    else:
+        data = audio.to_bytes(fmt)
+    return store_file(state.db, state.storage, data, job.account_id, job.id, fmt, audio)

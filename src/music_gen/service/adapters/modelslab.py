@@ -8,7 +8,9 @@ continuation prompt for text-only checkpoints, and gives the composer its tempo 
 ``meta.sampling_rate`` reports); ``max_new_token`` 256..1024 (MusicGen frames: 50 per second,
 so 5.12..20.48 s; default 256); ``output_format`` ``wav`` | ``mp3`` | ``flac`` (default wav) and
 ``bitrate`` ``128k`` | ``192k`` | ``320k`` (MP3 only, constant bitrate; an MP3 at a rate MP3
-cannot hold is resampled to the next rate it can, and ``meta.sampling_rate`` says so);
+cannot hold is resampled to the next rate it can, and under 32 kHz MP3 itself caps the bitrate
+at 160k, under 16 kHz at 64k: ``meta.sampling_rate`` and ``meta.bitrate`` say what the file
+holds);
 ``base64`` (true: ``output`` holds the audio as base64 text); ``temp`` (true or any non-zero
 number: links that expire after an hour); ``webhook`` + ``track_id`` (at most 200 characters;
 the same body is POSTed, signed, when the job ends).
@@ -28,32 +30,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import io
 import json
 import time
 from typing import Annotated, Any, Literal
 
-import soundfile as sf
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
 
-from ...audio import AudioOutput, load_audio
-from ...audio.output import _MP3_SAMPLE_RATES
 from ...errors import InvalidInput, MusicGenError, NotFound
 from ..db import AudioFile, Job
 from ..deps import caller_for_key
 from ..schemas import JobCreate
 from ..state import ServiceState
 from ..submit import resolve_model, submit, submitted
-from ..worker import store_file
 from .common import (
     conditioning_for,
+    derived_audio,
     error_message,
     fetch_input_audio,
     listener_event,
+    mp3_kbps,
     parse_json_object,
     wait_for_job,
 )
@@ -93,42 +91,13 @@ def _options(job: Job) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- the delivered file
-def _mp3(audio: AudioOutput, kbps: int) -> tuple[bytes, AudioOutput]:
-    """Constant-bitrate MP3 (libsndfile/LAME); the rate is raised to one MP3 can hold."""
-    if audio.sample_rate not in _MP3_SAMPLE_RATES:
-        higher = [r for r in _MP3_SAMPLE_RATES if r >= audio.sample_rate]
-        audio = audio.resample(min(higher) if higher else max(_MP3_SAMPLE_RATES))
-    top, bottom = (320, 32) if audio.sample_rate >= 32000 else (160, 8)  # MPEG-1 / MPEG-2
-    level = min(1.0, max(0.0, (top - kbps) / (top - bottom)))
-    buffer = io.BytesIO()
-    sf.write(buffer, audio.samples.T.clip(-1, 1), audio.sample_rate, format="MP3",
-             compression_level=level, bitrate_mode="CONSTANT")  # fmt: skip
-    return buffer.getvalue(), audio
-
-
 def delivered(state: ServiceState, job: Job) -> AudioFile | None:
-    """The file this request asked for: the job's own WAV, or (made once, then reused) its
-    MP3 at the asked bitrate or its FLAC, stored as another audio file of the job."""
-    if job.audio_id is None:
-        return None
-    fmt = _options(job).get("output_format", "wav")
-    with state.db.session() as s:
-        record = s.get(AudioFile, job.audio_id)
-        if record is None or fmt == record.format:
-            return record
-        made = s.scalars(
-            select(AudioFile)
-            .where(AudioFile.job_id == job.id, AudioFile.format == fmt)
-            .order_by(AudioFile.created_at, AudioFile.id)
-        ).first()
-    if made is not None:
-        return made
-    audio = load_audio(state.storage.get(record.key))
-    if fmt == "mp3":
-        data, audio = _mp3(audio, BITRATES[_options(job).get("bitrate", "320k")])
-    else:
-        data = audio.to_bytes(fmt)
-    return store_file(state.db, state.storage, data, job.account_id, job.id, fmt, audio)
+    """The file this request asked for: the job's own WAV, or its MP3 at the asked bitrate or
+    its FLAC (``common.derived_audio``: made once, then reused)."""
+    o = _options(job)
+    return derived_audio(
+        state, job, o.get("output_format", "wav"), BITRATES[o.get("bitrate", "320k")]
+    )
 
 
 # ---------------------------------------------------------------------- temporary links
@@ -210,6 +179,8 @@ def response_body(state: ServiceState, job: Job) -> dict[str, Any]:
     url = temporary_url(state, job, fmt) if o.get("temp") else state.audio_url(record.id) or ""
     meta["filename"] = f"{job.id}.{fmt}"  # names the job, never the audio id
     meta["sampling_rate"] = record.sample_rate
+    if fmt == "mp3":  # what the file holds (a low sampling_rate caps the bitrate)
+        meta["bitrate"] = f"{mp3_kbps(record.sample_rate, BITRATES[o.get('bitrate', '320k')])}k"
     output = [url]
     if o.get("base64"):
         output = [base64.b64encode(state.storage.get(record.key)).decode("ascii")]
