@@ -154,6 +154,32 @@ def test_a_database_failure_while_finishing_is_retried(tmp_path, monkeypatch):
     assert [r.id for r in rig.audio_rows(job.id)] == [final.audio_id]  # one result, no strays
 
 
+def test_a_result_waiting_for_the_database_is_dropped_if_the_job_was_taken_over(
+    tmp_path, monkeypatch
+):
+    rig = Rig(tmp_path)
+    job = rig.job()
+    a = rig.worker("A")
+    real_finish = rig.store.finish
+
+    def down(*args: Any, **kw: Any) -> bool:
+        raise OperationalError("UPDATE jobs", {}, Exception("terminating connection"))
+
+    monkeypatch.setattr(rig.store, "finish", down)
+    for _ in range(200):
+        a.turn()
+        if rig.audio_rows(job.id):  # A stored its result, then could not record it
+            break
+    monkeypatch.setattr(rig.store, "finish", real_finish)
+    assert rig.store.requeue_stale(0.0) == 1  # meanwhile A's lease ran out
+    winner = _run(rig.worker("B"), job.id)
+    assert winner.status == "succeeded"
+    a.turn()  # A retries: its finish is refused, so it deletes what it wrote
+    assert [r.id for r in rig.audio_rows(job.id)] == [winner.audio_id]
+    assert len(list((tmp_path / "audio").iterdir())) == 1
+    assert job.id not in a.running
+
+
 def test_one_bad_event_does_not_stop_the_others(tmp_path, monkeypatch):
     rig = Rig(tmp_path)
     first, second = rig.job(), rig.job(seed=2)

@@ -204,7 +204,7 @@ class Worker:
         self._apply_cancellations()
         self._admit()
         if not self.backend.active():
-            return bool(self._pending)
+            return False  # (outcomes waiting for the database are retried at the next turn)
         started = time.perf_counter()
         try:
             events = self.backend.step()
@@ -271,9 +271,10 @@ class Worker:
         with self._lock:
             cancelled, self._cancelled = self._cancelled, set()
         for job_id in cancelled:
-            if job_id in self.running:
+            # a job whose outcome is being written finds out by itself (its finish is refused,
+            # and then it deletes the files it wrote)
+            if job_id in self.running and job_id not in self._pending:
                 self.backend.cancel(job_id)
-                self._pending.pop(job_id, None)
                 self._ended(self.running[job_id])
                 self._notify(job_id, "cancelled", None)
 
