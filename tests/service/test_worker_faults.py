@@ -239,12 +239,14 @@ def test_downloaded_inputs_are_deleted_when_their_job_ends(tmp_path):
     rig = Rig(tmp_path)
     scratch = tmp_path / "inputs"
     scratch.mkdir()
-    clip = scratch / "clip.wav"
-    _tone().save(clip)
-    job = rig.job(continuation=str(clip))
+    clip, nested, kept = scratch / "clip.wav", scratch / "ref.wav", tmp_path / "mine.wav"
+    for path in (clip, nested, kept):
+        _tone().save(path)
+    job = rig.job(continuation=str(clip), reference={"paths": [str(nested)]}, other=str(kept))
     worker = rig.worker("W", scratch_dir=scratch)
     assert _run(worker, job.id).status == "succeeded"
-    assert not clip.exists()
+    assert not clip.exists() and not nested.exists()
+    assert kept.exists()  # only scratch files are the worker's to delete
 
 
 def test_one_audio_row_per_result(tmp_path):

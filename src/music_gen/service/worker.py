@@ -429,11 +429,18 @@ class Worker:
         self._remove_inputs(job)
 
     def _remove_inputs(self, job: Job) -> None:
+        """Delete the files under ``scratch_dir`` that the job's parameters name (at any depth)."""
         if self.scratch_dir is None:
             return
         scratch = self.scratch_dir.resolve()
-        for value in job.params.values():
-            if isinstance(value, str) and value.startswith(str(scratch)):
+        values: list[Any] = [job.params]
+        while values:
+            value = values.pop()
+            if isinstance(value, dict):
+                values.extend(value.values())
+            elif isinstance(value, list | tuple):
+                values.extend(value)
+            elif isinstance(value, str) and value.startswith(str(scratch)):
                 path = Path(value)
                 if path.parent == scratch:
                     path.unlink(missing_ok=True)
