@@ -419,7 +419,20 @@ def song_server(tmp_path_factory, checkpoints, song_pipeline) -> Iterator[Server
 SONG_CONTROLS = ["Lyrics", "BPM", "Key", "Time signature", "Language"]
 
 
-def test_song_only_controls_appear_only_for_a_lyrics_capable_model(context, song_server):
+@pytest.fixture(scope="module")
+def reference_wav(tmp_path_factory) -> Path:
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path_factory.mktemp("reference") / "hum.wav"
+    t = np.arange(48000 * 2) / 48000
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 220 * t), 48000)
+    return path
+
+
+def test_song_only_controls_appear_only_for_a_lyrics_capable_model(
+    context, song_server, reference_wav
+):
     from playwright.sync_api import expect
 
     key = song_server.key("songs")
@@ -443,6 +456,34 @@ def test_song_only_controls_appear_only_for_a_lyrics_capable_model(context, song
     lyrics.fill("la la")
     panel.get_by_role("button", name="[chorus]").click()
     assert lyrics.input_value() == "la la\n[chorus]\n"
+
+    # and the song's fields reach the API: a song of the requested length
+    panel.get_by_label("Prompt", exact=True).fill("a tiny folk song")
+    panel.get_by_label("Duration", exact=True).fill("2")
+    panel.get_by_label("BPM", exact=True).fill("96")
+    panel.get_by_label("Key", exact=True).select_option("A minor")
+    panel.get_by_label("Time signature", exact=True).select_option("3/4")
+    panel.get_by_label("Language", exact=True).select_option("en")
+    panel.get_by_label("Steps", exact=True).fill("2")
+    panel.get_by_label("Reference audio", exact=True).set_input_files(reference_wav)
+    stream = panel.get_by_label("Play while it is generated (stream)")
+    if stream.is_visible():
+        stream.uncheck()
+    with (
+        page.expect_response("**/api/v1/uploads") as uploaded,
+        page.expect_request("**/api/v1/generate") as submitted,
+    ):
+        panel.get_by_role("button", name="Generate", exact=True).click()
+    # the reference went to POST /uploads first, and the request names it
+    upload_id = uploaded.value.json()["upload_id"]
+    assert submitted.value.post_data_json["reference_upload_id"] == upload_id
+    expect(page.locator("#job-status")).to_have_attribute("data-state", "succeeded", timeout=90_000)
+    assert audio_duration(page, "#player") == pytest.approx(2.0, abs=0.01)
+    task_id = js(page, "document.querySelector('#player').dataset.taskId")
+    params = song_server.client(key).get(f"/generate/{task_id}").json()["params"]
+    assert params["lyrics"] == "la la\n[chorus]" and params["steps"] == 2
+    assert (params["bpm"], params["key"], params["vocal_language"]) == (96, "A minor", "en")
+    assert params["time_signature"] in ("3/4", "3")
 
     panel.get_by_label("Model", exact=True).select_option(musicgen["id"])
     for label in SONG_CONTROLS:

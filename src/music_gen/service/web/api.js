@@ -86,6 +86,22 @@ export async function api(method, path, body, { key = getKey(), signal } = {}) {
   return response.json();
 }
 
+// POST /uploads (multipart "file"): audio a request names later by its upload_id.
+export async function upload(file, { key = getKey() } = {}) {
+  const data = new FormData();
+  data.append("file", file, file.name);
+  const headers = { Accept: "application/json" };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  let response;
+  try {
+    response = await fetch(`${BASE}/uploads`, { method: "POST", headers, body: data });
+  } catch {
+    throw new ApiError(0, "NETWORK_ERROR", "The server could not be reached.");
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
 export function audioUrl(url, format) {
   // audio URLs are absolute (the server's public URL): keep them as they are
   const u = new URL(url, location.href);

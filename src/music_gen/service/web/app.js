@@ -2,8 +2,9 @@
 // capabilities), running jobs over REST or the streaming WebSocket, the result player and
 // the tabs. History and the multi-instrument panel live in their own modules.
 
-import { api, ApiError, audioUrl, getKey, requestFields, setKey, streamSocket, waitForJob }
-  from "./api.js";
+import {
+  api, ApiError, audioUrl, getKey, requestFields, setKey, streamSocket, upload, waitForJob,
+} from "./api.js";
 import { audioContext, fetchAndDecode, StreamPlayer, Visualizer } from "./audio.js";
 import { History } from "./history.js";
 import { MultiPanel } from "./multi.js";
@@ -15,9 +16,12 @@ const SONG = ["lyrics", "bpm", "key", "time_signature", "language", "steps"];
 const FILES = ["melody", "continuation", "reference_audio"];
 const NUMBERS = new Set(["bpm", "steps"]);
 // control → the request field names it may have on a server (the first one accepted is used)
+// (file controls: the file goes to POST /uploads first, the request names its upload_id)
 const ALIASES = {
   language: ["vocal_language", "language"],
-  reference_audio: ["reference_audio", "reference"],
+  reference_audio: ["reference_upload_id"],
+  melody: ["melody_upload_id"],
+  continuation: ["continuation_upload_id"],
 };
 
 const state = {
@@ -154,15 +158,6 @@ function visible(id) {
   return !element.closest("[hidden]");
 }
 
-function readFile(file) {
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(reader.result);
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(file);
-  });
-}
-
 async function requestBody() {
   const body = { prompt: $("#prompt").value, model: $("#model").value || null };
   const duration = numberOf("duration");
@@ -183,7 +178,12 @@ async function requestBody() {
   for (const name of FILES) {
     const input = $(`#${name}`);
     if (visible(name) && input.files.length) {
-      body[fieldFor(name)] = await readFile(input.files[0]);
+      try {
+        body[fieldFor(name)] = (await upload(input.files[0])).upload_id;
+      } catch (exc) {
+        if (exc instanceof ApiError) exc.control = name; // shown next to this file input
+        throw exc;
+      }
     }
   }
   return body;
@@ -220,21 +220,15 @@ async function generate() {
   if (state.running) return;
   audioContext(); // in the click: lets stream playback start without another gesture
   clearErrors(form);
-  let body;
-  try {
-    body = await requestBody();
-  } catch (exc) {
-    showError(form, "generate", exc.message || String(exc));
-    return;
-  }
   const stream = visible("stream") && $("#stream").checked;
   try {
+    const body = await requestBody();
     const job = stream ? await generateStreaming(body) : await generateRest(body);
     if (job) await finish(job);
   } catch (exc) {
     if (exc.name === "AbortError") return;
     if (exc instanceof ApiError) {
-      showError(form, controlFor(exc.field), exc.message);
+      showError(form, exc.control || controlFor(exc.field), exc.message);
       setStatus(`Error: ${exc.message}`, 0, "error");
     } else {
       showError(form, null, String(exc.message || exc));
