@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 from collections.abc import Iterator
 
+import httpx
 import numpy as np
 import pytest
 import soundfile as sf
@@ -179,3 +181,33 @@ def test_websocket_sends_progress_then_the_song(songs_server, client):
         assert kinds[-1] == "complete" and chunk is not None
         assert set(kinds) <= {"progress", "audio_chunk", "complete"}
         assert chunk["sample_rate"] == 48000 and chunk["duration"] == pytest.approx(1.0)
+
+
+def test_music01_sings_lyrics_with_a_song_model(songs_server):
+    base = "/v2/generate/audio/minimax"
+    api = httpx.Client(base_url=songs_server.settings.base_url, timeout=120,
+                       headers={"Authorization": f"Bearer {songs_server.key('aiml')}"})  # fmt: skip
+    t = np.arange(10 * 32000) / 32000
+    voice = (0.2 * np.sin(2 * np.pi * (300 + 50 * np.sin(t)) * t)).astype(np.float32)
+    wav = io.BytesIO()
+    sf.write(wav, voice, 32000, format="WAV")
+    up = api.post(f"{base}/upload", files={"file": ("v.wav", wav.getvalue())},
+                  data={"purpose": "voice"}).json()  # fmt: skip
+    started = api.post(f"{base}/generate", json={
+        "model": "music-01", "lyrics": "Side by side\n\n##\n##\nthrough thick and thin",
+        "refer_voice": up["voice_id"], "duration": 1.0,
+        "audio_setting": {"sample_rate": 44100, "bitrate": 256000, "format": "wav"},
+    }).json()  # fmt: skip
+    assert started["base_resp"]["status_code"] == 0, started  # no 2060: the song model sings
+    deadline = time.monotonic() + 120
+    while (out := api.get(f"{base}/generate", params={
+            "generation_id": started["generation_id"]}).json())["data"]["status"] == 1:  # fmt: skip
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert out["data"]["status"] == 2 and out["status"] == "completed", out
+    audio = sf.read(io.BytesIO(bytes.fromhex(out["data"]["audio"])))[0]
+    assert out["extra_info"]["audio_sample_rate"] == 44100 and len(audio) == 44100
+    job = songs_server.state.store.get(started["generation_id"])
+    sung = job.params["lyrics"]
+    assert "[instrumental]" in sung and "##" not in sung and sung.startswith("Side by side")
+    assert job.model == songs_server.settings.song_model and job.params["reference"]

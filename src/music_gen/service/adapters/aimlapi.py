@@ -18,9 +18,12 @@
 - ``refer_instrumental`` conditions the music: chroma for melody checkpoints, continuation for
   text-only ones, and for the composer (the default where no weights are cached) the reference's
   tempo and key as words in its prompt, so the composer's music follows them.
-  Lyrics need a singing-voice engine, which the instrumental engines are not: ``VocalEngine`` is
-  the interface; while none is installed, lyrics that must be sung fail with base_resp 2060 and
-  a message saying so (``##…##`` accompaniment markers and blank lines need no voice).
+  Lyrics are sung when the server has a song model (``MUSIC_GEN_SONG_MODEL``, or a served model
+  with the ``lyrics`` capability): the job runs on it with the lyrics (``##…##`` accompaniment
+  becomes an ``[instrumental]`` section) and the references as its reference audio (voice,
+  instrumental, or both mixed back into one song). Without one, lyrics that must be sung fail
+  with base_resp 2060 and a message saying so (``VocalEngine`` is the interface for another
+  singing engine; ``##…##`` markers and blank lines need no voice).
 
 base_resp codes: 0 success, 1004 authentication, 2013 invalid parameters, 2060 no vocal
 engine, 1000 other (message says why); HTTP status 200 except for authentication (401).
@@ -34,6 +37,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
+import numpy as np
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
@@ -217,6 +221,9 @@ def _generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, 
     backing = body.refer_instrumental and _reference(
         state, caller.account_id, body.refer_instrumental, "instrumental"
     )
+    song_model = state.catalog.song_model()
+    if song_model is not None:  # a model that sings: the lyrics are sung
+        return _sing(state, caller, body, song_model, voice or None, backing or None)
     if needs_singing(body.lyrics) and not VOCAL_ENGINES:
         return {"base_resp": base_resp(
             NO_VOCAL_ENGINE,
@@ -252,6 +259,53 @@ def _generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, 
         ),
         kind="aimlapi",
         extra=extra,
+    )
+    return {"id": job.id, "generation_id": job.id, "status": "queued", "base_resp": base_resp()}
+
+
+def song_lyrics(lyrics: str) -> str:
+    """music-01 lyrics as a song model reads them: ``##…##`` (accompaniment) becomes an
+    ``[instrumental]`` section; lines, blank-line pauses and [verse]/[chorus] tags stay."""
+    return re.sub(r"##.*?##", "\n[instrumental]\n", lyrics, flags=re.S).strip()
+
+
+def _sing(
+    state: ServiceState,
+    caller: Any,
+    body: MusicCreate,
+    model: str,
+    voice: ReferenceTrack | None,
+    backing: ReferenceTrack | None,
+) -> dict[str, Any]:
+    """The lyrics sung by the song model. The references become its reference audio (a voice
+    and style it follows): the voice, the instrumental, or both mixed back into one song."""
+    clips = [load_audio(state.storage.get(r.key), target_sample_rate=48000, channels=2)
+             for r in (voice, backing) if r is not None]  # fmt: skip
+    length = min(c.num_samples for c in clips)
+    mixed = sum(c.samples[:, :length] for c in clips)
+    reference = scratch_file(state, AudioOutput(np.asarray(mixed), 48000))
+    fmt: Literal["wav", "mp3"] = "wav" if body.audio_setting.format in ("wav", "pcm") else "mp3"
+    options = {"lyrics": body.lyrics, "refer_voice": body.refer_voice,
+               "refer_instrumental": body.refer_instrumental, "sung_by": model,
+               "audio_setting": body.audio_setting.model_dump()}  # fmt: skip
+    job, _ = submit(
+        state,
+        caller,
+        JobCreate(
+            prompt=body.prompt or "a song in the style of the reference track",
+            duration=body.duration,
+            model=model,
+            lyrics=song_lyrics(body.lyrics),
+            format=fmt,
+            sample_rate=body.audio_setting.sample_rate,
+        ),
+        kind="aimlapi",
+        extra={
+            "api": "aimlapi",
+            "aimlapi": options,
+            "audio_setting": options["audio_setting"],
+            "reference": str(reference),
+        },
     )
     return {"id": job.id, "generation_id": job.id, "status": "queued", "base_resp": base_resp()}
 
