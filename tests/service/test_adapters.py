@@ -279,7 +279,8 @@ def test_modelslab_bad_bodies_answer_in_modelslab_shape(server):
     no_key = httpx.post(f"{server.settings.base_url}/api/v6/voice/fetch/abc", json={})
     assert "UNAUTHORIZED" in no_key.json()["message"]
     number = _modelslab(server, {"key": key, "prompt": "x", "temp": 0.5, "base64": "false"}).json()
-    assert number["status"] == "success" and number["meta"]["temp"] == "yes"
+    assert number["status"] in ("success", "processing"), number  # accepted, as a number
+    assert number["meta"]["temp"] == "yes" and number["meta"]["base64"] == "no"
 
 
 def test_modelslab_fetch_counts_against_the_rate_limit(tmp_path, checkpoints):
