@@ -4,6 +4,7 @@ result conversions that must not outlive their result."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from pathlib import Path
@@ -155,3 +156,83 @@ def test_conversions_are_bounded_and_deleted_with_their_result(tmp_path):
 def _no_proxy_env(monkeypatch):
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
+
+
+# ---------------------------------------------------------------- finding 1: SIGSTOP
+_SLOW_SERVER = """
+import sys, time, uvicorn
+from music_gen.service.app import create_app
+from music_gen.service.backends import ToneBackend
+from music_gen.service.settings import Settings
+
+class Slow(ToneBackend):  # every step takes 2 s: long enough to be stopped inside one
+    def step(self):
+        time.sleep(2.0)
+        return super().step()
+
+data, port = sys.argv[1], int(sys.argv[2])
+settings = Settings(data_dir=data, port=port, engine="test-tone", lease_seconds=3.0,
+                    rate_limit="10000/minute")
+uvicorn.run(create_app(settings, backend=Slow()), host="127.0.0.1", port=port, log_level="warning")
+"""
+
+
+def test_a_stopped_server_that_lost_its_job_keeps_the_winners_result(tmp_path):
+    """Server A (a process) is stopped (SIGSTOP) inside the step that finishes a job; server B
+    on the same database and data directory takes the job over and succeeds; A resumes,
+    finishes its step and hands in its late result. The job keeps B's audio."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from service_helpers import free_port, keystore
+
+    key, _, _ = keystore(f"sqlite:///{tmp_path / 'music-gen.db'}").create_key("stopped")
+    (tmp_path / "slow.py").write_text(_SLOW_SERVER)
+    port = free_port()
+    a = subprocess.Popen([sys.executable, str(tmp_path / "slow.py"), str(tmp_path), str(port)],
+                         env={**os.environ}, stdout=subprocess.DEVNULL)  # fmt: skip
+    b = None
+    url_a = f"http://127.0.0.1:{port}/api/v1"
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert a.poll() is None and time.monotonic() < deadline, "server A did not start"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url_a}/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        task = httpx.post(f"{url_a}/generate", json={"prompt": "x", "duration": 0.1},
+                          headers=headers).json()["task_id"]  # fmt: skip
+        while True:  # A claims it and enters its 2 s step
+            job = httpx.get(f"{url_a}/generate/{task}", headers=headers).json()
+            if job["status"] == "running":
+                break
+            assert time.monotonic() < deadline, job
+            time.sleep(0.02)
+        a.send_signal(signal.SIGSTOP)
+        b = start_server(tmp_path, engine="test-tone", lease_seconds=3.0)
+        with b.client(key) as client:
+            won = wait_for(client, task)
+        assert won["status"] == "succeeded" and won["attempts"] == 2
+        a.send_signal(signal.SIGCONT)
+        while True:  # A finishes its step, handles its result and forgets the job
+            ready = httpx.get(f"{url_a}/health/ready", timeout=10).json()
+            if ready["running"] == 0:
+                break
+            assert time.monotonic() < deadline, ready
+            time.sleep(0.1)
+        for base in (url_a, b.url):
+            after = httpx.get(f"{base}/generate/{task}", headers=headers).json()
+            path = httpx.URL(won["audio_url"]).path
+            assert after["status"] == "succeeded" and httpx.URL(after["audio_url"]).path == path
+            assert httpx.get(f"{base.rsplit('/api/v1', 1)[0]}{path}").status_code == 200
+        assert len(list((tmp_path / "audio").iterdir())) == 1  # A's own file removed, B's kept
+    finally:
+        a.send_signal(signal.SIGCONT)
+        a.kill()
+        a.wait(timeout=30)
+        if b is not None:
+            b.stop()
