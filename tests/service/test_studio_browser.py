@@ -462,7 +462,7 @@ def test_song_only_controls_appear_only_for_a_lyrics_capable_model(
     panel.get_by_label("Duration", exact=True).fill("2")
     panel.get_by_label("BPM", exact=True).fill("96")
     panel.get_by_label("Key", exact=True).select_option("A minor")
-    panel.get_by_label("Time signature", exact=True).select_option("3/4")
+    panel.get_by_label("Time signature", exact=True).select_option(label="3/4")
     panel.get_by_label("Language", exact=True).select_option("en")
     panel.get_by_label("Steps", exact=True).fill("2")
     panel.get_by_label("Reference audio", exact=True).set_input_files(reference_wav)
@@ -483,7 +483,16 @@ def test_song_only_controls_appear_only_for_a_lyrics_capable_model(
     params = song_server.client(key).get(f"/generate/{task_id}").json()["params"]
     assert params["lyrics"] == "la la\n[chorus]" and params["steps"] == 2
     assert (params["bpm"], params["key"], params["vocal_language"]) == (96, "A minor", "en")
-    assert params["time_signature"] in ("3/4", "3")
+    assert params["time_signature"] == "3"
+    # "use these settings again" puts the song's fields back
+    page.get_by_label("Lyrics", exact=True).fill("")
+    page.get_by_role("button", name="Use these settings again").click()
+    expect(lyrics).to_have_value("la la\n[chorus]")
+    expect(panel.get_by_label("Time signature", exact=True)).to_have_value("3")
+    expect(panel.get_by_label("Language", exact=True)).to_have_value("en")
+    # multi-instrument offers the models that make arrangements, not the song model
+    offered = page.locator("#multi-model option").evaluate_all("os => os.map(o => o.value)")
+    assert "composer" in offered and song["id"] not in offered
 
     panel.get_by_label("Model", exact=True).select_option(musicgen["id"])
     for label in SONG_CONTROLS:

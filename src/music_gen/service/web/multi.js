@@ -47,7 +47,7 @@ export class MultiPanel {
 
   setModels(models) {
     const select = $("#multi-model");
-    const usable = models.filter((m) => capabilitiesOf(m).has("stems"));
+    const usable = models.filter((m) => capabilitiesOf(m).has("multitrack"));
     select.replaceChildren(
       ...usable.map((m) => new Option(modelLabel(m), m.id, false, m.id === "composer")),
     );

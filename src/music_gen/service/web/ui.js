@@ -5,12 +5,11 @@ export function $(selector, root = document) {
   return root.querySelector(selector);
 }
 
-// The model's capabilities. Servers that do not send `family` yet describe MusicGen models
-// with "streaming"/"multitrack" and no "sampling": map those onto the current vocabulary.
+// The model's capabilities. Older servers (no `family`) said "streaming" for "stream" and
+// left "sampling" implicit for MusicGen: map those onto the current vocabulary.
 export function capabilitiesOf(model) {
   const caps = new Set(model.capabilities || []);
   if (caps.has("streaming")) caps.add("stream");
-  if (caps.has("multitrack")) caps.add("stems");
   const family = familyOf(model);
   if (!model.family && family === "musicgen") caps.add("sampling");
   return caps;
