@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 from fault_helpers import CuttableProxy, tiny_tmpfs
-from service_helpers import postgres_database, start_server, wait_for
+from service_helpers import free_port, keystore, postgres_database, start_server, wait_for
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -170,48 +174,76 @@ class Slow(ToneBackend):  # every step takes 2 s: long enough to be stopped insi
         time.sleep(2.0)
         return super().step()
 
-data, port = sys.argv[1], int(sys.argv[2])
-settings = Settings(data_dir=data, port=port, engine="test-tone", lease_seconds=3.0,
+data, port, lease = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+settings = Settings(data_dir=data, port=port, engine="test-tone", lease_seconds=lease,
                     rate_limit="10000/minute")
 uvicorn.run(create_app(settings, backend=Slow()), host="127.0.0.1", port=port, log_level="warning")
 """
+
+
+def _slow_server(tmp_path: Path, lease: float) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Server A: a process on ``tmp_path`` whose steps take 2 s each; returns it, its API base
+    and an API key."""
+    key, _, _ = keystore(f"sqlite:///{tmp_path / 'music-gen.db'}").create_key("a")
+    (tmp_path / "slow.py").write_text(_SLOW_SERVER)
+    port = free_port()
+    args = [sys.executable, str(tmp_path / "slow.py"), str(tmp_path), str(port), str(lease)]
+    proc = subprocess.Popen(args, env={**os.environ}, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("server A did not start")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url, key
+        time.sleep(0.1)
+
+
+def _running(url: str, task: str, headers: dict[str, str]) -> dict:
+    deadline = time.monotonic() + 60
+    while True:
+        job = httpx.get(f"{url}/generate/{task}", headers=headers).json()
+        if job["status"] == "running":
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.02)
+
+
+def test_a_second_server_on_the_same_data_directory_leaves_the_first_ones_jobs(tmp_path):
+    """Two servers on one data directory used to share a worker id: starting the second
+    requeued (and re-ran) the job the first was running."""
+    a, url_a, key = _slow_server(tmp_path, lease=60.0)
+    headers = {"Authorization": f"Bearer {key}"}
+    b = None
+    try:
+        task = httpx.post(f"{url_a}/generate", json={"prompt": "x", "duration": 0.5},
+                          headers=headers).json()["task_id"]  # fmt: skip
+        _running(url_a, task, headers)  # A runs it: five steps of 2 s
+        b = start_server(tmp_path, engine="test-tone", lease_seconds=60.0)
+        with b.client(key) as client:
+            done = wait_for(client, task)
+        assert done["status"] == "succeeded" and done["attempts"] == 1  # run once, by A
+    finally:
+        a.kill()
+        a.wait(timeout=30)
+        if b is not None:
+            b.stop()
 
 
 def test_a_stopped_server_that_lost_its_job_keeps_the_winners_result(tmp_path):
     """Server A (a process) is stopped (SIGSTOP) inside the step that finishes a job; server B
     on the same database and data directory takes the job over and succeeds; A resumes,
     finishes its step and hands in its late result. The job keeps B's audio."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from service_helpers import free_port, keystore
-
-    key, _, _ = keystore(f"sqlite:///{tmp_path / 'music-gen.db'}").create_key("stopped")
-    (tmp_path / "slow.py").write_text(_SLOW_SERVER)
-    port = free_port()
-    a = subprocess.Popen([sys.executable, str(tmp_path / "slow.py"), str(tmp_path), str(port)],
-                         env={**os.environ}, stdout=subprocess.DEVNULL)  # fmt: skip
+    a, url_a, key = _slow_server(tmp_path, lease=3.0)
     b = None
-    url_a = f"http://127.0.0.1:{port}/api/v1"
     headers = {"Authorization": f"Bearer {key}"}
     try:
         deadline = time.monotonic() + 120
-        while True:
-            assert a.poll() is None and time.monotonic() < deadline, "server A did not start"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url_a}/health", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
         task = httpx.post(f"{url_a}/generate", json={"prompt": "x", "duration": 0.1},
                           headers=headers).json()["task_id"]  # fmt: skip
-        while True:  # A claims it and enters its 2 s step
-            job = httpx.get(f"{url_a}/generate/{task}", headers=headers).json()
-            if job["status"] == "running":
-                break
-            assert time.monotonic() < deadline, job
-            time.sleep(0.02)
+        _running(url_a, task, headers)  # A claims it and enters its 2 s step
         a.send_signal(signal.SIGSTOP)
         b = start_server(tmp_path, engine="test-tone", lease_seconds=3.0)
         with b.client(key) as client:
