@@ -549,6 +549,34 @@ def test_stream_playback_starts_before_the_job_completes(page, server, key):
     assert wait_for(server.client(key), task_id)["kind"] == "stream"
 
 
+def test_a_dropped_stream_is_followed_to_its_result(page, server, key):
+    """The page's side of the socket drops after the first chunk (the server's stays open, so
+    the job goes on): the page follows the job over REST and shows its result."""
+    from playwright.sync_api import expect
+
+    def route(ws: Any) -> None:
+        upstream = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            ws.send(message)
+            if isinstance(message, str) and '"audio_chunk"' in message:
+                ws.close(code=1011, reason="gone")
+
+        upstream.on_message(from_server)
+
+    page.route_web_socket(re.compile(r".*/ws/stream.*"), route)
+    sign_in(page, key)
+    page.evaluate("() => { document.querySelector('#player').muted = true; }")
+    panel = generate_panel(page)
+    panel.get_by_label("Prompt", exact=True).fill("a stream that drops")
+    panel.get_by_label("Duration", exact=True).fill("1.5")
+    panel.get_by_label("Play while it is generated (stream)").check()
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    status = page.locator("#job-status")
+    expect(status).to_have_attribute("data-state", "succeeded", timeout=90_000)
+    assert audio_duration(page, "#player") == pytest.approx(1.5, abs=0.01)
+
+
 # ------------------------------------------------------------------------------ multi-instrument
 
 

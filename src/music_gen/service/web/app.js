@@ -250,14 +250,22 @@ async function generateRest(body) {
   );
 }
 
+// WS /ws/stream: chunks play as they arrive; the finished job is read back over REST. If the
+// socket drops mid-job, the job (durable on the server) is followed by polling instead.
 function generateStreaming(body) {
   return new Promise((resolve, reject) => {
     const socket = streamSocket();
     const streamPlayer = new StreamPlayer({ muted: player.muted });
     const running = { taskId: null, socket, player: streamPlayer, complete: false };
+    let settled = false;
+    const done = (value, error) => {
+      if (settled) return;
+      settled = true;
+      if (error) reject(error);
+      else resolve(value);
+    };
     setRunning(running);
     setStatus("Connecting…", null, "queued");
-    let chunks = 0;
     streamPlayer.onstart = ({ chunksReceived, contextState }) => {
       const box = $("#job-status");
       box.dataset.stream = "playing";
@@ -274,38 +282,44 @@ function generateStreaming(body) {
         running.taskId = message.task_id;
         setStatus(`Queued (about ${Math.ceil(message.eta)} s)…`, null, "queued");
       } else if (message.type === "audio_chunk") {
-        chunks += 1;
         const played = (message.offset + message.duration).toFixed(1);
         setStatus(`Streaming: ${played} of ${body.duration ?? "?"} s`, null, "streaming");
         streamPlayer.add(message).catch((exc) => showError(form, null, String(exc)));
       } else if (message.type === "complete") {
         running.complete = true;
         socket.close();
-        try {
-          const job = await api("GET", `/generate/${message.task_id}`);
-          resolve({ ...job, streamedChunks: chunks, streamPlayer });
-        } catch (exc) {
-          reject(exc);
-        }
+        api("GET", `/generate/${message.task_id}`).then(
+          (job) => done({ ...job, streamPlayer }),
+          (exc) => done(null, exc),
+        );
       } else if (message.type === "cancelled") {
         socket.close();
         streamPlayer.stop();
         setStatus("Cancelled.", 0, "cancelled");
-        resolve(null);
+        done(null);
       } else if (message.type === "error") {
         socket.close();
         streamPlayer.stop();
         const e = message.error || {};
-        reject(new ApiError(400, e.code, e.message, e.details));
+        done(null, new ApiError(400, e.code, e.message, e.details));
       }
     });
     socket.addEventListener("close", (event) => {
-      if (event.code === 4401 || event.code === 4429) {
-        reject(new ApiError(event.code === 4401 ? 401 : 429, "UNAUTHORIZED", event.reason));
+      if (settled || running.complete) return;
+      if (state.running !== running) {
+        done(null); // cancelled from the page
+      } else if (event.code === 4401 || event.code === 4429) {
+        const status = event.code === 4401 ? 401 : 429;
+        done(null, new ApiError(status, "STREAM_CLOSED", event.reason || "The stream was refused."));
+      } else if (running.taskId) {
+        setStatus("The stream broke off; following the job…", null, "running");
+        waitForJob(running.taskId, (job) => setStatus(describe(job), job.progress, job.status)).then(
+          (job) => done(job),
+          (exc) => done(null, exc),
+        );
+      } else {
+        done(null, new ApiError(0, "NETWORK_ERROR", "The stream could not be opened."));
       }
-    });
-    socket.addEventListener("error", () => {
-      if (!running.complete) reject(new ApiError(0, "NETWORK_ERROR", "The stream broke off."));
     });
   });
 }
@@ -330,6 +344,7 @@ async function cancel() {
 }
 
 async function finish(job) {
+  if (job.streamPlayer) state.streamPlayer = job.streamPlayer;
   setStatus(describe(job), job.status === "succeeded" ? 1 : 0, job.status);
   if (job.status === "failed" && job.error) showError(form, null, job.error.message);
   if (job.status === "succeeded") await showResult(job);
@@ -423,6 +438,11 @@ function reuse(job) {
 }
 
 $("#reuse").addEventListener("click", () => state.job && reuse(state.job));
+player.addEventListener("play", () => {
+  // the finished piece takes over from what is left of the streamed chunks
+  if (state.streamPlayer) state.streamPlayer.stop();
+  state.streamPlayer = null;
+});
 for (const radio of document.querySelectorAll('input[name="view"]')) {
   radio.addEventListener("change", () => visual.setMode(radio.value));
 }
