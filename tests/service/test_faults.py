@@ -176,7 +176,7 @@ class Slow(ToneBackend):  # every step takes 2 s: long enough to be stopped insi
 
 data, port, lease = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 settings = Settings(data_dir=data, port=port, engine="test-tone", lease_seconds=lease,
-                    rate_limit="10000/minute")
+                    rate_limit="10000/minute", allow_loopback_urls=True)
 uvicorn.run(create_app(settings, backend=Slow()), host="127.0.0.1", port=port, log_level="warning")
 """
 
@@ -268,3 +268,51 @@ def test_a_stopped_server_that_lost_its_job_keeps_the_winners_result(tmp_path):
         a.wait(timeout=30)
         if b is not None:
             b.stop()
+
+
+# ---------------------------------------------------------------- finding 3: SIGKILL
+def test_a_job_failed_by_the_reaper_after_a_kill_sends_its_webhook(tmp_path):
+    """Server A is killed (SIGKILL) running a job with a webhook; server B, allowing one run,
+    fails it through the lease reaper, and the webhook says so."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    events: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            events.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    a, url_a, key = _slow_server(tmp_path, lease=60.0)
+    headers = {"Authorization": f"Bearer {key}"}
+    b = None
+    try:
+        body = {"prompt": "x", "duration": 0.5,
+                "webhook_url": f"http://127.0.0.1:{hook.server_address[1]}/hook"}  # fmt: skip
+        task = httpx.post(f"{url_a}/generate", json=body, headers=headers).json()["task_id"]
+        _running(url_a, task, headers)
+        a.send_signal(signal.SIGKILL)
+        a.wait(timeout=30)
+        b = start_server(tmp_path / "b", engine="test-tone", lease_seconds=1.0, max_attempts=1,
+                         database_url=f"sqlite:///{tmp_path / 'music-gen.db'}")  # fmt: skip
+        with b.client(key) as client:
+            done = wait_for(client, task)
+        assert done["status"] == "failed" and done["attempts"] == 1
+        deadline = time.monotonic() + 30
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [(e["task_id"], e["type"]) for e in events] == [(task, "task.failed")]
+    finally:
+        a.kill()
+        a.wait(timeout=30)
+        if b is not None:
+            b.stop()
+        hook.shutdown()
