@@ -8,10 +8,18 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
+from service_helpers import Server, free_port
+
+from music_gen.service.app import create_app
+from music_gen.service.backends import Event, ToneBackend
+from music_gen.service.settings import Settings
 
 
 class CuttableProxy:
@@ -94,3 +102,40 @@ def tiny_tmpfs(path: Path, size: str = "64k", read_only: bool = False) -> Iterat
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+class SlowTone(ToneBackend):
+    """The test-tone engine with every step taking ``seconds`` (a fault can land inside one)."""
+
+    def __init__(self, seconds: float = 2.0) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def step(self) -> list[Event]:
+        time.sleep(self.seconds)
+        return super().step()
+
+
+def start_server_with(tmp: Path, backend: Any, **overrides: Any) -> Server:
+    """``service_helpers.start_server`` with a backend of the test's own."""
+    port = free_port()
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "data_dir": tmp,
+        "engine": "test-tone",
+        "allow_loopback_urls": True,
+        "rate_limit": "10000/minute",
+        **overrides,
+    }
+    settings = Settings(**values)
+    app = create_app(settings, backend=backend)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.05)
+    return Server(settings, thread, server, app)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fault_helpers import CuttableProxy, tiny_tmpfs
+from fault_helpers import CuttableProxy, SlowTone, start_server_with, tiny_tmpfs
 from service_helpers import free_port, keystore, postgres_database, start_server, wait_for
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -91,6 +91,32 @@ def test_postgresql_cut_off_answers_503_and_creates_nothing(tmp_path):
             assert wait_for(client, accepted.json()["task_id"])["status"] == "succeeded"
             with srv.state.db.session() as s:  # the refused request left no job behind
                 assert s.scalar(select(func.count()).select_from(Job)) == 1
+        finally:
+            srv.stop()
+            proxy.close()
+
+
+def test_postgresql_cut_while_a_job_finishes_is_retried_not_stuck(tmp_path):
+    """The database goes away while the worker is inside the step that finishes a job and
+    comes back: the job succeeds once (no rerun, no second file), it is never left running."""
+    with postgres_database() as url:
+        real = make_url(url)
+        proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 5432))
+        proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        srv = start_server_with(tmp_path, SlowTone(2.0), database_url=proxied, lease_seconds=30.0)
+        try:
+            client = srv.client(srv.key())
+            task = client.post("/generate", json={"prompt": "x", "duration": 0.1}).json()
+            deadline = time.monotonic() + 60
+            while client.get(f"/generate/{task['task_id']}").json()["status"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            proxy.cut()  # inside the 2 s step: the result arrives with no database
+            time.sleep(4.0)
+            proxy.restore()
+            done = wait_for(client, task["task_id"], timeout=60)
+            assert done["status"] == "succeeded" and done["attempts"] == 1, done
+            assert len(list((tmp_path / "audio").iterdir())) == 1
         finally:
             srv.stop()
             proxy.close()
