@@ -194,6 +194,22 @@ def test_binary_and_deeply_nested_frames_get_an_error_and_the_socket_stays(srv):
         assert json.loads(ws.recv(timeout=30))["type"] == "pong"
 
 
+def test_a_database_outage_on_an_open_socket_is_an_error_message(srv, monkeypatch):
+    with connect(_ws_url(srv, srv.key())) as ws:
+
+        def down(*args, **kw):
+            raise OperationalError("SELECT", {}, Exception("could not connect to server"))
+
+        monkeypatch.setattr(srv.state.keys, "authenticate", down)
+        monkeypatch.setattr(srv.state.store, "create", down)
+        ws.send(json.dumps({"type": "generate", "prompt": "x", "duration": 0.2}))
+        reply = json.loads(ws.recv(timeout=30))
+        assert reply["type"] == "error" and reply["error"]["code"] == "DATABASE_UNAVAILABLE"
+        monkeypatch.undo()
+        ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "pong"
+
+
 def test_a_revoked_key_stops_working_on_an_open_socket(srv):
     from music_gen.service.auth import KeyStore
 

@@ -32,6 +32,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ...audio import AudioOutput
 from ...errors import MusicGenError
@@ -51,6 +52,7 @@ def _error(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 POLL_SECONDS = 1.0  # how often a waiting socket reads its job's state from the database
+_DATABASE_DOWN = _error("DATABASE_UNAVAILABLE", "the database is not answering; retry shortly")
 
 
 @router.websocket("/ws/stream")
@@ -77,13 +79,19 @@ async def stream(websocket: WebSocket) -> None:
                 continue
             try:  # each request: the key must still be valid, and it spends a hit
                 caller = await run_in_threadpool(caller_for_key, state, key)
+            except SQLAlchemyError:
+                await websocket.send_json(_DATABASE_DOWN)
+                continue
             except MusicGenError as exc:
                 await websocket.send_json({"type": "error", **exc.to_dict()})
                 if exc.http_status == 401:
                     await websocket.close(code=4401)
                     return
                 continue
-            await _generate(websocket, state, caller, message)
+            try:
+                await _generate(websocket, state, caller, message)
+            except SQLAlchemyError:  # the database is down: say so, keep the socket
+                await websocket.send_json(_DATABASE_DOWN)
     except WebSocketDisconnect:
         return
 
