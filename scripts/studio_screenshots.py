@@ -62,7 +62,7 @@ def shoot(url: str, key: str, out: Path, chromium: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(url)
         page.get_by_label("API key").fill(key)
         page.get_by_role("button", name="Sign in").click()
