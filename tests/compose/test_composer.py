@@ -192,3 +192,52 @@ def test_plan_reasons_explain_the_choices():
     assert plan.genre == "edm" and plan.tempo == 128 and plan.mode == "minor"
     text = " ".join(plan.reasons)
     assert "techno" in text and "128 bpm" in text and "synth bass" in text and "dark" in text
+
+
+def silent_gaps(audio, min_seconds: float = 0.04, below: float = 0.01) -> list[tuple[float, float]]:
+    """Stretches of at least ``min_seconds`` where the mix's peak level stays under ``below``
+    (-40 dB) of its median 5 ms peak, away from the first and last 0.3 s: the mix has gone
+    silent mid-piece."""
+    hop = round(audio.sample_rate * 0.005)
+    peaks = np.abs(audio.samples).max(axis=0)
+    n = peaks.size // hop
+    frames = peaks[: n * hop].reshape(n, hop).max(axis=1)
+    quiet = frames < below * np.median(frames)
+    edge = round(0.3 / 0.005)
+    gaps, i = [], edge
+    while i < n - edge:
+        if quiet[i]:
+            j = i
+            while j < n - edge and quiet[j]:
+                j += 1
+            if (j - i) * 0.005 >= min_seconds:
+                gaps.append((i * 0.005, (j - i) * 0.005))
+            i = j
+        i += 1
+    return gaps
+
+
+@pytest.mark.parametrize(
+    ("prompt", "seed"),
+    [
+        ("upbeat funk with slap bass and horns", 754063887),  # fell silent at 4.84 s and 6.91 s
+        ("upbeat funk with slap bass and horns", 3),
+        ("reggae one drop with organ", 11),
+        ("lofi hip hop beat with rhodes", 5),
+        ("jazz trio with walking bass", 8),
+        ("epic cinematic orchestra", 2),
+    ],
+)
+def test_the_mix_never_falls_silent_mid_groove(composer, prompt, seed):
+    song = composer.generate(prompt, duration=15.0, seed=seed)
+    assert silent_gaps(song) == []
+
+
+def test_the_gap_finder_finds_a_gap():
+    from music_gen import AudioOutput
+
+    t = np.arange(44100 * 3) / 44100
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    tone[int(1.5 * 44100) : int(1.57 * 44100)] = 0.0  # 70 ms of digital silence
+    [(start, length)] = silent_gaps(AudioOutput(tone[None], 44100))
+    assert start == pytest.approx(1.5, abs=0.01) and length == pytest.approx(0.07, abs=0.011)

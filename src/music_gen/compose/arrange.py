@@ -18,7 +18,7 @@ only: the same plan gives the same notes.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .harmony import chord_pitches, scale_pitches, voice
 from .plan import Instrument, MusicPlan
@@ -89,7 +89,46 @@ def arrange(plan: MusicPlan) -> dict[str, tuple[Instrument, list[Note]]]:
             notes = _lead(plan, grid, chords, starts, random.Random(plan.seed * 31 + len(parts)))
         name = inst.name if inst.name not in parts else f"{inst.name} {len(parts)}"
         parts[name] = (inst, notes)
-    return parts
+    return bridge_silences(parts)
+
+
+#: how long a drum hit is heard (seconds): hats and rims die out fast, cymbals ring
+_DRUM_RING = {HAT: 0.05, PEDAL: 0.05, RIM: 0.06, CLAP: 0.12, SNARE: 0.15, KICK: 0.15,
+              OPEN_HAT: 0.3, RIDE: 0.6, CRASH: 1.2, LOW_TOM: 0.25, MID_TOM: 0.25}  # fmt: skip
+#: the longest hole in the sound a groove may have (a 16th note at 180 bpm is 83 ms)
+MAX_HOLE = 0.03
+
+
+def bridge_silences(
+    parts: dict[str, tuple[Instrument, list[Note]]],
+) -> dict[str, tuple[Instrument, list[Note]]]:
+    """Let no moment of the piece go silent: where every part rests at once (a staccato
+    groove's shared rest, with only a closed hat dying out), the pitched note that ended last
+    is held on to the next onset (played legato). Drums alone never bridge: a hole with no
+    pitched note before it is left as the arrangement wrote it."""
+    heard: list[tuple[float, float]] = []
+    for inst, notes in parts.values():
+        for n in notes:
+            end = n.start + _DRUM_RING.get(n.pitch, 0.1) if inst.role == "drums" else n.end
+            heard.append((n.start, end))
+    heard.sort()
+    holes, reach = [], heard[0][1] if heard else 0.0
+    for start, end in heard[1:]:
+        if start - reach > MAX_HOLE:
+            holes.append((reach, start))
+        reach = max(reach, end)
+    if not holes:
+        return parts
+    pitched = [(name, i, n) for name, (inst, notes) in parts.items() if inst.role != "drums"
+               for i, n in enumerate(notes)]  # fmt: skip
+    lists = {name: list(notes) for name, (_, notes) in parts.items()}
+    for lo, hi in holes:
+        before = [(n.end, name, i) for name, i, n in pitched if n.end <= lo + 1e-9]
+        if not before:
+            continue
+        _, name, i = max(before)
+        lists[name][i] = replace(lists[name][i], end=hi)
+    return {name: (inst, lists[name]) for name, (inst, _) in parts.items()}
 
 
 def _section_starts(plan: MusicPlan) -> list[tuple[str, int]]:
