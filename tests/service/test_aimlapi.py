@@ -129,6 +129,8 @@ def test_generate_conditioned_on_a_reference(api, fmt):
     else:
         decoded = load_audio(audio)
         assert decoded.sample_rate == 44100 and abs(decoded.duration - 2.0) < 0.05
+    if fmt == "mp3":  # constant 256 kbit/s, as asked: 2 s are 64,000 bytes (+ a frame or two)
+        assert info["audio_bitrate"] == 256000 and 64000 <= len(audio) < 64000 * 1.05
     if fmt == "wav":  # text-only checkpoint: the reference is the continuation prompt
         ref = load_audio(_file(acc)).resample(44100).samples[0, :44100]
         assert np.corrcoef(load_audio(audio).samples[0, 2000:40000], ref[2000:40000])[0, 1] > 0.9

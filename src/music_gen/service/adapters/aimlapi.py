@@ -45,13 +45,13 @@ from sqlalchemy import select
 
 from ...audio import AudioOutput, load_audio
 from ...audio.separate import separate
-from ...errors import InvalidInput, MusicGenError
-from ..db import AudioFile, Job, ReferenceTrack, utcnow
+from ...errors import InvalidInput, MusicGenError, NotFound
+from ..db import Job, ReferenceTrack, utcnow
 from ..deps import CallerDep, StateDep
 from ..schemas import JobCreate
 from ..state import ServiceState
 from ..submit import resolve_model, submit
-from .common import conditioning_for, scratch_file
+from .common import conditioning_for, derived_audio, mp3_kbps, scratch_file
 
 router = APIRouter(prefix="/v2/generate/audio/minimax", tags=["ai/ml api music-01 (drop-in)"])
 
@@ -247,7 +247,7 @@ def _generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, 
         extra.update(how.params)
         prompt = how.prompt(prompt)
         options["conditioning"] = how.how
-    fmt: Literal["wav", "mp3"] = "wav" if body.audio_setting.format in ("wav", "pcm") else "mp3"
+    fmt: Literal["wav"] = "wav"  # MP3 is made from it at the asked bitrate (``_result``)
     job, _ = submit(
         state,
         caller,
@@ -284,7 +284,7 @@ def _sing(
     length = min(c.num_samples for c in clips)
     mixed = sum(c.samples[:, :length] for c in clips)
     reference = scratch_file(state, AudioOutput(np.asarray(mixed), 48000))
-    fmt: Literal["wav", "mp3"] = "wav" if body.audio_setting.format in ("wav", "pcm") else "mp3"
+    fmt: Literal["wav"] = "wav"  # MP3 is made from it at the asked bitrate (``_result``)
     options = {"lyrics": body.lyrics, "refer_voice": body.refer_voice,
                "refer_instrumental": body.refer_instrumental, "sung_by": model,
                "audio_setting": body.audio_setting.model_dump()}  # fmt: skip
@@ -337,17 +337,20 @@ def _result(state: ServiceState, job: Job) -> dict[str, Any]:
     if job.status != "succeeded" or job.audio_id is None:
         return {**head, "data": {"status": 1, "audio": ""}, "trace_id": trace,
                 "base_resp": base_resp()}  # fmt: skip
-    with state.db.session() as s:
-        record = s.get(AudioFile, job.audio_id)
-    assert record is not None
-    data = state.storage.get(record.key)
     setting = job.params.get("audio_setting") or {}
+    asked_kbps = int(setting.get("bitrate", 256000)) // 1000
+    # MP3 at the asked constant bitrate, made once from the job's WAV (jobs keep WAV results)
+    record = derived_audio(state, job, "mp3" if setting.get("format") == "mp3" else "wav",
+                           asked_kbps)  # fmt: skip
+    if record is None:
+        raise NotFound("the result's audio is gone", code="AUDIO_NOT_FOUND")
+    data = state.storage.get(record.key)
     if setting.get("format") == "pcm":  # raw 16-bit little-endian PCM
         import soundfile as sf
 
         samples, _ = sf.read(io.BytesIO(data), dtype="int16")
         data = samples.tobytes()
-    bitrate = int(setting.get("bitrate", 0)) if setting.get("format") == "mp3" else (
+    bitrate = 1000 * mp3_kbps(record.sample_rate, asked_kbps) if record.format == "mp3" else (
         record.sample_rate * record.channels * 16
     )  # fmt: skip
     return {
