@@ -82,8 +82,16 @@ export async function api(method, path, body, { key = getKey(), signal } = {}) {
     if (exc.name === "AbortError") throw exc;
     throw new ApiError(0, "NETWORK_ERROR", "The server could not be reached.");
   }
-  if (!response.ok) throw await errorFrom(response);
+  if (!response.ok) throw refused(await errorFrom(response), key);
   return response.json();
+}
+
+// A key the server refuses (wrong, revoked): the page hears of it wherever the call was made.
+function refused(error, key) {
+  if (error.status === 401 && key) {
+    document.dispatchEvent(new CustomEvent("music-gen:unauthorized", { detail: error }));
+  }
+  return error;
 }
 
 // POST /uploads (multipart "file"): audio a request names later by its upload_id.
@@ -98,7 +106,7 @@ export async function upload(file, { key = getKey() } = {}) {
   } catch {
     throw new ApiError(0, "NETWORK_ERROR", "The server could not be reached.");
   }
-  if (!response.ok) throw await errorFrom(response);
+  if (!response.ok) throw refused(await errorFrom(response), key);
   return response.json();
 }
 

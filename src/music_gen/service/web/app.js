@@ -80,6 +80,15 @@ $("#signin").addEventListener("submit", (event) => {
   signIn($("#api-key").value.trim());
 });
 
+// any call refused for the key (revoked meanwhile): back to the sign-in form, saying why
+document.addEventListener("music-gen:unauthorized", (event) => {
+  if (!getKey()) return;
+  setKey("");
+  setSignedIn(false);
+  history.clear();
+  $("#api-key-error").textContent = `${event.detail.message}. Sign in again with a valid key.`;
+});
+
 $("#signout").addEventListener("click", () => {
   setKey("");
   setSignedIn(false);
@@ -301,7 +310,12 @@ function generateStreaming(body) {
         socket.close();
         streamPlayer.stop();
         const e = message.error || {};
-        done(null, new ApiError(400, e.code, e.message, e.details));
+        const error = new ApiError(e.code === "UNAUTHORIZED" ? 401 : 400, e.code, e.message,
+          e.details);
+        if (error.status === 401) {
+          document.dispatchEvent(new CustomEvent("music-gen:unauthorized", { detail: error }));
+        }
+        done(null, error);
       }
     });
     socket.addEventListener("close", (event) => {
