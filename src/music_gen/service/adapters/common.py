@@ -154,13 +154,13 @@ def conditioning_for(state: ServiceState, model: str, path: Path, duration: floa
 
     ``path`` is this request's scratch file: it is kept (melody), replaced by its trimmed copy
     (continuation) or deleted once measured (tempo and key)."""
-    from ..routes.system import describe_model
+    from ...families.base import Capability
     from .reference_hint import reference_hint
 
-    capabilities = describe_model(state, model).capabilities
-    if "melody" in capabilities:
+    card = state.catalog.card(model)  # what the model can do, from its own files
+    if card.can(Capability.MELODY):
         return Conditioning("melody", {"melody": str(path)})
-    if "continuation" in capabilities:
+    if card.can(Capability.CONTINUATION):
         clip = load_audio(path)
         keep = int(min(clip.duration, duration / 2) * clip.sample_rate)
         if keep < clip.num_samples:
