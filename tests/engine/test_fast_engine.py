@@ -154,5 +154,5 @@ def test_bad_engine_options(checkpoints):
         MusicGenerator(str(checkpoints["mono"]), device="cpu", engine="warp")
     assert err.value.code == "INVALID_ENGINE"
     with pytest.raises(InvalidInput) as err:
-        MusicGenerator(str(checkpoints["mono"]), device="cpu", quantize="int4")
+        MusicGenerator(str(checkpoints["mono"]), device="cpu", quantize="int3")
     assert err.value.code == "INVALID_QUANTIZATION"

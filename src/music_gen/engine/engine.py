@@ -1,9 +1,10 @@
 """Which decoder runs a loaded checkpoint, and how it is set up.
 
 ``Engine`` turns a name (``"fast"`` or ``"reference"``) and options into a factory of decoding
-sessions for the decode loop: ``FastStepDecoder`` on our decoder (optionally int8 weights, CUDA
-graphs on GPU) or ``HFStepDecoder`` on transformers' modules. It also sets sensible CPU thread
-counts once. It knows nothing about prompts or audio.
+sessions for the decode loop: ``FastStepDecoder`` on our decoder (optionally int8 or int4
+weights, with Q/K/V fused into one matmul; CUDA graphs on GPU) or ``HFStepDecoder`` on
+transformers' modules. It also sets sensible CPU thread counts once. It knows nothing about
+prompts or audio.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from .generate import StepDecoder
 from .hf_decoder import HFStepDecoder
 from .loading import LoadedModel
 from .model import MusicGenDecoder
-from .quantize import quantize_int8
+from .quantize import quantize_int4, quantize_int8
 
 __all__ = ["ENGINES", "Engine"]
 
 ENGINES = ("fast", "reference")
-QUANTIZATIONS = (None, "int8")
+QUANTIZATIONS = (None, "int8", "int4")
 
 
 def _set_cpu_threads() -> None:
@@ -44,11 +45,16 @@ class Engine:
             )
         if quantize not in QUANTIZATIONS:
             raise InvalidInput(
-                f"unknown quantization {quantize!r}; choose int8 or none",
+                f"unknown quantization {quantize!r}; choose int8, int4 or none",
                 code="INVALID_QUANTIZATION",
             )
         if quantize is not None and name != "fast":
             raise InvalidInput("quantize needs engine='fast'", code="INVALID_QUANTIZATION")
+        if quantize == "int4" and loaded.device.type != "cpu":
+            raise InvalidInput(
+                "quantize='int4' runs on CPU only (its kernels); use int8 or bfloat16 on GPU",
+                code="INVALID_QUANTIZATION",
+            )
         self.loaded = loaded
         self.name = name
         self.quantize = quantize
@@ -58,8 +64,13 @@ class Engine:
             _set_cpu_threads()
         if name == "fast":
             self.decoder = MusicGenDecoder(loaded.model)
+            if quantize is not None:  # not token-exact anyway: one Q/K/V matmul per layer
+                self.decoder.fuse_qkv()
             if quantize == "int8":
                 quantize_int8(self.decoder, loaded.device)
+            elif quantize == "int4":  # int4 layers; the logits' heads in int8 (~1 % error)
+                quantize_int4(self.decoder.layers)
+                quantize_int8(self.decoder.lm_heads, loaded.device)
             if loaded.device.type == "cuda":
                 self.graph = CUDAGraphStep()
 
