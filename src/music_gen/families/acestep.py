@@ -128,16 +128,31 @@ class AceStepFamily:
         max_duration: float = MAX_DURATION,
     ) -> None:
         started = time.perf_counter()
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.pipe = _load_pipeline(model, self.dtype, cache_dir).to(self.device)
+        dev = resolve_device(device)
+        pipe = _load_pipeline(model, resolve_dtype(dtype, dev), cache_dir).to(dev)
+        self._setup(pipe, model, max_duration)
+        self.load_seconds = time.perf_counter() - started
+
+    @classmethod
+    def from_pipeline(
+        cls, pipe: Any, name: str = "in-memory", max_duration: float = MAX_DURATION
+    ) -> AceStepFamily:
+        """Around an ``AceStepPipeline`` already in memory (benchmarks build them from configs)."""
+        family = cls.__new__(cls)
+        family._setup(pipe, name, max_duration)
+        family.load_seconds = 0.0
+        return family
+
+    def _setup(self, pipe: Any, model: str, max_duration: float) -> None:
+        self.pipe = pipe
+        self.device = pipe.device
+        self.dtype = pipe.transformer.dtype
         self.pipe.set_progress_bar_config(disable=True)
         self.model_name = model
         defaults = inspect.signature(self.pipe.__call__).parameters
         self.default_steps = int(defaults["num_inference_steps"].default)
-        self.default_guidance = (
-            1.0 if self.pipe.is_turbo else float(defaults["guidance_scale"].default)
-        )
+        guidance = float(defaults["guidance_scale"].default)
+        self.default_guidance = 1.0 if self.pipe.is_turbo else guidance
         self.card = ModelCard(
             model,
             "acestep",
@@ -147,7 +162,6 @@ class AceStepFamily:
             min(float(max_duration), MAX_DURATION),
             details={"turbo": self.pipe.is_turbo, "tracks": list(TRACKS)},
         )
-        self.load_seconds = time.perf_counter() - started
 
     # ------------------------------------------------------------------ facts
     @property

@@ -1,0 +1,85 @@
+"""Song benchmark: ACE-Step 1.5 architectures with random weights (configs in code, no download).
+
+Each configuration runs in a fresh process (so peak memory is its own) and is timed the way a
+user calls it: ``MusicGenerator.generate_batch`` over the pipeline (the pipeline call is the
+whole cost). One warm-up call of 2 s with 1 step comes first (first-call allocations). Prints
+one table: wall time, real-time factor (wall / audio seconds per song), audio seconds made per
+wall second, and peak resident memory.
+
+    python benchmarks/bench_songs.py                       # xl-turbo, 30 s, 8 steps, fp32+bf16
+    python benchmarks/bench_songs.py --arch turbo --batch 1 4 --seconds 30 --dtype float32
+    python benchmarks/bench_songs.py --arch tiny --seconds 30   # the tiny test pipeline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+
+def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int) -> dict:
+    import torch
+
+    from music_gen import MusicGenerator
+    from music_gen.families.acestep import AceStepFamily
+    from music_gen.testing import make_song_pipeline
+
+    pipe = make_song_pipeline(None if arch == "tiny" else arch, dtype=getattr(torch, dtype))
+    gen = MusicGenerator.from_family(AceStepFamily.from_pipeline(pipe, arch))
+    params = sum(p.numel() for p in pipe.transformer.parameters())
+    prompts = [f"upbeat synth pop song {i}" for i in range(batch)]
+    lyrics = "[verse]\nwalking down the empty street\n[chorus]\nsing it loud sing it high"
+    gen.generate_batch(prompts[:1], lyrics=lyrics, duration=2.0, seed=0, steps=1)  # warm-up
+    started = time.perf_counter()
+    gen.generate_batch(prompts, lyrics=lyrics, duration=seconds, seed=list(range(batch)),
+                       steps=steps)  # fmt: skip
+    wall = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"arch": arch, "dtype": dtype, "batch": batch, "seconds": seconds, "steps": steps,
+            "wall_s": wall, "rtf": wall / seconds, "audio_s_per_s": batch * seconds / wall,
+            "peak_mb": peak_mb, "dit_params_m": params / 1e6}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="xl-turbo", choices=("tiny", "turbo", "xl-turbo"))
+    ap.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"])
+    ap.add_argument("--batch", nargs="+", type=int, default=[1])
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(_one(args.arch, args.dtype[0], args.batch[0], args.seconds, args.steps)))
+        return
+    rows = []
+    for dtype in args.dtype:
+        for batch in args.batch:
+            cmd = [sys.executable, __file__, "--one", "--arch", args.arch, "--dtype", dtype,
+                   "--batch", str(batch), "--seconds", str(args.seconds), "--steps",
+                   str(args.steps)]  # fmt: skip
+            out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+            if out.returncode != 0:
+                print(f"{dtype} batch {batch}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+                continue
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    load = os.getloadavg()[0]
+    threads = __import__("torch").get_num_threads()
+    print(f"\n{platform.machine()}, {os.cpu_count()} CPUs, torch threads {threads}, "
+          f"load average {load:.1f}")  # fmt: skip
+    print("| arch | dtype | batch | song s | steps | wall s | RTF | audio s / s | peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['arch']} ({r['dit_params_m']:.0f}M DiT) | {r['dtype']} | {r['batch']} | "
+              f"{r['seconds']:g} | {r['steps']} | {r['wall_s']:.1f} | {r['rtf']:.2f} | "
+              f"{r['audio_s_per_s']:.2f} | {r['peak_mb']:.0f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
