@@ -611,6 +611,8 @@ def test_multi_instrument_stems_mute_solo_and_midi(page, key):
     assert Path(info.value.path()).read_bytes()[:4] == b"MThd"
     duration = audio_duration(page, "#mix-audio")
     assert duration == pytest.approx(3.0, abs=0.01)
+    expect(page.locator("#history-list li.job").first).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("#history-list li.job").first).to_contain_text("multitrack")
 
 
 # ------------------------------------------------------------------------------ layout

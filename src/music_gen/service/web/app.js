@@ -35,7 +35,7 @@ const form = $("#generate");
 const player = $("#player");
 const visual = new Visualizer($("#visual"), player);
 const history = new History({ onPlay: (job) => showResult(job, { play: true }), onReuse: reuse });
-const multi = new MultiPanel();
+const multi = new MultiPanel({ onJob: () => history.load() });
 
 // ---------- sign-in ----------
 

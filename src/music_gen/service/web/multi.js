@@ -22,7 +22,8 @@ const CONTROLS = {
 };
 
 export class MultiPanel {
-  constructor() {
+  constructor({ onJob = () => {} } = {}) {
+    this.onJob = onJob; // a job was queued or has ended (the history shows it)
     this.form = $("#multi");
     this.stems = new StemPlayer();
     for (const [name, prompt] of DEFAULTS) this.addRow(name, prompt);
@@ -100,11 +101,13 @@ export class MultiPanel {
     try {
       const submitted = await api("POST", "/multi-instrument", this.body());
       this.status("Queued…", null);
+      this.onJob();
       const job = await waitForJob(submitted.task_id, (j) => {
         const pct = Math.round(j.progress * 100);
         this.status(j.status === "running" ? `Generating stems… ${pct}%` : `${j.status}…`,
           j.status === "queued" ? null : j.progress);
       });
+      this.onJob();
       if (job.status !== "succeeded") {
         const reason = job.error ? job.error.message : job.status;
         this.status(`Not done: ${reason}`, 0);
