@@ -24,7 +24,8 @@ from music_gen.service.settings import Settings
 
 class CuttableProxy:
     """Forwards 127.0.0.1:<port> to ``target``; ``cut()`` drops every connection and refuses
-    new ones, ``restore()`` accepts again (on the same port)."""
+    new ones, ``restore()`` accepts again (on the same port); ``blackhole()`` drops every
+    connection and then accepts new ones that never get an answer."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -32,7 +33,17 @@ class CuttableProxy:
         self._listener: socket.socket | None = None
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._silent = False
         self.restore()
+
+    def blackhole(self) -> None:
+        with self._lock:
+            self._silent = True
+            conns, self._conns = self._conns, set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
 
     def restore(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -44,6 +55,7 @@ class CuttableProxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def cut(self) -> None:
+        self._silent = False
         listener, self._listener = self._listener, None
         if listener is not None:
             with contextlib.suppress(OSError):
@@ -64,6 +76,10 @@ class CuttableProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self._silent:  # hold it open, say nothing
+                with self._lock:
+                    self._conns.add(client)
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:

@@ -96,6 +96,25 @@ def test_postgresql_cut_off_answers_503_and_creates_nothing(tmp_path):
             proxy.close()
 
 
+def test_a_postgresql_server_that_never_answers_is_503_in_seconds(tmp_path):
+    with postgres_database() as url:
+        real = make_url(url)
+        proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 5432))
+        proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        srv = start_server(tmp_path, engine="test-tone", database_url=proxied)
+        try:
+            client = srv.client(srv.key())
+            proxy.blackhole()  # connections are accepted and never answered
+            with httpx.Client(base_url=srv.url, headers=client.headers, timeout=60) as patient:
+                r = patient.post("/generate", json={"prompt": "x", "duration": 0.2})
+            assert r.status_code == 503, r.text
+            assert r.json()["error"]["code"] == "DATABASE_UNAVAILABLE"
+        finally:
+            proxy.cut()
+            srv.stop()
+            proxy.close()
+
+
 def test_postgresql_cut_while_a_job_finishes_is_retried_not_stuck(tmp_path):
     """The database goes away while the worker is inside the step that finishes a job and
     comes back: the job succeeds once (no rerun, no second file), it is never left running."""

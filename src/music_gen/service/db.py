@@ -178,6 +178,11 @@ class Database:
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        elif url.startswith("postgresql+psycopg") or url.startswith("postgresql:"):
+            # a server that does not answer at all (no refusal) fails requests in seconds
+            # (503 DATABASE_UNAVAILABLE), instead of holding them until TCP gives up
+            kwargs["connect_args"] = {"connect_timeout": 5}
+            kwargs["pool_timeout"] = 10
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
