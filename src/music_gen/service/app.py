@@ -190,7 +190,6 @@ def create_app(
     app.include_router(segmind.router, responses=ERROR_RESPONSES)  # /v1/meta-musicgen-medium
     app.include_router(modelslab.router)  # /api/v6/voice/…: errors in ModelsLab's own shape
     app.include_router(aimlapi.router, responses=ERROR_RESPONSES)  # /v2/generate/audio/minimax
-    app.middleware("http")(segmind.credits_header)
     app.include_router(studio.router)  # the web studio at / (plain files, public API only)
     _install_error_handlers(app)
     return app

@@ -18,9 +18,10 @@ method, 406 not enough credits, 429 rate limit, 500 generation failed.
 
 Credits: each key starts with ``MUSIC_GEN_KEY_CREDITS`` and spends
 ``MUSIC_GEN_CREDITS_PER_SECOND`` per generated second; ``x-remaining-credits`` is on every
-``/v1/`` response (``unlimited`` when keys have no balance). v1 spends after success. v2 reserves
-the cost at submit (so concurrent submits cannot overspend) and gives it back the first time
-the request is read as FAILED; a failure nobody reads stays spent.
+``/v1/{model}`` answer, errors and 405 included (``unlimited`` when keys have no balance); the
+routes set it themselves, so no middleware runs on the rest of the service. v1 spends after
+success. v2 reserves the cost at submit (so concurrent submits cannot overspend) and gives it
+back the first time the request is read as FAILED; a failure nobody reads stays spent.
 """
 
 from __future__ import annotations
@@ -207,9 +208,24 @@ async def segmind_generate(
     fmt = _format(accept)
     try:
         data = await run_in_threadpool(_v1, state, model_path, x_api_key, raw, fmt)
+        response: Response = Response(data, media_type=MEDIA[fmt])
     except MusicGenError as exc:
-        return segmind_error(exc)
-    return Response(data, media_type=MEDIA[fmt])
+        response = segmind_error(exc)
+    return await _with_credits(state, x_api_key, response)
+
+
+@router.api_route(
+    "/v1/{model_path}", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+async def segmind_wrong_method(
+    model_path: str,
+    request: Request,
+    x_api_key: Annotated[str | None, Header(alias="x-api-key")] = None,
+) -> Response:
+    """405 in Segmind's envelope, with the credits header like every /v1 answer."""
+    body = {"error": "Method Not Allowed: the model routes take POST", "code": "METHOD_NOT_ALLOWED"}
+    response = JSONResponse(body, status_code=405, headers={"Allow": "POST"})
+    return await _with_credits(request.app.state.service, x_api_key, response)
 
 
 # ------------------------------------------------------------------------------------- v2
@@ -357,17 +373,17 @@ async def segmind_result(
     return await _view(request, request_id, x_api_key, full=True)
 
 
-async def credits_header(request: Request, call_next: Any) -> Response:
-    """Middleware: ``x-remaining-credits`` on every response under ``/v1/``."""
-    response: Response = await call_next(request)
-    if request.url.path.startswith("/v1/"):
-        state: ServiceState = request.app.state.service
+async def _with_credits(state: ServiceState, key: str | None, response: Response) -> Response:
+    """``x-remaining-credits`` on a /v1 answer: the key's balance, ``0`` for no or a bad key,
+    ``unlimited`` when keys have no balance (no rate-limit hit: it is not a request)."""
 
-        def lookup() -> str:
-            try:
-                return remaining(state, state.keys.authenticate(request.headers.get("x-api-key")))
-            except MusicGenError:
-                return remaining(state, None)
+    def lookup() -> str:
+        if state.settings.key_credits is None:
+            return "unlimited"
+        try:
+            return remaining(state, state.keys.authenticate(key))
+        except MusicGenError:
+            return remaining(state, None)
 
-        response.headers["x-remaining-credits"] = await run_in_threadpool(lookup)
+    response.headers["x-remaining-credits"] = await run_in_threadpool(lookup)
     return response
