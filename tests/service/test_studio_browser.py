@@ -33,9 +33,11 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless chromium for the whole test session."""
+    """One headless chromium for all the browser tests (they all live in this module, so this
+    is one browser per test session). Not session-scoped: while Playwright's sync API is open it
+    holds the thread's event loop, and ``asyncio.run`` in later test modules would fail."""
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
     )
