@@ -483,7 +483,12 @@ def test_song_only_controls_appear_only_for_a_lyrics_capable_model(
     # the reference went to POST /uploads first, and the request names it
     upload_id = uploaded.value.json()["upload_id"]
     assert submitted.value.post_data_json["reference_upload_id"] == upload_id
-    expect(page.locator("#job-status")).to_have_attribute("data-state", "succeeded", timeout=90_000)
+    with page.expect_response(f"**/api/v1/uploads/{upload_id}", timeout=90_000) as deleted:
+        expect(page.locator("#job-status")).to_have_attribute(
+            "data-state", "succeeded", timeout=90_000
+        )
+    # and is deleted once the job has ended
+    assert (deleted.value.request.method, deleted.value.status) == ("DELETE", 204)
     assert audio_duration(page, "#player") == pytest.approx(2.0, abs=0.01)
     task_id = js(page, "document.querySelector('#player').dataset.taskId")
     params = song_server.client(key).get(f"/generate/{task_id}").json()["params"]

@@ -83,7 +83,7 @@ export async function api(method, path, body, { key = getKey(), signal } = {}) {
     throw new ApiError(0, "NETWORK_ERROR", "The server could not be reached.");
   }
   if (!response.ok) throw refused(await errorFrom(response), key);
-  return response.json();
+  return response.status === 204 ? null : response.json();
 }
 
 // A key the server refuses (wrong, revoked): the page hears of it wherever the call was made.

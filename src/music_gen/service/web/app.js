@@ -167,7 +167,7 @@ function visible(id) {
   return !element.closest("[hidden]");
 }
 
-async function requestBody() {
+async function requestBody(uploads) {
   const body = { prompt: $("#prompt").value, model: $("#model").value || null };
   const duration = numberOf("duration");
   if (duration !== null) body.duration = duration;
@@ -188,7 +188,9 @@ async function requestBody() {
     const input = $(`#${name}`);
     if (visible(name) && input.files.length) {
       try {
-        body[fieldFor(name)] = (await upload(input.files[0])).upload_id;
+        const { upload_id: id } = await upload(input.files[0]);
+        uploads.push(id);
+        body[fieldFor(name)] = id;
       } catch (exc) {
         if (exc instanceof ApiError) exc.control = name; // shown next to this file input
         throw exc;
@@ -230,8 +232,9 @@ async function generate() {
   audioContext(); // in the click: lets stream playback start without another gesture
   clearErrors(form);
   const stream = visible("stream") && $("#stream").checked;
+  const uploads = []; // files sent for this request only: deleted once the job has ended
   try {
-    const body = await requestBody();
+    const body = await requestBody(uploads);
     const job = stream ? await generateStreaming(body) : await generateRest(body);
     if (job) await finish(job);
   } catch (exc) {
@@ -244,6 +247,7 @@ async function generate() {
     }
   } finally {
     setRunning(null);
+    for (const id of uploads) api("DELETE", `/uploads/${id}`).catch(() => {});
   }
 }
 
