@@ -210,3 +210,45 @@ def test_a_slow_receiver_does_not_delay_another_accounts_webhooks(tmp_path):
     finally:
         release.set()
         dispatcher.stop()
+
+
+def test_a_pinned_https_webhook_keeps_the_tls_name(tmp_path, rebinding_dns):
+    """HTTPS to the checked address: SNI and certificate check use the URL's host name."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a test certificate")
+    cert, key = tmp_path / "hook.pem", tmp_path / "hook.key"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=hook.test",
+         "-addext", "subjectAltName=DNS:hook.test"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"openssl could not make a certificate: {made.stderr.strip()[:200]}")
+    names: list[str | None] = []
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    server_ctx.sni_callback = lambda sock, name, ctx: names.append(name)
+    receiver = _Receiver()
+    receiver.httpd.socket = server_ctx.wrap_socket(receiver.httpd.socket, server_side=True)
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    db = open_database(f"sqlite:///{tmp_path / 'w.db'}")
+    keys = KeyStore(db)
+    dispatcher = Dispatcher(db, keys.webhook_secret, allow_loopback=True,
+                            transport=httpx.HTTPTransport(verify=client_ctx))  # fmt: skip
+    hook = f"https://hook.test:{receiver.port}/hook"
+    job = Job(id="j1", account_id=keys.account("a").id, kind="generate", status="succeeded",
+              params={}, model="m", webhook_url=hook)  # fmt: skip
+    try:
+        dispatcher.enqueue(job, None)
+        dispatcher._attempt(_pending(db)[0])
+        assert names == ["hook.test"]  # SNI: the URL's name, not the address
+        assert receiver.hosts == [f"hook.test:{receiver.port}"]
+        assert len(rebinding_dns) == 1
+    finally:
+        dispatcher.stop()
+        receiver.close()
