@@ -1,17 +1,27 @@
 """The in-process worker: claims queued jobs, decodes them together, stores the results.
 
 One thread owns the models (the backend). Each turn of its loop:
+0. outcomes that could not be written (database down) are retried;
 1. housekeeping on a timer: heartbeats and progress of running jobs, requeueing jobs whose
-   worker died (``JobStore.requeue_stale``), noticing jobs cancelled by another process, and
-   deleting results older than the retention period;
-2. admitting: claims as many queued jobs as the backend has free slots (at most
-   ``max_concurrent_per_account`` running per account) and submits them — invalid parameters
-   fail the job with their error code;
-3. one backend step; finished jobs get their audio stored and their webhook queued; chunks of
-   streaming jobs go to their listener (the WebSocket that asked for them).
+   worker died (``JobStore.requeue_stale``; the ones it fails get their webhook), noticing jobs
+   cancelled by another process, deleting results older than the retention period (with their
+   conversions) and downloaded inputs left behind;
+2. admitting: claims as many queued jobs as the backend has free slots (fairly across
+   accounts, at most ``max_concurrent_per_account`` running per account) and submits them —
+   invalid parameters fail the job with their error code;
+3. one backend step; each event is handled on its own (one that fails fails its job, never the
+   loop): chunks of streaming jobs go to their listener (the WebSocket that asked for them);
+   a finished job is settled in steps — store its files, record the outcome, announce it
+   (webhook, listener). A storage failure fails the job with its reason (STORAGE_FULL,
+   STORAGE_UNAVAILABLE) and is reported by readiness until a write would fit again; a database
+   failure keeps the step for the next turn with the job still held (and heart-beating). A run
+   whose outcome is refused (the job was cancelled or taken over by another worker) deletes
+   exactly the files it wrote. A job's downloaded inputs (files under ``scratch_dir``) are
+   deleted when it ends.
 
 Stopping releases the running jobs back to the queue; a crash leaves them running, and the
-next start requeues them (the same worker id) — so no accepted job is lost.
+next start requeues them (the same worker id when it is the data directory's only process;
+otherwise their lease runs out) — so no accepted job is lost.
 """
 
 from __future__ import annotations
