@@ -181,6 +181,30 @@ def test_any_server_answers_any_audio_url(tmp_path):
         a.stop()
 
 
+def test_routes_and_adapters_read_results_stored_by_another_server(tmp_path):
+    """Segmind's synchronous endpoint answers with the audio bytes: asked on server A while
+    only server B runs jobs (separate data directories), it used to fail FileNotFoundError."""
+    from music_gen.service.db import AudioFile
+
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    a = start_server(tmp_path / "a", engine="test-tone", database_url=shared)
+    b = start_server(tmp_path / "b", engine="test-tone", database_url=shared)
+    a.state.worker.stop()  # every job runs on B
+    try:
+        key = a.key()
+        r = httpx.post(f"{a.settings.base_url}/v1/meta-musicgen-medium",
+                       json={"prompt": "x", "duration": 1, "seed": 3},
+                       headers={"x-api-key": key}, timeout=120)  # fmt: skip
+        assert r.status_code == 200, r.text
+        with a.state.db.session() as s:
+            [row] = s.scalars(select(AudioFile)).all()
+        assert not a.state.storage.exists(row.key) and b.state.storage.exists(row.key)
+        assert r.content == a.state.storage.get(row.key) == b.state.storage.get(row.key)
+    finally:
+        b.stop()
+        a.stop()
+
+
 # ---------------------------------------------------------------- finding 9: conversions
 def test_conversions_are_bounded_and_deleted_with_their_result(tmp_path):
     srv = start_server(tmp_path, engine="test-tone", retention_days=1.0)

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -16,17 +17,17 @@ import httpx
 from limits import parse as parse_limit
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import InvalidInput, RateLimited
 from .auth import Caller, KeyStore
 from .backends import Backend, make_backend
 from .catalog import ModelCatalog
-from .db import Database, open_database
+from .db import AudioFile, Database, open_database
 from .jobs import JobStore
 from .settings import Settings
-from .storage import LocalStorage, Storage, storage_failure
+from .storage import LocalStorage, NodeStorage, Storage, storage_failure
 from .webhooks import Dispatcher
 from .worker import Worker
 
@@ -65,6 +66,16 @@ def _worker_id(data_dir: Path) -> tuple[str, IO[str] | None]:
         lock.close()
         return f"{stored}-{secrets.token_hex(4)}", None
     return stored, lock
+
+
+def _node_of(db: Database) -> Callable[[str], str | None]:
+    """Storage key -> the base URL of the server that stored that result (None: unknown)."""
+
+    def node_of(key: str) -> str | None:
+        with db.session() as s:
+            return s.scalar(select(AudioFile.node).where(AudioFile.key == key).limit(1))
+
+    return node_of
 
 
 DEFAULT_MODEL = "facebook/musicgen-small"
@@ -110,7 +121,9 @@ class ServiceState:
         db = open_database(settings.db_url)
         store = JobStore(db, settings.max_attempts)
         keys = KeyStore(db)
-        storage = LocalStorage(settings.audio_dir)
+        storage = NodeStorage(
+            LocalStorage(settings.audio_dir), _node_of(db), settings.node_base_url
+        )
         webhooks = Dispatcher(
             db,
             keys.webhook_secret,

@@ -15,14 +15,18 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
+
+import httpx
 
 from ..errors import ServiceUnavailable
 
 __all__ = [
     "CACHED_RATES",
     "LocalStorage",
+    "NodeStorage",
     "Storage",
     "conversion_key",
     "remove_conversions",
@@ -122,3 +126,54 @@ class LocalStorage:
         free = shutil.disk_usage(self.root).free
         if free < size:
             raise OSError(errno.ENOSPC, f"{free} bytes free, {size} needed", str(self.root))
+
+
+class NodeStorage:
+    """Local storage for one server of several that share a database but not a data
+    directory: ``get`` of a result another server stored fetches it from that server (the
+    ``node`` its audio row names), so every route and adapter reading results works on any
+    node. Everything else is the local directory's. Node URLs come from the servers' own
+    settings, never from a client."""
+
+    def __init__(self, local: LocalStorage, node_of: Callable[[str], str | None], here: str,
+                 timeout: float = 30.0) -> None:  # fmt: skip
+        self.local = local
+        self.node_of = node_of  # storage key -> base URL of the server that stored it
+        self.here = here.rstrip("/")
+        self.timeout = timeout
+
+    @property
+    def root(self) -> Path:
+        return self.local.root
+
+    def put(self, key: str, data: bytes) -> None:
+        self.local.put(key, data)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.local.get(key)
+        except FileNotFoundError:
+            node = (self.node_of(key) or "").rstrip("/")
+            if not node or node == self.here:
+                raise
+        audio_id = key.split(".", 1)[0]
+        try:
+            response = httpx.get(f"{node}/api/v1/audio/{audio_id}", params={"node": "1"},
+                                 timeout=self.timeout, follow_redirects=False)  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise FileNotFoundError(errno.ENOENT, f"{key} (on {node}: {exc})") from exc
+        if response.status_code != 200:
+            raise FileNotFoundError(errno.ENOENT, f"{key} (on {node}: {response.status_code})")
+        return response.content
+
+    def delete(self, key: str) -> None:
+        self.local.delete(key)
+
+    def exists(self, key: str) -> bool:
+        return self.local.exists(key)
+
+    def local_path(self, key: str) -> Path | None:
+        return self.local.local_path(key)
+
+    def probe(self, size: int = 0) -> None:
+        self.local.probe(size)
