@@ -138,6 +138,19 @@ def audio_duration(page: Any, selector: str) -> float:
     return float(poll(lambda: js(page, expression), 30, f"metadata of {selector}"))
 
 
+def canvas_colours(page: Any) -> int:
+    """How many different colours the result's canvas shows (sampled)."""
+    return int(
+        js(
+            page,
+            "(() => { const c = document.querySelector('#visual');"
+            " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+            " const seen = new Set(); for (let i = 0; i < d.length; i += 4 * 97)"
+            " seen.add(d[i] + ',' + d[i+1] + ',' + d[i+2]); return seen.size; })()",
+        )
+    )
+
+
 def generate_panel(page: Any) -> Any:
     return page.locator("#panel-generate")
 
@@ -242,14 +255,7 @@ def test_generate_audio_duration_equals_the_request(studio, server, key):
     shown = page.locator("#params").inner_text()
     assert "1234" in shown and "temperature" in shown and "top_k" in shown
     # the waveform was drawn from the decoded audio: not a blank canvas
-    drawn = js(
-        page,
-        "(() => { const c = document.querySelector('#visual');"
-        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-        " const seen = new Set(); for (let i = 0; i < d.length; i += 4 * 97)"
-        " seen.add(d[i] + ',' + d[i+1] + ',' + d[i+2]); return seen.size; })()",
-    )
-    assert drawn > 2
+    assert canvas_colours(page) > 2
 
 
 def test_it_plays_muted_and_the_waveform_seeks(studio):
@@ -266,9 +272,12 @@ def test_it_plays_muted_and_the_waveform_seeks(studio):
     page.locator("#visual").focus()
     page.keyboard.press("Home")
     assert js(page, "document.querySelector('#player').currentTime") == 0
-    # the spectrogram view draws too
+    # the spectrogram view: a heat map of many colours where the waveform has a few
+    waveform = canvas_colours(page)
     page.get_by_label("Spectrogram", exact=True).check()
-    assert page.get_by_label("Spectrogram", exact=True).is_checked()
+    assert canvas_colours(page) > max(20, 3 * waveform)
+    page.get_by_label("Waveform", exact=True).check()
+    assert canvas_colours(page) == waveform
 
 
 MAGIC = {
