@@ -256,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--midi", metavar="FILE", help="also write the MIDI (composer engine)")
     _output_options(gen)
     gen.add_argument("--engine", choices=("fast", "reference"), default="fast")
-    gen.add_argument("--quantize", choices=("int8",), default=None, help="int8 decoder weights")
+    gen.add_argument(
+        "--quantize", choices=("int8", "int4"), default=None, help="int8 or int4 decoder weights"
+    )
     gen.set_defaults(func=_cmd_generate)
 
     edit = sub.add_parser("edit", help="edit a song: repaint, cover, extract, lego, complete")
