@@ -1,158 +1,253 @@
-"""Engine benchmark: ours vs transformers' ``generate``, measured in the same run.
+"""Engine benchmark: ours vs transformers' ``generate``, interleaved in one process and run.
 
 Builds random-weight checkpoints of the *real* MusicGen architectures (T5-base, EnCodec 32 kHz,
 the small/medium/large decoders) from configs in code — no download; speed does not depend on
-weight values — and loads them through the public path (``MusicGenerator(model=<dir>)``).
-Each configuration runs in its own process so that peak memory is its own. Prints one table.
+weight values. The baseline is ``MusicgenForConditionalGeneration.generate`` loaded and called
+the way a user calls it (``from_pretrained`` + the processor, ``do_sample=True``,
+``guidance_scale=3``, the checkpoint's top-k 250, ``max_new_tokens`` = our step count); ours are
+``MusicGenerator(model=<dir>, quantize=...)``. Every configuration is loaded once, warmed up
+once, then all are timed round-robin ``--repeats`` times, so a burst of load from other
+processes on a shared machine hits every row alike; the table prints medians and every ratio is
+taken from the same run.
 
-    python benchmarks/bench_engine.py --arch small --seconds 5
-    python benchmarks/bench_engine.py --arch small --device cuda --seconds 30 --batches 1,4,16,64
+    python benchmarks/bench_engine.py --arch small --seconds 5 --repeats 3
+    python benchmarks/bench_engine.py --arch medium --seconds 1 --configs transformers,int4
+    python benchmarks/bench_engine.py --arch small --quality      # logits error on this arch
+    python benchmarks/bench_engine.py --arch small --profile int4 # where a step's time goes
 
-Columns: ms per decoder step, real-time factor (wall / audio seconds, T5 and EnCodec included),
-time to first streamed chunk, peak memory (RSS on CPU, allocated on CUDA), whether the greedy
-tokens equal transformers', and batched throughput (audio seconds per wall second).
+Columns: wall seconds and real-time factor (wall / audio seconds, T5 and EnCodec included),
+the process's CPU seconds for the call (all threads; for a 1-thread row on a busy machine this
+is what the wall time would be with a core to itself, memory stalls included),
+ms per decoder step (ours: token time / steps; transformers: (wall - a separately timed EnCodec
+decode of the same length) / steps), EnCodec seconds, time to the first streamed chunk, and
+the speed-up over transformers (median wall / median wall). Also prints the machine's load
+average before and after, since this box is shared.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
-SR = 32000
+import torch
+
+PROMPT = "80s pop track with bassy drums"
+SETTINGS = {  # name -> (dtype, quantize, threads or None for the default)
+    "fp32": ("float32", None, None),
+    "bf16": ("bfloat16", None, None),
+    "int8": ("float32", "int8", None),
+    "int4": ("float32", "int4", None),
+    "int4-bf16": ("bfloat16", "int4", None),
+    "int4-1t": ("float32", "int4", 1),
+    "int8-1t": ("float32", "int8", 1),
+}
 
 
-def _peak_mb(device: str) -> float:
-    import torch
-
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _sync(device: str) -> None:
-    import torch
-
-    if device == "cuda":
-        torch.cuda.synchronize()
+@dataclass
+class Row:
+    name: str
+    run: object  # callable() -> (wall, tokens_s, codec_s)
+    threads: int | None = None
+    stream: object | None = None  # callable() -> first chunk seconds
+    walls: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    steps_s: list[float] = field(default_factory=list)
+    codec: list[float] = field(default_factory=list)
+    first: list[float] = field(default_factory=list)
 
 
-def _codes_capture():
-    import music_gen.generator as module
-
-    captured: list = []
-    decode = module.decode_audio
-
-    def capture(codec, codes, channels):
-        captured.append(codes.clone())
-        return decode(codec, codes, channels)
-
-    module.decode_audio = capture
-    return captured
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run_one(cfg: dict) -> dict:
-    """One configuration, in this process: returns its measurements."""
-    import torch
+_GENERATORS: dict[tuple[str, str | None], object] = {}  # (dtype, quantize) -> MusicGenerator
 
+
+def _generator(path: Path, dtype: str, quantize: str | None):
+    """One generator per (dtype, quantize): rows differing only in threads share it."""
     from music_gen import MusicGenerator
 
-    device, seconds, prompt = cfg["device"], cfg["seconds"], "80s pop track with bassy drums"
-    frames = round(seconds * 50)
-    steps = frames + 3
-    result: dict = {"name": cfg["name"]}
-    if cfg["engine"] == "transformers":
-        gen = MusicGenerator(cfg["path"], device=device, dtype=cfg["dtype"], engine="reference")
-        model, tok = gen.loaded.model, gen.loaded.tokenizer
-        inputs = tok([prompt] * cfg["batch"], return_tensors="pt").to(device)
-        kwargs = dict(do_sample=True, top_k=250, guidance_scale=3.0, max_new_tokens=steps)
-        model.generate(**inputs, **{**kwargs, "max_new_tokens": 8})  # warm-up
-        _sync(device)
-        t0 = time.perf_counter()
-        model.generate(**inputs, **kwargs)
-        _sync(device)
-        wall = time.perf_counter() - t0
-        codes = torch.randint(0, 2048, (1, cfg["batch"], 4, frames), device=device)
-        t1 = time.perf_counter()
-        model.audio_encoder.decode(codes, [None])
-        _sync(device)
-        codec = time.perf_counter() - t1
-        result.update(wall=wall, ms_per_step=1000 * (wall - codec) / steps)
+    key = (dtype, quantize)
+    if key not in _GENERATORS:
+        _GENERATORS[key] = MusicGenerator(str(path), device="cpu", dtype=dtype, quantize=quantize)
+    return _GENERATORS[key]
+
+
+def _transformers_row(path: Path, seconds: float, steps: int, share: str | None) -> Row:
+    from transformers import AutoProcessor, MusicgenForConditionalGeneration
+
+    processor = AutoProcessor.from_pretrained(path)
+    if share is not None:  # a float32 generator's transformers model, which ours never alter:
+        # ``from_pretrained(path, dtype=float32).eval()``, what a user loads (saves memory)
+        model = _generator(path, "float32", SETTINGS[share][1]).loaded.model
     else:
-        gen = MusicGenerator(
-            cfg["path"], device=device, dtype=cfg["dtype"], quantize=cfg.get("quantize")
-        )
-        gen.generate_batch([prompt] * cfg["batch"], duration=0.2, seed=0)  # warm-up / capture
-        _sync(device)
+        model = MusicgenForConditionalGeneration.from_pretrained(path)
+    inputs = processor(text=[PROMPT], padding=True, return_tensors="pt")
+    frames = steps - model.decoder.config.num_codebooks + 1
+
+    def run() -> tuple[float, float, float]:
         t0 = time.perf_counter()
-        outs = gen.generate_batch([prompt] * cfg["batch"], duration=seconds, seed=0)
-        _sync(device)
+        model.generate(**inputs, do_sample=True, guidance_scale=3.0, max_new_tokens=steps)
         wall = time.perf_counter() - t0
-        timings = outs[0].metadata["timings"]
-        result.update(wall=wall, ms_per_step=1000 * timings["tokens_s"] / steps)
-        if cfg.get("stream") and hasattr(gen, "generate_stream"):
-            t2 = time.perf_counter()
-            for _chunk in gen.generate_stream(prompt, duration=seconds, seed=0):
-                result["first_chunk_s"] = time.perf_counter() - t2
-                break
-    result["rtf"] = result["wall"] / seconds
-    result["throughput"] = cfg["batch"] * seconds / result["wall"]
-    result["peak_mb"] = _peak_mb(device)
-    if cfg.get("check_tokens"):
-        result["tokens_identical"] = _tokens_identical(cfg)
-    return result
+        codes = torch.randint(0, 2048, (1, 1, model.decoder.config.num_codebooks, frames))
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            model.audio_encoder.decode(codes, [None])
+        codec = time.perf_counter() - t1
+        return wall, wall - codec, codec
+
+    model.generate(**inputs, do_sample=True, guidance_scale=3.0, max_new_tokens=16)  # warm-up
+    return Row("transformers float32 `generate`", run)
 
 
-def _tokens_identical(cfg: dict) -> bool:
-    """Greedy, 1 s: do our tokens equal transformers' ``generate``'s?"""
-    from music_gen import MusicGenerator
+def _our_row(path: Path, setting: str, seconds: float, stream: bool) -> Row:
+    dtype, quantize, threads = SETTINGS[setting]
+    gen = _generator(path, dtype, quantize)
 
-    gen = MusicGenerator(
-        cfg["path"], device=cfg["device"], dtype=cfg["dtype"], quantize=cfg.get("quantize")
+    def run() -> tuple[float, float, float]:
+        t0 = time.perf_counter()
+        out = gen.generate(PROMPT, duration=seconds, seed=0)
+        wall = time.perf_counter() - t0
+        timings = out.metadata["timings"]
+        return wall, timings["tokens_s"], timings["codec_s"]
+
+    def first_chunk() -> float:
+        t0 = time.perf_counter()
+        for _chunk in gen.generate_stream(PROMPT, duration=seconds, seed=0):
+            return time.perf_counter() - t0
+        raise RuntimeError("no chunk")
+
+    label = f"music-gen {dtype}" + (f" + {quantize}" if quantize else "")
+    label += f", {threads} thread" if threads else ""
+    gen.generate(PROMPT, duration=0.3, seed=0)  # warm-up
+    return Row(label, run, threads, first_chunk if stream else None)
+
+
+def bench(args: argparse.Namespace, path: Path) -> None:
+    steps = round(args.seconds * 50) + 3
+    default_threads = torch.get_num_threads()
+    rows: list[Row] = []
+    for name in args.configs.split(","):
+        print(f"loading {name} …", file=sys.stderr)
+        if name == "transformers":
+            fp32 = [c for c in args.configs.split(",") if c in SETTINGS]
+            share = next((c for c in fp32 if SETTINGS[c][0] == "float32"), None)
+            rows.append(_transformers_row(path, args.seconds, steps, share))
+        else:
+            rows.append(_our_row(path, name, args.seconds, name in args.stream.split(",")))
+    print(f"load average before: {_load()}", file=sys.stderr)
+    before = _load()
+    for rep in range(args.repeats):
+        for row in rows:
+            torch.set_num_threads(row.threads or default_threads)
+            cpu0 = time.process_time()
+            wall, tokens_s, codec_s = row.run()  # type: ignore[operator]
+            row.cpu.append(time.process_time() - cpu0)
+            row.walls.append(wall)
+            row.steps_s.append(tokens_s)
+            row.codec.append(codec_s)
+            if row.stream is not None:
+                row.first.append(row.stream())  # type: ignore[operator]
+            print(f"  rep {rep} {row.name}: {wall:.2f} s (load {_load()})", file=sys.stderr)
+    torch.set_num_threads(default_threads)
+    after = _load()
+    med = statistics.median
+    base = next((med(r.walls) for r in rows if r.name.startswith("transformers")), None)
+    print(
+        f"\narch {args.arch}, {args.seconds:g} s of audio ({steps} steps), guidance 3, top-k 250, "
+        f"batch 1, CPU threads {default_threads} unless stated; medians of {args.repeats} "
+        f"interleaved runs; load average before {before}, after {after}"
     )
-    model, tok = gen.loaded.model, gen.loaded.tokenizer
-    captured = _codes_capture()
-    gen.generate("ambient", duration=1.0, temperature=0.0)
-    ours = captured[-1]
-    decode = model.audio_encoder.decode
-    theirs: list = []
-    model.audio_encoder.decode = lambda codes, *a, **k: (
-        theirs.append(codes[0]),
-        decode(codes, *a, **k),
-    )[1]
-    model.generate(
-        **tok(["ambient"], return_tensors="pt").to(cfg["device"]),
-        do_sample=False,
-        guidance_scale=3.0,
-        max_new_tokens=53,
+    print(
+        "| configuration | wall s | RTF | CPU s | ms/step | EnCodec s | first chunk s | "
+        "vs transformers |"
     )
-    return bool((theirs[0] == ours).all())
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        wall = med(r.walls)
+        first = f"{med(r.first):.2f}" if r.first else "-"
+        ratio = f"{base / wall:.2f}×" if base else "-"
+        print(
+            f"| {r.name} | {wall:.2f} | {wall / args.seconds:.2f} | {med(r.cpu):.2f} | "
+            f"{1000 * med(r.steps_s) / steps:.1f} | {med(r.codec):.2f} | {first} | {ratio} |"
+        )
+    print(
+        "\nall walls (s): " + "; ".join(f"{r.name}: {[round(w, 2) for w in r.walls]}" for r in rows)
+    )
+
+
+def quality(args: argparse.Namespace, path: Path) -> None:
+    """Teacher-forced logits of each quantized setting against fp32 on this architecture."""
+    from music_gen.engine.conditioning import encode_condition
+    from music_gen.engine.engine import Engine
+    from music_gen.engine.loading import load_model
+
+    loaded = load_model(str(path), "cpu", "float32", None)
+    tokens = loaded.tokenizer([PROMPT], return_tensors="pt")
+    cond = encode_condition(
+        loaded.model, tokens["input_ids"], tokens["attention_mask"], guided=True
+    )
+    torch.manual_seed(0)
+    columns = torch.randint(0, 2048, (args.quality_steps, 1, loaded.num_codebooks, 1))
+
+    def logits(engine: Engine) -> torch.Tensor:
+        session = engine.session(cond, args.quality_steps + 2)
+        out = [session.prefill(columns[0])] + [session.step(c) for c in columns[1:]]
+        return torch.stack(out)
+
+    want = logits(Engine(loaded, "fast"))
+    print(f"\narch {args.arch}: logits vs float32, {args.quality_steps} teacher-forced steps")
+    print("| setting | max rel. error | mean rel. error | greedy tokens equal |")
+    print("|---|---|---|---|")
+    for quantize in ("int8", "int4"):
+        got = logits(Engine(loaded, "fast", quantize))
+        rel = (got - want).flatten(1).norm(dim=1) / want.flatten(1).norm(dim=1)
+        agree = (got.argmax(-1) == want.argmax(-1)).float().mean().item()
+        print(f"| {quantize} | {rel.max():.3f} | {rel.mean():.3f} | {100 * agree:.1f} % |")
+
+
+def profile(args: argparse.Namespace, path: Path) -> None:
+    """torch.profiler over one generation with a setting: the top operators by self time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    row = _our_row(path, args.profile, args.seconds, False)
+    torch.set_num_threads(row.threads or torch.get_num_threads())
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        wall, tokens_s, codec_s = row.run()  # type: ignore[operator]
+    print(
+        f"\n{row.name}: wall {wall:.2f} s, tokens {tokens_s:.2f} s, EnCodec {codec_s:.2f} s "
+        f"(under the profiler), load average {_load()}"
+    )
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--arch", default="small", choices=("small", "medium", "large"))
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--arch", default="small", choices=("tiny", "small", "medium", "large"))
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--batches", default="1,4", help="batch sizes for throughput")
-    parser.add_argument("--throughput-seconds", type=float, default=2.0)
-    parser.add_argument("--dtypes", default="float32,bfloat16", help="our engine's dtypes")
-    parser.add_argument("--int8", action="store_true", help="also quantize='int8'")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--throughput-only", action="store_true", help="only the batched throughput rows"
+        "--configs",
+        default="transformers,fp32,int8,int4,int4-1t",
+        help=f"comma-separated: transformers and any of {', '.join(SETTINGS)}",
     )
+    parser.add_argument("--stream", default="int4,int4-1t", help="settings also streamed")
+    parser.add_argument("--quality", action="store_true", help="logits error vs fp32 only")
+    parser.add_argument("--quality-steps", type=int, default=32)
+    parser.add_argument("--profile", choices=sorted(SETTINGS), help="profile one setting only")
+    parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--workdir", default=None, help="keep checkpoints here between runs")
-    parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(run_one(json.loads(args.one))))
-        return
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from music_gen.testing import make_checkpoint
 
@@ -161,87 +256,13 @@ def main() -> None:
     if not (path / "config.json").is_file():
         print(f"building random {args.arch} checkpoint in {path} …", file=sys.stderr)
         make_checkpoint(path, "mono", arch=args.arch)
-    ref_dtype = "float32" if args.device == "cpu" else "bfloat16"
-    base = {"path": str(path), "device": args.device, "seconds": args.seconds, "batch": 1}
-    configs = [
-        {**base, "name": f"transformers {ref_dtype}", "engine": "transformers", "dtype": ref_dtype}
-    ]
-    for dtype in args.dtypes.split(","):
-        configs.append(
-            {
-                **base,
-                "name": f"music-gen {dtype}",
-                "engine": "fast",
-                "dtype": dtype,
-                "stream": True,
-                "check_tokens": dtype == "float32",
-            }
-        )
-    if args.int8:
-        for name, dtype in (
-            ("int8 (fbgemm)+fp32", "float32"),
-            ("int8 weight-only+bf16", "bfloat16"),
-        ):
-            configs.append(
-                {
-                    **base,
-                    "name": f"music-gen {name}",
-                    "engine": "fast",
-                    "dtype": dtype,
-                    "quantize": "int8",
-                    "stream": True,
-                }
-            )
-    if args.throughput_only:
-        configs = []
-    for b in [int(x) for x in args.batches.split(",") if x]:
-        rows = [("transformers", ref_dtype, None), ("fast", args.dtypes.split(",")[-1], None)]
-        if args.int8:
-            rows.append(("fast", "float32" if args.device == "cpu" else "bfloat16", "int8"))
-        for engine, dtype, quantize in rows:
-            configs.append(
-                {
-                    **base,
-                    "name": f"{engine} {dtype}{'+' + quantize if quantize else ''} batch {b}",
-                    "engine": engine,
-                    "dtype": dtype,
-                    "quantize": quantize,
-                    "batch": b,
-                    "seconds": args.throughput_seconds,
-                }
-            )
-    rows = []
-    for cfg in configs:
-        print(f"running {cfg['name']} …", file=sys.stderr)
-        proc = subprocess.run(
-            [sys.executable, __file__, "--one", json.dumps(cfg)],
-            capture_output=True,
-            text=True,
-            env={**os.environ},
-        )
-        if proc.returncode != 0:
-            rows.append({"name": cfg["name"], "error": proc.stderr.strip().splitlines()[-1]})
-            continue
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(
-        f"\narch {args.arch}, device {args.device}, {args.seconds:g} s of audio, guidance 3, "
-        f"top-k 250; throughput rows: {args.throughput_seconds:g} s each"
-    )
-    print(
-        f"| {'configuration':<32} | ms/step | RTF | first chunk s | peak MB | tokens = ref | "
-        "audio s/s |"
-    )
-    print("|" + "---|" * 7)
-    for r in rows:
-        if "error" in r:
-            print(f"| {r['name']:<32} | error: {r['error']} |")
-            continue
-        first = f"{r['first_chunk_s']:.2f}" if "first_chunk_s" in r else "-"
-        same = {True: "yes", False: "no"}.get(r.get("tokens_identical"), "-")
-        print(
-            f"| {r['name']:<32} | {r['ms_per_step']:.1f} | {r['rtf']:.2f} | {first} | "
-            f"{r['peak_mb']:.0f} | {same} | {r['throughput']:.2f} |"
-        )
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {_load()}")
+    if args.quality:
+        quality(args, path)
+    elif args.profile:
+        profile(args, path)
+    else:
+        bench(args, path)
 
 
 if __name__ == "__main__":
