@@ -196,6 +196,8 @@ def test_binary_and_deeply_nested_frames_get_an_error_and_the_socket_stays(srv):
 
 def test_a_database_outage_on_an_open_socket_is_an_error_message(srv, monkeypatch):
     with connect(_ws_url(srv, srv.key())) as ws:
+        ws.send(json.dumps({"type": "ping"}))  # the handshake's own check is done
+        assert json.loads(ws.recv(timeout=30))["type"] == "pong"
 
         def down(*args, **kw):
             raise OperationalError("SELECT", {}, Exception("could not connect to server"))

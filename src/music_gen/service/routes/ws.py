@@ -62,6 +62,10 @@ async def stream(websocket: WebSocket) -> None:
     key = ws_key(websocket)
     try:
         caller = await run_in_threadpool(caller_for_key, state, key)
+    except SQLAlchemyError:
+        await websocket.send_json(_DATABASE_DOWN)
+        await websocket.close(code=1013)  # try again later
+        return
     except MusicGenError as exc:
         await websocket.send_json({"type": "error", **exc.to_dict()})
         await websocket.close(code=4401 if exc.http_status == 401 else 4429)
