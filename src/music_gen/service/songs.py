@@ -6,12 +6,14 @@ thread of its own, so the worker loop keeps stepping MusicGen jobs meanwhile; th
 per-step callback records each job's progress (read by the worker's heartbeat) and stops the
 call between steps when the job is cancelled.
 
-Batching: queued text-to-music jobs that share the model and every shape-defining parameter
-(duration, steps, guidance, BPM, key, time signature; no reference audio) run as one
-``generate_batch`` call (up to ``max_batch``), each with its own seed and lyrics, so each output
-equals its single run. A CUDA out-of-memory error splits the group in halves and queues them
-again (seeded, so the audio does not change); a single job out of memory fails with
-``OUT_OF_MEMORY``. Edit jobs (repaint, cover, extract, lego, complete) run alone.
+Batching (on CUDA; on the CPU it measured no faster — docs/benchmarks.md — so it is off there
+unless ``batch_on_cpu``): queued text-to-music jobs that share the model and every
+shape-defining parameter (duration, steps, guidance, BPM, key, time signature, language; no
+reference audio) run as one ``generate_batch`` call (up to ``max_batch``), each with its own
+seed and lyrics, so each output equals its single run. An out-of-memory error splits the group
+in halves and queues them again (seeded, so the audio does not change); a single job out of
+memory fails with ``OUT_OF_MEMORY``. Edit jobs (repaint, cover, extract, lego, complete) run
+alone.
 
 Streaming jobs get the whole song as one final chunk (there is no partial audio to send).
 """
@@ -56,6 +58,7 @@ class _Job:
     generator: Any
     params: dict[str, Any]
     stream: bool
+    max_group: int = 1 << 30  # lowered when a group with this job ran out of memory
 
     @property
     def batchable(self) -> bool:
@@ -68,6 +71,7 @@ class _Job:
 @dataclass
 class SongJobs:
     max_batch: int = 4
+    batch_on_cpu: bool = False
     queue: deque[_Job] = field(default_factory=deque)
     running: list[_Job] = field(default_factory=list)
     progress_of: dict[str, float] = field(default_factory=dict)
@@ -112,7 +116,6 @@ class SongJobs:
         for event in events:
             if event.kind != "chunk":
                 self.progress_of.pop(event.job_id, None)
-                self.cancelled.discard(event.job_id)
         return events
 
     def join(self, timeout: float | None = None) -> None:
@@ -123,9 +126,11 @@ class SongJobs:
     def _next_group(self) -> list[_Job]:
         first = self.queue.popleft()
         group = [first]
-        if first.batchable:
+        device = getattr(first.generator, "device", None)
+        on_cpu = getattr(device, "type", "cpu") != "cuda"
+        if first.batchable and (self.batch_on_cpu or not on_cpu):
             for job in list(self.queue):
-                if len(group) >= self.max_batch:
+                if len(group) >= min(self.max_batch, first.max_group):
                     break
                 if job.batchable and job.shape() == first.shape():
                     self.queue.remove(job)
@@ -140,15 +145,18 @@ class SongJobs:
             if len(group) > 1:
                 half = len(group) // 2
                 log.warning("song batch of %d out of memory; retrying in halves", len(group))
+                for job in group:
+                    job.max_group = half
                 self.queue.extendleft(reversed(group[half:]))  # run after the first half
                 self.queue.extendleft(reversed(group[:half]))
                 self.running = []
                 return
             oom = GenerationFailed("out of memory with one song at a time", code="OUT_OF_MEMORY")
             events = [Event(group[0].job_id, "error", error=oom)]
-        except Exception as exc:  # the jobs fail, the worker goes on
+        except Exception as exc:  # the jobs fail (a cancelled one just ends), the worker goes on
             error = failure(exc)
-            events = [Event(job.job_id, "error", error=error) for job in group]
+            events = [Event(job.job_id, "error", error=error) for job in group
+                      if job.job_id not in self.cancelled]  # fmt: skip
         else:
             for job, audio in zip(group, outputs, strict=True):
                 if job.job_id in self.cancelled:
@@ -158,6 +166,7 @@ class SongJobs:
                 events.append(Event(job.job_id, "done", audio))
         with self._lock:
             self._done.extend(events)
+            self.cancelled.difference_update(job.job_id for job in group)
         self.running = []
 
     def _call(self, group: list[_Job]) -> list[Any]:
