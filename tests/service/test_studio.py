@@ -34,7 +34,8 @@ def test_the_page_is_served_at_the_root(client):
 
 def test_every_file_the_page_loads_is_served_with_its_type(client):
     html = client.get("/").text
-    referenced = set(re.findall(r'(?:src|href)="(/studio/[^"]+)"', html))
+    # relative to the page (a proxy may serve the app under a path prefix)
+    referenced = {f"/{p}" for p in re.findall(r'(?:src|href)="(studio/[^"]+)"', html)}
     assert {"/studio/app.js", "/studio/style.css"} <= referenced
     # and every module the scripts import, transitively
     pending = [p for p in referenced if p.endswith(".js")]

@@ -2,7 +2,9 @@
 // Knows the key (kept in localStorage), the error JSON {"error": {code, message, details}},
 // and which form field an error concerns. Knows nothing about the page's layout.
 
-export const BASE = "/api/v1";
+// Relative to the page, so that a proxy may serve the whole app under a path prefix.
+const ROOT = new URL(".", document.baseURI);
+export const BASE = new URL("api/v1", ROOT).pathname;
 const KEY_STORAGE = "music-gen.api-key";
 
 export class ApiError extends Error {
@@ -110,11 +112,16 @@ export async function upload(file, { key = getKey() } = {}) {
   return response.json();
 }
 
+// Audio URLs are absolute, on the server's configured public URL. The page may have been
+// opened under another name (localhost for 127.0.0.1, a proxy): the same audio is then read
+// from the page's own origin, so that decoding and downloads stay same-origin.
 export function audioUrl(url, format) {
-  // audio URLs are absolute (the server's public URL): keep them as they are
   const u = new URL(url, location.href);
-  if (format) u.searchParams.set("format", format);
-  return u.toString();
+  const at = u.pathname.indexOf("/api/v1/audio/");
+  const local = at >= 0 && u.origin !== location.origin;
+  const out = local ? new URL(BASE + u.pathname.slice(at + 7) + u.search, location.href) : u;
+  if (format) out.searchParams.set("format", format);
+  return out.toString();
 }
 
 export function streamSocket(key = getKey()) {
@@ -127,7 +134,7 @@ export function streamSocket(key = getKey()) {
 // sends only what this server understands; null when the document is unavailable.
 export async function requestFields(schemaName = "JobCreate") {
   try {
-    const response = await fetch("/openapi.json");
+    const response = await fetch(new URL("openapi.json", ROOT));
     if (!response.ok) return null;
     const doc = await response.json();
     const schema = doc.components && doc.components.schemas && doc.components.schemas[schemaName];

@@ -401,7 +401,7 @@ async function showResult(job, { play = false } = {}) {
   const section = $("#result");
   section.hidden = false;
   $("#result-prompt").textContent = job.prompt;
-  player.src = job.audio_url;
+  player.src = audioUrl(job.audio_url);
   player.dataset.taskId = job.task_id;
   const downloads = $("#downloads");
   downloads.replaceChildren(document.createTextNode("Download: "));
@@ -433,7 +433,7 @@ async function showResult(job, { play = false } = {}) {
   );
   if (play) player.play().catch(() => {});
   try {
-    visual.setBuffer(await fetchAndDecode(job.audio_url));
+    visual.setBuffer(await fetchAndDecode(audioUrl(job.audio_url)));
   } catch (exc) {
     showError(form, null, `The waveform could not be drawn: ${exc.message}`);
   }

@@ -129,14 +129,16 @@ export class MultiPanel {
 
   async show(job) {
     $("#multi-result").hidden = false;
-    $("#mix-audio").src = job.audio_url;
+    $("#mix-audio").src = audioUrl(job.audio_url);
     const downloads = $("#mix-downloads");
     downloads.replaceChildren(document.createTextNode("Download: "));
     for (const format of ["wav", "mp3", "flac"]) {
       downloads.append(link(audioUrl(job.audio_url, format), format.toUpperCase(),
         `${job.task_id}-mix.${format}`), " ");
     }
-    if (job.midi_url) downloads.append(link(job.midi_url, "MIDI", `${job.task_id}.mid`));
+    if (job.midi_url) {
+      downloads.append(link(audioUrl(job.midi_url), "MIDI", `${job.task_id}.mid`));
+    }
     const list = $("#stems");
     list.replaceChildren();
     for (const [name, url] of Object.entries(job.stems)) {
@@ -155,7 +157,8 @@ export class MultiPanel {
     }
     $("#stems-play").disabled = true;
     try {
-      await this.stems.load(job.stems);
+      const stems = Object.entries(job.stems).map(([name, url]) => [name, audioUrl(url)]);
+      await this.stems.load(Object.fromEntries(stems));
     } finally {
       $("#stems-play").disabled = false;
     }
