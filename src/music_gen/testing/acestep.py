@@ -42,11 +42,25 @@ _LYRICS = [
 #: the released architectures' sizes. "turbo": ACE-Step 1.5 turbo as diffusers' defaults give it
 #: (DiT 2048 x 24 layers; Qwen3-Embedding-0.6B text encoder; Oobleck VAE 128/64 channels).
 #: "xl-turbo": the XL DiT (2560 wide, fed by a 2048-wide condition encoder, as diffusers'
-#: AceStepTransformer1DModel documents it), 32 layers, 20 heads of 128 — layer and head counts
-#: are our assumption (no hub access here to read its config).
+#: AceStepTransformer1DModel documents it), 32 layers, 20 heads of 128 (10 key/value heads) —
+#: layer and head counts are our assumption (no hub access here to read its config).
 ACESTEP_ARCHITECTURES: dict[str, dict[str, int]] = {
-    "turbo": {"hidden": 2048, "encoder_hidden": 2048, "layers": 24, "heads": 16, "ffn": 6144},
-    "xl-turbo": {"hidden": 2560, "encoder_hidden": 2048, "layers": 32, "heads": 20, "ffn": 9728},
+    "turbo": {
+        "hidden": 2048,
+        "encoder_hidden": 2048,
+        "layers": 24,
+        "heads": 16,
+        "kv": 8,
+        "ffn": 6144,
+    },
+    "xl-turbo": {
+        "hidden": 2560,
+        "encoder_hidden": 2048,
+        "layers": 32,
+        "heads": 20,
+        "kv": 10,
+        "ffn": 9728,
+    },
 }
 
 
@@ -86,14 +100,19 @@ def acestep_configs(arch: str | None = None, vocab_size: int = 400) -> dict[str,
         hidden, enc_hidden, layers, heads, ffn = (
             a["hidden"], a["encoder_hidden"], a["layers"], a["heads"], a["ffn"],
         )  # fmt: skip
-        head_dim, kv, vocab_size = 128, 8, 151669
+        head_dim, kv, vocab_size = 128, a["kv"], 151669
         text = {"hidden_size": 1024, "num_hidden_layers": 28, "num_attention_heads": 16,
                 "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 3072}  # fmt: skip
         vae = {"encoder_hidden_size": 128, "decoder_channels": 128,
                "channel_multiples": [1, 2, 4, 8, 16]}  # fmt: skip
         cond_layers = (8, 4)
     attn = {"num_attention_heads": heads, "num_key_value_heads": kv, "head_dim": head_dim}
-    enc_attn = {**attn, "num_attention_heads": enc_hidden // head_dim}
+    enc_heads = enc_hidden // head_dim
+    enc_attn = {
+        **attn,
+        "num_attention_heads": enc_heads,
+        "num_key_value_heads": min(kv, enc_heads // 2) if arch else kv,
+    }
     return {
         "text_encoder": {"vocab_size": vocab_size, "max_position_embeddings": 4096, **text},
         "condition_encoder": {
