@@ -176,6 +176,7 @@ def test_sign_in_wrong_key_right_key_and_sign_out(page, server, key, console):
     assert js(page, "document.querySelector('main').inert") is True
 
     sign_in(page, key)
+    expect(generate_panel(page).get_by_label("Prompt", exact=True)).to_be_focused()
     names = page.locator("#model option").all_inner_texts()
     assert any("mono" in n and "default" in n for n in names), names
     assert js(page, "localStorage.getItem('music-gen.api-key')") == key

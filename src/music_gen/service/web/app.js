@@ -47,6 +47,7 @@ async function signIn(key, { quiet = false } = {}) {
     setSignedIn(true, key);
     setModels(models);
     history.load();
+    if (!quiet) $("#prompt").focus();
   } catch (exc) {
     setSignedIn(false);
     if (exc instanceof ApiError && exc.status === 401) setKey("");
@@ -228,7 +229,8 @@ function setRunning(running) {
 }
 
 async function generate() {
-  if (state.running) return;
+  if (state.running || state.starting) return;
+  state.starting = true; // until the job runs (uploads first): one submit per click
   audioContext(); // in the click: lets stream playback start without another gesture
   clearErrors(form);
   const stream = visible("stream") && $("#stream").checked;
@@ -246,6 +248,7 @@ async function generate() {
       showError(form, null, String(exc.message || exc));
     }
   } finally {
+    state.starting = false;
     setRunning(null);
     for (const id of uploads) api("DELETE", `/uploads/${id}`).catch(() => {});
   }
