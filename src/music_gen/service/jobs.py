@@ -24,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, NotFound
-from .db import Database, Job, JobStatus, utcnow
+from .db import AudioFile, Database, Job, JobStatus, utcnow
 
 __all__ = ["JobStore", "NewJob", "request_hash"]
 
@@ -171,6 +171,28 @@ class JobStore:
         with self.db.session() as s:
             rows = s.execute(select(Job.id, Job.status).where(Job.id.in_(ids))).all()
             return {job_id: status for job_id, status in rows}
+
+    def queue_positions(self, ids: list[str]) -> dict[str, int]:
+        """Where these jobs stand in the queue, in the order ``claim`` takes queued jobs (each
+        account's oldest first, then each one's second oldest, …): 1 = claimed next. Jobs not
+        queued are left out. An estimate: an account at its running limit waits its turn."""
+        if not ids:
+            return {}
+        rank = (
+            func.row_number()
+            .over(partition_by=Job.account_id, order_by=(Job.created_at, Job.id))
+            .label("rank")
+        )
+        queued = select(Job.id, Job.created_at, rank).where(Job.status == "queued").subquery()
+        order = (queued.c.rank, queued.c.created_at, queued.c.id)
+        ordered = select(
+            queued.c.id, func.row_number().over(order_by=order).label("position")
+        ).subquery()
+        with self.db.session() as s:
+            rows = s.execute(
+                select(ordered.c.id, ordered.c.position).where(ordered.c.id.in_(ids))
+            ).all()
+        return {job_id: int(position) for job_id, position in rows}
 
     # ------------------------------------------------------------------ state changes
     def cancel(self, job_id: str, account_id: str | None = None) -> Job:
@@ -353,8 +375,33 @@ class JobStore:
             ).all()
         return list(rows)
 
-    def delete(self, job_ids: list[str]) -> None:
-        from sqlalchemy import delete
+    def delete_ended(self, job_id: str, account_id: str) -> list[tuple[str, str]]:
+        """Remove one of the account's ended jobs and its audio rows, in one transaction;
+        returns those rows' ``(audio id, storage key)`` (their files are the caller's to
+        delete). A queued or running job is a Conflict (NOT_DELETABLE): cancel it first."""
+        job = self.get(job_id, account_id)
+        ended = [s.value for s in JobStatus if s.final]
+        if job.status not in ended:
+            raise Conflict(
+                f"task {job_id} is {job.status}; cancel it before deleting it",
+                code="NOT_DELETABLE",
+                details={"status": job.status},
+            )
+        with self.db.session.begin() as s:
+            gone = _count(
+                s,
+                delete(Job).where(
+                    Job.id == job_id, Job.account_id == account_id, Job.status.in_(ended)
+                ),
+            )
+            if not gone:  # deleted meanwhile (another request, retention)
+                raise NotFound(f"no task {job_id!r}", code="TASK_NOT_FOUND", details={"id": job_id})
+            mine = (AudioFile.job_id == job_id, AudioFile.account_id == account_id)
+            files = [(i, k) for i, k in s.execute(select(AudioFile.id, AudioFile.key).where(*mine))]
+            s.execute(delete(AudioFile).where(*mine))
+        log.info("job %s deleted with %d audio files", job_id, len(files))
+        return files
 
+    def delete(self, job_ids: list[str]) -> None:
         with self.db.session.begin() as s:
             s.execute(delete(Job).where(Job.id.in_(job_ids)))

@@ -69,6 +69,16 @@ class JobCreate(BaseModel):
     reference_url: str | None = Field(
         default=None, max_length=2000, description="A reference voice/style to fetch (http[s])."
     )
+    # MusicGen: models with the "melody" / "continuation" capability (GET /models)
+    melody_upload_id: str | None = Field(
+        default=None, max_length=64, description="A tune to follow (POST /uploads)."
+    )
+    continuation_upload_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Audio the result starts with and continues (POST /uploads); shorter "
+        "than duration.",
+    )
 
 
 class EditCreate(BaseModel):
@@ -146,12 +156,17 @@ class JobPublic(BaseModel):
     task_id: str
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     progress: float
+    queue_position: int | None = Field(
+        default=None, description="While queued: its place in the queue, 1 = next."
+    )
     kind: str
     model: str
     prompt: str
     duration: float
     seed: int | None
-    params: dict[str, Any]
+    params: dict[str, Any] = Field(
+        description="What the job runs with; input audio is named by its upload id, or true."
+    )
     audio_url: str | None
     stems: dict[str, str] = Field(default_factory=dict, description="Stem name → audio URL.")
     midi_url: str | None = None

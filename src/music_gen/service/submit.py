@@ -8,10 +8,14 @@ there is one validation and one job system.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import soundfile as sf
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..audio.output import _MP3_SAMPLE_RATES, AUDIO_FORMATS
 from ..engine.loading import KNOWN_MODELS
@@ -19,7 +23,7 @@ from ..errors import InvalidInput, UnsupportedFeature
 from ..families import Capability, require
 from ..params import GenerationParams, SongParams, resolve_seeds, validate_prompt
 from .auth import Caller
-from .db import Job
+from .db import Job, JobStatus
 from .inputs import MAX_UPLOAD_SECONDS, fetch_input_audio, upload_input
 from .jobs import NewJob
 from .schemas import JobCreate, JobPublic, JobSubmitted
@@ -49,7 +53,8 @@ def validate_request(
     reference = body.reference_upload_id or body.reference_url
     require(card, {"lyrics": body.lyrics, "bpm": body.bpm, "key": body.key,
                    "time_signature": body.time_signature, "vocal_language": body.vocal_language,
-                   "reference": reference})  # fmt: skip
+                   "reference": reference, "melody": body.melody_upload_id,
+                   "continuation": body.continuation_upload_id})  # fmt: skip
     for name in ("prompt", "track_id", "webhook_url", "model"):
         _storable_text(name, getattr(body, name))
     prompt = validate_prompt(body.prompt)
@@ -109,7 +114,36 @@ def validate_request(
     }
     if reference is not None:
         params["reference"] = str(reference_input(state, caller, body))
+        if body.reference_upload_id is not None:
+            params["reference_upload_id"] = body.reference_upload_id  # what job_public shows
+    for name in ("melody", "continuation"):
+        upload_id = getattr(body, f"{name}_upload_id")
+        if upload_id is not None:
+            path = _account_upload(state, caller, upload_id, name)
+            if name == "continuation":
+                _shorter_than(path, float(sound["duration"]))
+            params[name] = str(path)  # the file the engine reads
+            params[f"{name}_upload_id"] = upload_id
     return params, model
+
+
+def _account_upload(state: ServiceState, caller: Caller | None, upload_id: str, what: str) -> Path:
+    if caller is None:
+        raise InvalidInput(f"{what} uploads need an account", code="INVALID_AUDIO")
+    return upload_input(state, caller, upload_id)
+
+
+def _shorter_than(path: Path, duration: float) -> None:
+    """The result starts with the continuation audio: it must be shorter than the result."""
+    length = float(sf.info(str(path)).duration)
+    if length >= duration:
+        path.unlink(missing_ok=True)
+        raise InvalidInput(
+            f"duration ({duration:g} s) must be longer than the continuation audio "
+            f"({length:.2f} s): it is the total length",
+            code="INVALID_DURATION",
+            details={"duration": duration, "continuation_duration": round(length, 3)},
+        )
 
 
 def reference_input(state: ServiceState, caller: Caller | None, body: JobCreate) -> Path:
@@ -205,6 +239,44 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
+#: parameters naming a server file the job reads (input audio); never shown as a path
+INPUT_PARAMS = ("reference", "melody", "continuation", "source")
+
+
+def public_params(state: ServiceState, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` as a client may see them: an input file is named by the upload it came from
+    (``reference: "up_…"``), or ``true``; any other path under the data directory is ``true``."""
+    ids = {f"{name}_upload_id" for name in INPUT_PARAMS}
+    out = {k: v for k, v in params.items() if k not in ids}
+    for name in INPUT_PARAMS:
+        if isinstance(out.get(name), str):
+            out[name] = params.get(f"{name}_upload_id") or True
+    root = str(state.settings.data_dir.resolve())
+    prefixes = (root + os.sep, str(state.settings.data_dir) + os.sep)
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(prefixes):
+            return True
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    return {k: scrub(v) for k, v in out.items()}
+
+
+def queue_position(state: ServiceState, job: Job) -> int | None:
+    """A queued job's place in the queue (1 = next); None otherwise or when the database
+    does not answer (the job itself was read already)."""
+    if job.status != JobStatus.QUEUED.value:
+        return None
+    try:
+        return state.store.queue_positions([job.id]).get(job.id)
+    except SQLAlchemyError:
+        return None
+
+
 def job_public(state: ServiceState, job: Job) -> JobPublic:
     result = job.result or {}
     created = _utc(job.created_at)
@@ -213,12 +285,13 @@ def job_public(state: ServiceState, job: Job) -> JobPublic:
         task_id=job.id,
         status=job.status,  # type: ignore[arg-type]
         progress=round(job.progress, 4),
+        queue_position=queue_position(state, job),
         kind=job.kind,
         model=job.model,
         prompt=str(job.params.get("prompt", "")),
         duration=float(result.get("duration", job.params.get("duration", 0.0))),
         seed=job.seed,
-        params=job.params,
+        params=public_params(state, job.params),
         audio_url=state.audio_url(job.audio_id),
         stems={name: state.audio_url(i) or "" for name, i in (result.get("stems") or {}).items()},
         midi_url=state.audio_url(result.get("midi_id")),

@@ -1,7 +1,8 @@
-"""``/generate``: submit, read, list and cancel jobs; ``/generate/batch``."""
+"""``/generate``: submit, read, list, cancel and delete jobs; ``/generate/batch``."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Annotated
 
@@ -11,7 +12,11 @@ from ...errors import InvalidInput
 from ..db import JobStatus
 from ..deps import CallerDep, StateDep
 from ..schemas import BatchCreate, BatchPublic, JobCreate, JobList, JobPublic, JobSubmitted
+from ..state import ServiceState
+from ..storage import remove_conversions
 from ..submit import job_public, submit, submitted, validate_request
+
+log = logging.getLogger("music_gen.service")
 
 router = APIRouter(prefix="/generate", tags=["generate"])
 
@@ -99,8 +104,36 @@ def read_job(task_id: str, state: StateDep, caller: CallerDep) -> JobPublic:
     return job_public(state, job)
 
 
-@router.delete("/{task_id}", response_model=JobPublic)
-def cancel_job(task_id: str, state: StateDep, caller: CallerDep) -> JobPublic:
+@router.delete(
+    "/{task_id}",
+    response_model=JobPublic,
+    responses={204: {"description": "purge=true: the ended job and its audio are deleted"}},
+)
+def cancel_or_delete_job(
+    task_id: str,
+    state: StateDep,
+    caller: CallerDep,
+    purge: Annotated[
+        bool,
+        Query(description="Delete an ended job and its stored audio (409 while it runs)."),
+    ] = False,
+) -> JobPublic | Response:
+    """Cancel a queued or running job (409 NOT_CANCELLABLE once it has ended); with
+    ``purge=true``, delete an ended job and its audio instead (409 NOT_DELETABLE before)."""
+    if purge:
+        for audio_id, key in state.store.delete_ended(task_id, caller.account_id):
+            delete_audio(state, audio_id, key)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
     job = state.store.cancel(task_id, caller.account_id)
     state.worker.cancel(task_id)
     return job_public(state, job)
+
+
+def delete_audio(state: ServiceState, audio_id: str, key: str) -> None:
+    """A deleted job's stored file and its cached conversions (its row is gone already: a
+    file that cannot be deleted now is only logged)."""
+    try:
+        state.storage.delete(key)
+        remove_conversions(state.storage, audio_id)
+    except (OSError, ValueError):
+        log.warning("could not delete the audio %s of a deleted job", audio_id, exc_info=True)
