@@ -58,7 +58,10 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, checkpoints) -> Iterator[Server]:
     srv = start_server(
-        tmp_path_factory.mktemp("studio"), model=str(checkpoints["mono"]), max_duration=30.0
+        tmp_path_factory.mktemp("studio"),
+        model=str(checkpoints["mono"]),
+        models=[str(checkpoints["melody"])],  # melody uploads
+        max_duration=30.0,
     )
     yield srv
     srv.stop()
@@ -304,7 +307,7 @@ def test_download_returns_the_format(studio, fmt):
     assert MAGIC[fmt](data), data[:16]
 
 
-def test_history_shows_the_job_after_a_reload(studio, server):
+def test_history_shows_the_job_after_a_reload(studio, server, key):
     from playwright.sync_api import expect
 
     # a new tab of the same browser: the key is remembered, the job is listed by the server
@@ -322,6 +325,30 @@ def test_history_shows_the_job_after_a_reload(studio, server):
     # play from the history: the result panel shows that job
     row.get_by_role("button", name="Play").click()
     expect(page.locator("#player")).to_have_attribute("data-task-id", studio["task_id"])
+
+    # delete from the history: asked first (declined: nothing happens), then gone for good
+    client = server.client(key)
+    extra = client.post("/generate", json={"prompt": "short-lived tune", "duration": 0.3})
+    extra = wait_for(client, extra.json()["task_id"])
+    page.get_by_role("button", name="Refresh").click()
+    doomed = page.locator(f'#history-list li[data-task-id="{extra["task_id"]}"]')
+    doomed.get_by_role("button", name="Play").click()
+    expect(page.locator("#player")).to_have_attribute("data-task-id", extra["task_id"])
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    doomed.get_by_role("button", name="Delete").click()
+    poll(lambda: asked, 30, "the confirmation")
+    assert "short-lived tune" in asked[0] and "cannot be undone" in asked[0]
+    expect(doomed).to_have_count(1)
+    assert client.get(f"/generate/{extra['task_id']}").status_code == 200
+    page.once("dialog", lambda d: d.accept())
+    doomed.get_by_role("button", name="Delete").click()
+    expect(doomed).to_have_count(0)
+    expect(page.locator("#history-title")).to_be_focused()
+    expect(page.locator("#result")).to_be_hidden()  # the deleted job's result went with it
+    assert client.get(f"/generate/{extra['task_id']}").status_code == 404
+    assert client.get(extra["audio_url"]).status_code == 404
+    expect(row).to_have_count(1)  # the other job stays
     page.close()
 
 
@@ -366,8 +393,21 @@ def test_history_pages(page, server, key):
 
 
 def test_cancel_stops_a_running_job(page, server, key):
+    """While the worker is busy the job shows its place in the queue; then it runs, and
+    Cancel stops it."""
     from playwright.sync_api import expect
 
+    # another account fills every slot of the worker with long jobs
+    blocker = server.client(server.key("blocker", account="blocker"))
+    blocking = [
+        blocker.post("/generate", json={"prompt": f"busy {i}", "duration": 25}).json()["task_id"]
+        for i in range(server.settings.max_batch)
+    ]
+
+    def busy() -> bool:
+        return all(blocker.get(f"/generate/{t}").json()["status"] == "running" for t in blocking)
+
+    poll(busy, 60, "a busy worker")
     sign_in(page, key)
     panel = generate_panel(page)
     panel.get_by_label("Prompt", exact=True).fill("a long piece to cancel")
@@ -377,7 +417,13 @@ def test_cancel_stops_a_running_job(page, server, key):
     cancel = panel.get_by_role("button", name="Cancel")
     expect(cancel).to_be_visible()
     status = page.locator("#job-status")
-    expect(status).to_have_attribute("data-state", re.compile("queued|running"))
+    expect(status).to_have_attribute("data-state", "queued")
+    expect(page.locator("#job-status-text")).to_have_text("Queued: 1st in the queue…")
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.locator("#history-list li.job").first).to_contain_text("1st in the queue")
+    for task_id in blocking:
+        blocker.delete(f"/generate/{task_id}")
+    expect(status).to_have_attribute("data-state", "running")
     cancel.click()
     expect(status).to_have_attribute("data-state", "cancelled")
     expect(cancel).to_be_hidden()
@@ -425,24 +471,50 @@ def test_a_bad_duration_shows_the_api_message_next_to_the_duration(page, server,
 # ------------------------------------------------------------------------------ capabilities
 
 
-def test_controls_follow_the_models_capabilities(page, key):
+def test_controls_follow_the_models_capabilities(page, server, key, reference_wav):
     from playwright.sync_api import expect
 
     sign_in(page, key)
     panel = generate_panel(page)
-    models = page.locator("#model option")
-    ids = [models.nth(i).get_attribute("value") for i in range(models.count())]
-    musicgen = next(i for i in ids if i != "composer")
+    models = {m["id"]: m for m in server.client(key).get("/models").json()["models"]}
+    musicgen = str(server.settings.model)  # text-only MusicGen: continuation, no melody
+    melody = next(i for i, m in models.items() if "melody" in m["capabilities"])
     panel.get_by_label("Model", exact=True).select_option(musicgen)
     expect(panel.get_by_label("Temperature", exact=True)).to_be_visible()
     expect(panel.get_by_label("Top-k", exact=True)).to_be_visible()
     expect(panel.get_by_label("Lyrics", exact=True)).to_be_hidden()
     expect(panel.get_by_label("BPM", exact=True)).to_be_hidden()
     expect(panel.get_by_label("Play while it is generated (stream)")).to_be_visible()
+    expect(panel.get_by_label("Melody", exact=True)).to_be_hidden()
+    expect(panel.get_by_label("Continue from", exact=True)).to_be_visible()
     panel.get_by_label("Model", exact=True).select_option("composer")
     expect(panel.get_by_label("Temperature", exact=True)).to_be_hidden()
     expect(panel.get_by_label("Lyrics", exact=True)).to_be_hidden()
     expect(panel.get_by_label("Melody", exact=True)).to_be_hidden()
+    expect(panel.get_by_label("Continue from", exact=True)).to_be_hidden()
+
+    # a melody checkpoint takes a melody: uploaded first, named in the request, followed
+    panel.get_by_label("Model", exact=True).select_option(melody)
+    expect(panel.get_by_label("Melody", exact=True)).to_be_visible()
+    panel.get_by_label("Prompt", exact=True).fill("a tune on a hummed melody")
+    panel.get_by_label("Duration", exact=True).fill("0.5")
+    panel.get_by_label("Melody", exact=True).set_input_files(reference_wav)
+    stream = panel.get_by_label("Play while it is generated (stream)")
+    if stream.is_visible():
+        stream.uncheck()
+    with (
+        page.expect_response("**/api/v1/uploads") as uploaded,
+        page.expect_request("**/api/v1/generate") as submitted,
+    ):
+        panel.get_by_role("button", name="Generate", exact=True).click()
+    upload_id = uploaded.value.json()["upload_id"]
+    assert submitted.value.post_data_json["melody_upload_id"] == upload_id
+    expect(page.locator("#job-status")).to_have_attribute("data-state", "succeeded")
+    assert audio_duration(page, "#player") == pytest.approx(0.5, abs=0.01)
+    task_id = js(page, "document.querySelector('#player').dataset.taskId")
+    job = server.client(key).get(f"/generate/{task_id}").json()
+    assert (job["model"], job["params"]["melody"]) == (melody, upload_id)
+    expect(page.locator("#params")).to_contain_text(upload_id)  # not a server path
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import {
   api, ApiError, audioUrl, getKey, requestFields, setKey, streamSocket, upload, waitForJob,
 } from "./api.js";
 import { audioContext, fetchAndDecode, StreamPlayer, Visualizer } from "./audio.js";
-import { History } from "./history.js";
+import { History, ordinal } from "./history.js";
 import { MultiPanel } from "./multi.js";
 import { capabilitiesOf, clearErrors, modelLabel, showError, $ } from "./ui.js";
 
@@ -34,7 +34,11 @@ const state = {
 const form = $("#generate");
 const player = $("#player");
 const visual = new Visualizer($("#visual"), player);
-const history = new History({ onPlay: (job) => showResult(job, { play: true }), onReuse: reuse });
+const history = new History({
+  onPlay: (job) => showResult(job, { play: true }),
+  onReuse: reuse,
+  onDelete: forget,
+});
 const multi = new MultiPanel({ onJob: () => history.load() });
 
 // ---------- sign-in ----------
@@ -214,7 +218,9 @@ function setStatus(text, progress, stateName) {
 }
 
 function describe(job) {
-  if (job.status === "queued") return "Queued…";
+  if (job.status === "queued") {
+    return job.queue_position ? `Queued: ${ordinal(job.queue_position)} in the queue…` : "Queued…";
+  }
   if (job.status === "running") return `Generating… ${Math.round(job.progress * 100)}%`;
   if (job.status === "succeeded") return `Done: ${job.duration.toFixed(1)} s of audio.`;
   if (job.status === "cancelled") return "Cancelled.";
@@ -440,6 +446,17 @@ async function showResult(job, { play = false } = {}) {
   } catch (exc) {
     showError(form, null, `The waveform could not be drawn: ${exc.message}`);
   }
+}
+
+// A job deleted from the history: its result is no longer shown.
+function forget(job) {
+  if (!state.job || state.job.task_id !== job.task_id) return;
+  state.job = null;
+  player.pause();
+  player.removeAttribute("src");
+  delete player.dataset.taskId;
+  player.load();
+  $("#result").hidden = true;
 }
 
 function reuse(job) {

@@ -1,6 +1,7 @@
 // The account's jobs (GET /generate), newest first: pages, a status filter, and per job
-// play / download / reuse / cancel. Finished jobs stay on the server (its retention decides),
-// so the list is the same after a reload or on another browser.
+// play / download / reuse / cancel / delete. Jobs live on the server until deleted here
+// (DELETE /generate/{id}?purge=true, after a confirmation) or by its retention, so the list
+// is the same after a reload or on another browser.
 
 import { api, audioUrl } from "./api.js";
 import { $, formatTime } from "./ui.js";
@@ -8,9 +9,10 @@ import { $, formatTime } from "./ui.js";
 const PAGE = 8;
 
 export class History {
-  constructor({ onPlay, onReuse }) {
+  constructor({ onPlay, onReuse, onDelete = () => {} }) {
     this.onPlay = onPlay;
     this.onReuse = onReuse;
+    this.onDelete = onDelete;
     this.offset = 0;
     this.total = 0;
     this.poll = 0;
@@ -78,6 +80,24 @@ export class History {
     $("#history-next").disabled = last >= page.total;
   }
 
+  // An ended job and its audio, for good: asked first; focus then goes to the list's heading.
+  async remove(job, event) {
+    const what = job.prompt ? `“${job.prompt.slice(0, 60)}”` : "this job";
+    if (!window.confirm(`Delete ${what} and its audio? This cannot be undone.`)) return;
+    event.target.disabled = true;
+    try {
+      await api("DELETE", `/generate/${encodeURIComponent(job.task_id)}?purge=true`);
+      this.onDelete(job);
+    } catch (exc) {
+      $("#history-error").textContent = exc.message;
+      event.target.disabled = false;
+      return;
+    }
+    await this.load();
+    $("#history-title").tabIndex = -1;
+    $("#history-title").focus();
+  }
+
   item(job) {
     const li = document.createElement("li");
     li.className = "job";
@@ -93,6 +113,9 @@ export class History {
     badge.textContent = job.status;
     const model = job.model.split("/").pop();
     const bits = [model, `${job.duration.toFixed(1)} s`, `seed ${job.seed ?? "–"}`, job.kind];
+    if (job.status === "queued" && job.queue_position) {
+      bits.unshift(`${ordinal(job.queue_position)} in the queue`);
+    }
     meta.append(badge, ` ${bits.join(" · ")} · `, time(job.created_at));
     if (job.status === "failed" && job.error) meta.append(` — ${job.error.message}`);
     const actions = document.createElement("div");
@@ -122,10 +145,19 @@ export class History {
         }
         this.load();
       }));
+    } else {
+      actions.append(button("Delete", `Delete “${label}”`, (event) => this.remove(job, event)));
     }
     li.append(title, meta, actions);
     return li;
   }
+}
+
+// 1 → "1st", 2 → "2nd", 11 → "11th"
+export function ordinal(n) {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
+  return `${n}${suffix}`;
 }
 
 function time(iso) {
