@@ -177,6 +177,12 @@ def test_melody_upload_on_a_melody_model_and_refused_elsewhere(server, alice, bo
     assert other["status"] == plain_run["status"] == "succeeded"
     assert alice.get(done["audio_url"]).content != alice.get(plain_run["audio_url"]).content
 
+    # retried with its Idempotency-Key: the same task (each try copies the upload afresh)
+    body = {"prompt": "hum", "duration": 0.3, "model": melody, "melody_upload_id": upload_id}
+    tries = [alice.post("/generate", json=body, headers={"Idempotency-Key": "hum-1"}) for _ in "ab"]
+    assert tries[0].json()["task_id"] == tries[1].json()["task_id"]
+    wait_for(alice, tries[0].json()["task_id"])
+
     # a model without the capability: 422 naming it
     r = alice.post("/generate", json={"prompt": "hum", "model": plain,
                                       "melody_upload_id": upload_id})  # fmt: skip

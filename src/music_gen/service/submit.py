@@ -201,8 +201,11 @@ def submit(
     and queue it."""
     params, model = validated if validated is not None else validate_request(state, body, caller)
     params = {**params, **(extra or {})}
-    # a seed the server drew is not part of what the Idempotency-Key identifies
-    same = params if body.seed is not None else {k: v for k, v in params.items() if k != "seed"}
+    # a seed the server drew is not part of what the Idempotency-Key identifies, nor is the
+    # scratch copy of an upload (each try makes its own; the upload id stands for it)
+    drop = {"seed"} if body.seed is None else set()
+    drop |= {name for name in INPUT_PARAMS if params.get(f"{name}_upload_id") is not None}
+    same = {k: v for k, v in params.items() if k not in drop}
     job, created = state.store.create(
         NewJob(
             account_id=caller.account_id,
