@@ -126,7 +126,6 @@ def _generation_kwargs(args: argparse.Namespace, gen: Any) -> dict[str, Any]:
     option the model cannot use is refused, naming the capability it lacks."""
     from .families import require
 
-
     values = {
         "duration": args.duration,
         "seed": args.seed,
