@@ -33,6 +33,7 @@ from .db import AudioFile
 from .state import ServiceState
 
 __all__ = [
+    "checked_audio",
     "delete_upload",
     "fetch_input_audio",
     "job_input",
@@ -54,25 +55,28 @@ def scratch_file(state: ServiceState, audio: AudioOutput) -> Path:
     return path.resolve()
 
 
-def _checked_audio(data: bytes, what: str, max_seconds: float) -> AudioOutput:
-    """Decode ``data`` once its header says it is short enough."""
+def checked_audio(
+    data: bytes, what: str, max_seconds: float, min_seconds: float = 0.0
+) -> AudioOutput:
+    """Decode ``data`` once its header says its length is within bounds (a long, low-bitrate
+    file is refused before it is decoded: decoding it whole could take gigabytes)."""
+
+    def refuse(seconds: float) -> InvalidInput:
+        return InvalidInput(
+            f"{what} is {seconds:.1f} s long; it must be {min_seconds:g} s to {max_seconds:g} s",
+            code="INVALID_AUDIO",
+            details={"duration": seconds, "min_duration": min_seconds, "max_duration": max_seconds},
+        )
+
     try:
         info = sf.info(io.BytesIO(data))
     except Exception:
         info = None  # not a format libsndfile reads from its header; decode to find out
-    if info is not None and info.duration > max_seconds + 0.01:
-        raise InvalidInput(
-            f"{what} is {info.duration:.1f} s long; at most {max_seconds:g} s",
-            code="INVALID_AUDIO",
-            details={"duration": info.duration, "max_duration": max_seconds},
-        )
+    if info is not None and not min_seconds - 0.01 <= info.duration <= max_seconds + 0.01:
+        raise refuse(info.duration)
     audio = load_audio(data, name=what)  # INVALID_AUDIO when the bytes are not audio
-    if audio.duration > max_seconds + 0.01:
-        raise InvalidInput(
-            f"{what} is {audio.duration:.1f} s long; at most {max_seconds:g} s",
-            code="INVALID_AUDIO",
-            details={"duration": audio.duration, "max_duration": max_seconds},
-        )
+    if not min_seconds - 0.01 <= audio.duration <= max_seconds + 0.01:
+        raise refuse(audio.duration)
     return audio
 
 
@@ -103,7 +107,7 @@ def fetch_input_audio(
     if len(data) > s.max_input_audio_bytes:
         raise InvalidInput(f"{what} is too large", code="INVALID_AUDIO")
     limit = s.max_input_audio_seconds if max_seconds is None else max_seconds
-    return scratch_file(state, _checked_audio(data, what, limit))
+    return scratch_file(state, checked_audio(data, what, limit))
 
 
 def _upload_key(caller: Caller, upload_id: str) -> str:
@@ -113,7 +117,7 @@ def _upload_key(caller: Caller, upload_id: str) -> str:
 def store_upload(state: ServiceState, caller: Caller, data: bytes) -> tuple[str, AudioOutput]:
     if len(data) > state.settings.max_upload_bytes:
         raise InvalidInput("the upload is too large", code="INVALID_AUDIO")
-    audio = _checked_audio(data, "upload", MAX_UPLOAD_SECONDS)
+    audio = checked_audio(data, "upload", MAX_UPLOAD_SECONDS)
     upload_id = f"up_{secrets.token_urlsafe(16)}"
     state.storage.put(_upload_key(caller, upload_id), audio.to_bytes("wav"))
     return upload_id, audio

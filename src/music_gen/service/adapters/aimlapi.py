@@ -48,6 +48,7 @@ from ...audio.separate import separate
 from ...errors import InvalidInput, MusicGenError, NotFound
 from ..db import Job, ReferenceTrack, utcnow
 from ..deps import CallerDep, StateDep
+from ..inputs import checked_audio
 from ..schemas import JobCreate
 from ..state import ServiceState
 from ..submit import resolve_model, submit
@@ -99,12 +100,7 @@ def _store_reference(
 def _upload(state: ServiceState, account: str, data: bytes, purpose: str) -> dict[str, Any]:
     if _sniff(data) is None:
         raise InvalidInput("the file is neither WAV nor MP3", code="INVALID_AUDIO")
-    audio = load_audio(data)
-    if not MIN_SECONDS <= audio.duration <= MAX_SECONDS:
-        raise InvalidInput(
-            f"the audio is {audio.duration:.1f} s long; it must be 10 s to 10 minutes",
-            code="INVALID_AUDIO",
-        )
+    audio = checked_audio(data, "the audio", MAX_SECONDS, MIN_SECONDS)  # length from the header
     out: dict[str, Any] = {}
     if purpose == "song":
         vocals, accompaniment, method = separate(audio)
