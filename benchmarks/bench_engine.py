@@ -46,6 +46,7 @@ SETTINGS = {  # name -> (dtype, quantize, threads or None for the default)
     "int4": ("float32", "int4", None),
     "int4-bf16": ("bfloat16", "int4", None),
     "int4-1t": ("float32", "int4", 1),
+    "int4-bf16-1t": ("bfloat16", "int4", 1),
     "int8-1t": ("float32", "int8", 1),
 }
 
@@ -67,6 +68,14 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+DEVICE = "cpu"  # --device
+
+
+def _sync() -> None:
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 _GENERATORS: dict[tuple[str, str | None], object] = {}  # (dtype, quantize) -> MusicGenerator
 
 
@@ -76,7 +85,7 @@ def _generator(path: Path, dtype: str, quantize: str | None):
 
     key = (dtype, quantize)
     if key not in _GENERATORS:
-        _GENERATORS[key] = MusicGenerator(str(path), device="cpu", dtype=dtype, quantize=quantize)
+        _GENERATORS[key] = MusicGenerator(str(path), device=DEVICE, dtype=dtype, quantize=quantize)
     return _GENERATORS[key]
 
 
@@ -89,17 +98,20 @@ def _transformers_row(path: Path, seconds: float, steps: int, share: str | None)
         model = _generator(path, "float32", SETTINGS[share][1]).loaded.model
     else:
         model = MusicgenForConditionalGeneration.from_pretrained(path)
-    inputs = processor(text=[PROMPT], padding=True, return_tensors="pt")
+        model = model.to(torch.device(DEVICE))  # type: ignore[arg-type]
+    inputs = processor(text=[PROMPT], padding=True, return_tensors="pt").to(DEVICE)
     frames = steps - model.decoder.config.num_codebooks + 1
 
     def run() -> tuple[float, float, float]:
         t0 = time.perf_counter()
         model.generate(**inputs, do_sample=True, guidance_scale=3.0, max_new_tokens=steps)
+        _sync()
         wall = time.perf_counter() - t0
         codes = torch.randint(0, 2048, (1, 1, model.decoder.config.num_codebooks, frames))
         t1 = time.perf_counter()
         with torch.no_grad():
-            model.audio_encoder.decode(codes, [None])
+            model.audio_encoder.decode(codes.to(DEVICE), [None])
+        _sync()
         codec = time.perf_counter() - t1
         return wall, wall - codec, codec
 
@@ -114,6 +126,7 @@ def _our_row(path: Path, setting: str, seconds: float, stream: bool) -> Row:
     def run() -> tuple[float, float, float]:
         t0 = time.perf_counter()
         out = gen.generate(PROMPT, duration=seconds, seed=0)
+        _sync()
         wall = time.perf_counter() - t0
         timings = out.metadata["timings"]
         return wall, timings["tokens_s"], timings["codec_s"]
@@ -234,6 +247,7 @@ def main() -> None:
     parser.add_argument("--arch", default="small", choices=("tiny", "small", "medium", "large"))
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda (untested here: no GPU)")
     parser.add_argument(
         "--configs",
         default="transformers,fp32,int8,int4,int4-1t",
@@ -247,6 +261,8 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="keep checkpoints here between runs")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    global DEVICE
+    DEVICE = args.device
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from music_gen.testing import make_checkpoint
