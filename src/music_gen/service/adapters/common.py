@@ -7,11 +7,8 @@ The adapters translate; the job system, validation, engine and storage are the s
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import json
-import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,7 +21,6 @@ from sqlalchemy import select
 from ...audio import AudioOutput, load_audio
 from ...audio.output import _MP3_SAMPLE_RATES
 from ...errors import InvalidInput, MusicGenError
-from .. import urlguard
 from ..db import AudioFile, Job, JobStatus
 from ..state import ServiceState
 from ..worker import store_file
@@ -34,7 +30,6 @@ __all__ = [
     "conditioning_for",
     "derived_audio",
     "encode_mp3",
-    "fetch_input_audio",
     "mp3_kbps",
     "parse_json_object",
     "wait_for_job",
@@ -84,53 +79,6 @@ def listener_event(state: ServiceState) -> tuple[threading.Event, Any]:
         state.worker.listen(job.id, on_event)
 
     return event, attach
-
-
-def fetch_input_audio(state: ServiceState, source: str, is_base64: bool = False) -> Path:
-    """Download (or decode) a conditioning clip safely and store it as WAV; returns its path
-    (a scratch file under ``data_dir/inputs`` that the worker deletes when the job ends).
-
-    URLs go through ``urlguard.fetch``: http(s) only, private/loopback/link-local targets
-    refused (unless allowed by the settings), the connection made to the checked address, no
-    redirects, ``max_input_audio_bytes`` and a total ``download_timeout_seconds``. The bytes
-    must decode as audio (sniffed, whatever the extension or Content-Type says) and last at
-    most ``max_input_audio_seconds``.
-    """
-    s = state.settings
-    if is_base64 and not source.startswith(("http://", "https://")):
-        try:
-            data = base64.b64decode(source.split(",", 1)[-1], validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidInput("init_audio is not valid base64", code="INVALID_AUDIO") from exc
-    else:
-        data = urlguard.fetch(
-            source,
-            allow_private=s.allow_private_urls,
-            allow_loopback=s.allow_loopback_urls,
-            what="init audio",
-            max_bytes=s.max_input_audio_bytes,
-            timeout=s.download_timeout_seconds,
-        )
-    if len(data) > s.max_input_audio_bytes:
-        raise InvalidInput("init_audio is too large", code="INVALID_AUDIO")
-    audio = load_audio(data)  # INVALID_AUDIO when the bytes are not audio
-    if audio.duration > s.max_input_audio_seconds + 0.01:
-        raise InvalidInput(
-            f"init_audio is {audio.duration:.1f} s long; at most {s.max_input_audio_seconds:g} s",
-            code="INVALID_AUDIO",
-            details={"duration": audio.duration},
-        )
-    return scratch_file(state, audio)
-
-
-def scratch_file(state: ServiceState, audio: AudioOutput) -> Path:
-    """``audio`` saved as a fresh WAV under ``data_dir/inputs`` (one per request: the worker
-    deletes the inputs a job names when it ends)."""
-    folder = state.settings.data_dir / "inputs"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{secrets.token_urlsafe(12)}.wav"
-    audio.save(path)
-    return path.resolve()
 
 
 @dataclass(frozen=True)

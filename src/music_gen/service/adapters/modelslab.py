@@ -2,7 +2,7 @@
 
 The key travels in the body (``key``); both calls count against the key's rate limit. Fields:
 ``prompt``; ``init_audio`` (a URL — or base64 data when ``base64`` is true — fetched safely, see
-``common.fetch_input_audio``; it conditions melody checkpoints through its chroma, is the
+``inputs.fetch_input_audio``; it conditions melody checkpoints through its chroma, is the
 continuation prompt for text-only checkpoints, and gives the composer its tempo and key);
 ``sampling_rate`` (default 32000; values under 10000 are raised to 10000, which
 ``meta.sampling_rate`` reports); ``max_new_token`` 256..1024 (MusicGen frames: 50 per second,
@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ...errors import InvalidInput, MusicGenError, NotFound
 from ..db import AudioFile, Job
 from ..deps import caller_for_key
+from ..inputs import fetch_input_audio
 from ..schemas import JobCreate
 from ..state import ServiceState
 from ..submit import resolve_model, submit, submitted
@@ -49,7 +50,6 @@ from .common import (
     conditioning_for,
     derived_audio,
     error_message,
-    fetch_input_audio,
     listener_event,
     mp3_kbps,
     parse_json_object,
