@@ -47,11 +47,14 @@ def test_concurrency_limit_queues_the_rest(tmp_path, checkpoints):
         theirs = other.post("/generate", json={"prompt": "q", "duration": 1.5}).json()
         most = 0
         deadline = time.monotonic() + 120
-        while True:  # sampled while running ...
+        ids = {t["task_id"] for t in mine}
+        while True:  # sampled while running, one snapshot per query (one job per GET could
+            # read job 1 running, then job 2 running after job 1 had already ended) ...
             assert time.monotonic() < deadline, "jobs did not finish"
-            states = [client.get(f"/generate/{t['task_id']}").json()["status"] for t in mine]
+            listed = client.get("/generate", params={"limit": 50}).json()["items"]
+            states = [j["status"] for j in listed if j["task_id"] in ids]
             most = max(most, states.count("running"))
-            if all(s == "succeeded" for s in states):
+            if len(states) == len(ids) and all(s == "succeeded" for s in states):
                 break
             time.sleep(0.02)
         assert most == 1
