@@ -150,7 +150,7 @@ class MusicGenFamily:
 
     @property
     def frame_rate(self) -> float:
-        return self.sample_rate / self.loaded.hop_length
+        return self.runtime.frame_rate
 
     @property
     def supports_melody(self) -> bool:
