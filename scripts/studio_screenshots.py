@@ -19,9 +19,9 @@ from pathlib import Path
 import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
-from music_gen.service.app import create_app
-from music_gen.service.auth import KeyStore
-from music_gen.service.settings import Settings
+from music_gen.service.api.app import create_app
+from music_gen.service.core.auth import KeyStore
+from music_gen.service.core.settings import Settings
 
 ARGS = [
     "--headless",

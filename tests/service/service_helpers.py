@@ -18,10 +18,10 @@ import httpx
 import pytest
 import uvicorn
 
-from music_gen.service.app import create_app
-from music_gen.service.auth import KeyStore
-from music_gen.service.db import open_database
-from music_gen.service.settings import Settings
+from music_gen.service.api.app import create_app
+from music_gen.service.core.auth import KeyStore
+from music_gen.service.core.db import open_database
+from music_gen.service.core.settings import Settings
 
 PG_ADMIN = os.environ.get("MUSIC_GEN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -11,10 +11,10 @@ import time
 
 from service_helpers import free_port
 
-from music_gen.service.auth import KeyStore
 from music_gen.service.cli import first_contact
-from music_gen.service.db import open_database
-from music_gen.service.settings import Settings
+from music_gen.service.core.auth import KeyStore
+from music_gen.service.core.db import open_database
+from music_gen.service.core.settings import Settings
 
 
 def _args(data_dir) -> argparse.Namespace:

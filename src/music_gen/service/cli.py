@@ -36,7 +36,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
     from pydantic import ValidationError
 
     from ..errors import InvalidInput
-    from .settings import Settings
+    from .core.settings import Settings
 
     overrides = {
         k: v
@@ -83,7 +83,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args, auth=False if args.no_auth else None)
     import uvicorn
 
-    from .app import create_app
+    from .api.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # 8 lines of noise
@@ -101,8 +101,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> Any:
-    from .auth import KeyStore
-    from .db import open_database
+    from .core.auth import KeyStore
+    from .core.db import open_database
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -46,12 +46,12 @@ from sqlalchemy import select
 from ...audio import AudioOutput, load_audio
 from ...audio.separate import separate
 from ...errors import InvalidInput, MusicGenError, NotFound
-from ..db import Job, ReferenceTrack, utcnow
-from ..deps import CallerDep, StateDep
-from ..inputs import checked_audio, scratch_file
-from ..schemas import JobCreate
-from ..state import ServiceState
-from ..submit import resolve_model, submit
+from ..api.deps import CallerDep, StateDep
+from ..api.schemas import JobCreate
+from ..core.db import Job, ReferenceTrack, utcnow
+from ..core.inputs import checked_audio, scratch_file
+from ..core.state import ServiceState
+from ..core.submit import resolve_model, submit
 from .common import conditioning_for, derived_audio, mp3_kbps
 
 router = APIRouter(prefix="/v2/generate/audio/minimax", tags=["ai/ml api music-01 (drop-in)"])

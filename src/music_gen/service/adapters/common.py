@@ -21,9 +21,9 @@ from sqlalchemy import select
 from ...audio import AudioOutput, load_audio
 from ...audio.output import _MP3_SAMPLE_RATES
 from ...errors import InvalidInput, MusicGenError
-from ..db import AudioFile, Job, JobStatus
-from ..state import ServiceState
-from ..worker import store_file
+from ..core.db import AudioFile, Job, JobStatus
+from ..core.state import ServiceState
+from ..core.worker import store_file
 
 __all__ = [
     "Conditioning",

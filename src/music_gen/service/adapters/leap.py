@@ -26,11 +26,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import NotFound
-from ..db import Job
-from ..deps import CallerDep, StateDep, caller_for_key
-from ..schemas import JobCreate
-from ..state import ServiceState
-from ..submit import submit
+from ..api.deps import CallerDep, StateDep, caller_for_key
+from ..api.schemas import JobCreate
+from ..core.db import Job
+from ..core.state import ServiceState
+from ..core.submit import submit
 
 router = APIRouter(prefix="/music", tags=["leap (drop-in)"])
 

@@ -40,12 +40,13 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...errors import InvalidInput, MusicGenError, NotFound
-from ..db import AudioFile, Job
-from ..deps import caller_for_key
-from ..inputs import fetch_input_audio
-from ..schemas import JobCreate
-from ..state import ServiceState
-from ..submit import resolve_model, submit, submitted
+from ..api.deps import caller_for_key
+from ..api.schemas import JobCreate
+from ..api.views import submitted
+from ..core.db import AudioFile, Job
+from ..core.inputs import fetch_input_audio
+from ..core.state import ServiceState
+from ..core.submit import resolve_model, submit
 from .common import (
     conditioning_for,
     derived_audio,

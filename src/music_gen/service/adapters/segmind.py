@@ -43,12 +43,12 @@ from ...errors import (
     NotFound,
     ServiceError,
 )
-from ..auth import Caller
-from ..db import AudioFile, Job
-from ..deps import caller_for_key
-from ..schemas import JobCreate
-from ..state import ServiceState
-from ..submit import submit
+from ..api.deps import caller_for_key
+from ..api.schemas import JobCreate
+from ..core.auth import Caller
+from ..core.db import AudioFile, Job
+from ..core.state import ServiceState
+from ..core.submit import submit
 from .common import listener_event, parse_json_object, wait_for_job
 
 router = APIRouter(tags=["segmind (drop-in)"])

@@ -1,0 +1,86 @@
+"""``/models``, ``/health`` (liveness) and ``/health/ready`` (readiness)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fastapi import APIRouter, Response
+
+from .... import __version__
+from ....engine.loading import _known, is_cached
+from ....families import describe_capabilities
+from ...core.state import ServiceState
+from ..deps import CallerDep, StateDep
+from ..schemas import HealthPublic, ModelList, ModelPublic, ReadinessPublic
+
+router = APIRouter(tags=["system"])
+
+
+def describe_model(state: ServiceState, name: str) -> ModelPublic:
+    """A served model as its card tells it: family and capabilities (no weights loaded)."""
+    card = state.catalog.card(name)
+    loaded = name in state.backend.loaded_models()
+    info = _known(name)
+    local = Path(name).expanduser()
+    return ModelPublic(
+        name=info.name if info else (local.name if local.is_dir() else name),
+        id=name,
+        family=card.family,
+        size=card.size,
+        sample_rate=card.sample_rate,
+        channels=card.channels,
+        capabilities=describe_capabilities(card),
+        loaded=loaded or card.family in ("composer", "test-tone"),
+        cached=loaded
+        or card.family in ("composer", "test-tone")
+        or is_cached(name, state.settings.cache_dir),
+        default=name == state.catalog.names()[0],
+    )
+
+
+@router.get("/models", response_model=ModelList)
+def list_models(state: StateDep, caller: CallerDep) -> ModelList:
+    return ModelList(models=[describe_model(state, n) for n in state.catalog.names()])
+
+
+@router.get("/health", response_model=HealthPublic)
+def health() -> HealthPublic:
+    return HealthPublic(status="ok", version=__version__)
+
+
+@router.get(
+    "/health/ready",
+    response_model=ReadinessPublic,
+    responses={503: {"model": ReadinessPublic, "description": "Not ready"}},
+)
+def ready(state: StateDep, response: Response) -> ReadinessPublic:
+    worker = state.worker
+    beat_age = time.monotonic() - worker.last_beat
+    alive = worker.alive and beat_age < max(3 * state.settings.lease_seconds, 10)
+    default = state.settings.model or "composer"
+    loadable = (
+        state.settings.engine == "test-tone"
+        or default == "composer"
+        or default in state.backend.loaded_models()
+        or is_cached(default, state.settings.cache_dir)
+    )
+    problems = [
+        p
+        for p, bad in (
+            ("worker not alive", not alive),
+            (f"model {default} not loadable offline", not loadable),
+        )
+        if bad
+    ]
+    problems += state.health_problems()  # database, storage
+    if problems:
+        response.status_code = 503
+    return ReadinessPublic(
+        ready=not problems,
+        worker_alive=alive,
+        model_loadable=loadable,
+        queue_depth=state.queue_depth(),
+        running=len(worker.running),
+        detail="; ".join(problems) or "ok",
+    )

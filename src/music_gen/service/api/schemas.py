@@ -1,0 +1,183 @@
+"""Request and response bodies of ``/api/v1``, by role: ``*Create`` in, ``*Public`` out.
+
+Types are checked here (422 VALIDATION_ERROR); value ranges are checked by the library's own
+validation so that the service and ``MusicGenerator`` give the same stable codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.spec import AudioFormat, JobRequest
+
+__all__ = [
+    "BatchCreate",
+    "BatchPublic",
+    "EditCreate",
+    "ErrorBody",
+    "ErrorResponse",
+    "HealthPublic",
+    "JobCreate",
+    "JobList",
+    "JobPublic",
+    "JobSubmitted",
+    "ModelList",
+    "ModelPublic",
+    "MultiInstrumentCreate",
+    "ReadinessPublic",
+    "UploadPublic",
+]
+
+
+class JobCreate(JobRequest):
+    """A generation job (POST /generate, batches, the WebSocket)."""
+
+
+class EditCreate(BaseModel):
+    """Edit a song (models with the "edit" capability): the source by upload, job or URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["repaint", "cover", "extract", "lego", "complete"]
+    source_upload_id: str | None = Field(default=None, max_length=64)
+    source_job_id: str | None = Field(default=None, max_length=64)
+    source_url: str | None = Field(default=None, max_length=2000)
+    prompt: str = Field(default="", description="What the edited audio should sound like.")
+    lyrics: str | None = None
+    start: float | None = Field(default=None, description="repaint/lego: from this second")
+    end: float | None = Field(default=None, description="repaint/lego: to this second")
+    strength: float | None = Field(default=None, description="cover: 0..1")
+    track: str | None = Field(default=None, max_length=40, description="extract/lego")
+    tracks: list[str] | None = Field(default=None, max_length=12, description="complete")
+    seed: int | None = None
+    steps: int | None = None
+    model: str | None = None
+    format: AudioFormat = "wav"
+    sample_rate: int | None = None
+    webhook_url: str | None = None
+    track_id: str | None = Field(default=None, max_length=200)
+
+
+class UploadPublic(BaseModel):
+    upload_id: str
+    duration: float
+    sample_rate: int
+    channels: int
+
+
+class MultiInstrumentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instruments: dict[str, str] = Field(
+        min_length=1, max_length=16, description="Stem name → its prompt."
+    )
+    duration: float = 30.0
+    mix_preset: str | None = Field(
+        default=None, description="jazz_club, rock_band, lofi, cinematic, edm"
+    )
+    mix_settings: dict[str, Any] | None = Field(
+        None, description="levels, panning, effects, target_lufs (as AudioMixer takes them)"
+    )
+    seed: int | None = None
+    model: str | None = Field(default=None, description="Default: the composer.")
+    format: AudioFormat = "wav"
+    sample_rate: int | None = None
+    webhook_url: str | None = None
+    track_id: str | None = Field(default=None, max_length=200)
+
+
+class BatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: list[JobCreate] = Field(min_length=1)
+
+
+class JobSubmitted(BaseModel):
+    task_id: str
+    status: str
+    eta: float = Field(description="Estimated seconds until the result is ready.")
+    status_url: str
+
+
+class BatchPublic(BaseModel):
+    batch_id: str
+    tasks: list[JobSubmitted]
+
+
+class JobPublic(BaseModel):
+    task_id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float
+    queue_position: int | None = Field(
+        default=None, description="While queued: its place in the queue, 1 = next."
+    )
+    kind: str
+    model: str
+    prompt: str
+    duration: float
+    seed: int | None
+    params: dict[str, Any] = Field(
+        description="What the job runs with; input audio is named by its upload id, or true."
+    )
+    audio_url: str | None
+    stems: dict[str, str] = Field(default_factory=dict, description="Stem name → audio URL.")
+    midi_url: str | None = None
+    metadata: dict[str, Any]
+    error: dict[str, Any] | None
+    batch_id: str | None
+    track_id: str | None
+    attempts: int
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class JobList(BaseModel):
+    items: list[JobPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class ModelPublic(BaseModel):
+    name: str
+    id: str
+    family: str = Field(description="musicgen, composer, acestep (songs) or test-tone")
+    size: str
+    sample_rate: int
+    channels: int
+    capabilities: list[str]
+    loaded: bool
+    cached: bool
+    default: bool
+
+
+class ModelList(BaseModel):
+    models: list[ModelPublic]
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class ReadinessPublic(BaseModel):
+    ready: bool
+    worker_alive: bool
+    model_loadable: bool
+    queue_depth: int
+    running: int
+    detail: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,81 @@
+"""The public views of jobs: what a client sees of a job and of a submission."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from ..core.db import Job
+from ..core.state import ServiceState
+from ..core.submit import INPUT_PARAMS, eta_seconds, queue_position
+from .schemas import JobPublic, JobSubmitted
+
+__all__ = ["job_public", "public_params", "submitted"]
+
+
+def submitted(state: ServiceState, job: Job) -> JobSubmitted:
+    return JobSubmitted(
+        task_id=job.id,
+        status=job.status,
+        eta=eta_seconds(state, float(job.params.get("duration", 10.0))),
+        status_url=f"{state.settings.base_url}/api/v1/generate/{job.id}",
+    )
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def public_params(state: ServiceState, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` as a client may see them: an input file is named by the upload it came from
+    (``reference: "up_…"``), or ``true``; any other path under the data directory is ``true``."""
+    ids = {f"{name}_upload_id" for name in INPUT_PARAMS}
+    out = {k: v for k, v in params.items() if k not in ids}
+    for name in INPUT_PARAMS:
+        if isinstance(out.get(name), str):
+            out[name] = params.get(f"{name}_upload_id") or True
+    root = str(state.settings.data_dir.resolve())
+    prefixes = (root + os.sep, str(state.settings.data_dir) + os.sep)
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(prefixes):
+            return True
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    return {k: scrub(v) for k, v in out.items()}
+
+
+def job_public(state: ServiceState, job: Job) -> JobPublic:
+    result = job.result or {}
+    created = _utc(job.created_at)
+    assert created is not None
+    return JobPublic(
+        task_id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        progress=round(job.progress, 4),
+        queue_position=queue_position(state, job),
+        kind=job.kind,
+        model=job.model,
+        prompt=str(job.params.get("prompt", "")),
+        duration=float(result.get("duration", job.params.get("duration", 0.0))),
+        seed=job.seed,
+        params=public_params(state, job.params),
+        audio_url=state.audio_url(job.audio_id),
+        stems={name: state.audio_url(i) or "" for name, i in (result.get("stems") or {}).items()},
+        midi_url=state.audio_url(result.get("midi_id")),
+        metadata=result.get("metadata", {}),
+        error=job.error,
+        batch_id=job.batch_id,
+        track_id=job.track_id,
+        attempts=job.attempts,
+        created_at=created,
+        started_at=_utc(job.started_at),
+        finished_at=_utc(job.finished_at),
+    )

@@ -1,0 +1,312 @@
+"""What the worker drives: a ``Backend`` decodes many jobs together, one step at a time.
+
+- ``MusicGenBackend``: every model family, kept warm (loaded once per model name). What a job
+  runs on follows the model's capabilities: MusicGen's fast engine feeds its
+  ``ContinuousBatcher`` (jobs join and leave at step boundaries; a CUDA out-of-memory error
+  halves the batch and restarts its requests, seeded, so their output does not change);
+  streaming jobs run ``generate_stream`` one chunk per step, interleaved with the batch; song
+  models (the ``lyrics`` capability) run in ``SongJobs`` (``service.songs``); the rest run
+  whole, one per step.
+- ``ToneBackend`` (``engine="test-tone"``): no model; deterministic tones, ten steps per second of
+  audio. It measures the service's own overhead and lets the service run where no weights are.
+
+Backends know nothing about the database or HTTP: the worker hands them ``(job_id, params)``
+and collects ``Event``s.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import numpy as np
+
+from ...audio import AudioOutput
+from ...errors import GenerationFailed
+from ...params import GenerationParams
+from .events import Event, failure
+from .songs import SongJobs
+
+__all__ = ["Backend", "Event", "MusicGenBackend", "ToneBackend", "failure", "make_backend"]
+
+log = logging.getLogger("music_gen.worker")
+
+SAMPLING_KEYS = ("duration", "temperature", "top_k", "top_p", "guidance_scale", "seed")
+
+
+class Backend(Protocol):
+    capacity: int
+
+    def active(self) -> int: ...
+    def submit(self, job_id: str, model: str, params: dict[str, Any], stream: bool) -> None: ...
+    def step(self) -> list[Event]: ...
+    def progress(self, job_id: str) -> float: ...
+    def cancel(self, job_id: str) -> None: ...
+    def loaded_models(self) -> list[str]: ...
+
+
+def _sampling(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: params[k] for k in SAMPLING_KEYS if params.get(k) is not None}
+
+
+def _lengths(sampling: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sampling.items() if k != "seed"}
+
+
+class _Streams:
+    """Streaming jobs: one iterator each, advanced one chunk per ``step``."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, tuple[Iterator[AudioOutput], list[AudioOutput], float]] = {}
+
+    def add(self, job_id: str, chunks: Iterator[AudioOutput], duration: float) -> None:
+        self.running[job_id] = (chunks, [], duration)
+
+    def step(self) -> list[Event]:
+        events: list[Event] = []
+        for job_id, (chunks, seen, _) in list(self.running.items()):
+            try:
+                chunk = next(chunks)
+            except Exception as exc:  # the job fails, the worker goes on
+                del self.running[job_id]
+                events.append(Event(job_id, "error", error=failure(exc)))
+                continue
+            seen.append(chunk)
+            events.append(Event(job_id, "chunk", audio=chunk))
+            if chunk.metadata.get("final"):
+                del self.running[job_id]
+                whole = np.concatenate([c.samples for c in seen], axis=-1)
+                meta = {k: v for k, v in chunk.metadata.items() if k not in ("chunk_index",)}
+                meta.update(start_s=0.0, chunks=len(seen))
+                events.append(Event(job_id, "done", AudioOutput(whole, chunk.sample_rate, meta)))
+        return events
+
+    def progress(self, job_id: str) -> float | None:
+        if job_id not in self.running:
+            return None
+        _, seen, duration = self.running[job_id]
+        done = sum(c.duration for c in seen)
+        return min(1.0, done / max(duration, 1e-9))
+
+    def cancel(self, job_id: str) -> bool:
+        return self.running.pop(job_id, None) is not None
+
+
+class MusicGenBackend:
+    def __init__(
+        self,
+        default_model: str,
+        load: Callable[[str], Any],
+        capacity: int = 4,
+    ) -> None:
+        self.default_model = default_model
+        self.load = load  # model name -> MusicGenerator
+        self.capacity = capacity
+        self.generators: dict[str, Any] = {}
+        self.batchers: dict[str, Any] = {}
+        self.owner: dict[str, str] = {}  # job id -> model
+        self.sequential: dict[str, tuple[str, dict[str, Any]]] = {}  # non-fast engines
+        self.streams = _Streams()
+        self.songs = SongJobs(max_batch=capacity)
+
+    def generator(self, model: str) -> Any:
+        if model not in self.generators:
+            self.generators[model] = self.load(model)
+        return self.generators[model]
+
+    def loaded_models(self) -> list[str]:
+        return list(self.generators)
+
+    def active(self) -> int:
+        return len(self.owner)
+
+    def submit(self, job_id: str, model: str, params: dict[str, Any], stream: bool) -> None:
+        from ...families import Capability
+
+        gen = self.generator(model)
+        sampling = _sampling(params)
+        conditioning = {k: params[k] for k in ("melody", "continuation") if params.get(k)}
+        if params.get("instruments"):  # a multitrack job: one call, run whole in a step
+            self.sequential[job_id] = (model, params)
+        elif gen.can(Capability.LYRICS):  # a song model: its own runner
+            self.songs.submit(job_id, model, gen, params, stream)
+        elif stream:
+            chunks = gen.generate_stream(params["prompt"], **sampling, **conditioning)
+            self.streams.add(job_id, chunks, float(sampling.get("duration", 10.0)))
+        else:
+            batcher = self.batchers.get(model)
+            if batcher is None and gen.can(Capability.BATCH) and hasattr(gen, "batcher"):
+                batcher = gen.batcher(self.capacity)  # None where the engine cannot batch
+                if batcher is not None:
+                    self.batchers[model] = batcher
+            if batcher is None:
+                GenerationParams.validate(**_lengths(sampling), max_duration=gen.max_duration)
+                self.sequential[job_id] = (model, params)
+            else:
+                batcher.submit(gen.prepare(params["prompt"], **sampling, **conditioning), job_id)
+        self.owner[job_id] = model
+
+    def step(self) -> list[Event]:
+        import torch
+
+        events = self.streams.step() + self.songs.step()
+        for model, batcher in list(self.batchers.items()):
+            if batcher.idle:
+                continue
+            try:
+                finished = batcher.step()
+            except torch.OutOfMemoryError:
+                events += self._split(model, batcher)
+                continue
+            except Exception as exc:  # its jobs fail, the worker goes on
+                error = failure(exc)
+                events += [Event(rid, "error", error=error) for rid, _ in batcher.drain()]
+                continue
+            events += [Event(job_id, "done", audio) for job_id, audio in finished]
+        if self.sequential:
+            job_id, (model, kwargs) = next(iter(self.sequential.items()))
+            del self.sequential[job_id]
+            try:
+                events.append(self._run_whole(job_id, model, kwargs))
+            except Exception as exc:
+                events.append(Event(job_id, "error", error=failure(exc)))
+        for event in events:
+            if event.kind != "chunk":
+                self.owner.pop(event.job_id, None)
+        return events
+
+    def _run_whole(self, job_id: str, model: str, params: dict[str, Any]) -> Event:
+        gen = self.generator(model)
+        if params.get("instruments"):
+            from ...compose.multitrack import MultiInstrumentGenerator
+
+            multi = MultiInstrumentGenerator.from_generator(gen)  # the warm model, no reload
+            tracks = multi.generate_multi_track(
+                params["instruments"],
+                float(params["duration"]),
+                params.get("mix_settings"),
+                seed=params.get("seed"),
+            )
+            mix = tracks.pop("mix")
+            return Event(job_id, "done", mix, stems=tracks)
+        keep = ("prompt", *SAMPLING_KEYS, "melody", "continuation")
+        kwargs = {k: v for k, v in params.items() if k in keep and v is not None}
+        return Event(job_id, "done", gen.generate(**kwargs))
+
+    def _split(self, model: str, batcher: Any) -> list[Event]:
+        """Out of memory: restart the same requests with half as many decoded at once."""
+        from ...engine.batching import ContinuousBatcher
+
+        requests = batcher.drain()
+        if batcher.max_requests == 1:
+            error = GenerationFailed(
+                "out of memory even with one request at a time", code="OUT_OF_MEMORY"
+            )
+            return [Event(rid, "error", error=error) for rid, _ in requests]
+        smaller = ContinuousBatcher(batcher.runtime, batcher.max_requests // 2)
+        log.warning(
+            "out of memory at batch %d; retrying at %d", batcher.max_requests, smaller.max_requests
+        )
+        for rid, prepared in requests:
+            smaller.submit(prepared, rid)
+        self.batchers[model] = smaller
+        return []
+
+    def progress(self, job_id: str) -> float:
+        p = self.streams.progress(job_id)
+        if p is None:
+            p = self.songs.progress(job_id)
+        if p is None:
+            model = self.owner.get(job_id)
+            batcher = self.batchers.get(model) if model else None
+            p = batcher.progress(job_id) if batcher is not None else None
+        return p or 0.0
+
+    def cancel(self, job_id: str) -> None:
+        self.streams.cancel(job_id)
+        self.songs.cancel(job_id)
+        self.sequential.pop(job_id, None)
+        model = self.owner.pop(job_id, None)
+        if model in self.batchers:
+            self.batchers[model].cancel(job_id)
+
+
+class ToneBackend:
+    """A trivial engine: each job is a seeded sine chord, made in ten steps per second."""
+
+    sample_rate = 32000
+    steps_per_second = 10
+
+    def __init__(self, capacity: int = 4) -> None:
+        self.capacity = capacity
+        self.jobs: dict[str, tuple[dict[str, Any], int, int, bool]] = {}
+
+    def loaded_models(self) -> list[str]:
+        return ["test-tone"]
+
+    def active(self) -> int:
+        return len(self.jobs)
+
+    def submit(self, job_id: str, model: str, params: dict[str, Any], stream: bool) -> None:
+        checked = GenerationParams.validate(**_lengths(_sampling(params)), max_duration=3600.0)
+        steps = max(1, round(checked.duration * self.steps_per_second))
+        self.jobs[job_id] = (params, 0, steps, stream)
+
+    def _tone(self, params: dict[str, Any], start: float, end: float) -> np.ndarray:
+        seed = int(params.get("seed") or 0)
+        f0 = 220.0 * 2 ** ((seed % 12) / 12)
+        n = np.arange(round(start * self.sample_rate), round(end * self.sample_rate))
+        t = n / self.sample_rate
+        return (0.2 * np.sin(2 * np.pi * f0 * t) + 0.1 * np.sin(3 * np.pi * f0 * t)).astype(
+            np.float32
+        )
+
+    def step(self) -> list[Event]:
+        events: list[Event] = []
+        for job_id, (params, done, steps, stream) in list(self.jobs.items()):
+            duration = float(params.get("duration", 10.0))
+            done += 1
+            if stream:
+                a, b = (done - 1) / steps * duration, done / steps * duration
+                chunk = AudioOutput(self._tone(params, a, b), self.sample_rate, {"start_s": a})
+                events.append(Event(job_id, "chunk", chunk))
+            if done < steps:
+                self.jobs[job_id] = (params, done, steps, stream)
+                continue
+            del self.jobs[job_id]
+            meta = {
+                "engine": "test-tone",
+                "prompt": params.get("prompt"),
+                "seed": params.get("seed"),
+            }
+            audio = AudioOutput(self._tone(params, 0.0, duration), self.sample_rate, meta)
+            events.append(Event(job_id, "done", audio))
+        return events
+
+    def progress(self, job_id: str) -> float:
+        if job_id not in self.jobs:
+            return 0.0
+        _, done, steps, _ = self.jobs[job_id]
+        return done / steps
+
+    def cancel(self, job_id: str) -> None:
+        self.jobs.pop(job_id, None)
+
+
+def make_backend(settings: Any) -> Backend:
+    if settings.engine == "test-tone":
+        return ToneBackend(settings.max_batch)
+
+    def load(model: str) -> Any:
+        from ...families import detect_family
+        from ...generator import MusicGenerator
+
+        options = {}
+        if detect_family(model, settings.cache_dir) == "musicgen":  # MusicGen's own options
+            options["engine"] = settings.engine
+        return MusicGenerator(
+            model, device=settings.device, cache_dir=settings.cache_dir, **options
+        )
+
+    return MusicGenBackend(settings.model or "composer", load, settings.max_batch)

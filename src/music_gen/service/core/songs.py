@@ -1,0 +1,209 @@
+"""Song jobs: models with the ``lyrics`` capability (ACE-Step), run by a backend of their own.
+
+A song is one diffusion-pipeline call (all of its audio appears at the last denoising step), so
+it cannot join MusicGen's token-by-token batcher. ``SongJobs`` runs one call at a time in a
+thread of its own, so the worker loop keeps stepping MusicGen jobs meanwhile; the pipeline's
+per-step callback records each job's progress (read by the worker's heartbeat) and stops the
+call between steps when the job is cancelled.
+
+Batching (on CUDA; on the CPU it measured no faster — docs/benchmarks.md — so it is off there
+unless ``batch_on_cpu``): queued text-to-music jobs that share the model and every
+shape-defining parameter (duration, steps, guidance, BPM, key, time signature, language; no
+reference audio) run as one ``generate_batch`` call (up to ``max_batch``), each with its own
+seed and lyrics, so each output equals its single run. An out-of-memory error splits the group
+in halves and queues them again (seeded, so the audio does not change); a single job out of
+memory fails with ``OUT_OF_MEMORY``. Edit jobs (repaint, cover, extract, lego, complete) run
+alone.
+
+Streaming jobs get the whole song as one final chunk (there is no partial audio to send).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ...errors import GenerationFailed
+from .events import Event, failure
+
+__all__ = ["SONG_KEYS", "SongJobs"]
+
+log = logging.getLogger("music_gen.worker")
+
+#: job parameters a song generation takes (``generate``'s keyword arguments)
+SONG_KEYS = (
+    "lyrics", "duration", "seed", "steps", "guidance_scale", "bpm", "key", "time_signature",
+    "vocal_language", "reference",
+)  # fmt: skip
+#: job parameters of an edit task (``edit``'s keyword arguments), beside ``task`` and ``source``
+EDIT_KEYS = (
+    "lyrics", "seed", "steps", "guidance_scale", "bpm", "key", "time_signature",
+    "vocal_language", "reference", "start", "end", "strength", "track", "tracks",
+)  # fmt: skip
+#: what must be equal for two jobs to share one pipeline call
+_SHAPE = (
+    "duration", "steps", "guidance_scale", "bpm", "key", "time_signature", "vocal_language",
+)  # fmt: skip
+
+
+@dataclass
+class _Job:
+    job_id: str
+    model: str
+    generator: Any
+    params: dict[str, Any]
+    stream: bool
+    max_group: int = 1 << 30  # lowered when a group with this job ran out of memory
+
+    @property
+    def batchable(self) -> bool:
+        return not self.params.get("task") and not self.params.get("reference")
+
+    def shape(self) -> tuple[Any, ...]:
+        return (self.model, *(self.params.get(k) for k in _SHAPE))
+
+
+@dataclass
+class SongJobs:
+    max_batch: int = 4
+    batch_on_cpu: bool = False
+    queue: deque[_Job] = field(default_factory=deque)
+    running: list[_Job] = field(default_factory=list)
+    progress_of: dict[str, float] = field(default_factory=dict)
+    cancelled: set[str] = field(default_factory=set)
+    _done: list[Event] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _thread: threading.Thread | None = None
+
+    def submit(self, job_id: str, model: str, generator: Any, params: dict[str, Any], stream: bool):
+        self.queue.append(_Job(job_id, model, generator, params, stream))
+        self.progress_of[job_id] = 0.0
+
+    def active(self) -> int:
+        return len(self.queue) + len(self.running)
+
+    def owns(self, job_id: str) -> bool:
+        return job_id in self.progress_of
+
+    def progress(self, job_id: str) -> float | None:
+        return self.progress_of.get(job_id)
+
+    def cancel(self, job_id: str) -> bool:
+        if not self.owns(job_id):
+            return False
+        self.cancelled.add(job_id)
+        for job in list(self.queue):
+            if job.job_id == job_id:
+                self.queue.remove(job)
+        self.progress_of.pop(job_id, None)
+        return True
+
+    def step(self) -> list[Event]:
+        """Collect finished jobs; start the next call when none runs."""
+        if (self._thread is None or not self._thread.is_alive()) and self.queue:
+            self.running = self._next_group()
+            self._thread = threading.Thread(
+                target=self._run, args=(self.running,), name="music-gen-songs", daemon=True
+            )
+            self._thread.start()
+        with self._lock:
+            events, self._done = self._done, []
+        for event in events:
+            if event.kind != "chunk":
+                self.progress_of.pop(event.job_id, None)
+        return events
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # ------------------------------------------------------------------ the call
+    def _next_group(self) -> list[_Job]:
+        first = self.queue.popleft()
+        group = [first]
+        device = getattr(first.generator, "device", None)
+        on_cpu = getattr(device, "type", "cpu") != "cuda"
+        if first.batchable and (self.batch_on_cpu or not on_cpu):
+            for job in list(self.queue):
+                if len(group) >= min(self.max_batch, first.max_group):
+                    break
+                if job.batchable and job.shape() == first.shape():
+                    self.queue.remove(job)
+                    group.append(job)
+        return group
+
+    def _run(self, group: list[_Job]) -> None:
+        events: list[Event] = []
+        try:
+            outputs = self._call(group)
+        except torch.OutOfMemoryError:
+            if len(group) > 1:
+                half = len(group) // 2
+                log.warning("song batch of %d out of memory; retrying in halves", len(group))
+                for job in group:
+                    job.max_group = half
+                self.queue.extendleft(reversed(group[half:]))  # run after the first half
+                self.queue.extendleft(reversed(group[:half]))
+                self.running = []
+                return
+            oom = GenerationFailed("out of memory with one song at a time", code="OUT_OF_MEMORY")
+            events = [Event(group[0].job_id, "error", error=oom)]
+        except Exception as exc:  # the jobs fail (a cancelled one just ends), the worker goes on
+            error = failure(exc)
+            events = [Event(job.job_id, "error", error=error) for job in group
+                      if job.job_id not in self.cancelled]  # fmt: skip
+        else:
+            for job, audio in zip(group, outputs, strict=True):
+                if job.job_id in self.cancelled:
+                    continue
+                if job.stream:
+                    events.append(Event(job.job_id, "chunk", audio=audio))
+                events.append(Event(job.job_id, "done", audio))
+        with self._lock:
+            self._done.extend(events)
+            self.cancelled.difference_update(job.job_id for job in group)
+        self.running = []
+
+    def _call(self, group: list[_Job]) -> list[Any]:
+        first = group[0]
+        gen, params = first.generator, first.params
+        ids = [job.job_id for job in group]
+
+        def progress(step: int, steps: int) -> None:
+            for job_id in ids:
+                if job_id in self.progress_of:
+                    self.progress_of[job_id] = step / max(1, steps)
+
+        def cancelled() -> bool:
+            return all(job_id in self.cancelled for job_id in ids)
+
+        if params.get("task"):
+            kwargs = {k: params[k] for k in EDIT_KEYS if params.get(k) is not None}
+            return [
+                gen.edit(
+                    params["task"], params["source"], params.get("prompt") or "",
+                    progress=progress, cancelled=cancelled, **kwargs,
+                )
+            ]  # fmt: skip
+        kwargs = {k: params[k] for k in SONG_KEYS if params.get(k) is not None}
+        if len(group) == 1:
+            return [
+                gen.generate(params["prompt"], progress=progress, cancelled=cancelled, **kwargs)
+            ]
+        kwargs.pop("seed", None)
+        kwargs.pop("lyrics", None)
+        return list(
+            gen.generate_batch(
+                [job.params["prompt"] for job in group],
+                lyrics=[job.params.get("lyrics") or "" for job in group],
+                seed=[job.params["seed"] for job in group],
+                progress=progress,
+                cancelled=cancelled,
+                **kwargs,
+            )
+        )

@@ -1,0 +1,108 @@
+"""The worker's backends: continuous batching of jobs, out-of-memory splitting, progress,
+cancellation, streaming jobs interleaved with the batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from music_gen.engine.batching import ContinuousBatcher
+from music_gen.service.core.backends import MusicGenBackend, ToneBackend
+
+
+def _drain(backend, steps=None, done=None, chunks=None, errors=None):
+    done, chunks, errors = done or {}, chunks or {}, errors or {}
+    while backend.active() and (steps is None or steps > 0):
+        steps = None if steps is None else steps - 1
+        for event in backend.step():
+            if event.kind == "done":
+                done[event.job_id] = event.audio
+            elif event.kind == "chunk":
+                chunks.setdefault(event.job_id, []).append(event.audio)
+            else:
+                errors[event.job_id] = event.error
+    return done, chunks, errors
+
+
+def _flaky_forward(monkeypatch, fail_at: set[int]):
+    original = ContinuousBatcher._forward
+    calls = {"n": 0}
+
+    def forward(self, moving):
+        calls["n"] += 1
+        if calls["n"] in fail_at:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return original(self, moving)
+
+    monkeypatch.setattr(ContinuousBatcher, "_forward", forward)
+
+
+def test_out_of_memory_halves_the_batch_and_outputs_do_not_change(generators, monkeypatch):
+    gen = generators("mono")
+    backend = MusicGenBackend("m", lambda name: gen, capacity=4)
+    params = [{"prompt": f"tune {i}", "duration": 0.3 + 0.1 * i, "seed": i} for i in range(3)]
+    for i, p in enumerate(params):
+        backend.submit(f"j{i}", "m", p, stream=False)
+    _flaky_forward(monkeypatch, {3})
+    done, _, errors = _drain(backend)
+    assert not errors and backend.batchers["m"].max_requests == 2
+    for i, p in enumerate(params):
+        alone = gen.generate(p["prompt"], duration=p["duration"], seed=p["seed"])
+        np.testing.assert_allclose(done[f"j{i}"].samples, alone.samples, atol=1e-5)
+
+
+def test_out_of_memory_at_batch_one_fails_with_a_code(generators, monkeypatch):
+    gen = generators("mono")
+    backend = MusicGenBackend("m", lambda name: gen, capacity=1)
+    backend.submit("j", "m", {"prompt": "x", "duration": 0.2, "seed": 1}, stream=False)
+    _flaky_forward(monkeypatch, {1})
+    _, _, errors = _drain(backend)
+    assert errors["j"].code == "OUT_OF_MEMORY"
+
+
+def test_progress_cancel_and_streams_beside_the_batch(generators):
+    gen = generators("mono")
+    backend = MusicGenBackend("m", lambda name: gen, capacity=2)
+    backend.submit("a", "m", {"prompt": "a", "duration": 0.6, "seed": 1}, stream=False)
+    backend.submit("b", "m", {"prompt": "b", "duration": 0.6, "seed": 2}, stream=False)
+    backend.submit("s", "m", {"prompt": "s", "duration": 0.6, "seed": 3}, stream=True)
+    done, chunks, errors = _drain(backend, steps=5)
+    assert 0 < backend.progress("a") < 1
+    backend.cancel("b")
+    done, chunks, errors = _drain(backend, None, done, chunks, errors)
+    assert set(done) == {"a", "s"} and not errors
+    joined = np.concatenate([c.samples for c in chunks["s"]], axis=-1)
+    np.testing.assert_array_equal(joined, done["s"].samples)
+    alone = gen.generate("s", duration=0.6, seed=3)
+    np.testing.assert_allclose(done["s"].samples, alone.samples, atol=1e-3)
+
+
+def test_tone_backend_is_deterministic_and_validates():
+    from music_gen import InvalidInput
+
+    backend = ToneBackend(capacity=2)
+    backend.submit("x", "test-tone", {"prompt": "p", "duration": 0.5, "seed": 3}, stream=True)
+    backend.submit("y", "test-tone", {"prompt": "p", "duration": 0.5, "seed": 3}, stream=False)
+    done, chunks, _ = _drain(backend)
+    np.testing.assert_array_equal(done["x"].samples, done["y"].samples)
+    assert len(chunks["x"]) == 5 and done["x"].duration == pytest.approx(0.5)
+    with pytest.raises(InvalidInput):
+        backend.submit("z", "test-tone", {"prompt": "p", "duration": -1}, stream=False)
+
+
+def test_unexpected_engine_errors_fail_the_jobs_not_the_worker(generators, monkeypatch):
+    gen = generators("mono")
+    backend = MusicGenBackend("m", lambda name: gen, capacity=2)
+    backend.submit("a", "m", {"prompt": "a", "duration": 0.2, "seed": 1}, stream=False)
+    backend.submit("s", "m", {"prompt": "s", "duration": 0.6, "seed": 3}, stream=True)
+
+    def broken(self, moving):
+        raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr(ContinuousBatcher, "_forward", broken)
+    monkeypatch.setattr(gen.loaded.model.audio_encoder, "decode", lambda *a, **k: 1 / 0)
+    _, _, errors = _drain(backend)
+    assert errors["a"].code == "GENERATION_FAILED" and "kernel exploded" in errors["a"].message
+    assert errors["s"].code == "GENERATION_FAILED" and "ZeroDivisionError" in errors["s"].message
+    assert backend.active() == 0
