@@ -1,4 +1,7 @@
-"""The FastAPI application: ``create_app(settings)`` wires state, routes and error handling.
+"""The FastAPI application: ``create_app(settings)`` wires state, routes and error handling,
+and is the one place that lists the vendor adapters (``default_adapters``): their routers, their
+middleware (``OnPaths``: on their own paths only), their tables' migrations and their webhook
+bodies (``core.plugins``).
 
 Every error leaves as ``{"error": {"code", "message", "details"}}`` with the library's stable
 codes: ``MusicGenError`` subclasses carry their own status; request validation is 422
@@ -12,7 +15,7 @@ INTERNAL_ERROR without a stack trace (it goes to the log).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -28,14 +31,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ... import __version__
 from ...errors import MusicGenError, PayloadTooLarge, RateLimited
 from ..adapters import aimlapi, leap, modelslab, segmind
+from ..core import plugins
 from ..core.backends import Backend
+from ..core.plugins import Adapter, Middleware
 from ..core.settings import Settings
 from ..core.state import ServiceState
 from .deps import QUERY_KEY_SCOPE
 from .routes import audio, generate, multitrack, songs, studio, system, ws
-from .schemas import ErrorResponse
+from .schemas import ERROR_RESPONSES
 
-__all__ = ["create_app"]
+__all__ = ["OnPaths", "create_app", "default_adapters"]
 
 log = logging.getLogger("music_gen.service")
 
@@ -50,19 +55,6 @@ _HTTP_CODES = {
     415: "UNSUPPORTED_MEDIA_TYPE",
     416: "RANGE_NOT_SATISFIABLE",
 }
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": description}
-    for code, description in (
-        (401, "Missing or invalid API key"),
-        (404, "Not found"),
-        (409, "Conflict"),
-        (413, "Body too large"),
-        (422, "Invalid request"),
-        (429, "Rate limited (see Retry-After)"),
-    )
-}
-
 
 DATABASE_RETRY_AFTER = 5  # seconds a client is told to wait while the database is down
 
@@ -153,18 +145,43 @@ class RedactQueryKeys:
         await self.app(scope, receive, send)
 
 
+class OnPaths:
+    """Run ``middleware`` (an adapter's) only on requests whose path starts with one of
+    ``prefixes``; every other request goes straight to ``app``."""
+
+    def __init__(self, app: ASGIApp, middleware: Middleware, prefixes: tuple[str, ...]) -> None:
+        self.app, self.wrapped, self.prefixes = app, middleware(app), prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and scope["path"].startswith(self.prefixes):
+            await self.wrapped(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def default_adapters() -> list[Adapter]:
+    """The vendor adapters this service runs, each with its settings read from the
+    environment: the one list of them in the code base."""
+    return [leap.adapter(), segmind.adapter(), modelslab.adapter(), aimlapi.adapter()]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     backend: Backend | None = None,
     webhook_transport: httpx.BaseTransport | None = None,
+    adapters: Sequence[Adapter] | None = None,
 ) -> FastAPI:
+    """The app for ``settings``, with ``adapters`` (default: ``default_adapters()``)."""
     settings = settings or Settings()  # type: ignore[call-arg]
+    adapters = list(default_adapters() if adapters is None else adapters)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = ServiceState.build(settings, backend, webhook_transport)
-        modelslab.attach(service)  # ModelsLab jobs' webhooks carry ModelsLab's body
+        service = ServiceState.build(
+            settings, backend, webhook_transport, migrations=plugins.migrations_of(adapters)
+        )
+        plugins.plug_in(service, adapters)  # e.g. ModelsLab's webhook body for its jobs
         app.state.service = service
         service.start()
         log.info("music-gen service ready on %s (model %s)", settings.base_url, settings.model)
@@ -185,11 +202,13 @@ def create_app(
         BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )
     app.add_middleware(RedactQueryKeys)
-    for module in (generate, multitrack, songs, system, audio, ws, leap):
+    for module in (generate, multitrack, songs, system, audio, ws):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
-    app.include_router(segmind.router, responses=ERROR_RESPONSES)  # /v1/meta-musicgen-medium
-    app.include_router(modelslab.router)  # /api/v6/voice/…: errors in ModelsLab's own shape
-    app.include_router(aimlapi.router, responses=ERROR_RESPONSES)  # /v2/generate/audio/minimax
+    app.state.adapters = {a.name: a for a in adapters}  # where their routes find their settings
+    for adapter in adapters:  # each router carries its own prefix and documented errors
+        app.include_router(adapter.router)
+        for middleware in adapter.middleware:
+            app.add_middleware(OnPaths, middleware=middleware, prefixes=adapter.paths)
     app.include_router(studio.router)  # the web studio at / (plain files, public API only)
     _install_error_handlers(app)
     return app

@@ -181,3 +181,17 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+# documented on every route that answers in this shape (the vendor adapters' routers too)
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": description}
+    for code, description in (
+        (401, "Missing or invalid API key"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Body too large"),
+        (422, "Invalid request"),
+        (429, "Rate limited (see Retry-After)"),
+    )
+}

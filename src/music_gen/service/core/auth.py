@@ -94,21 +94,6 @@ class KeyStore:
             raise AuthenticationFailed("invalid or revoked API key")
         return Caller(record.account_id, record.id)
 
-    def credits_used(self, key_id: str) -> float:
-        with self.db.session() as s:
-            record = s.get(ApiKey, key_id)
-            return float(record.credits_used) if record is not None else 0.0
-
-    def spend(self, key_id: str, amount: float) -> None:
-        from sqlalchemy import update
-
-        with self.db.session.begin() as s:
-            s.execute(
-                update(ApiKey)
-                .where(ApiKey.id == key_id)
-                .values(credits_used=ApiKey.credits_used + amount)
-            )
-
     def local_caller(self) -> Caller:
         return Caller(self.account(LOCAL_ACCOUNT).id, "local")
 

@@ -2,13 +2,18 @@
 
 The schema is owned by Alembic migrations in ``migrations/``; ``open_database`` upgrades the
 database to the newest revision before the service uses it, so a fresh data directory, an old
-one and a PostgreSQL database all end up on the same schema.
+one and a PostgreSQL database all end up on the same schema. Tables that are not the core's
+(a vendor adapter's) come with their own history (``Migrations``: a versions directory and a
+version table of its own), which ``open_database`` runs after the core's; the core knows
+neither the tables nor who owns them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,7 +41,7 @@ __all__ = [
     "Database",
     "Job",
     "JobStatus",
-    "ReferenceTrack",
+    "Migrations",
     "WebhookAttempt",
     "WebhookDelivery",
     "open_database",
@@ -86,7 +91,6 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
-    credits_used: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class Job(Base):
@@ -130,20 +134,6 @@ class AudioFile(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     # base URL of the server whose storage holds the file (servers with separate data dirs)
     node: Mapped[str | None] = mapped_column(String(300), default=None)
-
-
-class ReferenceTrack(Base):
-    """An uploaded reference (a voice or an instrumental), as WAV in storage."""
-
-    __tablename__ = "reference_tracks"
-    id: Mapped[str] = mapped_column(String(80), primary_key=True)
-    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # voice | instrumental
-    purpose: Mapped[str] = mapped_column(String(20))  # what the upload said: song | voice | …
-    key: Mapped[str] = mapped_column(String(300))
-    duration: Mapped[float] = mapped_column(Float)
-    separation: Mapped[str | None] = mapped_column(String(40), default=None)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class WebhookDelivery(Base):
@@ -200,18 +190,50 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def open_database(url: str) -> Database:
-    """Connect, and migrate the schema to the newest revision."""
-    from alembic import command
+@dataclass(frozen=True)
+class Migrations:
+    """Another owner's Alembic history, run after the core's: ``versions`` holds its revision
+    files (the first has no down revision and may assume the core's tables at their newest),
+    and ``alembic_version_<name>`` records where this database stands in it."""
+
+    name: str
+    versions: Path
+
+    @property
+    def version_table(self) -> str:
+        return f"alembic_version_{self.name}"
+
+
+def _config(url: str, connection: Any, versions: Path | None, version_table: str) -> Any:
     from alembic.config import Config
 
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    db = Database(url)
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
+    if versions is not None:
+        config.set_main_option("version_locations", str(versions))
+    config.attributes["connection"] = connection
+    config.attributes["version_table"] = version_table
+    return config
+
+
+def upgrade(db: Database, revision: str = "heads", extra: Sequence[Migrations] = ()) -> None:
+    """Run the core's migrations up to ``revision``, then each of ``extra`` to its head."""
+    from alembic import command
+
     with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(_config(db.url, connection, None, "alembic_version"), revision)
+        for other in extra:
+            config = _config(db.url, connection, other.versions, other.version_table)
+            command.upgrade(config, "heads")
+
+
+def open_database(url: str, extra: Sequence[Migrations] = ()) -> Database:
+    """Connect, and migrate the schema to the newest revision (the core's, then ``extra``'s:
+    the vendor adapters' tables, handed over by whoever wires the adapters in)."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    db = Database(url)
+    upgrade(db, "heads", extra)
     return db

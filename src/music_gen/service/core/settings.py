@@ -1,5 +1,8 @@
 """The service's one ``Settings`` object, read from ``MUSIC_GEN_*`` environment variables.
 
+What only a vendor adapter uses is not here: each adapter reads its own settings class, from
+the same ``MUSIC_GEN_*`` variables.
+
 It refuses insecure combinations instead of warning about them: authentication can be switched
 off only explicitly (``MUSIC_GEN_AUTH=false``), and never on an address other than loopback.
 """
@@ -64,12 +67,7 @@ class Settings(BaseSettings):
     retention_days: float | None = Field(30.0, gt=0)  # results older than this are deleted
     max_attempts: int = Field(3, ge=1)  # runs of one job (restarts included) before it fails
 
-    # drop-in adapters (service/adapters)
-    sync_wait_seconds: float = Field(10.0, ge=0)  # ModelsLab: wait this long before "processing"
-    sync_timeout_seconds: float = Field(600.0, gt=0)  # Segmind: synchronous requests give up
-    key_credits: float | None = Field(None, ge=0)  # Segmind: each key's balance (None: unlimited)
-    credits_per_second: float = Field(1.0, ge=0)  # … spent per generated second
-    leap_melody_model: str | None = None  # Leap mode "melody" → this checkpoint (else default)
+    # input audio that jobs are conditioned on (uploads, URLs, vendors' init_audio)
     max_input_audio_bytes: int = Field(20_000_000, ge=1024)  # init_audio downloads
     max_input_audio_seconds: float = Field(30.0, gt=0)
     download_timeout_seconds: float = Field(15.0, gt=0)

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -24,7 +24,7 @@ from ...errors import InvalidInput, RateLimited
 from .auth import Caller, KeyStore
 from .backends import Backend, make_backend
 from .catalog import ModelCatalog
-from .db import AudioFile, Database, open_database
+from .db import AudioFile, Database, Migrations, open_database
 from .jobs import JobStore
 from .settings import Settings
 from .storage import LocalStorage, NodeStorage, Storage, storage_failure
@@ -114,11 +114,14 @@ class ServiceState:
         settings: Settings,
         backend: Backend | None = None,
         webhook_transport: httpx.BaseTransport | None = None,
+        migrations: Sequence[Migrations] = (),
     ) -> ServiceState:
+        """Everything, from ``settings``; ``migrations``: other owners' tables (the vendor
+        adapters', see ``plugins``) brought up to date after the core's."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if settings.model is None:
             settings.model = _default_model(settings)
-        db = open_database(settings.db_url)
+        db = open_database(settings.db_url, migrations)
         store = JobStore(db, settings.max_attempts)
         keys = KeyStore(db)
         storage = NodeStorage(

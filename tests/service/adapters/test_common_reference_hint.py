@@ -7,7 +7,7 @@ import pytest
 
 from music_gen.audio import AudioOutput
 from music_gen.compose.plan import plan_music
-from music_gen.service.adapters.reference_hint import analyse_reference, reference_hint
+from music_gen.service.adapters.common import analyse_reference, reference_hint
 
 SR = 32000
 

@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from music_gen.audio import AudioOutput
-from music_gen.service.adapters import common, modelslab
+from music_gen.service.adapters import common
+from music_gen.service.adapters.modelslab.answers import signature
 
 
 def _frame_kbps(data: bytes) -> int:
@@ -57,9 +58,9 @@ def test_low_rates_get_the_bitrate_their_mpeg_version_allows(rate, asked, kbps):
 
 def test_temporary_links_are_signed_per_name_and_expiry():
     state = types.SimpleNamespace(link_secret=b"s" * 32)
-    sig = modelslab._signature(state, "job1.mp3", 2_000_000_000)  # type: ignore[arg-type]
+    sig = signature(state, "job1.mp3", 2_000_000_000)  # type: ignore[arg-type]
     assert len(sig) == 32
-    assert sig != modelslab._signature(state, "job1.wav", 2_000_000_000)  # type: ignore[arg-type]
-    assert sig != modelslab._signature(state, "job1.mp3", 2_000_000_001)  # type: ignore[arg-type]
+    assert sig != signature(state, "job1.wav", 2_000_000_000)  # type: ignore[arg-type]
+    assert sig != signature(state, "job1.mp3", 2_000_000_001)  # type: ignore[arg-type]
     other = types.SimpleNamespace(link_secret=b"t" * 32)
-    assert sig != modelslab._signature(other, "job1.mp3", 2_000_000_000)  # type: ignore[arg-type]
+    assert sig != signature(other, "job1.mp3", 2_000_000_000)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from music_gen.errors import AuthenticationFailed, InvalidInput, NotFound, RateLimited
-from music_gen.service.adapters.segmind import NotEnoughCredits, segmind_error
+from music_gen.service.adapters.segmind.errors import NotEnoughCredits, segmind_error
 
 
 def _body(response) -> dict:

@@ -18,8 +18,8 @@ method, 406 not enough credits, 429 rate limit, 500 generation failed.
 
 Credits: each key starts with ``MUSIC_GEN_KEY_CREDITS`` and spends
 ``MUSIC_GEN_CREDITS_PER_SECOND`` per generated second; ``x-remaining-credits`` is on every
-``/v1/{model}`` answer, errors and 405 included (``unlimited`` when keys have no balance); the
-routes set it themselves, so no middleware runs on the rest of the service. v1 spends after
+``/v1/{model}`` answer, errors and 405 included (``unlimited`` when keys have no balance): the
+adapter's middleware (``middleware.py``) sets it, on Segmind's paths only. v1 spends after
 success. v2 reserves the cost at submit (so concurrent submits cannot overspend) and gives it
 back the first time the request is read as FAILED; a failure nobody reads stays spent.
 """
@@ -29,82 +29,46 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import update
 
-from ...errors import (
-    AuthenticationFailed,
-    GenerationFailed,
-    InvalidInput,
-    MusicGenError,
-    NotFound,
-    ServiceError,
-)
-from ..api.deps import caller_for_key
-from ..api.schemas import JobCreate
-from ..core.auth import Caller
-from ..core.db import AudioFile, Job
-from ..core.state import ServiceState
-from ..core.submit import submit
-from .common import listener_event, parse_json_object, wait_for_job
+from ....errors import GenerationFailed, InvalidInput, MusicGenError, NotFound
+from ...api.deps import caller_for_key
+from ...api.schemas import ERROR_RESPONSES, JobCreate
+from ...core.auth import Caller
+from ...core.db import AudioFile, Job
+from ...core.state import ServiceState
+from ...core.submit import submit
+from ..common import adapter_settings, listener_event, parse_json_object, wait_for_job
+from .credits import remaining, spend
+from .errors import NotEnoughCredits, segmind_error
+from .schemas import ACCEPT, MEDIA, V2_STATUS, SegmindCreate
+from .settings import SegmindSettings
 
-router = APIRouter(tags=["segmind (drop-in)"])
+__all__ = ["router"]
 
+router = APIRouter(tags=["segmind (drop-in)"], responses=ERROR_RESPONSES)
+
+NAME = "segmind"
 MODEL_PATHS = ("meta-musicgen-medium",)
-ACCEPT = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/flac": "flac", "audio/ogg": "ogg",
-          "audio/wav": "wav", "audio/x-wav": "wav"}  # fmt: skip
-MEDIA = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg"}
-V2_STATUS = {"queued": "QUEUED", "running": "PROCESSING", "succeeded": "COMPLETED",
-             "failed": "FAILED", "cancelled": "FAILED"}  # fmt: skip
 REFUNDED = "segmind:refunded"  # the v2 job's track_id once its reserved cost was given back
 
 
-class NotEnoughCredits(ServiceError):
-    default_code = "NOT_ENOUGH_CREDITS"
-    http_status = 406
+def _settings(request: Request) -> SegmindSettings:
+    settings: SegmindSettings = adapter_settings(request, NAME)
+    return settings
 
 
-class SegmindCreate(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    prompt: str
-    duration: float = Field(10, ge=1, le=30)
-    seed: int = Field(42, ge=-1, le=9999)
+SettingsDep = Annotated[SegmindSettings, Depends(_settings)]
 
 
 def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI for a body the route parses itself (to check the path and key first)."""
     schema = {"content": {"application/json": {"schema": model.model_json_schema()}}}
     return {"requestBody": {**schema, "required": True}}
-
-
-def segmind_error(exc: MusicGenError, **headers: str) -> JSONResponse:
-    """Segmind's envelope and codes: validation 400 (not 422), the rest as the error says."""
-    status = 400 if exc.http_status == 422 else exc.http_status
-    if isinstance(exc, AuthenticationFailed):
-        exc = AuthenticationFailed(
-            "Missing x-api-key in header: send your key as `x-api-key: <key>` (create one "
-            "with `music-gen keys create --name NAME`)"
-            if exc.message.startswith("missing")
-            else "Unauthorized. API key is invalid or has been revoked"
-        )
-    retry = exc.details.get("retry_after") if isinstance(exc.details, dict) else None
-    if retry is not None:
-        headers["Retry-After"] = str(retry)
-    body = {"error": exc.message, "code": exc.code}
-    return JSONResponse(body, status_code=status, headers=headers or None)
-
-
-def remaining(state: ServiceState, caller: Caller | None) -> str:
-    initial = state.settings.key_credits
-    if initial is None:
-        return "unlimited"
-    if caller is None:
-        return "0"
-    return f"{max(0.0, initial - state.keys.credits_used(caller.key_id)):g}"
 
 
 def _format(accept: str | None) -> str:
@@ -133,9 +97,11 @@ def _body(raw: bytes) -> SegmindCreate:
         raise InvalidInput(f"{where}: {first['msg']}", code="VALIDATION_ERROR") from exc
 
 
-def _cost(state: ServiceState, caller: Caller, body: SegmindCreate) -> float:
-    cost = body.duration * state.settings.credits_per_second
-    left = remaining(state, caller)
+def _cost(
+    state: ServiceState, settings: SegmindSettings, caller: Caller, body: SegmindCreate
+) -> float:
+    cost = body.duration * settings.credits_per_second
+    left = remaining(state.db, settings, caller)
     if left != "unlimited" and float(left) < cost:
         raise NotEnoughCredits(
             f"Insufficient credits: this request costs {cost:g}, {left} left",
@@ -154,12 +120,14 @@ def _job_body(body: SegmindCreate, fmt: str) -> JobCreate:
 
 
 # ------------------------------------------------------------------------------------- v1
-def generate(state: ServiceState, caller: Caller, body: SegmindCreate, fmt: str) -> bytes:
-    cost = _cost(state, caller, body)
+def generate(
+    state: ServiceState, settings: SegmindSettings, caller: Caller, body: SegmindCreate, fmt: str
+) -> bytes:
+    cost = _cost(state, settings, caller, body)
     done, attach = listener_event(state)
     job, _ = submit(state, caller, _job_body(body, fmt), kind="segmind", on_created=attach)
     try:
-        final = wait_for_job(state, job, state.settings.sync_timeout_seconds, done)
+        final = wait_for_job(state, job, settings.sync_timeout_seconds, done)
     finally:
         state.worker.unlisten(job.id)
     if final.status != "succeeded" or final.audio_id is None:
@@ -172,15 +140,22 @@ def generate(state: ServiceState, caller: Caller, body: SegmindCreate, fmt: str)
     if record is None:
         raise GenerationFailed("the result's audio is gone", code="AUDIO_NOT_FOUND")
     data = state.storage.get(record.key)
-    if state.settings.key_credits is not None:
-        state.keys.spend(caller.key_id, cost)
+    if settings.key_credits is not None:
+        spend(state.db, caller.key_id, cost)
     return data
 
 
-def _v1(state: ServiceState, model_path: str, key: str | None, raw: bytes, fmt: str) -> bytes:
+def _v1(
+    state: ServiceState,
+    settings: SegmindSettings,
+    model_path: str,
+    key: str | None,
+    raw: bytes,
+    fmt: str,
+) -> bytes:
     _check_model(model_path)  # the path before the key and the body: an unknown model is 404
     caller = caller_for_key(state, key)
-    return generate(state, caller, _body(raw), fmt)
+    return generate(state, settings, caller, _body(raw), fmt)
 
 
 @router.post(
@@ -200,6 +175,7 @@ def _v1(state: ServiceState, model_path: str, key: str | None, raw: bytes, fmt: 
 async def segmind_generate(
     model_path: str,
     request: Request,
+    settings: SettingsDep,
     x_api_key: Annotated[str | None, Header(alias="x-api-key")] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -207,25 +183,20 @@ async def segmind_generate(
     raw = await request.body()
     fmt = _format(accept)
     try:
-        data = await run_in_threadpool(_v1, state, model_path, x_api_key, raw, fmt)
-        response: Response = Response(data, media_type=MEDIA[fmt])
+        data = await run_in_threadpool(_v1, state, settings, model_path, x_api_key, raw, fmt)
     except MusicGenError as exc:
-        response = segmind_error(exc)
-    return await _with_credits(state, x_api_key, response)
+        return segmind_error(exc)
+    return Response(data, media_type=MEDIA[fmt])
 
 
 @router.api_route(
     "/v1/{model_path}", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False
 )
-async def segmind_wrong_method(
-    model_path: str,
-    request: Request,
-    x_api_key: Annotated[str | None, Header(alias="x-api-key")] = None,
-) -> Response:
-    """405 in Segmind's envelope, with the credits header like every /v1 answer."""
+async def segmind_wrong_method(model_path: str) -> Response:
+    """405 in Segmind's envelope (the middleware adds the credits header, as to every /v1
+    answer)."""
     body = {"error": "Method Not Allowed: the model routes take POST", "code": "METHOD_NOT_ALLOWED"}
-    response = JSONResponse(body, status_code=405, headers={"Allow": "POST"})
-    return await _with_credits(request.app.state.service, x_api_key, response)
+    return JSONResponse(body, status_code=405, headers={"Allow": "POST"})
 
 
 # ------------------------------------------------------------------------------------- v2
@@ -234,15 +205,17 @@ def _urls(state: ServiceState, job_id: str) -> dict[str, str]:
     return {"status_url": f"{base}/status", "response_url": base, "poll_url": base}
 
 
-def _submit_v2(state: ServiceState, model_path: str, key: str | None, raw: bytes) -> dict[str, Any]:
+def _submit_v2(
+    state: ServiceState, settings: SegmindSettings, model_path: str, key: str | None, raw: bytes
+) -> dict[str, Any]:
     _check_model(model_path)
     caller = caller_for_key(state, key)
     body = _body(raw)
-    cost = _cost(state, caller, body)
+    cost = _cost(state, settings, caller, body)
     extra = {"segmind": {"key_id": caller.key_id, "cost": cost}}
     job, _ = submit(state, caller, _job_body(body, "wav"), kind="segmind", extra=extra)
-    if state.settings.key_credits is not None:
-        state.keys.spend(caller.key_id, cost)  # reserved; given back if the request fails
+    if settings.key_credits is not None:
+        spend(state.db, caller.key_id, cost)  # reserved; given back if the request fails
     return {"request_id": job.id, "status": "QUEUED", **_urls(state, job.id)}
 
 
@@ -261,17 +234,17 @@ def _metrics(job: Job) -> dict[str, float]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _refund_once(state: ServiceState, job: Job) -> None:
+def _refund_once(state: ServiceState, settings: SegmindSettings, job: Job) -> None:
     """Give a failed v2 request's reserved cost back, once (the track_id marks it)."""
     charge = (job.params.get("segmind") or {}) if isinstance(job.params, dict) else {}
-    if state.settings.key_credits is None or not charge.get("cost"):
+    if settings.key_credits is None or not charge.get("cost"):
         return
     with state.db.session.begin() as s:
         marked = s.execute(
             update(Job).where(Job.id == job.id, Job.track_id.is_(None)).values(track_id=REFUNDED)
         )
     if getattr(marked, "rowcount", 0) == 1:
-        state.keys.spend(str(charge["key_id"]), -float(charge["cost"]))
+        spend(state.db, str(charge["key_id"]), -float(charge["cost"]))
 
 
 def _v2_job(state: ServiceState, job_id: str, key: str | None) -> tuple[Job, Caller]:
@@ -285,12 +258,14 @@ def _v2_job(state: ServiceState, job_id: str, key: str | None) -> tuple[Job, Cal
     return job, caller
 
 
-def _v2_view(state: ServiceState, job_id: str, key: str | None, full: bool) -> tuple[int, Any]:
+def _v2_view(
+    state: ServiceState, settings: SegmindSettings, job_id: str, key: str | None, full: bool
+) -> tuple[int, Any]:
     job, caller = _v2_job(state, job_id, key)
     status = V2_STATUS[job.status]
     body: dict[str, Any] = {"status": status, "request_id": job.id, "metrics": _metrics(job)}
     if status == "FAILED":
-        _refund_once(state, job)
+        _refund_once(state, settings, job)
         error = job.error or {}
         body["error"] = error.get("message") or f"the request was {job.status}"
         body["code"] = error.get("code", job.status.upper())
@@ -310,7 +285,7 @@ def _v2_view(state: ServiceState, job_id: str, key: str | None, full: bool) -> t
         "sample_rate": result.get("sample_rate"),
         "seed": job.seed,
         "cost": cost,
-        "remaining_credits": remaining(state, caller),
+        "remaining_credits": remaining(state.db, settings, caller),
     }
 
 
@@ -328,20 +303,22 @@ def _v2_view(state: ServiceState, job_id: str, key: str | None, full: bool) -> t
 async def segmind_submit(
     model_path: str,
     request: Request,
+    settings: SettingsDep,
     x_api_key: Annotated[str | None, Header(alias="x-api-key")] = None,
 ) -> Any:
     state: ServiceState = request.app.state.service
     raw = await request.body()
     try:
-        return await run_in_threadpool(_submit_v2, state, model_path, x_api_key, raw)
+        return await run_in_threadpool(_submit_v2, state, settings, model_path, x_api_key, raw)
     except MusicGenError as exc:
         return segmind_error(exc)
 
 
 async def _view(request: Request, request_id: str, key: str | None, full: bool) -> Any:
     state: ServiceState = request.app.state.service
+    settings = _settings(request)
     try:
-        status, body = await run_in_threadpool(_v2_view, state, request_id, key, full)
+        status, body = await run_in_threadpool(_v2_view, state, settings, request_id, key, full)
     except MusicGenError as exc:
         return segmind_error(exc)
     return JSONResponse(body, status_code=status)
@@ -371,19 +348,3 @@ async def segmind_result(
     x_api_key: Annotated[str | None, Header(alias="x-api-key")] = None,
 ) -> Any:
     return await _view(request, request_id, x_api_key, full=True)
-
-
-async def _with_credits(state: ServiceState, key: str | None, response: Response) -> Response:
-    """``x-remaining-credits`` on a /v1 answer: the key's balance, ``0`` for no or a bad key,
-    ``unlimited`` when keys have no balance (no rate-limit hit: it is not a request)."""
-
-    def lookup() -> str:
-        if state.settings.key_credits is None:
-            return "unlimited"
-        try:
-            return remaining(state, state.keys.authenticate(key))
-        except MusicGenError:
-            return remaining(state, None)
-
-    response.headers["x-remaining-credits"] = await run_in_threadpool(lookup)
-    return response

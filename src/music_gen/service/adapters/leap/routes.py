@@ -19,46 +19,37 @@ setting:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
 
-from ...errors import NotFound
-from ..api.deps import CallerDep, StateDep, caller_for_key
-from ..api.schemas import JobCreate
-from ..core.db import Job
-from ..core.state import ServiceState
-from ..core.submit import submit
+from ....errors import NotFound
+from ...api.deps import CallerDep, StateDep, caller_for_key
+from ...api.schemas import ERROR_RESPONSES, JobCreate
+from ...core.db import Job
+from ...core.state import ServiceState
+from ...core.submit import submit
+from ..common import adapter_settings
+from .schemas import LeapCreate, LeapEntity
+from .settings import LeapSettings
 
-router = APIRouter(prefix="/music", tags=["leap (drop-in)"])
+__all__ = ["NAME", "router"]
+
+router = APIRouter(prefix="/api/v1/music", tags=["leap (drop-in)"], responses=ERROR_RESPONSES)
+
+NAME = "leap"
+
+
+def _settings(request: Request) -> LeapSettings:
+    settings: LeapSettings = adapter_settings(request, NAME)
+    return settings
+
+
+SettingsDep = Annotated[LeapSettings, Depends(_settings)]
 
 _STATES = {"queued": "queued", "running": "processing", "succeeded": "finished",
            "failed": "failed", "cancelled": "failed"}  # fmt: skip
-
-
-class LeapCreate(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # unknown Leap fields are ignored, as Leap does
-
-    prompt: str
-    mode: Literal["melody", "music"] = "melody"
-    duration: float = Field(28, gt=0, le=30)
-    webhookUrl: str | None = None
-
-
-class LeapEntity(BaseModel):
-    id: str
-    createdAt: str
-    prompt: str
-    state: Literal["queued", "processing", "finished", "failed"]
-    media_uri: str | None
-    mediaUri: str | None
-    mode: str
-    duration: float
-    seed: int | None
-    error: str | None = None
-    errorCode: str | None = None
 
 
 def entity(state: ServiceState, job: Job) -> LeapEntity:
@@ -83,8 +74,10 @@ def entity(state: ServiceState, job: Job) -> LeapEntity:
 
 
 @router.post("", response_model=LeapEntity, summary="Generate Music (Leap)")
-def create_audio(body: LeapCreate, state: StateDep, caller: CallerDep) -> LeapEntity:
-    model = state.settings.leap_melody_model if body.mode == "melody" else None
+def create_audio(
+    body: LeapCreate, state: StateDep, caller: CallerDep, settings: SettingsDep
+) -> LeapEntity:
+    model = settings.leap_melody_model if body.mode == "melody" else None
     job, _ = submit(
         state,
         caller,

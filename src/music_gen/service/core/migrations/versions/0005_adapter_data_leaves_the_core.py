@@ -1,0 +1,37 @@
+"""Vendor adapters' data leaves the core's tables: ``api_keys.credits_used`` (0002) and
+``reference_tracks`` (0003) now belong to the adapters that use them, each in its own history.
+
+What is empty is dropped here (a fresh database ends with the core's tables only). What holds
+data is left in place for the owning adapter's first migration, which copies it into its own
+table and then drops the old one: nothing is lost whatever order the pieces arrive in.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-02
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    tables = sa.inspect(bind).get_table_names()
+    empty = "SELECT COUNT(*) FROM reference_tracks"
+    if "reference_tracks" in tables and not bind.execute(sa.text(empty)).scalar():
+        op.drop_table("reference_tracks")
+    columns = {c["name"] for c in sa.inspect(bind).get_columns("api_keys")}
+    if "credits_used" in columns:
+        spent = "SELECT COUNT(*) FROM api_keys WHERE credits_used <> 0"
+        if not bind.execute(sa.text(spent)).scalar():
+            with op.batch_alter_table("api_keys") as batch:
+                batch.drop_column("credits_used")
+
+
+def downgrade() -> None:
+    """Nothing to undo: what moved is the adapters' (their own downgrades put it back)."""
