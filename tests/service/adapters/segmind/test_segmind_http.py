@@ -36,6 +36,11 @@ def test_segmind_documented_errors(server):
     assert other.status_code == 404
     get = httpx.get(f"{base}/v1/meta-musicgen-medium", headers={"x-api-key": key})
     assert get.status_code == 405 and "x-remaining-credits" in get.headers
+    # Segmind's middleware runs on its own paths only: not on the rest of the service
+    for path in ("/api/v1/health", "/v2/requests/nope/status", "/api/v6/voice/fetch/nope"):
+        answer = httpx.request("GET" if "health" in path or "v2" in path else "POST",
+                               f"{base}{path}", headers={"x-api-key": key})  # fmt: skip
+        assert "x-remaining-credits" not in answer.headers, path
     for wrong in ({"prompt": "x", "duration": 31}, {"prompt": "x", "seed": 10000}, {}):
         r = httpx.post(f"{base}/v1/meta-musicgen-medium", json=wrong, headers={"x-api-key": key})
         assert r.status_code == 400 and isinstance(r.json()["error"], str)  # Segmind's envelope

@@ -10,4 +10,4 @@ __all__ = ["ModelsLabSettings"]
 
 
 class ModelsLabSettings(AdapterSettings):
-    sync_wait_seconds: float = Field(10.0, ge=0)  # wait this long before answering "processing"
+    sync_wait_seconds: float = Field(default=10.0, ge=0)  # then answer "processing"

@@ -10,6 +10,6 @@ __all__ = ["SegmindSettings"]
 
 
 class SegmindSettings(AdapterSettings):
-    key_credits: float | None = Field(None, ge=0)  # each key's balance (None: unlimited)
-    credits_per_second: float = Field(1.0, ge=0)  # … spent per generated second
-    sync_timeout_seconds: float = Field(600.0, gt=0)  # v1 (blocking) requests give up after
+    key_credits: float | None = Field(default=None, ge=0)  # each key's balance (None: unlimited)
+    credits_per_second: float = Field(default=1.0, ge=0)  # … spent per generated second
+    sync_timeout_seconds: float = Field(default=600.0, gt=0)  # v1 (blocking) requests give up
