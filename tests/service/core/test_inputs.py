@@ -44,13 +44,13 @@ def test_files_within_bounds_are_decoded_and_short_ones_refused():
 
 def test_music01_uploads_check_the_length_before_decoding(monkeypatch):
     """Hostile finding 9: a 50 MB 8 kbps MP3 was decoded whole (1.8 GB) before the check."""
-    import music_gen.service.adapters.aimlapi as aimlapi
+    from music_gen.service.adapters.aimlapi import references
 
     def never(*args, **kwargs):
         raise AssertionError("decoded a file its header already refuses")
 
     monkeypatch.setattr(inputs, "load_audio", never)
-    monkeypatch.setattr(aimlapi, "load_audio", never)
+    monkeypatch.setattr(references, "load_audio", never)
     with pytest.raises(InvalidInput) as err:
-        aimlapi._upload(None, "acct", _mp3(11 * 60), "voice")  # type: ignore[arg-type]
+        references.upload(None, "acct", _mp3(11 * 60), "voice")  # type: ignore[arg-type]
     assert err.value.code == "INVALID_AUDIO"
