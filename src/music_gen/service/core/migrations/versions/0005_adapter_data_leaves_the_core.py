@@ -34,4 +34,24 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Nothing to undo: what moved is the adapters' (their own downgrades put it back)."""
+    """Put back (empty) what 0002 and 0003 made, where an adapter's downgrade has not already
+    put it back with its rows."""
+    bind = op.get_bind()
+    if "reference_tracks" not in sa.inspect(bind).get_table_names():
+        op.create_table(
+            "reference_tracks",
+            sa.Column("id", sa.String(80), primary_key=True),
+            sa.Column("account_id", sa.String(40), sa.ForeignKey("accounts.id"), nullable=False),
+            sa.Column("kind", sa.String(20), nullable=False),
+            sa.Column("purpose", sa.String(20), nullable=False),
+            sa.Column("key", sa.String(300), nullable=False),
+            sa.Column("duration", sa.Float(), nullable=False),
+            sa.Column("separation", sa.String(40), nullable=True),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        )
+        op.create_index("ix_reference_tracks_account_id", "reference_tracks", ["account_id"])
+    if "credits_used" not in {c["name"] for c in sa.inspect(bind).get_columns("api_keys")}:
+        with op.batch_alter_table("api_keys") as batch:
+            batch.add_column(
+                sa.Column("credits_used", sa.Float(), nullable=False, server_default="0")
+            )
