@@ -114,7 +114,10 @@ class JobPublic(BaseModel):
     queue_position: int | None = Field(
         default=None, description="While queued: its place in the queue, 1 = next."
     )
-    kind: str
+    type: Literal["batch", "stream", "multitrack", "edit"] = Field(
+        description="batch (one whole result), stream, multitrack (a mix with stems) or edit"
+    )
+    origin: str = Field(description="api, or the drop-in API it came through (segmind, ...)")
     model: str
     prompt: str
     duration: float

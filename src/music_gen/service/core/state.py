@@ -82,7 +82,7 @@ DEFAULT_MODEL = "facebook/musicgen-small"
 
 
 def _default_model(settings: Settings) -> str:
-    from ...engine.loading import is_cached
+    from ...engine.hub import is_cached
 
     if settings.engine == "test-tone" or is_cached(DEFAULT_MODEL, settings.cache_dir):
         return DEFAULT_MODEL
@@ -119,7 +119,7 @@ class ServiceState:
         """Everything, from ``settings``; ``migrations``: other owners' tables (the vendor
         adapters', see ``plugins``) brought up to date after the core's."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if settings.model is None:
+        if settings.model is None:  # resolved once, here: everything else reads it
             settings.model = _default_model(settings)
         db = open_database(settings.db_url, migrations)
         store = JobStore(db, settings.max_attempts)
@@ -137,7 +137,7 @@ class ServiceState:
             allow_loopback=settings.allow_loopback_urls,
             transport=webhook_transport,
         )
-        backend = backend or make_backend(settings)
+        backend = backend or make_backend(settings, settings.model)
         base = settings.base_url
         worker_id, worker_lock = _worker_id(settings.data_dir)
         worker = Worker(

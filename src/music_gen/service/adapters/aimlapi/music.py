@@ -82,10 +82,11 @@ def generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, A
     }
     extra: dict[str, Any] = {"api": "aimlapi", "aimlapi": options,
                              "audio_setting": options["audio_setting"]}  # fmt: skip
+    fields: dict[str, Any] = {}
     prompt = body.prompt or "instrumental music in the style of the reference track"
     if backing:
         how = conditioning_for(state, model, reference_clip(state, backing), body.duration)
-        extra.update(how.params)
+        fields.update(how.params)
         prompt = how.prompt(prompt)
         options["conditioning"] = how.how
     fmt: Literal["wav"] = "wav"  # MP3 is made from it at the asked bitrate (``_result``)
@@ -98,8 +99,9 @@ def generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, A
             format=fmt,
             sample_rate=body.audio_setting.sample_rate,
         ),
-        kind="aimlapi",
-        extra=extra,
+        origin="aimlapi",
+        options=extra,
+        fields=fields,
     )
     return {"id": job.id, "generation_id": job.id, "status": "queued", "base_resp": base_resp()}
 
@@ -140,13 +142,9 @@ def sing(
             format=fmt,
             sample_rate=body.audio_setting.sample_rate,
         ),
-        kind="aimlapi",
-        extra={
-            "api": "aimlapi",
-            "aimlapi": options,
-            "audio_setting": options["audio_setting"],
-            "reference": str(reference),
-        },
+        origin="aimlapi",
+        options={"api": "aimlapi", "aimlapi": options, "audio_setting": options["audio_setting"]},
+        fields={"reference": str(reference)},
     )
     return {"id": job.id, "generation_id": job.id, "status": "queued", "base_resp": base_resp()}
 
@@ -164,7 +162,7 @@ def result(state: ServiceState, job: Job) -> dict[str, Any]:
     if job.status != "succeeded" or job.audio_id is None:
         return {**head, "data": {"status": 1, "audio": ""}, "trace_id": trace,
                 "base_resp": base_resp()}  # fmt: skip
-    setting = job.params.get("audio_setting") or {}
+    setting = (job.options or {}).get("audio_setting") or {}
     asked_kbps = int(setting.get("bitrate", 256000)) // 1000
     # MP3 at the asked constant bitrate, made once from the job's WAV (jobs keep WAV results)
     record = derived_audio(state, job, "mp3" if setting.get("format") == "mp3" else "wav",

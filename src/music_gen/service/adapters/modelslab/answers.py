@@ -28,7 +28,7 @@ def error(message: str) -> dict[str, Any]:
 
 
 def _options(job: Job) -> dict[str, Any]:
-    return dict(job.params.get("modelslab") or {})
+    return dict((job.options or {}).get("modelslab") or {})
 
 
 # ---------------------------------------------------------------------- the delivered file

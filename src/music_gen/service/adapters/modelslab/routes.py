@@ -124,12 +124,13 @@ def _create(state: ServiceState, settings: ModelsLabSettings, raw: bytes) -> dic
             "init_audio": body.init_audio if body.init_audio and not body.base64 else None,
         }
         extra: dict[str, Any] = {"modelslab": options, "api": "modelslab"}
+        fields: dict[str, Any] = {}
         prompt = body.prompt
         model = resolve_model(state, None)
         if body.init_audio:
             path = fetch_input_audio(state, body.init_audio, body.base64)
             how = conditioning_for(state, model, path, duration)
-            extra.update(how.params)
+            fields.update(how.params)
             prompt = how.prompt(prompt)
             options["conditioning"] = how.how
         done, listen = listener_event(state)
@@ -143,8 +144,9 @@ def _create(state: ServiceState, settings: ModelsLabSettings, raw: bytes) -> dic
                 webhook_url=body.webhook or None,
                 track_id=body.track_id or None,
             ),
-            kind="modelslab",
-            extra=extra,
+            origin="modelslab",
+            options=extra,
+            fields=fields,
             on_created=listen,
         )
         try:

@@ -39,6 +39,8 @@ from ....errors import MusicGenError
 from ....families import Capability
 from ...core.auth import Caller
 from ...core.db import Job, JobStatus
+from ...core.events import JobEvent
+from ...core.spec import JobType
 from ...core.state import ServiceState
 from ...core.submit import submit
 from ..deps import caller_for_key, ws_key
@@ -131,9 +133,9 @@ async def _generate(
         await websocket.send_json(_error("VALIDATION_ERROR", "invalid request", {"errors": errors}))
         return
     loop = asyncio.get_running_loop()
-    events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    events: asyncio.Queue[tuple[JobEvent, Any]] = asyncio.Queue()
 
-    def listener(kind: str, payload: Any) -> None:
+    def listener(kind: JobEvent, payload: Any) -> None:
         loop.call_soon_threadsafe(events.put_nowait, (kind, payload))
 
     def register(job: Job) -> None:
@@ -145,7 +147,7 @@ async def _generate(
             state,
             caller,
             body,
-            kind="stream" if wants_chunks else "generate",
+            type=JobType.STREAM if wants_chunks else JobType.BATCH,
             on_created=register,
         )
     except MusicGenError as exc:
@@ -184,7 +186,7 @@ async def _generate(
                 kind, payload = _final_event(latest)
             else:
                 kind, payload = getter.result()
-            if kind == "chunk":
+            if kind == JobEvent.CHUNK:
                 await websocket.send_json(_chunk(job.id, index, payload))
                 index += 1
                 continue
@@ -207,13 +209,14 @@ def _progress(job_id: str, job: Job) -> dict[str, Any]:
             "progress": round(job.progress, 4)}  # fmt: skip
 
 
-def _final_event(job: Job) -> tuple[str, Any]:
-    kinds = {"succeeded": "done", "failed": "failed", "cancelled": "cancelled"}
+def _final_event(job: Job) -> tuple[JobEvent, Any]:
+    kinds = {"succeeded": JobEvent.DONE, "failed": JobEvent.FAILED,
+             "cancelled": JobEvent.CANCELLED}  # fmt: skip
     return kinds[job.status], job
 
 
-def _outcome(state: ServiceState, job_id: str, kind: str, payload: Any, chunks: int) -> Any:
-    if kind == "done":
+def _outcome(state: ServiceState, job_id: str, kind: JobEvent, payload: Any, chunks: int) -> Any:
+    if kind == JobEvent.DONE:
         public = job_public(state, payload)
         return {
             "type": "complete",
@@ -223,7 +226,7 @@ def _outcome(state: ServiceState, job_id: str, kind: str, payload: Any, chunks: 
             "metadata": public.metadata,
             "chunks": chunks,
         }
-    if kind == "failed":
+    if kind == JobEvent.FAILED:
         return {"type": "error", "task_id": job_id, "error": payload.error}
     return {"type": "cancelled", "task_id": job_id}
 

@@ -1,7 +1,7 @@
 """AI/ML API's uploaded references in a table of its own: ``aimlapi_reference_tracks``.
 
 A database made before the adapters had their own histories keeps them in the core's
-``reference_tracks`` (core revision 0003; the core's 0005 drops it only where it is empty):
+``reference_tracks`` (core revision 0003; the core's 0006 drops it only where it is empty):
 its rows are copied here, then it is dropped. Runs after the core's head.
 
 Revision ID: aimlapi_0001

@@ -1,7 +1,7 @@
 """Segmind's credits in a table of its own: ``segmind_key_credits`` (key id -> credits spent).
 
 A database made before the adapters had their own histories keeps spent credits in the core's
-``api_keys.credits_used`` (core revision 0002; the core's 0005 drops it only where nothing was
+``api_keys.credits_used`` (core revision 0002; the core's 0006 drops it only where nothing was
 spent): they are copied here, then the old column is dropped. Runs after the core's head.
 
 Revision ID: segmind_0001

@@ -5,16 +5,16 @@ What is empty is dropped here (a fresh database ends with the core's tables only
 data is left in place for the owning adapter's first migration, which copies it into its own
 table and then drops the old one: nothing is lost whatever order the pieces arrive in.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
