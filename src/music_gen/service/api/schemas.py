@@ -100,6 +100,9 @@ class JobSubmitted(BaseModel):
     status: str
     eta: float = Field(description="Estimated seconds until the result is ready.")
     status_url: str
+    queue_position: int | None = Field(
+        default=None, description="While queued: its place in the queue, 1 = next."
+    )
 
 
 class BatchPublic(BaseModel):

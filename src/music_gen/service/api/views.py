@@ -21,6 +21,7 @@ def submitted(state: ServiceState, job: Job) -> JobSubmitted:
         status=job.status,
         eta=eta_seconds(state, float(job.params.get("duration", 10.0))),
         status_url=f"{state.settings.base_url}/api/v1/generate/{job.id}",
+        queue_position=queue_position(state, job),
     )
 
 

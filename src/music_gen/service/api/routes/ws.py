@@ -2,7 +2,7 @@
 
 Client → server: ``{"type": "generate", "prompt": ..., "stream": true, <any POST /generate
 field>}`` (and ``{"type": "ping"}``). Server → client, in order:
-``{"type": "started", "task_id", "eta"}``, then (when ``stream``) one
+``{"type": "started", "task_id", "eta", "queue_position"}``, then (when ``stream``) one
 ``{"type": "audio_chunk", "task_id", "index", "data": <base64 WAV>, "format": "wav",
 "sample_rate", "channels", "offset", "duration", "timestamp"}`` per chunk, then
 ``{"type": "complete", "task_id", "audio_url", "duration", "metadata"}``. Models that cannot
@@ -154,7 +154,8 @@ async def _generate(
         await websocket.send_json({"type": "error", **exc.to_dict()})
         return
     info = await run_in_threadpool(submitted, state, job)
-    await websocket.send_json({"type": "started", "task_id": job.id, "eta": info.eta})
+    await websocket.send_json({"type": "started", "task_id": job.id, "eta": info.eta,
+                               "queue_position": info.queue_position})  # fmt: skip
     receiver = asyncio.ensure_future(websocket.receive())
     index = 0
     # models that cannot stream audio (songs) send progress messages instead, as the job's
