@@ -12,7 +12,7 @@ from ....errors import MusicGenError
 from ...api.deps import CallerDep, StateDep
 from ...api.schemas import ERROR_RESPONSES
 from .music import generate as generate_music
-from .music import result
+from .music import result as generation_result
 from .references import upload as upload_reference
 from .schemas import MusicCreate, base_resp
 from .tables import ReferenceTrack
@@ -86,7 +86,7 @@ def retrieve(
         job = state.store.get(generation_id, caller.account_id)
     except MusicGenError as exc:
         return {"base_resp": base_resp(2013, f"{exc.code}: {exc.message}")}
-    return result(state, job)
+    return generation_result(state, job)
 
 
 @router.post("/generate/retrieve", summary="Retrieve a generation (music-01), POST form")
