@@ -319,10 +319,13 @@ class Worker:
         elif event.kind == "error":
             assert event.error is not None
             self._fail(job, event.error)
+        elif event.kind == "retry":  # its run was lost with the machine it ran on
+            self._settle(job, self._requeue_step(job, event.error))
         else:
             assert event.audio is not None
             self.audio_seconds += event.audio.duration
-            self._settle(job, self._store_step(job, event.audio, event.stems or {}))
+            store = self._store_step(job, event.audio, event.stems or {}, event.worker)
+            self._settle(job, store)
 
     # Settling a job is a chain of steps (store the files, record the outcome, announce it).
     # A step that fails on the database is kept and retried on the next turns, with the job
@@ -359,7 +362,30 @@ class Worker:
                 continue
             self._settle(job, step, tries)
 
-    def _store_step(self, job: Job, audio: AudioOutput, stems: dict[str, AudioOutput]) -> Step:
+    def _requeue_step(self, job: Job, error: MusicGenError | None) -> Step:
+        """Back to the queue (another run, attempt counted), or failed after ``max_attempts``."""
+
+        def requeue() -> Step | None:
+            if job.attempts >= self.store.max_attempts:
+                reason = error or GenerationFailed("its run was lost")
+                details = {**reason.details, "attempts": job.attempts}
+                lost = GenerationFailed(f"{reason.message} ({job.attempts} runs lost; giving up)",
+                                        details=details)  # fmt: skip
+                return self._fail_step(job, lost)
+            self.store.release(job, reason="lost")
+            self.running.pop(job.id, None)  # (its inputs stay for the next run)
+            self._wake.set()
+            return None
+
+        return requeue
+
+    def _store_step(
+        self,
+        job: Job,
+        audio: AudioOutput,
+        stems: dict[str, AudioOutput],
+        runner: str | None = None,
+    ) -> Step:
         def store() -> Step | None:
             fmt, rate = job.params.get("format") or "wav", job.params.get("sample_rate")
             db, account, node = self.store.db, job.account_id, self.node
@@ -397,6 +423,8 @@ class Worker:
                 "stems": {name: r.id for name, r in extra.items()},
                 "midi_id": None if midi is None else midi.id,
             }
+            if runner is not None:  # a Ray replica: which one ran it
+                result["worker"] = runner
             return self._finish_step(job, result, record, written)
 
         return store

@@ -1,0 +1,284 @@
+"""Generation on Ray Serve replicas (issue 12), on a real local Ray cluster started here (CPU
+replicas, the tiny checkpoint) and PostgreSQL: jobs spread over two replicas, a replica killed
+mid-job (every job succeeds once, the rerun equals its solo run), an API node killed and
+restarted mid-run, streaming through Ray, autoscaling 1 -> 2 -> 1.
+
+One cluster for the module (starting Ray takes ~10 s here); skipped with the reason when Ray or
+PostgreSQL is not there."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from service_helpers import Server, free_port, postgres_database, start_server, wait_for
+from sqlalchemy import func, select
+
+from music_gen import load_audio
+from music_gen.service.core.db import AudioFile, open_database
+
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'music-gen[ray]'")
+serve = pytest.importorskip("ray.serve")
+
+APP = "music-gen-test"  # the two-replica application the module's server deploys
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A local Ray cluster with Serve (no HTTP proxy); yields its GCS address."""
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    try:
+        serve.start(proxy_location="Disabled")
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
+
+
+def _ray_settings(checkpoint: Path, url: str, app: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "database_url": url,
+        "model": str(checkpoint),
+        "ray_address": "local",  # (the module's cluster is already up: it is used)
+        "ray_app": app,
+        "ray_cpus_per_replica": 0.5,
+        "max_batch": 2,
+        "max_duration": 30.0,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def server(cluster, pg, checkpoints, tmp_path_factory) -> Iterator[Server]:
+    """An API node on PostgreSQL whose jobs run on two Serve replicas."""
+    settings = _ray_settings(checkpoints["mono"], pg, APP, ray_replicas=2)
+    srv = start_server(tmp_path_factory.mktemp("ray-api"), **settings)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        serve.delete(APP)
+
+
+def _stored_rows(server: Server, job_id: str) -> int:
+    with server.state.db.session() as s:
+        count = s.scalar(
+            select(func.count()).select_from(AudioFile).where(AudioFile.job_id == job_id)
+        )
+    return int(count or 0)
+
+
+def _submit(client: httpx.Client, n: int, **body: Any) -> list[str]:
+    ids = []
+    for i in range(n):
+        response = client.post("/generate", json={"prompt": f"job {i}", "seed": 100 + i, **body})
+        assert response.status_code in (200, 201, 202), response.text
+        ids.append(response.json()["task_id"])
+    return ids
+
+
+def test_jobs_spread_over_two_replicas(server):
+    client = server.client(server.key())
+    ids = _submit(client, 8, duration=1.0)
+    jobs = [wait_for(client, task_id, timeout=300) for task_id in ids]
+    assert [job["status"] for job in jobs] == ["succeeded"] * 8, jobs
+    workers = {job["worker"] for job in jobs}
+    assert len(workers) == 2 and all(w.startswith("ray-replica-") for w in workers), workers
+    assert all(_stored_rows(server, task_id) == 1 for task_id in ids)
+
+
+def test_a_killed_replica_loses_nothing_and_duplicates_nothing(server, generators):
+    client = server.client(server.key())
+    ids = _submit(client, 4, duration=3.0)
+    backend = server.state.backend
+    deadline = time.monotonic() + 120
+    victim = None
+    while victim is None:  # a job mid-run on a replica that said who it is
+        assert time.monotonic() < deadline, "no job got going"
+        for task_id in ids:
+            call = backend.calls.get(task_id)
+            if call is not None and call.pid is not None and call.progress > 0.1:
+                victim = (task_id, call.pid, call.replica)
+                break
+        time.sleep(0.05)
+    task_id, pid, replica = victim
+    os.kill(pid, signal.SIGKILL)
+    jobs = {i: wait_for(client, i, timeout=300) for i in ids}
+    assert all(job["status"] == "succeeded" for job in jobs.values()), jobs
+    assert all(_stored_rows(server, i) == 1 for i in ids)  # each result stored once
+    rerun = jobs[task_id]
+    assert rerun["attempts"] == 2 and rerun["worker"] != replica
+    # the rerun's stored audio is the job's solo run (same seed), not a mix of two runs
+    stored = load_audio(client.get(rerun["audio_url"]).content).samples
+    index = ids.index(task_id)
+    solo = generators("mono").generate(prompt=f"job {index}", duration=3.0, seed=100 + index)
+    np.testing.assert_allclose(stored, solo.samples, atol=1 / 32767 + 1e-6)
+
+
+def test_streaming_through_ray_equals_the_stored_result(server):
+    from websockets.sync.client import connect
+
+    key = server.key()
+    url = server.url.replace("http://", "ws://") + f"/ws/stream?api_key={key}"
+    with connect(url) as ws:
+        ws.send(json.dumps({"type": "generate", "prompt": "ray stream", "stream": True,
+                            "duration": 1.5, "seed": 9}))  # fmt: skip
+        started = json.loads(ws.recv())
+        assert started["type"] == "started", started
+        chunks, final = [], None
+        while final is None:
+            message = json.loads(ws.recv(timeout=300))
+            if message["type"] == "audio_chunk":
+                chunks.append(message)
+            else:
+                final = message
+    assert final["type"] == "complete", final
+    assert len(chunks) >= 2
+    client = server.client(key)
+    whole = load_audio(client.get(final["audio_url"]).content).samples
+    joined = np.concatenate([load_audio(base64.b64decode(c["data"])).samples for c in chunks],
+                            axis=-1)  # fmt: skip
+    np.testing.assert_allclose(joined, whole, atol=1 / 32767 + 1e-6)
+    job = client.get(f"/generate/{started['task_id']}").json()
+    assert job["worker"].startswith("ray-replica-")
+
+
+def _api_node(data: Path, port: int, cluster: str, url: str, checkpoint: Path) -> Any:
+    env = {**os.environ, "MUSIC_GEN_RAY_APP": APP, "MUSIC_GEN_LEASE_SECONDS": "3",
+           "MUSIC_GEN_MAX_BATCH": "2", "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    args = ["serve", "--port", str(port), "--model", str(checkpoint), "--data-dir", str(data),
+            "--database-url", url, "--ray", cluster, "--device", "cpu", "--no-auth"]  # fmt: skip
+    log = (data / "api.log").open("ab")
+    return subprocess.Popen([sys.executable, "-m", "music_gen.cli", *args], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def _healthy(base: str, proc: Any, data: Path) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("API node exited:\n" + (data / "api.log").read_text()[-3000:])
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise AssertionError("API node did not come up")
+
+
+def test_an_api_node_killed_mid_run_finishes_its_jobs_after_restart(
+    server, cluster, checkpoints, tmp_path
+):
+    """The API node (``music-gen serve --ray ADDRESS``, attached to the running deployment)
+    is SIGKILLed while its jobs run on the replicas; restarted on the same data directory it
+    re-dispatches them (its worker id is the same: its jobs go back to the queue at once)."""
+    with postgres_database() as url:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}/api/v1"
+        proc = _api_node(tmp_path, port, cluster, url, checkpoints["mono"])
+        try:
+            _healthy(base, proc, tmp_path)
+            client = httpx.Client(base_url=base, timeout=30)
+            ids = _submit(client, 3, duration=3.0)
+            deadline = time.monotonic() + 120
+            while True:  # mid-run: running with progress reported
+                assert time.monotonic() < deadline, "no job got going"
+                jobs = [client.get(f"/generate/{i}").json() for i in ids]
+                if any(j["status"] == "running" and j["progress"] > 0 for j in jobs):
+                    break
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            proc = _api_node(tmp_path, port, cluster, url, checkpoints["mono"])
+            _healthy(base, proc, tmp_path)
+            finals = [wait_for(client, i, timeout=300) for i in ids]
+            assert [j["status"] for j in finals] == ["succeeded"] * 3, finals
+            assert any(j["attempts"] == 2 for j in finals)  # re-dispatched after the restart
+            db = open_database(url)
+            with db.session() as s:
+                for i in ids:
+                    rows = s.scalar(select(func.count()).select_from(AudioFile)
+                                    .where(AudioFile.job_id == i))  # fmt: skip
+                    assert rows == 1
+            db.dispose()
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def _running_replicas(app: str) -> int:
+    status = serve.status().applications.get(app)
+    if status is None or "Generator" not in status.deployments:
+        return 0
+    states = status.deployments["Generator"].replica_states
+    return sum(n for state, n in states.items() if state == "RUNNING")
+
+
+def test_autoscaling_from_one_to_two_replicas_and_back(cluster, pg, checkpoints, tmp_path):
+    """min 1 / max 2 replicas, one job per replica at a time: a burst scales up to two, the
+    idle deployment goes back to one (autoscaling delays kept tiny here)."""
+    app = "music-gen-autoscale"
+    fast = {"upscale_delay_s": 0.2, "downscale_delay_s": 1.0, "metrics_interval_s": 0.2,
+            "look_back_period_s": 0.5}  # fmt: skip
+    settings = _ray_settings(checkpoints["mono"], pg, app, ray_min_replicas=1, ray_max_replicas=2,
+                             max_batch=1, ray_autoscaling=fast)  # fmt: skip
+    srv = start_server(tmp_path, **settings)
+    try:
+        assert _running_replicas(app) == 1
+        seen = {"max": 1}
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                seen["max"] = max(seen["max"], _running_replicas(app))
+                time.sleep(0.2)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        client = srv.client(srv.key())
+        ids = _submit(client, 6, duration=1.5)
+        jobs = [wait_for(client, i, timeout=300) for i in ids]
+        assert all(j["status"] == "succeeded" for j in jobs), jobs
+        deadline = time.monotonic() + 60
+        while seen["max"] < 2:  # (it may still be starting when the burst is over)
+            assert time.monotonic() < deadline, "never scaled up to two replicas"
+            time.sleep(0.2)
+        stop.set()
+        deadline = time.monotonic() + 120
+        while _running_replicas(app) != 1:
+            assert time.monotonic() < deadline, "never scaled back down to one replica"
+            time.sleep(0.2)
+    finally:
+        srv.stop()
+        serve.delete(app)
+
+
+def test_serve_with_ray_refuses_sqlite(tmp_path):
+    from music_gen.service.core.settings import Settings
+
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        Settings(data_dir=tmp_path, ray_address="local")
+    done = subprocess.run(
+        [sys.executable, "-m", "music_gen.cli", "serve", "--ray", "local", "--data-dir",
+         str(tmp_path)], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "PostgreSQL" in done.stderr + done.stdout
