@@ -280,3 +280,23 @@ def test_serve_with_ray_refuses_sqlite(tmp_path):
     )  # fmt: skip
     assert done.returncode != 0
     assert "PostgreSQL" in done.stderr + done.stdout
+
+
+def test_the_guides_serve_config_is_valid_and_builds_the_app():
+    """docs/ray.md's Serve config passes Serve's own schema and its import path builds the
+    Generator application (no cluster needed)."""
+    import re
+
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "ray.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", guide, re.S)
+    assert block is not None
+    config = ServeDeploySchema.model_validate(yaml.safe_load(block.group(1)))
+    app = config.applications[0]
+    module, name = app.import_path.split(":")
+    builder = getattr(__import__(module, fromlist=[name]), name)
+    built = builder(app.args)
+    assert built._bound_deployment.name == "Generator"
+    assert config.applications[0].deployments[0].name == "Generator"
