@@ -8,8 +8,10 @@ checkpoint: a real MusicGen decode) three back ends behind the same ``Worker`` a
 - ``ray x1`` / ``ray x2``: ``RayBackend`` on one / two ``Generator`` replicas.
 
 Per back end: the latency of single jobs run one at a time (create -> settled, the result
-stored), and the throughput of a burst of jobs submitted together. Overhead = a single job's
-latency minus the in-process one. Prints one table.
+stored), and the throughput of a burst of jobs submitted together; beside them "engine only",
+the backend stepped directly in this process (no worker, no database), the floor. Overheads: a
+single job's latency minus the engine's, and minus the in-process worker's (the Ray hop).
+Prints one table.
 
     python benchmarks/bench_ray.py --jobs 16 --single 5 --duration 1.0
 """
@@ -36,6 +38,7 @@ from music_gen.service.core.backends import make_backend
 from music_gen.service.core.db import open_database
 from music_gen.service.core.jobs import JobStore, NewJob
 from music_gen.service.core.settings import Settings
+from music_gen.service.core.spec import JobSpec
 from music_gen.service.core.storage import LocalStorage
 from music_gen.service.core.webhooks import Dispatcher
 from music_gen.service.core.worker import Worker
@@ -78,8 +81,8 @@ class Rig:
             return heard
 
         for i in range(n):
-            params = {"prompt": f"bench {i}", "duration": duration, "seed": seed + i}
-            job, _ = self.store.create(NewJob(self.account, params, self.model))
+            spec = JobSpec(model=self.model, prompt=f"bench {i}", duration=duration, seed=seed + i)
+            job, _ = self.store.create(NewJob(self.account, spec))
             self.worker.listen(job.id, listener(job.id))
             started[job.id] = time.perf_counter()
         self.worker.wake()
@@ -90,6 +93,19 @@ class Rig:
     def close(self) -> None:
         self.worker.stop()
         self.db.dispose()
+
+
+def engine_only(backend: Any, model: str, args: argparse.Namespace) -> float:
+    """Median seconds of one job on the backend alone (no worker, no database): the floor."""
+    times = []
+    for i in range(args.single + 1):  # (the first one warms up)
+        spec = JobSpec(model=model, prompt=f"bench {i}", duration=args.duration, seed=10 + i)
+        t0 = time.perf_counter()
+        backend.submit(f"engine-{i}", spec, False)
+        while not any(event.kind == "done" for event in backend.step()):
+            pass
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])
 
 
 def measure(rig: Rig, args: argparse.Namespace) -> dict[str, float]:
@@ -130,7 +146,10 @@ def main() -> None:
             else:
                 base.update(engine="fast", model=tiny)
             settings = Settings(**base)  # type: ignore[arg-type]
-            rig = Rig(url, tmp, make_backend(settings), str(settings.model), f"{engine}-local")
+            model = str(settings.model)
+            floor = engine_only(make_backend(settings, model), model, args)
+            rows.append((engine, "engine only", {"single": floor, "jobs_per_s": float("nan")}))
+            rig = Rig(url, tmp, make_backend(settings, model), model, f"{engine}-local")
             rows.append((engine, "in-process", measure(rig, args)))
             rig.close()
             for replicas in (1, 2):
@@ -151,13 +170,17 @@ def main() -> None:
     print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs; "
           f"{args.jobs} jobs per burst, {args.duration} s of audio each, max_batch "
           f"{args.max_batch}")  # fmt: skip
-    print(f"{'engine':<10} {'backend':<11} {'single job s':>13} {'overhead ms':>12} {'jobs/s':>8}")
+    print(f"{'engine':<10} {'backend':<12} {'one job s':>10} {'over engine ms':>15} "
+          f"{'vs in-process ms':>17} {'jobs/s':>8}")  # fmt: skip
+    floor: dict[str, float] = {}
     local: dict[str, float] = {}
     for engine, name, result in rows:
+        floor.setdefault(engine, result["single"])
         if name == "in-process":
             local[engine] = result["single"]
-        overhead = (result["single"] - local[engine]) * 1000
-        print(f"{engine:<10} {name:<11} {result['single']:>13.3f} {overhead:>12.1f} "
+        over = (result["single"] - floor[engine]) * 1000
+        hop = (result["single"] - local[engine]) * 1000 if engine in local else 0.0
+        print(f"{engine:<10} {name:<12} {result['single']:>10.3f} {over:>15.1f} {hop:>17.1f} "
               f"{result['jobs_per_s']:>8.2f}")  # fmt: skip
 
 

@@ -24,8 +24,8 @@ _LAZY = {
     "AudioOutput": "music_gen.audio",
     "load_audio": "music_gen.audio",
     "MultiInstrumentGenerator": "music_gen.compose.multitrack",
-    "KNOWN_MODELS": "music_gen.engine.loading",
-    "ModelInfo": "music_gen.engine.loading",
+    "KNOWN_MODELS": "music_gen.engine.hub",
+    "ModelInfo": "music_gen.engine.hub",
     "GenerationFailed": "music_gen.errors",
     "InvalidInput": "music_gen.errors",
     "ModelNotAvailable": "music_gen.errors",
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from .audio import AudioMixer, AudioOutput, load_audio
     from .client import APIClient, AsyncAPIClient
     from .compose.multitrack import MultiInstrumentGenerator
-    from .engine.loading import KNOWN_MODELS, ModelInfo
+    from .engine.hub import KNOWN_MODELS, ModelInfo
     from .errors import (
         GenerationFailed,
         InvalidInput,

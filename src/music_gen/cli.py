@@ -176,7 +176,7 @@ def _cmd_edit(args: argparse.Namespace) -> int:
 
 
 def _cmd_models_list(args: argparse.Namespace) -> int:
-    from .engine.loading import KNOWN_MODELS, is_cached
+    from .engine.hub import KNOWN_MODELS, is_cached
     from .families import describe_capabilities, inspect_model
 
     names = args.models or [*KNOWN_MODELS, "composer"]
@@ -199,7 +199,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_models_pull(args: argparse.Namespace) -> int:
-    from .engine.loading import resolve_checkpoint
+    from .engine.hub import resolve_checkpoint
 
     path = resolve_checkpoint(args.name, args.cache_dir)
     print(f"{args.name} is ready at {path}")

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is loaded by the families that need it, not here
+    import torch
+
 
 from .audio import AudioOutput
 from .errors import UnsupportedFeature

@@ -12,13 +12,16 @@ import itertools
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is loaded by the families that need it, not here
+    import torch
+
+    from ..engine.generate import Progress
+
 
 from ..audio import AudioOutput
 from ..compose.composer import Composer
-from ..engine.generate import Progress
 from ..errors import InvalidInput, UnsupportedFeature
 from ..params import GenerationParams, resolve_seeds, validate_prompt
 from .base import Capability, ModelCard
@@ -84,6 +87,8 @@ class ComposerFamily:
 
     @property
     def device(self) -> torch.device:
+        import torch
+
         return torch.device("cpu")
 
     def __repr__(self) -> str:

@@ -15,15 +15,18 @@ files are not cached and ``HF_HUB_OFFLINE`` is not set.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is loaded by the families that need it, not here
+    import torch
 
-from ..engine.loading import _known
-from ..errors import InvalidInput, UnknownModel
+
+from ..engine.hub import _known
+from ..errors import InvalidInput, ModelNotAvailable, UnknownModel
 from .base import GeneratorFamily, ModelCard
 
 __all__ = ["describe_capabilities", "detect_family", "inspect_model", "load_family"]
@@ -146,6 +149,8 @@ def load_family(
     unknown = set(options) - {"max_duration", *_MUSICGEN_OPTIONS}
     if unknown:
         raise TypeError(f"unexpected options: {', '.join(sorted(unknown))}")
+    if family != "composer":
+        _require_models_extra(model, family)
     if family == "musicgen":
         from .musicgen import MusicGenFamily
 
@@ -165,6 +170,22 @@ def load_family(
     from .acestep import AceStepFamily
 
     return AceStepFamily(model, device, dtype, cache_dir, **kwargs)
+
+
+#: what the neural families import, installed by ``pip install "music-gen[models]"``
+_MODEL_PACKAGES = {"musicgen": ("torch", "transformers"), "acestep": ("torch", "diffusers")}
+
+
+def _require_models_extra(model: str, family: str) -> None:
+    """A clear error, not an ImportError deep in a family, where torch & co are missing (the
+    composer and the SDK need none of them)."""
+    missing = [m for m in _MODEL_PACKAGES.get(family, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModelNotAvailable(
+            f"{model} is a {family} model and needs {', '.join(missing)}: "
+            'pip install "music-gen[models]" (torch first, the build for your machine)',
+            details={"model": model, "family": family, "missing": missing},
+        )
 
 
 def describe_capabilities(card: ModelCard) -> list[str]:

@@ -84,7 +84,8 @@ def test_websocket_streams_chunks_then_the_result(server):
         ws.send(json.dumps({"type": "generate", "prompt": "Ambient music", "stream": True,
                             "duration": 1.2, "seed": 4}))  # fmt: skip
         started = json.loads(ws.recv())
-        assert started["type"] == "started"
+        assert started["type"] == "started" and "queue_position" in started
+        assert started["queue_position"] in (None, 1)  # queued next, or already claimed
         chunks, final = [], None
         while final is None:
             msg = json.loads(ws.recv())

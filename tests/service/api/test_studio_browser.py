@@ -665,7 +665,7 @@ def test_stream_playback_starts_before_the_job_completes(page, server, key):
     duration = audio_duration(page, "#player")
     assert duration == pytest.approx(1.5, abs=0.01)
     task_id = js(page, "document.querySelector('#player').dataset.taskId")
-    assert wait_for(server.client(key), task_id)["kind"] == "stream"
+    assert wait_for(server.client(key), task_id)["type"] == "stream"
 
 
 def test_a_dropped_stream_is_followed_to_its_result(page, server, key):

@@ -20,6 +20,11 @@ from sqlalchemy import func, select
 from music_gen.service.core.db import AudioFile, Job, open_database
 from music_gen.service.core.jobs import JobStore, NewJob
 from music_gen.service.core.settings import Settings
+from music_gen.service.core.spec import JobSpec
+
+
+def _spec(prompt: str, duration: float = 1.0, model: str = "m") -> JobSpec:
+    return JobSpec(model=model, prompt=prompt, duration=duration, seed=1)
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -105,7 +110,7 @@ def test_a_reclaimed_job_completes_only_under_its_latest_claim(tmp_path):
 
     account = KeyStore(db).account("acct")
     store = JobStore(db, max_attempts=3)
-    job, _ = store.create(NewJob(account.id, {"prompt": "x", "duration": 1.0}, "m"))
+    job, _ = store.create(NewJob(account.id, _spec("x", 1.0)))
     [first] = store.claim("w1", 1, 10)
     assert store.claim("w2", 1, 10) == []  # nobody else can claim a running job
     assert store.requeue_stale(0.0) == 1  # w1 went silent
@@ -116,7 +121,7 @@ def test_a_reclaimed_job_completes_only_under_its_latest_claim(tmp_path):
     assert not store.fail(second, {"code": "X"})  # and it cannot be finished twice
     assert store.get(job.id).status == "succeeded"
     # a job interrupted max_attempts times fails with a reason instead of looping forever
-    doomed, _ = store.create(NewJob(account.id, {"prompt": "y"}, "m"))
+    doomed, _ = store.create(NewJob(account.id, _spec("y")))
     for _ in range(3):
         store.claim("w", 1, 10)
         store.requeue_stale(0.0)
@@ -131,8 +136,8 @@ def test_per_account_claims(tmp_path):
     a, b = KeyStore(db).account("a"), KeyStore(db).account("b")
     store = JobStore(db)
     for _ in range(3):
-        store.create(NewJob(a.id, {"prompt": "x"}, "m"))
-    store.create(NewJob(b.id, {"prompt": "x"}, "m"))
+        store.create(NewJob(a.id, _spec("x")))
+    store.create(NewJob(b.id, _spec("x")))
     claimed = store.claim("w", 10, per_account=2)
     assert sorted(j.account_id for j in claimed) == sorted([a.id, a.id, b.id])
 

@@ -10,6 +10,11 @@ from music_gen.errors import Conflict, NotFound
 from music_gen.service.core.auth import KeyStore
 from music_gen.service.core.db import AudioFile, open_database
 from music_gen.service.core.jobs import JobStore, NewJob
+from music_gen.service.core.spec import JobSpec
+
+
+def _spec(prompt: str, duration: float = 1.0, model: str = "m") -> JobSpec:
+    return JobSpec(model=model, prompt=prompt, duration=duration, seed=1)
 
 
 @pytest.fixture
@@ -26,7 +31,7 @@ def test_queue_positions_are_the_order_jobs_are_claimed_in(store):
 
     def submit() -> list[str]:
         # a's backlog first, then b's: fairness puts b's oldest second
-        return [store.create(NewJob(w, {"prompt": "x"}, "m"))[0].id for w in (a, a, a, b, b)]
+        return [store.create(NewJob(w, _spec("x")))[0].id for w in (a, a, a, b, b)]
 
     ids = submit()
     a1, a2, a3, b1, b2 = ids
@@ -47,8 +52,8 @@ def test_queue_positions_are_the_order_jobs_are_claimed_in(store):
 
 def test_delete_ended_removes_only_that_accounts_job_and_audio(store):
     a, b = _account(store, "a"), _account(store, "b")
-    mine, _ = store.create(NewJob(a, {"prompt": "mine"}, "m"))
-    other, _ = store.create(NewJob(a, {"prompt": "other"}, "m"))
+    mine, _ = store.create(NewJob(a, _spec("mine")))
+    other, _ = store.create(NewJob(a, _spec("other")))
     with store.db.session.begin() as s:
         for job, audio_id in [(mine, "au1"), (mine, "au2"), (other, "au3")]:
             s.add(AudioFile(id=audio_id, job_id=job.id, account_id=a, key=f"{audio_id}.wav",

@@ -8,13 +8,14 @@ import numpy as np
 import torch
 
 from music_gen.service.core.songs import SongJobs
+from music_gen.service.core.spec import JobSpec
 
 LYRICS = "[verse]\nwalking down the street"
 
 
-def _params(seed: int, **extra) -> dict:
-    return {"prompt": "upbeat pop song", "lyrics": LYRICS, "duration": 0.6, "steps": 2,
-            "seed": seed, **extra}  # fmt: skip
+def _params(seed: int, **extra) -> JobSpec:
+    fields = {"prompt": "upbeat pop song", "lyrics": LYRICS, "duration": 0.6, "steps": 2}
+    return JobSpec(model="song", seed=seed, **{**fields, **extra})
 
 
 def _run(jobs: SongJobs, timeout: float = 120.0) -> dict:
@@ -45,8 +46,8 @@ def test_equal_shaped_jobs_share_a_call_and_equal_their_single_runs(songs, monke
     calls = _counting(songs, monkeypatch)
     jobs = SongJobs(max_batch=4, batch_on_cpu=True)
     for i in range(3):
-        jobs.submit(f"j{i}", "song", songs, _params(10 + i), stream=False)
-    jobs.submit("other", "song", songs, _params(13, duration=0.8), stream=True)  # other shape
+        jobs.submit(f"j{i}", songs, _params(10 + i), stream=False)
+    jobs.submit("other", songs, _params(13, duration=0.8), stream=True)  # other shape
     events = _run(jobs)
     assert calls == [3, 1]
     for i in range(3):
@@ -60,7 +61,7 @@ def test_on_the_cpu_jobs_run_one_by_one_by_default(songs, monkeypatch):
     calls = _counting(songs, monkeypatch)
     jobs = SongJobs(max_batch=4)
     for i in range(2):
-        jobs.submit(f"j{i}", "song", songs, _params(i), stream=False)
+        jobs.submit(f"j{i}", songs, _params(i), stream=False)
     events = _run(jobs)
     assert calls == [1, 1] and set(events) == {"j0", "j1"}
 
@@ -76,7 +77,7 @@ def test_out_of_memory_splits_the_group_and_every_job_still_finishes(songs, monk
     monkeypatch.setattr(songs.family_impl, "_run", tight)
     jobs = SongJobs(max_batch=4, batch_on_cpu=True)
     for i in range(3):
-        jobs.submit(f"j{i}", "song", songs, _params(i), stream=False)
+        jobs.submit(f"j{i}", songs, _params(i), stream=False)
     events = _run(jobs)
     assert {k: [e.kind for e in v] for k, v in events.items()} == {
         "j0": ["done"], "j1": ["done"], "j2": ["done"]
@@ -85,7 +86,7 @@ def test_out_of_memory_splits_the_group_and_every_job_still_finishes(songs, monk
 
 def test_a_cancelled_song_stops_between_steps(songs):
     jobs = SongJobs()
-    jobs.submit("long", "song", songs, _params(1, steps=200, duration=2.0), stream=False)
+    jobs.submit("long", songs, _params(1, steps=200, duration=2.0), stream=False)
     jobs.step()  # starts the call
     deadline = time.monotonic() + 60
     while jobs.progress("long") in (None, 0.0):
@@ -99,6 +100,6 @@ def test_a_cancelled_song_stops_between_steps(songs):
 
 def test_bad_input_fails_the_job_with_its_code(songs):
     jobs = SongJobs()
-    jobs.submit("bad", "song", songs, _params(1, bpm=500), stream=False)
+    jobs.submit("bad", songs, _params(1, bpm=500), stream=False)
     [event] = _run(jobs)["bad"]
     assert event.kind == "error" and event.error.code == "INVALID_BPM"

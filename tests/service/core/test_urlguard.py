@@ -138,7 +138,7 @@ def test_a_webhook_connects_to_the_address_it_checked(tmp_path, rebinding_dns):
     keys = KeyStore(db)
     account = keys.account("a")
     dispatcher = Dispatcher(db, keys.webhook_secret, allow_loopback=True)
-    job = Job(id="j1", account_id=account.id, kind="generate", status="succeeded", params={},
+    job = Job(id="j1", account_id=account.id, status="succeeded", params={},
               model="m", webhook_url=f"http://hook.test:{receiver.port}/hook")  # fmt: skip
     try:
         dispatcher.enqueue(job, None)
@@ -195,7 +195,7 @@ def test_a_slow_receiver_does_not_delay_another_accounts_webhooks(tmp_path):
     dispatcher = Dispatcher(db, keys.webhook_secret, allow_loopback=True,
                             transport=httpx.MockTransport(handler))  # fmt: skip
     for i, (account, path) in enumerate([(a, "slow"), (a, "slow2"), (b, "fast")]):
-        job = Job(id=f"j{i}", account_id=account.id, kind="generate", status="succeeded",
+        job = Job(id=f"j{i}", account_id=account.id, status="succeeded",
                   params={}, model="m", webhook_url=f"http://127.0.0.1:9/{path}")  # fmt: skip
         dispatcher.enqueue(job, None)
     dispatcher.start()
@@ -241,7 +241,7 @@ def test_a_pinned_https_webhook_keeps_the_tls_name(tmp_path, rebinding_dns):
     dispatcher = Dispatcher(db, keys.webhook_secret, allow_loopback=True,
                             transport=httpx.HTTPTransport(verify=client_ctx))  # fmt: skip
     hook = f"https://hook.test:{receiver.port}/hook"
-    job = Job(id="j1", account_id=keys.account("a").id, kind="generate", status="succeeded",
+    job = Job(id="j1", account_id=keys.account("a").id, status="succeeded",
               params={}, model="m", webhook_url=hook)  # fmt: skip
     try:
         dispatcher.enqueue(job, None)

@@ -18,9 +18,14 @@ from music_gen.service.core.auth import KeyStore
 from music_gen.service.core.backends import Event, ToneBackend
 from music_gen.service.core.db import AudioFile, Database, Job, WebhookDelivery, open_database
 from music_gen.service.core.jobs import JobStore, NewJob
+from music_gen.service.core.spec import JobSpec
 from music_gen.service.core.storage import LocalStorage
 from music_gen.service.core.webhooks import Dispatcher
 from music_gen.service.core.worker import Worker
+
+
+def _spec(prompt: str, duration: float = 1.0, model: str = "m") -> JobSpec:
+    return JobSpec(model=model, prompt=prompt, duration=duration, seed=1)
 
 
 class Rig:
@@ -46,14 +51,9 @@ class Rig:
             **kw,
         )
 
-    def job(self, **params: Any) -> Job:
-        new = NewJob(
-            self.account,
-            {"prompt": "x", "duration": 0.2, "seed": 1, **params},
-            "test-tone",
-            webhook_url=params.pop("webhook_url", None),
-        )
-        job, _ = self.store.create(new)
+    def job(self, webhook_url: str | None = None, **fields: Any) -> Job:
+        spec = JobSpec(model="test-tone", **{"prompt": "x", "duration": 0.2, "seed": 1, **fields})
+        job, _ = self.store.create(NewJob(self.account, spec, webhook_url=webhook_url))
         return job
 
     def deliveries(self, job_id: str) -> list[WebhookDelivery]:
@@ -227,8 +227,8 @@ def test_claims_are_fair_across_accounts(tmp_path):
     rig = Rig(tmp_path)
     other = rig.keys.account("other").id
     for _ in range(224):  # one account's backlog, all older than the other's job
-        rig.store.create(NewJob(rig.account, {"prompt": "x"}, "m"))
-    late, _ = rig.store.create(NewJob(other, {"prompt": "y"}, "m"))
+        rig.store.create(NewJob(rig.account, _spec("x")))
+    late, _ = rig.store.create(NewJob(other, _spec("y")))
     claimed = rig.store.claim("W", 4, per_account=2)
     assert late.id in [j.id for j in claimed]
     assert sorted(j.account_id for j in claimed).count(rig.account) == 2
@@ -242,7 +242,7 @@ def test_downloaded_inputs_are_deleted_when_their_job_ends(tmp_path):
     clip, nested, kept = scratch / "clip.wav", scratch / "ref.wav", tmp_path / "mine.wav"
     for path in (clip, nested, kept):
         _tone().save(path)
-    job = rig.job(continuation=str(clip), reference={"paths": [str(nested)]}, other=str(kept))
+    job = rig.job(continuation=str(clip), reference=str(nested), melody=str(kept))
     worker = rig.worker("W", scratch_dir=scratch)
     assert _run(worker, job.id).status == "succeeded"
     assert not clip.exists() and not nested.exists()

@@ -237,10 +237,11 @@ def _generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, 
     }
     extra: dict[str, Any] = {"api": "aimlapi", "aimlapi": options,
                              "audio_setting": options["audio_setting"]}  # fmt: skip
+    fields: dict[str, Any] = {}
     prompt = body.prompt or "instrumental music in the style of the reference track"
     if backing:
         how = conditioning_for(state, model, _reference_clip(state, backing), body.duration)
-        extra.update(how.params)
+        fields.update(how.params)
         prompt = how.prompt(prompt)
         options["conditioning"] = how.how
     fmt: Literal["wav"] = "wav"  # MP3 is made from it at the asked bitrate (``_result``)
@@ -253,8 +254,9 @@ def _generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, 
             format=fmt,
             sample_rate=body.audio_setting.sample_rate,
         ),
-        kind="aimlapi",
-        extra=extra,
+        origin="aimlapi",
+        options=extra,
+        fields=fields,
     )
     return {"id": job.id, "generation_id": job.id, "status": "queued", "base_resp": base_resp()}
 
@@ -295,13 +297,9 @@ def _sing(
             format=fmt,
             sample_rate=body.audio_setting.sample_rate,
         ),
-        kind="aimlapi",
-        extra={
-            "api": "aimlapi",
-            "aimlapi": options,
-            "audio_setting": options["audio_setting"],
-            "reference": str(reference),
-        },
+        origin="aimlapi",
+        options={"api": "aimlapi", "aimlapi": options, "audio_setting": options["audio_setting"]},
+        fields={"reference": str(reference)},
     )
     return {"id": job.id, "generation_id": job.id, "status": "queued", "base_resp": base_resp()}
 
@@ -333,7 +331,7 @@ def _result(state: ServiceState, job: Job) -> dict[str, Any]:
     if job.status != "succeeded" or job.audio_id is None:
         return {**head, "data": {"status": 1, "audio": ""}, "trace_id": trace,
                 "base_resp": base_resp()}  # fmt: skip
-    setting = job.params.get("audio_setting") or {}
+    setting = (job.options or {}).get("audio_setting") or {}
     asked_kbps = int(setting.get("bitrate", 256000)) // 1000
     # MP3 at the asked constant bitrate, made once from the job's WAV (jobs keep WAV results)
     record = derived_audio(state, job, "mp3" if setting.get("format") == "mp3" else "wav",

@@ -22,6 +22,7 @@ from ...audio import AudioOutput, load_audio
 from ...audio.output import _MP3_SAMPLE_RATES
 from ...errors import InvalidInput, MusicGenError
 from ..core.db import AudioFile, Job, JobStatus
+from ..core.events import JobEvent
 from ..core.state import ServiceState
 from ..core.worker import store_file
 
@@ -71,8 +72,8 @@ def listener_event(state: ServiceState) -> tuple[threading.Event, Any]:
     """An event set when the job ends, and the ``on_created`` hook that attaches it."""
     event = threading.Event()
 
-    def on_event(kind: str, payload: Any) -> None:
-        if kind in ("done", "failed", "cancelled"):
+    def on_event(kind: JobEvent, payload: Any) -> None:
+        if kind.final:
             event.set()
 
     def attach(job: Job) -> None:

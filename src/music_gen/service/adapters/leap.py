@@ -74,7 +74,7 @@ def entity(state: ServiceState, job: Job) -> LeapEntity:
         state=_STATES[job.status],  # type: ignore[arg-type]
         media_uri=url,
         mediaUri=url,
-        mode=str(job.params.get("mode", "music")),
+        mode=str((job.options or {}).get("mode", "music")),
         duration=float(job.params.get("duration", 0.0)),
         seed=job.seed,
         error=error.get("message"),
@@ -91,15 +91,15 @@ def create_audio(body: LeapCreate, state: StateDep, caller: CallerDep) -> LeapEn
         JobCreate(
             prompt=body.prompt, duration=body.duration, model=model, webhook_url=body.webhookUrl
         ),
-        kind="leap",
-        extra={"mode": body.mode},
+        origin="leap",
+        options={"mode": body.mode},
     )
     return entity(state, job)
 
 
 @router.get("", response_model=list[LeapEntity], summary="List Music Generation Jobs (Leap)")
 def find_all_audio(state: StateDep, caller: CallerDep) -> list[LeapEntity]:
-    jobs, _ = state.store.list_jobs(caller.account_id, limit=1000, kind="leap")
+    jobs, _ = state.store.list_jobs(caller.account_id, limit=1000, origin="leap")
     return [entity(state, j) for j in jobs]
 
 
@@ -113,6 +113,6 @@ def find_one_audio(inferenceId: str, state: StateDep, credentials: OptionalKey) 
         caller = caller_for_key(state, credentials.credentials)
         return entity(state, state.store.get(inferenceId, caller.account_id))
     job = state.store.get(inferenceId)  # no key: the unguessable id is the capability
-    if job.kind != "leap":
+    if job.origin != "leap":
         raise NotFound(f"no task {inferenceId!r}", code="TASK_NOT_FOUND")
     return entity(state, job)

@@ -88,7 +88,7 @@ def _error(message: str) -> dict[str, Any]:
 
 
 def _options(job: Job) -> dict[str, Any]:
-    return dict(job.params.get("modelslab") or {})
+    return dict((job.options or {}).get("modelslab") or {})
 
 
 # ---------------------------------------------------------------------- the delivered file
@@ -230,12 +230,13 @@ def _create(state: ServiceState, raw: bytes) -> dict[str, Any]:
             "init_audio": body.init_audio if body.init_audio and not body.base64 else None,
         }
         extra: dict[str, Any] = {"modelslab": options, "api": "modelslab"}
+        fields: dict[str, Any] = {}
         prompt = body.prompt
         model = resolve_model(state, None)
         if body.init_audio:
             path = fetch_input_audio(state, body.init_audio, body.base64)
             how = conditioning_for(state, model, path, duration)
-            extra.update(how.params)
+            fields.update(how.params)
             prompt = how.prompt(prompt)
             options["conditioning"] = how.how
         done, listen = listener_event(state)
@@ -249,8 +250,9 @@ def _create(state: ServiceState, raw: bytes) -> dict[str, Any]:
                 webhook_url=body.webhook or None,
                 track_id=body.track_id or None,
             ),
-            kind="modelslab",
-            extra=extra,
+            origin="modelslab",
+            options=extra,
+            fields=fields,
             on_created=listen,
         )
         try:

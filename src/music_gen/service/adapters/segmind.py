@@ -157,7 +157,7 @@ def _job_body(body: SegmindCreate, fmt: str) -> JobCreate:
 def generate(state: ServiceState, caller: Caller, body: SegmindCreate, fmt: str) -> bytes:
     cost = _cost(state, caller, body)
     done, attach = listener_event(state)
-    job, _ = submit(state, caller, _job_body(body, fmt), kind="segmind", on_created=attach)
+    job, _ = submit(state, caller, _job_body(body, fmt), origin="segmind", on_created=attach)
     try:
         final = wait_for_job(state, job, state.settings.sync_timeout_seconds, done)
     finally:
@@ -240,7 +240,7 @@ def _submit_v2(state: ServiceState, model_path: str, key: str | None, raw: bytes
     body = _body(raw)
     cost = _cost(state, caller, body)
     extra = {"segmind": {"key_id": caller.key_id, "cost": cost}}
-    job, _ = submit(state, caller, _job_body(body, "wav"), kind="segmind", extra=extra)
+    job, _ = submit(state, caller, _job_body(body, "wav"), origin="segmind", options=extra)
     if state.settings.key_credits is not None:
         state.keys.spend(caller.key_id, cost)  # reserved; given back if the request fails
     return {"request_id": job.id, "status": "QUEUED", **_urls(state, job.id)}
@@ -263,7 +263,7 @@ def _metrics(job: Job) -> dict[str, float]:
 
 def _refund_once(state: ServiceState, job: Job) -> None:
     """Give a failed v2 request's reserved cost back, once (the track_id marks it)."""
-    charge = (job.params.get("segmind") or {}) if isinstance(job.params, dict) else {}
+    charge = (job.options or {}).get("segmind") or {}
     if state.settings.key_credits is None or not charge.get("cost"):
         return
     with state.db.session.begin() as s:
@@ -280,7 +280,7 @@ def _v2_job(state: ServiceState, job_id: str, key: str | None) -> tuple[Job, Cal
         job = state.store.get(job_id, caller.account_id)
     except NotFound:
         raise NotFound(f"Request {job_id} not found", code="REQUEST_NOT_FOUND") from None
-    if job.kind != "segmind":
+    if job.origin != "segmind":
         raise NotFound(f"Request {job_id} not found", code="REQUEST_NOT_FOUND")
     return job, caller
 
@@ -301,7 +301,7 @@ def _v2_view(state: ServiceState, job_id: str, key: str | None, full: bool) -> t
         return 200, body
     url = state.audio_url(job.audio_id)
     result = job.result or {}
-    cost = float((job.params.get("segmind") or {}).get("cost", 0.0))
+    cost = float(((job.options or {}).get("segmind") or {}).get("cost", 0.0))
     return 200, {
         **body,
         "output": url,

@@ -100,6 +100,9 @@ class JobSubmitted(BaseModel):
     status: str
     eta: float = Field(description="Estimated seconds until the result is ready.")
     status_url: str
+    queue_position: int | None = Field(
+        default=None, description="While queued: its place in the queue, 1 = next."
+    )
 
 
 class BatchPublic(BaseModel):
@@ -114,7 +117,10 @@ class JobPublic(BaseModel):
     queue_position: int | None = Field(
         default=None, description="While queued: its place in the queue, 1 = next."
     )
-    kind: str
+    type: Literal["batch", "stream", "multitrack", "edit"] = Field(
+        description="batch (one whole result), stream, multitrack (a mix with stems) or edit"
+    )
+    origin: str = Field(description="api, or the drop-in API it came through (segmind, ...)")
     model: str
     prompt: str
     duration: float

@@ -7,8 +7,9 @@ import os
 from typing import Any
 
 from ..core.db import Job
+from ..core.spec import INPUT_FILES
 from ..core.state import ServiceState
-from ..core.submit import INPUT_PARAMS, eta_seconds, queue_position
+from ..core.submit import eta_seconds, queue_position
 from .schemas import JobPublic, JobSubmitted
 
 __all__ = ["job_public", "public_params", "submitted"]
@@ -20,6 +21,7 @@ def submitted(state: ServiceState, job: Job) -> JobSubmitted:
         status=job.status,
         eta=eta_seconds(state, float(job.params.get("duration", 10.0))),
         status_url=f"{state.settings.base_url}/api/v1/generate/{job.id}",
+        queue_position=queue_position(state, job),
     )
 
 
@@ -32,9 +34,9 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 def public_params(state: ServiceState, params: dict[str, Any]) -> dict[str, Any]:
     """``params`` as a client may see them: an input file is named by the upload it came from
     (``reference: "up_…"``), or ``true``; any other path under the data directory is ``true``."""
-    ids = {f"{name}_upload_id" for name in INPUT_PARAMS}
+    ids = {f"{name}_upload_id" for name in INPUT_FILES} | {"model"}
     out = {k: v for k, v in params.items() if k not in ids}
-    for name in INPUT_PARAMS:
+    for name in INPUT_FILES:
         if isinstance(out.get(name), str):
             out[name] = params.get(f"{name}_upload_id") or True
     root = str(state.settings.data_dir.resolve())
@@ -67,7 +69,8 @@ def job_public(state: ServiceState, job: Job) -> JobPublic:
         status=job.status,  # type: ignore[arg-type]
         progress=round(job.progress, 4),
         queue_position=queue_position(state, job),
-        kind=job.kind,
+        type=job.type,  # type: ignore[arg-type]
+        origin=job.origin,
         model=job.model,
         prompt=str(job.params.get("prompt", "")),
         duration=float(result.get("duration", job.params.get("duration", 0.0))),

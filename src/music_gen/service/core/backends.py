@@ -10,8 +10,8 @@
 - ``ToneBackend`` (``engine="test-tone"``): no model; deterministic tones, ten steps per second of
   audio. It measures the service's own overhead and lets the service run where no weights are.
 
-Backends know nothing about the database or HTTP: the worker hands them ``(job_id, params)``
-and collects ``Event``s.
+Backends know nothing about the database or HTTP: the worker hands them ``(job_id, spec)``
+(a validated ``JobSpec``; nothing here validates it again) and collects ``Event``s.
 """
 
 from __future__ import annotations
@@ -24,34 +24,32 @@ import numpy as np
 
 from ...audio import AudioOutput
 from ...errors import GenerationFailed
-from ...params import GenerationParams
-from .events import Event, failure
+from .events import Event, JobEvent, failure
 from .songs import SongJobs
+from .spec import JobSpec
 
-__all__ = ["Backend", "Event", "MusicGenBackend", "ToneBackend", "failure", "make_backend"]
+__all__ = [
+    "Backend",
+    "Event",
+    "JobEvent",
+    "MusicGenBackend",
+    "ToneBackend",
+    "failure",
+    "make_backend",
+]
 
 log = logging.getLogger("music_gen.worker")
-
-SAMPLING_KEYS = ("duration", "temperature", "top_k", "top_p", "guidance_scale", "seed")
 
 
 class Backend(Protocol):
     capacity: int
 
     def active(self) -> int: ...
-    def submit(self, job_id: str, model: str, params: dict[str, Any], stream: bool) -> None: ...
+    def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None: ...
     def step(self) -> list[Event]: ...
     def progress(self, job_id: str) -> float: ...
     def cancel(self, job_id: str) -> None: ...
     def loaded_models(self) -> list[str]: ...
-
-
-def _sampling(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: params[k] for k in SAMPLING_KEYS if params.get(k) is not None}
-
-
-def _lengths(sampling: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in sampling.items() if k != "seed"}
 
 
 class _Streams:
@@ -70,16 +68,18 @@ class _Streams:
                 chunk = next(chunks)
             except Exception as exc:  # the job fails, the worker goes on
                 del self.running[job_id]
-                events.append(Event(job_id, "error", error=failure(exc)))
+                events.append(Event(job_id, JobEvent.ERROR, error=failure(exc)))
                 continue
             seen.append(chunk)
-            events.append(Event(job_id, "chunk", audio=chunk))
+            events.append(Event(job_id, JobEvent.CHUNK, audio=chunk))
             if chunk.metadata.get("final"):
                 del self.running[job_id]
                 whole = np.concatenate([c.samples for c in seen], axis=-1)
                 meta = {k: v for k, v in chunk.metadata.items() if k not in ("chunk_index",)}
                 meta.update(start_s=0.0, chunks=len(seen))
-                events.append(Event(job_id, "done", AudioOutput(whole, chunk.sample_rate, meta)))
+                events.append(
+                    Event(job_id, JobEvent.DONE, AudioOutput(whole, chunk.sample_rate, meta))
+                )
         return events
 
     def progress(self, job_id: str) -> float | None:
@@ -106,7 +106,7 @@ class MusicGenBackend:
         self.generators: dict[str, Any] = {}
         self.batchers: dict[str, Any] = {}
         self.owner: dict[str, str] = {}  # job id -> model
-        self.sequential: dict[str, tuple[str, dict[str, Any]]] = {}  # non-fast engines
+        self.sequential: dict[str, JobSpec] = {}  # run whole, one per step
         self.streams = _Streams()
         self.songs = SongJobs(max_batch=capacity)
 
@@ -121,19 +121,18 @@ class MusicGenBackend:
     def active(self) -> int:
         return len(self.owner)
 
-    def submit(self, job_id: str, model: str, params: dict[str, Any], stream: bool) -> None:
+    def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None:
         from ...families import Capability
 
+        model = spec.model
         gen = self.generator(model)
-        sampling = _sampling(params)
-        conditioning = {k: params[k] for k in ("melody", "continuation") if params.get(k)}
-        if params.get("instruments"):  # a multitrack job: one call, run whole in a step
-            self.sequential[job_id] = (model, params)
+        if spec.instruments:  # a multitrack job: one call, run whole in a step
+            self.sequential[job_id] = spec
         elif gen.can(Capability.LYRICS):  # a song model: its own runner
-            self.songs.submit(job_id, model, gen, params, stream)
+            self.songs.submit(job_id, gen, spec, stream)
         elif stream:
-            chunks = gen.generate_stream(params["prompt"], **sampling, **conditioning)
-            self.streams.add(job_id, chunks, float(sampling.get("duration", 10.0)))
+            chunks = gen.generate_stream(spec.prompt, **spec.sampling(), **spec.conditioning())
+            self.streams.add(job_id, chunks, spec.duration)
         else:
             batcher = self.batchers.get(model)
             if batcher is None and gen.can(Capability.BATCH) and hasattr(gen, "batcher"):
@@ -141,10 +140,10 @@ class MusicGenBackend:
                 if batcher is not None:
                     self.batchers[model] = batcher
             if batcher is None:
-                GenerationParams.validate(**_lengths(sampling), max_duration=gen.max_duration)
-                self.sequential[job_id] = (model, params)
+                self.sequential[job_id] = spec
             else:
-                batcher.submit(gen.prepare(params["prompt"], **sampling, **conditioning), job_id)
+                prepared = gen.prepare(spec.prompt, **spec.sampling(), **spec.conditioning())
+                batcher.submit(prepared, job_id)
         self.owner[job_id] = model
 
     def step(self) -> list[Event]:
@@ -161,38 +160,34 @@ class MusicGenBackend:
                 continue
             except Exception as exc:  # its jobs fail, the worker goes on
                 error = failure(exc)
-                events += [Event(rid, "error", error=error) for rid, _ in batcher.drain()]
+                events += [Event(rid, JobEvent.ERROR, error=error) for rid, _ in batcher.drain()]
                 continue
-            events += [Event(job_id, "done", audio) for job_id, audio in finished]
+            events += [Event(job_id, JobEvent.DONE, audio) for job_id, audio in finished]
         if self.sequential:
-            job_id, (model, kwargs) = next(iter(self.sequential.items()))
+            job_id, spec = next(iter(self.sequential.items()))
             del self.sequential[job_id]
             try:
-                events.append(self._run_whole(job_id, model, kwargs))
+                events.append(self._run_whole(job_id, spec))
             except Exception as exc:
-                events.append(Event(job_id, "error", error=failure(exc)))
+                events.append(Event(job_id, JobEvent.ERROR, error=failure(exc)))
         for event in events:
-            if event.kind != "chunk":
+            if event.kind != JobEvent.CHUNK:
                 self.owner.pop(event.job_id, None)
         return events
 
-    def _run_whole(self, job_id: str, model: str, params: dict[str, Any]) -> Event:
-        gen = self.generator(model)
-        if params.get("instruments"):
+    def _run_whole(self, job_id: str, spec: JobSpec) -> Event:
+        gen = self.generator(spec.model)
+        if spec.instruments:
             from ...compose.multitrack import MultiInstrumentGenerator
 
             multi = MultiInstrumentGenerator.from_generator(gen)  # the warm model, no reload
             tracks = multi.generate_multi_track(
-                params["instruments"],
-                float(params["duration"]),
-                params.get("mix_settings"),
-                seed=params.get("seed"),
+                spec.instruments, spec.duration, spec.mix_settings, seed=spec.seed
             )
             mix = tracks.pop("mix")
-            return Event(job_id, "done", mix, stems=tracks)
-        keep = ("prompt", *SAMPLING_KEYS, "melody", "continuation")
-        kwargs = {k: v for k, v in params.items() if k in keep and v is not None}
-        return Event(job_id, "done", gen.generate(**kwargs))
+            return Event(job_id, JobEvent.DONE, mix, stems=tracks)
+        audio = gen.generate(spec.prompt, **spec.sampling(), **spec.conditioning())
+        return Event(job_id, JobEvent.DONE, audio)
 
     def _split(self, model: str, batcher: Any) -> list[Event]:
         """Out of memory: restart the same requests with half as many decoded at once."""
@@ -203,7 +198,7 @@ class MusicGenBackend:
             error = GenerationFailed(
                 "out of memory even with one request at a time", code="OUT_OF_MEMORY"
             )
-            return [Event(rid, "error", error=error) for rid, _ in requests]
+            return [Event(rid, JobEvent.ERROR, error=error) for rid, _ in requests]
         smaller = ContinuousBatcher(batcher.runtime, batcher.max_requests // 2)
         log.warning(
             "out of memory at batch %d; retrying at %d", batcher.max_requests, smaller.max_requests
@@ -240,7 +235,7 @@ class ToneBackend:
 
     def __init__(self, capacity: int = 4) -> None:
         self.capacity = capacity
-        self.jobs: dict[str, tuple[dict[str, Any], int, int, bool]] = {}
+        self.jobs: dict[str, tuple[JobSpec, int, int, bool]] = {}
 
     def loaded_models(self) -> list[str]:
         return ["test-tone"]
@@ -248,13 +243,12 @@ class ToneBackend:
     def active(self) -> int:
         return len(self.jobs)
 
-    def submit(self, job_id: str, model: str, params: dict[str, Any], stream: bool) -> None:
-        checked = GenerationParams.validate(**_lengths(_sampling(params)), max_duration=3600.0)
-        steps = max(1, round(checked.duration * self.steps_per_second))
-        self.jobs[job_id] = (params, 0, steps, stream)
+    def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None:
+        steps = max(1, round(spec.duration * self.steps_per_second))
+        self.jobs[job_id] = (spec, 0, steps, stream)
 
-    def _tone(self, params: dict[str, Any], start: float, end: float) -> np.ndarray:
-        seed = int(params.get("seed") or 0)
+    def _tone(self, spec: JobSpec, start: float, end: float) -> np.ndarray:
+        seed = spec.seed
         f0 = 220.0 * 2 ** ((seed % 12) / 12)
         n = np.arange(round(start * self.sample_rate), round(end * self.sample_rate))
         t = n / self.sample_rate
@@ -264,24 +258,24 @@ class ToneBackend:
 
     def step(self) -> list[Event]:
         events: list[Event] = []
-        for job_id, (params, done, steps, stream) in list(self.jobs.items()):
-            duration = float(params.get("duration", 10.0))
+        for job_id, (spec, done, steps, stream) in list(self.jobs.items()):
+            duration = spec.duration
             done += 1
             if stream:
                 a, b = (done - 1) / steps * duration, done / steps * duration
-                chunk = AudioOutput(self._tone(params, a, b), self.sample_rate, {"start_s": a})
-                events.append(Event(job_id, "chunk", chunk))
+                chunk = AudioOutput(self._tone(spec, a, b), self.sample_rate, {"start_s": a})
+                events.append(Event(job_id, JobEvent.CHUNK, chunk))
             if done < steps:
-                self.jobs[job_id] = (params, done, steps, stream)
+                self.jobs[job_id] = (spec, done, steps, stream)
                 continue
             del self.jobs[job_id]
             meta = {
                 "engine": "test-tone",
-                "prompt": params.get("prompt"),
-                "seed": params.get("seed"),
+                "prompt": spec.prompt,
+                "seed": spec.seed,
             }
-            audio = AudioOutput(self._tone(params, 0.0, duration), self.sample_rate, meta)
-            events.append(Event(job_id, "done", audio))
+            audio = AudioOutput(self._tone(spec, 0.0, duration), self.sample_rate, meta)
+            events.append(Event(job_id, JobEvent.DONE, audio))
         return events
 
     def progress(self, job_id: str) -> float:
@@ -294,7 +288,10 @@ class ToneBackend:
         self.jobs.pop(job_id, None)
 
 
-def make_backend(settings: Any) -> Backend:
+def make_backend(settings: Any, default_model: str) -> Backend:
+    """The backend ``settings`` name; every model it loads gets the server's limits and
+    options (``max_duration``, and MusicGen's ``engine`` and ``quantize``), so what
+    ``core.submit`` validated is what the model accepts."""
     if settings.engine == "test-tone":
         return ToneBackend(settings.max_batch)
 
@@ -302,11 +299,11 @@ def make_backend(settings: Any) -> Backend:
         from ...families import detect_family
         from ...generator import MusicGenerator
 
-        options = {}
+        options: dict[str, Any] = {"max_duration": settings.max_duration}
         if detect_family(model, settings.cache_dir) == "musicgen":  # MusicGen's own options
-            options["engine"] = settings.engine
+            options.update(engine=settings.engine, quantize=settings.quantize)
         return MusicGenerator(
             model, device=settings.device, cache_dir=settings.cache_dir, **options
         )
 
-    return MusicGenBackend(settings.model or "composer", load, settings.max_batch)
+    return MusicGenBackend(default_model, load, settings.max_batch)

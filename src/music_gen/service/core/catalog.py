@@ -28,7 +28,7 @@ class ModelCatalog:
 
     @property
     def default(self) -> str:
-        return self.settings.model or "composer"
+        return self.settings.model or "composer"  # resolved by ServiceState.build
 
     def names(self) -> list[str]:
         """The default model first, then the extra ones, the song model and the composer."""

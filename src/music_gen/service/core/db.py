@@ -95,10 +95,12 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     batch_id: Mapped[str | None] = mapped_column(String(40), index=True, default=None)
-    kind: Mapped[str] = mapped_column(String(20), default="generate")
+    origin: Mapped[str] = mapped_column(String(40), index=True, default="api")  # or an adapter
+    type: Mapped[str] = mapped_column(String(20), default="batch")  # a spec.JobType
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # the origin's
     status: Mapped[str] = mapped_column(String(20), index=True, default=JobStatus.QUEUED.value)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # the JobSpec, stored
     model: Mapped[str] = mapped_column(String(300))
     seed: Mapped[int | None] = mapped_column(BigInteger, default=None)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)

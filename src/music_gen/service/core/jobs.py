@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ...errors import Conflict, NotFound
 from .db import AudioFile, Database, Job, JobStatus, utcnow
+from .spec import JobSpec, JobType
 
 __all__ = ["JobStore", "NewJob", "request_hash"]
 
@@ -51,15 +52,15 @@ def request_hash(body: dict[str, Any]) -> str:
 @dataclass
 class NewJob:
     account_id: str
-    params: dict[str, Any]
-    model: str
-    kind: str = "generate"
-    seed: int | None = None
+    spec: JobSpec
+    type: JobType = JobType.BATCH
+    origin: str = "api"  # or the adapter's name
+    options: dict[str, Any] | None = None  # the origin's own (an adapter's), beside the spec
     webhook_url: str | None = None
     track_id: str | None = None
     batch_id: str | None = None
     idempotency_key: str | None = None
-    # what identifies the request for its Idempotency-Key (default: params, model and kind);
+    # what identifies the request for its Idempotency-Key (default: spec, origin and type);
     # a seed the server drew is not part of it, so a retried request matches its first try
     fingerprint: dict[str, Any] | None = None
 
@@ -79,7 +80,8 @@ class JobStore:
     def create(self, new: NewJob) -> tuple[Job, bool]:
         """Store a queued job; with an idempotency key seen before, return that job instead."""
         digest = request_hash(
-            new.fingerprint or {"params": new.params, "model": new.model, "kind": new.kind}
+            new.fingerprint
+            or {"spec": new.spec.stored(), "origin": new.origin, "type": new.type.value}
         )
         if new.idempotency_key is not None:
             existing = self._by_key(new.account_id, new.idempotency_key)
@@ -89,11 +91,13 @@ class JobStore:
             id=new_job_id(),
             account_id=new.account_id,
             batch_id=new.batch_id,
-            kind=new.kind,
+            origin=new.origin,
+            type=new.type.value,
+            options=new.options,
             status=JobStatus.QUEUED.value,
-            params=new.params,
-            model=new.model,
-            seed=new.seed,
+            params=new.spec.stored(),
+            model=new.spec.model,
+            seed=new.spec.seed,
             webhook_url=new.webhook_url,
             track_id=new.track_id,
             idempotency_key=new.idempotency_key,
@@ -107,7 +111,8 @@ class JobStore:
             if existing is None:
                 raise
             return self._same_request(existing, digest), False
-        self._changed(job.id, "queued", account=new.account_id, kind=new.kind)
+        self._changed(job.id, "queued", account=new.account_id, origin=new.origin,
+                      type=new.type.value)  # fmt: skip
         return job, True
 
     def _by_key(self, account_id: str, key: str) -> Job | None:
@@ -140,15 +145,15 @@ class JobStore:
         limit: int = 20,
         offset: int = 0,
         batch_id: str | None = None,
-        kind: str | None = None,
+        origin: str | None = None,
     ) -> tuple[list[Job], int]:
         where = [Job.account_id == account_id]
         if status is not None:
             where.append(Job.status == status.value)
         if batch_id is not None:
             where.append(Job.batch_id == batch_id)
-        if kind is not None:
-            where.append(Job.kind == kind)
+        if origin is not None:
+            where.append(Job.origin == origin)
         with self.db.session() as s:
             total = s.scalar(select(func.count()).select_from(Job).where(*where)) or 0
             rows = s.scalars(

@@ -4,14 +4,15 @@ The API node's ``Worker`` is unchanged: it claims jobs in the database, heart-be
 settles each exactly once (stores the audio, records the outcome, sends the webhook). This
 backend only carries a claimed job to a replica and its outcome back:
 
-- ``submit`` makes one streaming call, ``Generator.run`` (``ray_replica``), through a
+- ``submit`` makes one streaming call, ``Generator.run`` (``ray_replica``) with the job's spec
+  in its stored JSON form, through a
   ``DeploymentHandle`` (Serve routes it to a replica with room; each replica runs its own
   continuous batcher), and follows it on a thread of its own;
 - ``step`` returns what arrived since the last step (chunks for streaming jobs, results,
   failures), waiting at most ``poll_seconds`` when nothing did; progress comes from the
   replica about twice a second;
 - a replica that dies (SIGKILL, its node lost, a downscale that outlived its grace period:
-  Ray raises ``ActorDiedError`` and kin) gives the event ``retry``: the worker puts the job back
+  Ray raises ``ActorDiedError`` and kin) gives the event ``RETRY``: the worker puts the job back
   in the queue (its attempt counted; after ``max_attempts`` it fails) and it runs again on a
   live replica;
 - ``cancel`` cancels the call (the replica drops the job at its next step).
@@ -32,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import GenerationFailed, MusicGenError, UnsupportedFeature
-from .events import Event, failure
+from .events import Event, JobEvent, failure
+from .spec import JobSpec
 
 __all__ = ["RayBackend", "connect", "replica_options"]
 
@@ -92,14 +94,14 @@ class RayBackend:
         call = self.calls.get(job_id)
         return None if call is None else call.replica
 
-    def submit(self, job_id: str, model: str, params: dict[str, Any], stream: bool) -> None:
-        response = self.handle.run.remote(job_id, model, params, stream)
+    def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None:
+        response = self.handle.run.remote(job_id, spec.stored(), stream)  # (its JSON form)
         call = _Call(response, stream)
         call.thread = threading.Thread(
             target=self._follow, args=(job_id, call), name=f"ray-{job_id[:8]}", daemon=True
         )
         self.calls[job_id] = call
-        self.models.add(model)
+        self.models.add(spec.model)
         call.thread.start()
 
     def _follow(self, job_id: str, call: _Call) -> None:
@@ -114,15 +116,17 @@ class RayBackend:
                     call.progress = float(item["progress"])
                 elif kind == "chunk":
                     if call.stream:
-                        self._events.put(Event(job_id, "chunk", audio=item["audio"]))
+                        self._events.put(Event(job_id, JobEvent.CHUNK, audio=item["audio"]))
                 elif kind == "done":
                     stems = item.get("stems")
-                    self._events.put(Event(job_id, "done", item["audio"], stems=stems,
+                    self._events.put(Event(job_id, JobEvent.DONE, item["audio"], stems=stems,
                                            worker=call.replica))  # fmt: skip
                     return
                 elif kind == "error":
                     error = _error(item["error"])
-                    self._events.put(Event(job_id, "error", error=error, worker=call.replica))
+                    self._events.put(
+                        Event(job_id, JobEvent.ERROR, error=error, worker=call.replica)
+                    )
                     return
             raise RuntimeError("the replica's stream ended without a result")
         except Exception as exc:
@@ -134,9 +138,11 @@ class RayBackend:
                 error = GenerationFailed(
                     f"{where} was lost: {type(exc).__name__}", details={"replica": call.replica}
                 )
-                self._events.put(Event(job_id, "retry", error=error, worker=call.replica))
+                self._events.put(Event(job_id, JobEvent.RETRY, error=error, worker=call.replica))
             else:
-                self._events.put(Event(job_id, "error", error=failure(exc), worker=call.replica))
+                self._events.put(
+                    Event(job_id, JobEvent.ERROR, error=failure(exc), worker=call.replica)
+                )
 
     def step(self) -> list[Event]:
         events: list[Event] = []
@@ -151,7 +157,7 @@ class RayBackend:
             call = self.calls.get(event.job_id)
             if call is None or call.cancelled:
                 continue  # (cancelled meanwhile)
-            if event.kind != "chunk":
+            if event.kind != JobEvent.CHUNK:
                 del self.calls[event.job_id]
             kept.append(event)
         return kept

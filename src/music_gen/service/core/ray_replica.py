@@ -3,8 +3,8 @@
 A replica keeps one warm ``Backend`` (``make_backend``: ``MusicGenBackend`` with its
 continuous batcher, or ``ToneBackend`` for ``engine="test-tone"``) and drives it from one
 thread of its own (``ReplicaEngine``), so every job routed to the replica joins the same batch.
-Each job is one streaming call, ``Generator.run(job_id, model, params, stream)``, which yields
-plain dicts, in order::
+Each job is one streaming call, ``Generator.run(job_id, spec, stream)`` (the ``JobSpec`` in its
+stored JSON form), which yields plain dicts, in order::
 
     {"type": "started", "replica": name, "pid": pid}
     {"type": "progress", "progress": 0..1}          # about every PROGRESS_SECONDS
@@ -33,7 +33,8 @@ from typing import Any
 from ray import serve
 
 from .backends import Backend
-from .events import failure
+from .events import JobEvent, failure
+from .spec import JobSpec
 
 __all__ = ["PROGRESS_SECONDS", "Generator", "GeneratorReplica", "ReplicaEngine", "generator_app"]
 
@@ -56,10 +57,8 @@ class ReplicaEngine:
         self._thread = threading.Thread(target=self._run, name="music-gen-replica", daemon=True)
         self._thread.start()
 
-    def add(
-        self, job_id: str, model: str, params: dict[str, Any], stream: bool, sink: Sink
-    ) -> None:
-        self._inbox.put(("submit", job_id, model, params, stream, sink))
+    def add(self, job_id: str, spec: dict[str, Any], stream: bool, sink: Sink) -> None:
+        self._inbox.put(("submit", job_id, spec, stream, sink))
         self._wake.set()
 
     def cancel(self, job_id: str, sink: Sink) -> None:
@@ -89,9 +88,9 @@ class ReplicaEngine:
                 sink = self._sinks.get(event.job_id)
                 if sink is None:
                     continue
-                if event.kind == "chunk":
+                if event.kind == JobEvent.CHUNK:
                     sink({"type": "chunk", "audio": event.audio})
-                elif event.kind == "done":
+                elif event.kind == JobEvent.DONE:
                     del self._sinks[event.job_id]
                     sink({"type": "done", "audio": event.audio, "stems": event.stems})
                 else:
@@ -116,14 +115,14 @@ class ReplicaEngine:
                     del self._sinks[job_id]
                     self.backend.cancel(job_id)
                 continue
-            _, job_id, model, params, stream, sink = message
+            _, job_id, spec, stream, sink = message
             old = self._sinks.pop(job_id, None)
             if old is not None:  # dispatched again (its API node restarted): the new call wins
                 self.backend.cancel(job_id)
                 old({"type": "error", "error": {"code": "SUPERSEDED", "message":
                      "the job was dispatched again", "details": {}}})  # fmt: skip
             try:
-                self.backend.submit(job_id, model, params, stream)
+                self.backend.submit(job_id, JobSpec.model_validate(spec), stream)
             except Exception as exc:  # bad parameters: the job fails with their code
                 sink({"type": "error", "error": failure(exc).to_dict()["error"]})
                 continue
@@ -138,7 +137,7 @@ class GeneratorReplica:
         from .settings import Settings
 
         settings = Settings(**options)
-        backend = make_backend(settings)
+        backend = make_backend(settings, settings.model or "composer")
         warm = getattr(backend, "generator", None)
         if warm is not None and settings.model:  # load the default model before taking jobs
             warm(settings.model)
@@ -149,7 +148,7 @@ class GeneratorReplica:
                  backend.loaded_models())  # fmt: skip
 
     async def run(
-        self, job_id: str, model: str, params: dict[str, Any], stream: bool
+        self, job_id: str, spec: dict[str, Any], stream: bool
     ) -> AsyncIterator[dict[str, Any]]:
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -157,7 +156,7 @@ class GeneratorReplica:
         def sink(item: dict[str, Any]) -> None:
             loop.call_soon_threadsafe(items.put_nowait, item)
 
-        self.engine.add(job_id, model, params, stream, sink)
+        self.engine.add(job_id, spec, stream, sink)
         ended = False
         try:
             yield {"type": "started", "replica": self.name, "pid": os.getpid()}

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     song_model: str | None = None
     device: str = "auto"
     engine: Literal["fast", "reference", "test-tone"] = "fast"
+    quantize: Literal["int8", "int4"] | None = None  # MusicGen's fast engine (CPU speed)
     cache_dir: Path | None = None
 
     # accounts and limits

@@ -29,22 +29,13 @@ from typing import Any
 import torch
 
 from ...errors import GenerationFailed
-from .events import Event, failure
+from .events import Event, JobEvent, failure
+from .spec import JobSpec
 
-__all__ = ["SONG_KEYS", "SongJobs"]
+__all__ = ["SongJobs"]
 
 log = logging.getLogger("music_gen.worker")
 
-#: job parameters a song generation takes (``generate``'s keyword arguments)
-SONG_KEYS = (
-    "lyrics", "duration", "seed", "steps", "guidance_scale", "bpm", "key", "time_signature",
-    "vocal_language", "reference",
-)  # fmt: skip
-#: job parameters of an edit task (``edit``'s keyword arguments), beside ``task`` and ``source``
-EDIT_KEYS = (
-    "lyrics", "seed", "steps", "guidance_scale", "bpm", "key", "time_signature",
-    "vocal_language", "reference", "start", "end", "strength", "track", "tracks",
-)  # fmt: skip
 #: what must be equal for two jobs to share one pipeline call
 _SHAPE = (
     "duration", "steps", "guidance_scale", "bpm", "key", "time_signature", "vocal_language",
@@ -56,16 +47,16 @@ class _Job:
     job_id: str
     model: str
     generator: Any
-    params: dict[str, Any]
+    spec: JobSpec
     stream: bool
     max_group: int = 1 << 30  # lowered when a group with this job ran out of memory
 
     @property
     def batchable(self) -> bool:
-        return not self.params.get("task") and not self.params.get("reference")
+        return not self.spec.task and not self.spec.reference
 
     def shape(self) -> tuple[Any, ...]:
-        return (self.model, *(self.params.get(k) for k in _SHAPE))
+        return (self.model, *(getattr(self.spec, k) for k in _SHAPE))
 
 
 @dataclass
@@ -80,8 +71,8 @@ class SongJobs:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
 
-    def submit(self, job_id: str, model: str, generator: Any, params: dict[str, Any], stream: bool):
-        self.queue.append(_Job(job_id, model, generator, params, stream))
+    def submit(self, job_id: str, generator: Any, spec: JobSpec, stream: bool) -> None:
+        self.queue.append(_Job(job_id, spec.model, generator, spec, stream))
         self.progress_of[job_id] = 0.0
 
     def active(self) -> int:
@@ -114,7 +105,7 @@ class SongJobs:
         with self._lock:
             events, self._done = self._done, []
         for event in events:
-            if event.kind != "chunk":
+            if event.kind != JobEvent.CHUNK:
                 self.progress_of.pop(event.job_id, None)
         return events
 
@@ -152,18 +143,18 @@ class SongJobs:
                 self.running = []
                 return
             oom = GenerationFailed("out of memory with one song at a time", code="OUT_OF_MEMORY")
-            events = [Event(group[0].job_id, "error", error=oom)]
+            events = [Event(group[0].job_id, JobEvent.ERROR, error=oom)]
         except Exception as exc:  # the jobs fail (a cancelled one just ends), the worker goes on
             error = failure(exc)
-            events = [Event(job.job_id, "error", error=error) for job in group
+            events = [Event(job.job_id, JobEvent.ERROR, error=error) for job in group
                       if job.job_id not in self.cancelled]  # fmt: skip
         else:
             for job, audio in zip(group, outputs, strict=True):
                 if job.job_id in self.cancelled:
                     continue
                 if job.stream:
-                    events.append(Event(job.job_id, "chunk", audio=audio))
-                events.append(Event(job.job_id, "done", audio))
+                    events.append(Event(job.job_id, JobEvent.CHUNK, audio=audio))
+                events.append(Event(job.job_id, JobEvent.DONE, audio))
         with self._lock:
             self._done.extend(events)
             self.cancelled.difference_update(job.job_id for job in group)
@@ -171,7 +162,7 @@ class SongJobs:
 
     def _call(self, group: list[_Job]) -> list[Any]:
         first = group[0]
-        gen, params = first.generator, first.params
+        gen, spec = first.generator, first.spec
         ids = [job.job_id for job in group]
 
         def progress(step: int, steps: int) -> None:
@@ -182,26 +173,21 @@ class SongJobs:
         def cancelled() -> bool:
             return all(job_id in self.cancelled for job_id in ids)
 
-        if params.get("task"):
-            kwargs = {k: params[k] for k in EDIT_KEYS if params.get(k) is not None}
+        if spec.task:
             return [
-                gen.edit(
-                    params["task"], params["source"], params.get("prompt") or "",
-                    progress=progress, cancelled=cancelled, **kwargs,
-                )
+                gen.edit(spec.task, spec.source, spec.prompt, progress=progress,
+                         cancelled=cancelled, **spec.edit())
             ]  # fmt: skip
-        kwargs = {k: params[k] for k in SONG_KEYS if params.get(k) is not None}
+        kwargs = spec.song()
         if len(group) == 1:
-            return [
-                gen.generate(params["prompt"], progress=progress, cancelled=cancelled, **kwargs)
-            ]
+            return [gen.generate(spec.prompt, progress=progress, cancelled=cancelled, **kwargs)]
         kwargs.pop("seed", None)
         kwargs.pop("lyrics", None)
         return list(
             gen.generate_batch(
-                [job.params["prompt"] for job in group],
-                lyrics=[job.params.get("lyrics") or "" for job in group],
-                seed=[job.params["seed"] for job in group],
+                [job.spec.prompt for job in group],
+                lyrics=[job.spec.lyrics or "" for job in group],
+                seed=[job.spec.seed for job in group],
                 progress=progress,
                 cancelled=cancelled,
                 **kwargs,

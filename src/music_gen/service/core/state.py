@@ -82,7 +82,7 @@ DEFAULT_MODEL = "facebook/musicgen-small"
 
 
 def _default_model(settings: Settings) -> str:
-    from ...engine.loading import is_cached
+    from ...engine.hub import is_cached
 
     if settings.engine == "test-tone" or is_cached(DEFAULT_MODEL, settings.cache_dir):
         return DEFAULT_MODEL
@@ -116,7 +116,7 @@ class ServiceState:
         webhook_transport: httpx.BaseTransport | None = None,
     ) -> ServiceState:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if settings.model is None:
+        if settings.model is None:  # resolved once, here: everything else reads it
             settings.model = _default_model(settings)
         db = open_database(settings.db_url)
         store = JobStore(db, settings.max_attempts)
@@ -138,7 +138,7 @@ class ServiceState:
             from .ray_backend import connect
 
             backend = connect(settings)
-        backend = backend or make_backend(settings)
+        backend = backend or make_backend(settings, settings.model)
         base = settings.base_url
         worker_id, worker_lock = _worker_id(settings.data_dir)
         worker = Worker(

@@ -16,7 +16,7 @@ import soundfile as sf
 from sqlalchemy.exc import SQLAlchemyError
 
 from ...audio.output import _MP3_SAMPLE_RATES, AUDIO_FORMATS
-from ...engine.loading import KNOWN_MODELS
+from ...engine.hub import KNOWN_MODELS
 from ...errors import InvalidInput, UnsupportedFeature
 from ...families import Capability, require
 from ...params import GenerationParams, SongParams, resolve_seeds, validate_prompt
@@ -24,7 +24,7 @@ from .auth import Caller
 from .db import Job, JobStatus
 from .inputs import MAX_UPLOAD_SECONDS, fetch_input_audio, upload_input
 from .jobs import NewJob
-from .spec import JobRequest
+from .spec import INPUT_FILES, JobRequest, JobSpec, JobType
 from .state import ServiceState
 from .urlguard import check_public_url
 
@@ -42,9 +42,10 @@ def resolve_model(state: ServiceState, requested: str | None) -> str:
 
 def validate_request(
     state: ServiceState, body: JobRequest, caller: Caller | None = None
-) -> tuple[dict[str, Any], str]:
-    """The job's stored parameters (seed resolved, inputs fetched) and model, validated against
-    the model's capabilities; raises InvalidInput, UnsupportedFeature & co."""
+) -> JobSpec:
+    """``body`` as the job's spec (model resolved, seed drawn, inputs fetched), validated once
+    against the model's capabilities and the server's limits; raises InvalidInput,
+    UnsupportedFeature & co."""
     s = state.settings
     model = resolve_model(state, body.model)
     card = state.catalog.card(model)
@@ -67,7 +68,7 @@ def validate_request(
     sound: dict[str, Any]
     if card.can(Capability.LYRICS):
         sound = SongParams.validate(
-            duration=body.duration, max_duration=card.max_duration, lyrics=body.lyrics,
+            duration=body.duration, max_duration=_max_duration(state, model), lyrics=body.lyrics,
             steps=body.steps, guidance_scale=body.guidance_scale, bpm=body.bpm, key=body.key,
             time_signature=body.time_signature, vocal_language=body.vocal_language or "en",
         ).to_dict()  # fmt: skip
@@ -83,7 +84,7 @@ def validate_request(
             top_k=body.top_k,
             top_p=body.top_p,
             guidance_scale=3.0 if body.guidance_scale is None else body.guidance_scale,
-            max_duration=s.max_duration,
+            max_duration=_max_duration(state, model),
         ).to_dict()
     if body.format not in AUDIO_FORMATS:
         raise InvalidInput(f"unknown format {body.format!r}", code="INVALID_FORMAT")
@@ -103,7 +104,8 @@ def validate_request(
         check_public_url(
             body.webhook_url, s.allow_private_urls, s.allow_loopback_urls, what="webhook url"
         )
-    params = {
+    spec: dict[str, Any] = {
+        "model": model,
         "prompt": prompt,
         **sound,
         "seed": seed,
@@ -111,18 +113,23 @@ def validate_request(
         "sample_rate": body.sample_rate,
     }
     if reference is not None:
-        params["reference"] = str(reference_input(state, caller, body))
-        if body.reference_upload_id is not None:
-            params["reference_upload_id"] = body.reference_upload_id  # what job_public shows
+        spec["reference"] = str(reference_input(state, caller, body))
+        spec["reference_upload_id"] = body.reference_upload_id  # what job_public shows
     for name in ("melody", "continuation"):
         upload_id = getattr(body, f"{name}_upload_id")
         if upload_id is not None:
             path = _account_upload(state, caller, upload_id, name)
             if name == "continuation":
                 _shorter_than(path, float(sound["duration"]))
-            params[name] = str(path)  # the file the engine reads
-            params[f"{name}_upload_id"] = upload_id
-    return params, model
+            spec[name] = str(path)  # the file the engine reads
+            spec[f"{name}_upload_id"] = upload_id
+    return JobSpec.model_validate(spec)
+
+
+def _max_duration(state: ServiceState, model: str) -> float:
+    """The longest job this server runs on ``model``: the server's limit, or the model's own
+    where that is lower (one limit, the same one the loaded model is given)."""
+    return min(state.settings.max_duration, state.catalog.card(model).max_duration)
 
 
 def _account_upload(state: ServiceState, caller: Caller | None, upload_id: str, what: str) -> Path:
@@ -188,34 +195,40 @@ def submit(
     caller: Caller,
     body: JobRequest,
     *,
-    kind: str = "generate",
+    type: JobType = JobType.BATCH,
+    origin: str = "api",
+    options: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
     batch_id: str | None = None,
     idempotency_key: str | None = None,
-    extra: dict[str, Any] | None = None,
     on_created: Callable[[Job], None] | None = None,
-    validated: tuple[dict[str, Any], str] | None = None,
+    validated: JobSpec | None = None,
 ) -> tuple[Job, bool]:
     """Validate ``body`` (unless ``validated`` holds ``validate_request``'s result already)
-    and queue it."""
-    params, model = validated if validated is not None else validate_request(state, body, caller)
-    params = {**params, **(extra or {})}
+    and queue it as a job of ``type`` from ``origin`` (an adapter's name, with its own
+    ``options``). ``fields``: more spec fields the caller set itself (a multitrack's
+    instruments, an adapter's conditioning file), checked by ``JobSpec``."""
+    spec = validated if validated is not None else validate_request(state, body, caller)
+    if fields:
+        spec = JobSpec.model_validate({**spec.stored(), **fields})
+    stored = spec.stored()
     # a seed the server drew is not part of what the Idempotency-Key identifies, nor is the
     # scratch copy of an upload (each try makes its own; the upload id stands for it)
     drop = {"seed"} if body.seed is None else set()
-    drop |= {name for name in INPUT_PARAMS if params.get(f"{name}_upload_id") is not None}
-    same = {k: v for k, v in params.items() if k not in drop}
+    drop |= {name for name in INPUT_FILES if stored.get(f"{name}_upload_id") is not None}
+    same = {k: v for k, v in stored.items() if k not in drop}
     job, created = state.store.create(
         NewJob(
             account_id=caller.account_id,
-            params=params,
-            model=model,
-            kind=kind,
-            seed=params["seed"],
+            spec=spec,
+            type=type,
+            origin=origin,
+            options=options,
             webhook_url=body.webhook_url,
             track_id=body.track_id,
             batch_id=batch_id,
             idempotency_key=idempotency_key,
-            fingerprint={"params": same, "model": model, "kind": kind},
+            fingerprint={"spec": same, "origin": origin, "type": type.value, "options": options},
         )
     )
     if created:
@@ -223,10 +236,6 @@ def submit(
             on_created(job)
         state.worker.wake()
     return job, created
-
-
-#: parameters naming a server file the job reads (input audio); never shown as a path
-INPUT_PARAMS = ("reference", "melody", "continuation", "source")
 
 
 def queue_position(state: ServiceState, job: Job) -> int | None:

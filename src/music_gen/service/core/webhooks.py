@@ -105,7 +105,7 @@ class Dispatcher:
         self._busy_lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
-        # job kind -> body builder, for APIs whose webhooks carry their own shape (ModelsLab)
+        # job origin -> body builder, for APIs whose webhooks carry their own shape (ModelsLab)
         self.bodies: dict[str, Any] = {}
 
     def enqueue(self, job: Job, audio_url: str | None) -> None:
@@ -116,8 +116,8 @@ class Dispatcher:
             job_id=job.id,
             account_id=job.account_id,
             url=job.webhook_url,
-            body=self.bodies[job.kind](job)
-            if job.kind in self.bodies
+            body=self.bodies[job.origin](job)
+            if job.origin in self.bodies
             else event_body(job, audio_url),
         )
         with self.db.session.begin() as s:

@@ -42,9 +42,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ...audio import AudioOutput
 from ...errors import GenerationFailed, InvalidInput, MusicGenError
-from .backends import Backend, Event
+from .backends import Backend
 from .db import AudioFile, Database, Job, utcnow
+from .events import Event, JobEvent
 from .jobs import JobStore
+from .spec import INPUT_FILES, JobSpec, JobType
 from .storage import Storage, remove_conversions, storage_failure
 from .webhooks import Dispatcher
 
@@ -52,7 +54,7 @@ __all__ = ["Worker", "store_audio"]
 
 log = logging.getLogger("music_gen.worker")
 
-Listener = Callable[[str, Any], None]  # (event kind, payload)
+Listener = Callable[[JobEvent, Any], None]  # (event, its audio or the stored job)
 Step = Callable[[], "Step | None"]  # a piece of settling a job; returns the next one
 UNKNOWN_ERROR_RETRIES = 5  # database errors are retried for as long as the process lives
 
@@ -221,7 +223,7 @@ class Worker:
         except Exception as exc:  # a backend bug fails its jobs, not the loop
             log.error("backend step failed:\n%s", traceback.format_exc())
             error = GenerationFailed(f"{type(exc).__name__}: {exc}")
-            events = [Event(job_id, "error", error=error) for job_id in list(self.running)]
+            events = [Event(job_id, JobEvent.ERROR, error=error) for job_id in list(self.running)]
         self.engine_seconds += time.perf_counter() - started
         for event in events:
             try:
@@ -262,7 +264,7 @@ class Worker:
     def _reaped(self, job: Job) -> None:
         """A job the lease reaper failed (interrupted too often): its webhook and listener."""
         self.webhooks.enqueue(job, None)
-        self._notify(job.id, "failed", job)
+        self._notify(job.id, JobEvent.FAILED, job)
 
     def _expire(self) -> None:
         self._sweep_scratch()
@@ -286,7 +288,7 @@ class Worker:
             if job_id in self.running and job_id not in self._pending:
                 self.backend.cancel(job_id)
                 self._ended(self.running[job_id])
-                self._notify(job_id, "cancelled", None)
+                self._notify(job_id, JobEvent.CANCELLED, None)
 
     def _sweep_scratch(self, max_age: float = 86400.0) -> None:
         """Downloaded inputs left behind (jobs cancelled before they ran, crashes)."""
@@ -303,7 +305,8 @@ class Worker:
         for job in self.store.claim(self.worker_id, free, self.per_account):
             self.running[job.id] = job
             try:
-                self.backend.submit(job.id, job.model, job.params, stream=job.kind == "stream")
+                spec = JobSpec.from_stored(job.params, job.model)
+                self.backend.submit(job.id, spec, stream=job.type == JobType.STREAM)
             except MusicGenError as exc:
                 self._fail(job, exc)
             except Exception as exc:
@@ -314,12 +317,12 @@ class Worker:
         job = self.running.get(event.job_id)
         if job is None or event.job_id in self._pending:
             return
-        if event.kind == "chunk":
-            self._notify(job.id, "chunk", event.audio)
-        elif event.kind == "error":
+        if event.kind == JobEvent.CHUNK:
+            self._notify(job.id, JobEvent.CHUNK, event.audio)
+        elif event.kind == JobEvent.ERROR:
             assert event.error is not None
             self._fail(job, event.error)
-        elif event.kind == "retry":  # its run was lost with the machine it ran on
+        elif event.kind == JobEvent.RETRY:  # its run was lost with the machine it ran on
             self._settle(job, self._requeue_step(job, event.error))
         else:
             assert event.audio is not None
@@ -387,7 +390,8 @@ class Worker:
         runner: str | None = None,
     ) -> Step:
         def store() -> Step | None:
-            fmt, rate = job.params.get("format") or "wav", job.params.get("sample_rate")
+            spec = JobSpec.from_stored(job.params, job.model)
+            fmt, rate = spec.format, spec.sample_rate
             db, account, node = self.store.db, job.account_id, self.node
             written: list[AudioFile] = []
             try:
@@ -435,7 +439,7 @@ class Worker:
         def finish() -> Step | None:
             if self.store.finish(job, result, record.id):
                 self._ended(job)
-                return self._announce_step(job, "done", self.audio_url(record.id))
+                return self._announce_step(job, JobEvent.DONE, self.audio_url(record.id))
             # cancelled, or taken over by another worker that may have won: the files this
             # run wrote are nobody's result (and only those go; the winner's stay)
             self._ended(job)
@@ -448,11 +452,11 @@ class Worker:
         def fail() -> Step | None:
             won = self.store.fail(job, error.to_dict()["error"])
             self._ended(job)
-            return self._announce_step(job, "failed", None) if won else None
+            return self._announce_step(job, JobEvent.FAILED, None) if won else None
 
         return fail
 
-    def _announce_step(self, job: Job, kind: str, audio_url: str | None) -> Step:
+    def _announce_step(self, job: Job, kind: JobEvent, audio_url: str | None) -> Step:
         def announce() -> Step | None:
             final = self.store.get(job.id)
             self.webhooks.enqueue(final, audio_url)
@@ -467,21 +471,14 @@ class Worker:
         self._remove_inputs(job)
 
     def _remove_inputs(self, job: Job) -> None:
-        """Delete the files under ``scratch_dir`` that the job's parameters name (at any depth)."""
+        """Delete the job's input files that are scratch copies (under ``scratch_dir``)."""
         if self.scratch_dir is None:
             return
         scratch = self.scratch_dir.resolve()
-        values: list[Any] = [job.params]
-        while values:
-            value = values.pop()
-            if isinstance(value, dict):
-                values.extend(value.values())
-            elif isinstance(value, list | tuple):
-                values.extend(value)
-            elif isinstance(value, str) and value.startswith(str(scratch)):
-                path = Path(value)
-                if path.parent == scratch:
-                    path.unlink(missing_ok=True)
+        for name in INPUT_FILES:
+            value = job.params.get(name)
+            if isinstance(value, str) and Path(value).resolve().parent == scratch:
+                Path(value).unlink(missing_ok=True)
 
     def _discard(self, written: list[AudioFile]) -> None:
         """Delete exactly these stored results (files first; rows when the database answers)."""
@@ -525,7 +522,7 @@ class Worker:
                     pass
         return [message for message, _ in self.problems.values()]
 
-    def _notify(self, job_id: str, kind: str, payload: Any) -> None:
+    def _notify(self, job_id: str, kind: JobEvent, payload: Any) -> None:
         listener = self.listeners.get(job_id)
         if listener is not None:
             try:

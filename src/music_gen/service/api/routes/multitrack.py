@@ -16,6 +16,7 @@ from ....audio.effects import build_chain
 from ....audio.mixer import PRESETS
 from ....errors import InvalidInput
 from ....params import validate_prompt
+from ...core.spec import JobType
 from ...core.submit import submit
 from ..deps import CallerDep, StateDep
 from ..schemas import JobCreate, JobSubmitted, MultiInstrumentCreate
@@ -73,9 +74,9 @@ def create_multitrack(
         state,
         caller,
         job_body,
-        kind="multitrack",
+        type=JobType.MULTITRACK,
         idempotency_key=idempotency_key,
-        extra={"instruments": instruments, "mix_settings": settings},
+        fields={"instruments": instruments, "mix_settings": settings},
     )
     out = submitted(state, job)
     response.headers["Location"] = out.status_url

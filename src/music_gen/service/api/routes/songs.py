@@ -29,6 +29,7 @@ from ...core.inputs import (
     upload_input,
 )
 from ...core.jobs import NewJob
+from ...core.spec import JobSpec, JobType
 from ...core.webhooks import check_public_url
 from ..deps import CallerDep, StateDep
 from ..schemas import EditCreate, JobSubmitted, UploadPublic
@@ -103,20 +104,18 @@ def create_edit(body: EditCreate, state: StateDep, caller: CallerDep) -> JobSubm
                 f"{name} {value:g} s lies outside the source's 0..{length:.2f} s",
                 code="INVALID_RANGE",
             )
-    params = {
-        "prompt": prompt, "task": body.task, "source": str(path), "duration": length,
-        "lyrics": song.lyrics or None, "steps": song.steps, "seed": seed, **options,
-        "format": body.format, "sample_rate": body.sample_rate,
+    spec = JobSpec(
+        model=model, prompt=prompt, task=body.task, source=str(path), duration=length,
+        lyrics=song.lyrics or None, steps=song.steps, seed=seed, **options,
+        format=body.format, sample_rate=body.sample_rate,
         # what GET /generate/{id} shows instead of the server's file path
-        "source_upload_id": body.source_upload_id, "source_job_id": body.source_job_id,
-    }  # fmt: skip
+        source_upload_id=body.source_upload_id, source_job_id=body.source_job_id,
+    )  # fmt: skip
     job, _ = state.store.create(
         NewJob(
             account_id=caller.account_id,
-            params=params,
-            model=model,
-            kind="edit",
-            seed=seed,
+            spec=spec,
+            type=JobType.EDIT,
             webhook_url=body.webhook_url,
             track_id=body.track_id,
         )

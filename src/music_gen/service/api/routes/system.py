@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter, Response
 
 from .... import __version__
-from ....engine.loading import _known, is_cached
+from ....engine.hub import _known, is_cached
 from ....families import describe_capabilities
 from ...core.state import ServiceState
 from ..deps import CallerDep, StateDep
@@ -58,7 +58,7 @@ def ready(state: StateDep, response: Response) -> ReadinessPublic:
     worker = state.worker
     beat_age = time.monotonic() - worker.last_beat
     alive = worker.alive and beat_age < max(3 * state.settings.lease_seconds, 10)
-    default = state.settings.model or "composer"
+    default = state.catalog.default
     loadable = (
         state.settings.engine == "test-tone"
         or default == "composer"

@@ -2,7 +2,7 @@
 
 Client → server: ``{"type": "generate", "prompt": ..., "stream": true, <any POST /generate
 field>}`` (and ``{"type": "ping"}``). Server → client, in order:
-``{"type": "started", "task_id", "eta"}``, then (when ``stream``) one
+``{"type": "started", "task_id", "eta", "queue_position"}``, then (when ``stream``) one
 ``{"type": "audio_chunk", "task_id", "index", "data": <base64 WAV>, "format": "wav",
 "sample_rate", "channels", "offset", "duration", "timestamp"}`` per chunk, then
 ``{"type": "complete", "task_id", "audio_url", "duration", "metadata"}``. Models that cannot
@@ -39,6 +39,8 @@ from ....errors import MusicGenError
 from ....families import Capability
 from ...core.auth import Caller
 from ...core.db import Job, JobStatus
+from ...core.events import JobEvent
+from ...core.spec import JobType
 from ...core.state import ServiceState
 from ...core.submit import submit
 from ..deps import caller_for_key, ws_key
@@ -131,9 +133,9 @@ async def _generate(
         await websocket.send_json(_error("VALIDATION_ERROR", "invalid request", {"errors": errors}))
         return
     loop = asyncio.get_running_loop()
-    events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    events: asyncio.Queue[tuple[JobEvent, Any]] = asyncio.Queue()
 
-    def listener(kind: str, payload: Any) -> None:
+    def listener(kind: JobEvent, payload: Any) -> None:
         loop.call_soon_threadsafe(events.put_nowait, (kind, payload))
 
     def register(job: Job) -> None:
@@ -145,14 +147,15 @@ async def _generate(
             state,
             caller,
             body,
-            kind="stream" if wants_chunks else "generate",
+            type=JobType.STREAM if wants_chunks else JobType.BATCH,
             on_created=register,
         )
     except MusicGenError as exc:
         await websocket.send_json({"type": "error", **exc.to_dict()})
         return
     info = await run_in_threadpool(submitted, state, job)
-    await websocket.send_json({"type": "started", "task_id": job.id, "eta": info.eta})
+    await websocket.send_json({"type": "started", "task_id": job.id, "eta": info.eta,
+                               "queue_position": info.queue_position})  # fmt: skip
     receiver = asyncio.ensure_future(websocket.receive())
     index = 0
     # models that cannot stream audio (songs) send progress messages instead, as the job's
@@ -184,7 +187,7 @@ async def _generate(
                 kind, payload = _final_event(latest)
             else:
                 kind, payload = getter.result()
-            if kind == "chunk":
+            if kind == JobEvent.CHUNK:
                 await websocket.send_json(_chunk(job.id, index, payload))
                 index += 1
                 continue
@@ -207,13 +210,14 @@ def _progress(job_id: str, job: Job) -> dict[str, Any]:
             "progress": round(job.progress, 4)}  # fmt: skip
 
 
-def _final_event(job: Job) -> tuple[str, Any]:
-    kinds = {"succeeded": "done", "failed": "failed", "cancelled": "cancelled"}
+def _final_event(job: Job) -> tuple[JobEvent, Any]:
+    kinds = {"succeeded": JobEvent.DONE, "failed": JobEvent.FAILED,
+             "cancelled": JobEvent.CANCELLED}  # fmt: skip
     return kinds[job.status], job
 
 
-def _outcome(state: ServiceState, job_id: str, kind: str, payload: Any, chunks: int) -> Any:
-    if kind == "done":
+def _outcome(state: ServiceState, job_id: str, kind: JobEvent, payload: Any, chunks: int) -> Any:
+    if kind == JobEvent.DONE:
         public = job_public(state, payload)
         return {
             "type": "complete",
@@ -223,7 +227,7 @@ def _outcome(state: ServiceState, job_id: str, kind: str, payload: Any, chunks: 
             "metadata": public.metadata,
             "chunks": chunks,
         }
-    if kind == "failed":
+    if kind == JobEvent.FAILED:
         return {"type": "error", "task_id": job_id, "error": payload.error}
     return {"type": "cancelled", "task_id": job_id}
 

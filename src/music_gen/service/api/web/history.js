@@ -112,7 +112,7 @@ export class History {
     badge.className = `badge ${job.status}`;
     badge.textContent = job.status;
     const model = job.model.split("/").pop();
-    const bits = [model, `${job.duration.toFixed(1)} s`, `seed ${job.seed ?? "–"}`, job.kind];
+    const bits = [model, `${job.duration.toFixed(1)} s`, `seed ${job.seed ?? "–"}`, job.type];
     if (job.status === "queued" && job.queue_position) {
       bits.unshift(`${ordinal(job.queue_position)} in the queue`);
     }
@@ -131,7 +131,7 @@ export class History {
       link.setAttribute("aria-label", `Download “${label}” as WAV`);
       actions.append(link);
     }
-    if (job.kind !== "multitrack") {
+    if (job.type !== "multitrack") {
       actions.append(button("Reuse", `Use the settings of “${label}” again`, () =>
         this.onReuse(job)));
     }
