@@ -109,6 +109,8 @@ def test_jobs_spread_over_two_replicas(server):
     workers = {job["worker"] for job in jobs}
     assert len(workers) == 2 and all(w.startswith("ray-replica-") for w in workers), workers
     assert all(_stored_rows(server, task_id) == 1 for task_id in ids)
+    ready = client.get("/health/ready").json()  # the replicas' warm model counts as loaded
+    assert ready["model_loadable"] and ready["ready"], ready
 
 
 def test_a_killed_replica_loses_nothing_and_duplicates_nothing(server, generators):
@@ -280,6 +282,11 @@ def test_serve_with_ray_refuses_sqlite(tmp_path):
     )  # fmt: skip
     assert done.returncode != 0
     assert "PostgreSQL" in done.stderr + done.stdout
+    sizing = subprocess.run(
+        [sys.executable, "-m", "music_gen.cli", "serve", "--replicas", "2", "--data-dir",
+         str(tmp_path)], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert sizing.returncode != 0 and "--replicas need --ray" in sizing.stderr + sizing.stdout
 
 
 def test_the_guides_serve_config_is_valid_and_builds_the_app():

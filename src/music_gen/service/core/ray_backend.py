@@ -87,6 +87,7 @@ class RayBackend:
         return len(self.calls)
 
     def loaded_models(self) -> list[str]:
+        """What the replicas hold warm: their default model, and what jobs have asked for."""
         return sorted(self.models)
 
     def where(self, job_id: str) -> str | None:
@@ -262,4 +263,8 @@ def connect(settings: Any) -> RayBackend:
     replicas = settings.ray_max_replicas or settings.ray_replicas or _running_replicas(app)
     backend = RayBackend(handle, capacity=replicas * settings.max_batch)
     backend.owns_ray = owns
+    try:  # the models a replica holds warm (readiness and GET /models report them loaded)
+        backend.models.update(handle.info.remote().result(timeout_s=120)["models"])
+    except Exception as exc:
+        log.warning("ray: could not ask a replica for its models: %s", exc)
     return backend

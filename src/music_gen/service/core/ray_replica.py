@@ -143,6 +143,7 @@ class GeneratorReplica:
             warm(settings.model)
         context = serve.get_replica_context()
         self.name = f"ray-replica-{context.replica_id.unique_id}@{socket.gethostname()}"
+        self.backend = backend
         self.engine = ReplicaEngine(backend)
         log.info("replica %s ready (pid %d, models %s)", self.name, os.getpid(),
                  backend.loaded_models())  # fmt: skip
@@ -169,8 +170,9 @@ class GeneratorReplica:
                 self.engine.cancel(job_id, sink)
 
     def info(self) -> dict[str, Any]:
-        """Who and where this replica is (tests and operators)."""
-        return {"replica": self.name, "pid": os.getpid(), "active": self.engine.active()}
+        """Who and where this replica is, and the models it holds warm."""
+        return {"replica": self.name, "pid": os.getpid(), "active": self.engine.active(),
+                "models": self.backend.loaded_models()}  # fmt: skip
 
 
 # the Serve deployment (decorated here rather than with @, so type checkers keep the class)
