@@ -27,6 +27,7 @@ from service_helpers import Server, free_port, postgres_database, start_server, 
 from sqlalchemy import func, select
 
 from music_gen import load_audio
+from music_gen.audio import AudioOutput
 from music_gen.service.core.db import AudioFile, open_database
 
 # autoscaling metrics every 0.2 s instead of 10 s (read when Serve is imported; the cluster
@@ -75,7 +76,9 @@ def _ray_settings(checkpoint: Path, url: str, app: str, **extra: Any) -> dict[st
 @pytest.fixture(scope="module")
 def server(cluster, pg, checkpoints, tmp_path_factory) -> Iterator[Server]:
     """An API node on PostgreSQL whose jobs run on two Serve replicas."""
-    settings = _ray_settings(checkpoints["mono"], pg, APP, ray_replicas=2)
+    settings = _ray_settings(
+        checkpoints["mono"], pg, APP, ray_replicas=2, models=[str(checkpoints["melody"])]
+    )
     srv = start_server(tmp_path_factory.mktemp("ray-api"), **settings)
     try:
         yield srv
@@ -167,6 +170,30 @@ def test_streaming_through_ray_equals_the_stored_result(server):
     np.testing.assert_allclose(joined, whole, atol=1 / 32767 + 1e-6)
     job = client.get(f"/generate/{started['task_id']}").json()
     assert job["worker"].startswith("ray-replica-")
+
+
+def test_input_audio_travels_with_the_call(server, generators, tmp_path):
+    """A melody job: the API node sends the uploaded tune with the call (the replica's machine
+    need not share the data directory); the result equals the solo run on the same tune."""
+    client = server.client(server.key())
+    models = client.get("/models").json()["models"]
+    melody = next(m["id"] for m in models if "melody" in m["capabilities"])
+    t = np.arange(32000) / 32000
+    tune = AudioOutput((0.4 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 32000)
+    data = tune.to_bytes("wav")
+    upload = client.post("/uploads", files={"file": ("tune.wav", data, "audio/wav")})
+    assert upload.status_code == 201, upload.text
+    body = {"prompt": "hum", "duration": 1.0, "model": melody, "seed": 5,
+            "melody_upload_id": upload.json()["upload_id"]}  # fmt: skip
+    task = client.post("/generate", json=body).json()["task_id"]
+    job = wait_for(client, task, timeout=300)
+    assert job["status"] == "succeeded", job
+    assert job["worker"].startswith("ray-replica-")
+    stored = load_audio(client.get(job["audio_url"]).content).samples
+    path = tmp_path / "tune.wav"
+    path.write_bytes(data)
+    solo = generators("melody").generate(prompt="hum", duration=1.0, seed=5, melody=str(path))
+    np.testing.assert_allclose(stored, solo.samples, atol=1 / 32767 + 1e-6)
 
 
 def _api_node(data: Path, port: int, cluster: str, url: str, checkpoint: Path) -> Any:
@@ -307,3 +334,44 @@ def test_the_guides_serve_config_is_valid_and_builds_the_app():
     built = builder(app.args)
     assert built._bound_deployment.name == "Generator"
     assert config.applications[0].deployments[0].name == "Generator"
+
+
+def test_the_call_carries_the_input_audio_bytes(tmp_path):
+    """What ``RayBackend.submit`` sends: the spec's JSON and the bytes of each input file it
+    names (so a replica on another machine needs no shared data directory)."""
+    from music_gen.service.core.ray_backend import RayBackend
+    from music_gen.service.core.spec import JobSpec
+
+    calls: list[tuple[Any, ...]] = []
+
+    class Response:
+        def __iter__(self) -> Iterator[dict[str, Any]]:
+            return iter([])
+
+    class Handle:
+        def options(self, **_: Any) -> Handle:
+            return self
+
+        @property
+        def run(self) -> Any:
+            class Method:
+                def remote(self, *args: Any) -> Response:
+                    calls.append(args)
+                    return Response()
+
+            return Method()
+
+    tune = tmp_path / "tune.wav"
+    tune.write_bytes(b"RIFF-tune")
+    spec = JobSpec(model="m", prompt="p", duration=1.0, seed=1, melody=str(tune))
+    backend = RayBackend(Handle(), capacity=1)
+    backend.submit("job-1", spec, stream=False)
+    ((job_id, sent, stream, files),) = calls
+    assert (job_id, stream) == ("job-1", False)
+    assert JobSpec.model_validate(sent) == spec
+    assert files == {"melody": ("tune.wav", b"RIFF-tune")}
+    # the call ended without a result: the worker hears the job failed, not silence
+    events: list[Any] = []
+    for _ in range(200):  # (the call is read on a thread of its own)
+        events = events or backend.step()
+    assert events and events[0].kind == "error" and "without a result" in events[0].error.message

@@ -5,7 +5,7 @@ settles each exactly once (stores the audio, records the outcome, sends the webh
 backend only carries a claimed job to a replica and its outcome back:
 
 - ``submit`` makes one streaming call, ``Generator.run`` (``ray_replica``) with the job's spec
-  in its stored JSON form, through a
+  in its stored JSON form and the bytes of the input audio it names, through a
   ``DeploymentHandle`` (Serve routes it to a replica with room; each replica runs its own
   continuous batcher), and follows it on a thread of its own;
 - ``step`` returns what arrived since the last step (chunks for streaming jobs, results,
@@ -30,11 +30,12 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ...errors import GenerationFailed, MusicGenError, UnsupportedFeature
 from .events import Event, JobEvent, failure
-from .spec import JobSpec
+from .spec import INPUT_FILES, JobSpec
 
 __all__ = ["RayBackend", "connect", "replica_options"]
 
@@ -96,7 +97,14 @@ class RayBackend:
         return None if call is None else call.replica
 
     def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None:
-        response = self.handle.run.remote(job_id, spec.stored(), stream)  # (its JSON form)
+        # the spec in its JSON form, and the input audio it names (files on this node, which
+        # the replica's machine may not have): name -> (file name, bytes)
+        files = {}
+        for name in INPUT_FILES:
+            path = getattr(spec, name)
+            if path:
+                files[name] = (Path(path).name, Path(path).read_bytes())
+        response = self.handle.run.remote(job_id, spec.stored(), stream, files)
         call = _Call(response, stream)
         call.thread = threading.Thread(
             target=self._follow, args=(job_id, call), name=f"ray-{job_id[:8]}", daemon=True
@@ -190,10 +198,12 @@ def replica_options(settings: Any) -> dict[str, Any]:
         "model": settings.model,
         "device": settings.device,
         "max_batch": settings.max_batch,
-        "auth": False,  # (a replica serves no HTTP)
+        "max_duration": settings.max_duration,
     }
     if settings.cache_dir is not None:
         options["cache_dir"] = str(settings.cache_dir)
+    if settings.quantize is not None:
+        options["quantize"] = settings.quantize
     return options
 
 

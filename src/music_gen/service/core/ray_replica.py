@@ -3,8 +3,9 @@
 A replica keeps one warm ``Backend`` (``make_backend``: ``MusicGenBackend`` with its
 continuous batcher, or ``ToneBackend`` for ``engine="test-tone"``) and drives it from one
 thread of its own (``ReplicaEngine``), so every job routed to the replica joins the same batch.
-Each job is one streaming call, ``Generator.run(job_id, spec, stream)`` (the ``JobSpec`` in its
-stored JSON form), which yields plain dicts, in order::
+Each job is one streaming call, ``Generator.run(job_id, spec, stream, files)`` (the ``JobSpec``
+in its stored JSON form; the input audio it names as bytes, written to a scratch directory of
+the replica's for the job's life), which yields plain dicts, in order::
 
     {"type": "started", "replica": name, "pid": pid}
     {"type": "progress", "progress": 0..1}          # about every PROGRESS_SECONDS
@@ -24,10 +25,13 @@ import asyncio
 import logging
 import os
 import queue
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from ray import serve
@@ -136,7 +140,8 @@ class GeneratorReplica:
         from .backends import make_backend
         from .settings import Settings
 
-        settings = Settings(**options)
+        # (MUSIC_GEN_* inherited from an API node fill the rest; a replica is no API node)
+        settings = Settings(**{**options, "ray_address": None})
         backend = make_backend(settings, settings.model or "composer")
         warm = getattr(backend, "generator", None)
         if warm is not None and settings.model:  # load the default model before taking jobs
@@ -149,8 +154,20 @@ class GeneratorReplica:
                  backend.loaded_models())  # fmt: skip
 
     async def run(
-        self, job_id: str, spec: dict[str, Any], stream: bool
+        self,
+        job_id: str,
+        spec: dict[str, Any],
+        stream: bool,
+        files: dict[str, tuple[str, bytes]] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
+        scratch = None
+        if files:  # the job's input audio, sent along: written here, the spec pointed at it
+            scratch = Path(tempfile.mkdtemp(prefix=f"music-gen-{job_id[:12]}-"))
+            spec = dict(spec)
+            for name, (filename, data) in files.items():
+                path = scratch / f"{name}-{Path(filename).name}"
+                path.write_bytes(data)
+                spec[name] = str(path)
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -168,6 +185,8 @@ class GeneratorReplica:
         finally:
             if not ended:  # cancelled by the caller, or the caller is gone
                 self.engine.cancel(job_id, sink)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     def info(self) -> dict[str, Any]:
         """Who and where this replica is, and the models it holds warm."""
