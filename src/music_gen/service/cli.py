@@ -186,11 +186,15 @@ def add_commands(sub: Any) -> None:
         default=None,
         help="run generation on a Ray cluster (its address, or `local`)",
     )
-    ray.add_argument("--replicas", type=int, default=None, help="replicas (default 1)")
-    ray.add_argument("--min-replicas", type=int, default=None, help="autoscaling: at least")
-    ray.add_argument("--max-replicas", type=int, default=None, help="autoscaling: at most")
-    ray.add_argument("--gpus-per-replica", type=float, default=None, help="default 0")
-    ray.add_argument("--cpus-per-replica", type=float, default=None, help="default 1")
+    ray.add_argument("--replicas", type=int, metavar="N", default=None, help="replicas (default 1)")
+    ray.add_argument(
+        "--min-replicas", type=int, metavar="N", default=None, help="autoscaling: at least"
+    )
+    ray.add_argument(
+        "--max-replicas", type=int, metavar="N", default=None, help="autoscaling: at most"
+    )
+    ray.add_argument("--gpus-per-replica", type=float, metavar="G", default=None, help="default 0")
+    ray.add_argument("--cpus-per-replica", type=float, metavar="C", default=None, help="default 1")
     serve.set_defaults(func=_cmd_serve)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")

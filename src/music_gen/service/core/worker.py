@@ -10,14 +10,15 @@ One thread owns the models (the backend). Each turn of its loop:
    accounts, at most ``max_concurrent_per_account`` running per account) and submits them —
    invalid parameters fail the job with their error code;
 3. one backend step; each event is handled on its own (one that fails fails its job, never the
-   loop): chunks of streaming jobs go to their listener (the WebSocket that asked for them);
-   a finished job is settled in steps — store its files, record the outcome, announce it
-   (webhook, listener). A storage failure fails the job with its reason (STORAGE_FULL,
-   STORAGE_UNAVAILABLE) and is reported by readiness until a write would fit again; a database
-   failure keeps the step for the next turn with the job still held (and heart-beating). A run
-   whose outcome is refused (the job was cancelled or taken over by another worker) deletes
-   exactly the files it wrote. A job's downloaded inputs (files under ``scratch_dir``) are
-   deleted when it ends.
+   loop): chunks of streaming jobs go to their listener (the WebSocket that asked for them); a
+   run lost with the machine it ran on (``RETRY``: a Ray replica died) goes back to the queue,
+   its attempt counted (failed after ``max_attempts``); a finished job is settled in steps —
+   store its files, record the outcome, announce it (webhook, listener). A storage failure fails
+   the job with its reason (STORAGE_FULL, STORAGE_UNAVAILABLE) and is reported by readiness
+   until a write would fit again; a database failure keeps the step for the next turn with the
+   job still held (and heart-beating). A run whose outcome is refused (the job was cancelled or
+   taken over by another worker) deletes exactly the files it wrote. A job's downloaded inputs
+   (files under ``scratch_dir``) are deleted when it ends.
 
 Stopping releases the running jobs back to the queue; a crash leaves them running, and the
 next start requeues them (the same worker id when it is the data directory's only process;
