@@ -77,8 +77,9 @@ def _ray_settings(checkpoint: Path, url: str, app: str, **extra: Any) -> dict[st
 def server(cluster, pg, checkpoints, tmp_path_factory) -> Iterator[Server]:
     """An API node on PostgreSQL whose jobs run on two Serve replicas."""
     settings = _ray_settings(
-        checkpoints["mono"], pg, APP, ray_replicas=2, models=[str(checkpoints["melody"])]
-    )
+        checkpoints["mono"], pg, APP, ray_replicas=2, models=[str(checkpoints["melody"])],
+        ray_caller_check_seconds=0.5,
+    )  # fmt: skip
     srv = start_server(tmp_path_factory.mktemp("ray-api"), **settings)
     try:
         yield srv
@@ -194,6 +195,31 @@ def test_input_audio_travels_with_the_call(server, generators, tmp_path):
     path.write_bytes(data)
     solo = generators("melody").generate(prompt="hum", duration=1.0, seed=5, melody=str(path))
     np.testing.assert_allclose(stored, solo.samples, atol=1 / 32767 + 1e-6)
+
+
+def test_a_run_whose_api_node_is_gone_is_dropped(server):
+    """Serve does not end a call whose caller died; the replica asks the caller's token and
+    drops the job (here the token is killed as an API node's death kills it: the long job
+    then ends without a result instead of running to its end)."""
+    from music_gen.service.core.ray_backend import RayBackend
+    from music_gen.service.core.ray_replica import CallerToken
+    from music_gen.service.core.spec import JobSpec
+
+    token = ray.remote(num_cpus=0)(CallerToken).remote()
+    backend = RayBackend(serve.get_deployment_handle("Generator", app_name=APP), 1, token=token)
+    spec = JobSpec(model=str(server.settings.model), prompt="orphan", duration=30.0, seed=1)
+    backend.submit("orphan", spec, stream=False)
+    deadline = time.monotonic() + 120
+    while backend.progress("orphan") <= 0:
+        assert time.monotonic() < deadline, "the job never got going"
+        time.sleep(0.05)
+    ray.kill(token)
+    events: list[Any] = []
+    while not events:
+        assert time.monotonic() < deadline + 120, "the call never ended"
+        events = backend.step()
+    (event,) = events
+    assert event.kind == "error" and "without a result" in event.error.message, event
 
 
 def _api_node(data: Path, port: int, cluster: str, url: str, checkpoint: Path) -> Any:
@@ -366,8 +392,8 @@ def test_the_call_carries_the_input_audio_bytes(tmp_path):
     spec = JobSpec(model="m", prompt="p", duration=1.0, seed=1, melody=str(tune))
     backend = RayBackend(Handle(), capacity=1)
     backend.submit("job-1", spec, stream=False)
-    ((job_id, sent, stream, files),) = calls
-    assert (job_id, stream) == ("job-1", False)
+    ((job_id, sent, stream, files, caller),) = calls
+    assert (job_id, stream, caller) == ("job-1", False, None)
     assert JobSpec.model_validate(sent) == spec
     assert files == {"melody": ("tune.wav", b"RIFF-tune")}
     # the call ended without a result: the worker hears the job failed, not silence

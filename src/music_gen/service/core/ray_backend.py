@@ -75,8 +75,11 @@ def _error(body: dict[str, Any]) -> MusicGenError:
 class RayBackend:
     """Jobs decoded by Serve replicas; ``capacity`` is how many this API node keeps in flight."""
 
-    def __init__(self, handle: Any, capacity: int, poll_seconds: float = 0.05) -> None:
+    def __init__(
+        self, handle: Any, capacity: int, poll_seconds: float = 0.05, token: Any = None
+    ) -> None:
         self.handle = handle.options(stream=True)
+        self.token = token  # this process's CallerToken (replicas drop our jobs once it dies)
         self.capacity = capacity
         self.poll_seconds = poll_seconds
         self.calls: dict[str, _Call] = {}  # job id -> its call (while the worker holds it)
@@ -104,7 +107,7 @@ class RayBackend:
             path = getattr(spec, name)
             if path:
                 files[name] = (Path(path).name, Path(path).read_bytes())
-        response = self.handle.run.remote(job_id, spec.stored(), stream, files)
+        response = self.handle.run.remote(job_id, spec.stored(), stream, files, self.token)
         call = _Call(response, stream)
         call.thread = threading.Thread(
             target=self._follow, args=(job_id, call), name=f"ray-{job_id[:8]}", daemon=True
@@ -199,6 +202,7 @@ def replica_options(settings: Any) -> dict[str, Any]:
         "device": settings.device,
         "max_batch": settings.max_batch,
         "max_duration": settings.max_duration,
+        "ray_caller_check_seconds": settings.ray_caller_check_seconds,
     }
     if settings.cache_dir is not None:
         options["cache_dir"] = str(settings.cache_dir)
@@ -250,7 +254,7 @@ def connect(settings: Any) -> RayBackend:
         from ray import serve
     except ImportError as exc:
         raise UnsupportedFeature(RAY_EXTRA, code="RAY_NOT_INSTALLED") from exc
-    from .ray_replica import Generator
+    from .ray_replica import CallerToken, Generator
 
     owns = False
     if not ray.is_initialized():
@@ -271,7 +275,8 @@ def connect(settings: Any) -> RayBackend:
         bound = Generator.options(**options).bind(replica_options(settings))
         handle = serve.run(bound, name=app, route_prefix=None)
     replicas = settings.ray_max_replicas or settings.ray_replicas or _running_replicas(app)
-    backend = RayBackend(handle, capacity=replicas * settings.max_batch)
+    token = ray.remote(num_cpus=0)(CallerToken).remote()  # dies with this process
+    backend = RayBackend(handle, capacity=replicas * settings.max_batch, token=token)
     backend.owns_ray = owns
     try:  # the models a replica holds warm (readiness and GET /models report them loaded)
         backend.models.update(handle.info.remote().result(timeout_s=120)["models"])

@@ -13,10 +13,13 @@ the replica's for the job's life), which yields plain dicts, in order::
     {"type": "done", "audio": AudioOutput, "stems": {name: AudioOutput} | None}
   | {"type": "error", "error": {"code", "message", "details"}}
 
-It knows nothing about the database, storage or HTTP: the API node that called it claims,
-stores and settles the job. A call cancelled by the caller (the job was cancelled, or the API
-node gave it back) leaves the batch at the next step. ``generator_app`` builds the Serve
-application that ``RayBackend`` deploys (or that a Serve config names, see docs/ray.md).
+It knows nothing about the database, storage or HTTP: the API node that called it claims, stores
+and settles the job. Each call carries its API node's ``CallerToken``; Serve does not end a call
+whose caller died, so a replica pings the token every ``ray_caller_check_seconds`` and drops the
+job when its API node is gone (its restart, or another node, runs it again). A call cancelled by
+the caller (the job was cancelled, or the API node gave it back) leaves the batch at the next
+step. ``generator_app`` builds the Serve application that ``RayBackend`` deploys (or that a
+Serve config names, see docs/ray.md).
 """
 
 from __future__ import annotations
@@ -40,7 +43,14 @@ from .backends import Backend
 from .events import JobEvent, failure
 from .spec import JobSpec
 
-__all__ = ["PROGRESS_SECONDS", "Generator", "GeneratorReplica", "ReplicaEngine", "generator_app"]
+__all__ = [
+    "PROGRESS_SECONDS",
+    "CallerToken",
+    "Generator",
+    "GeneratorReplica",
+    "ReplicaEngine",
+    "generator_app",
+]
 
 log = logging.getLogger("music_gen.ray")
 
@@ -133,6 +143,27 @@ class ReplicaEngine:
             self._sinks[job_id] = sink
 
 
+class CallerToken:
+    """An actor that lives as long as the API node process that made it (Ray ends an actor
+    with its owner); a replica pings the token of each job's caller to learn whether anyone
+    still waits for the job."""
+
+    def ping(self) -> bool:
+        return True
+
+
+async def _alive(token: Any, timeout: float = 30.0) -> bool:
+    from ray.exceptions import RayActorError
+
+    try:
+        await asyncio.wait_for(token.ping.remote(), timeout=timeout)
+    except RayActorError:
+        return False
+    except TimeoutError:  # slow, not known to be gone
+        return True
+    return True
+
+
 class GeneratorReplica:
     """A Serve replica: a warm backend shared by every job routed here."""
 
@@ -150,6 +181,8 @@ class GeneratorReplica:
         self.name = f"ray-replica-{context.replica_id.unique_id}@{socket.gethostname()}"
         self.backend = backend
         self.engine = ReplicaEngine(backend)
+        self.check_seconds = settings.ray_caller_check_seconds
+        self.dropped = 0  # runs dropped because their API node was gone
         log.info("replica %s ready (pid %d, models %s)", self.name, os.getpid(),
                  backend.loaded_models())  # fmt: skip
 
@@ -159,6 +192,7 @@ class GeneratorReplica:
         spec: dict[str, Any],
         stream: bool,
         files: dict[str, tuple[str, bytes]] | None = None,
+        caller: Any = None,
     ) -> AsyncIterator[dict[str, Any]]:
         scratch = None
         if files:  # the job's input audio, sent along: written here, the spec pointed at it
@@ -178,10 +212,22 @@ class GeneratorReplica:
         ended = False
         try:
             yield {"type": "started", "replica": self.name, "pid": os.getpid()}
+            next_check = time.monotonic() + self.check_seconds
             while not ended:
-                item = await items.get()
-                ended = item["type"] in ("done", "error")
-                yield item
+                try:
+                    item = await asyncio.wait_for(items.get(), timeout=self.check_seconds)
+                except TimeoutError:
+                    item = None
+                # Serve does not end a call whose caller died: ask the caller's token
+                if caller is not None and time.monotonic() >= next_check:
+                    next_check = time.monotonic() + self.check_seconds
+                    if not await _alive(caller):
+                        self.dropped += 1
+                        log.warning("job %s: its API node is gone; dropped", job_id)
+                        return
+                if item is not None:
+                    ended = item["type"] in ("done", "error")
+                    yield item
         finally:
             if not ended:  # cancelled by the caller, or the caller is gone
                 self.engine.cancel(job_id, sink)
@@ -191,7 +237,7 @@ class GeneratorReplica:
     def info(self) -> dict[str, Any]:
         """Who and where this replica is, and the models it holds warm."""
         return {"replica": self.name, "pid": os.getpid(), "active": self.engine.active(),
-                "models": self.backend.loaded_models()}  # fmt: skip
+                "models": self.backend.loaded_models(), "dropped": self.dropped}  # fmt: skip
 
 
 # the Serve deployment (decorated here rather than with @, so type checkers keep the class)

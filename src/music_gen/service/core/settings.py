@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     ray_cpus_per_replica: float = Field(1.0, ge=0)
     ray_grace_seconds: float = Field(300.0, ge=0)  # a replica scaled down finishes its jobs
     ray_autoscaling: dict[str, float] = {}  # more autoscaling_config keys (delays, intervals)
+    ray_caller_check_seconds: float = Field(5.0, gt=0)  # replicas: is a job's API node alive?
 
     # webhooks
     webhook_max_attempts: int = Field(6, ge=1)
