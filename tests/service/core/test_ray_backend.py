@@ -401,3 +401,30 @@ def test_the_call_carries_the_input_audio_bytes(tmp_path):
     for _ in range(200):  # (the call is read on a thread of its own)
         events = events or backend.step()
     assert events and events[0].kind == "error" and "without a result" in events[0].error.message
+
+
+def test_a_call_the_cluster_refuses_is_a_lost_run():
+    """``handle.run.remote`` raising a Ray error (cluster unreachable) is a RETRY (the worker
+    puts the job back, attempt counted), not a failure of the job."""
+    from ray.exceptions import RaySystemError
+
+    from music_gen.service.core.ray_backend import RayBackend
+    from music_gen.service.core.spec import JobSpec
+
+    class Handle:
+        def options(self, **_: Any) -> Handle:
+            return self
+
+        @property
+        def run(self) -> Any:
+            class Method:
+                def remote(self, *args: Any) -> Any:
+                    raise RaySystemError("the cluster is gone")
+
+            return Method()
+
+    backend = RayBackend(Handle(), capacity=1)
+    backend.submit("job-1", JobSpec(model="m", prompt="p", duration=1.0, seed=1), stream=False)
+    (event,) = backend.step()
+    assert event.kind == "retry" and "did not take" in event.error.message
+    assert backend.active() == 0

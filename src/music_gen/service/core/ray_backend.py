@@ -107,7 +107,16 @@ class RayBackend:
             path = getattr(spec, name)
             if path:
                 files[name] = (Path(path).name, Path(path).read_bytes())
-        response = self.handle.run.remote(job_id, spec.stored(), stream, files, self.token)
+        try:
+            response = self.handle.run.remote(job_id, spec.stored(), stream, files, self.token)
+        except Exception as exc:
+            if not _lost(exc):
+                raise
+            # the cluster did not take the call (unreachable): like a lost run, counted
+            error = GenerationFailed(f"the Ray cluster did not take the job: {type(exc).__name__}")
+            self.calls[job_id] = _Call(None, stream)
+            self._events.put(Event(job_id, JobEvent.RETRY, error=error))
+            return
         call = _Call(response, stream)
         call.thread = threading.Thread(
             target=self._follow, args=(job_id, call), name=f"ray-{job_id[:8]}", daemon=True
@@ -182,7 +191,8 @@ class RayBackend:
         call = self.calls.pop(job_id, None)
         if call is not None:
             call.cancelled = True
-            call.response.cancel()
+            if call.response is not None:
+                call.response.cancel()
 
     def close(self) -> None:
         """Cancel every call still in flight (the worker gave their jobs back)."""
