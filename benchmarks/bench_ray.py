@@ -4,8 +4,10 @@ One process, one run: a local Ray cluster (CPU replicas), a scratch PostgreSQL d
 for each engine (``test-tone``: no model, so only the dispatch is measured; the tiny random
 checkpoint: a real MusicGen decode) three back ends behind the same ``Worker`` and job store:
 
-- ``in-process``: ``make_backend`` in this process (the embedded default);
-- ``ray x1`` / ``ray x2``: ``RayBackend`` on one / two ``Generator`` replicas.
+- ``in-process``: ``make_backend`` behind the worker in one process (the embedded default; run
+  in a fresh process with one torch thread, as a replica has);
+- ``ray x1`` / ``ray x2``: ``RayBackend`` on one / two ``Generator`` replicas (0.5 logical CPU
+  each: Ray gives each one torch thread).
 
 Per back end: the latency of single jobs run one at a time (create -> settled, the result
 stored), and the throughput of a burst of jobs submitted together; beside them "engine only",
@@ -19,6 +21,7 @@ Prints one table.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import statistics
@@ -117,6 +120,27 @@ def measure(rig: Rig, args: argparse.Namespace) -> dict[str, float]:
     return {"single": statistics.median(single), "jobs_per_s": args.jobs / wall}
 
 
+def _local(kind: str, base: dict[str, Any], url: str, tmp: str, args: dict[str, Any]) -> Any:
+    """One in-process measurement, run in a fresh process (``spawn``) with one torch thread,
+    like a replica: torch used from two threads of one process (the floor in the main thread,
+    the worker in its own) runs each much slower on this box, which would be measured as the
+    worker's overhead."""
+    import torch
+
+    torch.set_num_threads(1)
+    settings = Settings(**base)
+    model = str(settings.model)
+    ns = argparse.Namespace(**args)
+    if kind == "engine":
+        return {"single": engine_only(make_backend(settings, model), model, ns),
+                "jobs_per_s": float("nan")}  # fmt: skip
+    rig = Rig(url, Path(tmp), make_backend(settings, model), model, f"{model[-8:]}-local")
+    try:
+        return measure(rig, ns)
+    finally:
+        rig.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=16, help="jobs in the burst")
@@ -146,12 +170,11 @@ def main() -> None:
             else:
                 base.update(engine="fast", model=tiny)
             settings = Settings(**base)  # type: ignore[arg-type]
-            model = str(settings.model)
-            floor = engine_only(make_backend(settings, model), model, args)
-            rows.append((engine, "engine only", {"single": floor, "jobs_per_s": float("nan")}))
-            rig = Rig(url, tmp, make_backend(settings, model), model, f"{engine}-local")
-            rows.append((engine, "in-process", measure(rig, args)))
-            rig.close()
+            spawn = multiprocessing.get_context("spawn")
+            for kind, name in (("engine", "engine only"), ("worker", "in-process")):
+                with spawn.Pool(1) as pool:
+                    result = pool.apply(_local, (kind, base, url, str(tmp), vars(args)))
+                rows.append((engine, name, result))
             for replicas in (1, 2):
                 app = f"bench-{engine}-{replicas}"
                 sizing = {"ray_address": "local", "ray_app": app, "ray_replicas": replicas,
