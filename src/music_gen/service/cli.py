@@ -4,7 +4,9 @@ Flags override ``MUSIC_GEN_*`` environment variables; see ``service.settings.Set
 First contact: ``serve`` logs at INFO without Alembic's plugin chatter, and when keys are
 required but none exists yet it says in one line how to create one and which URL to open.
 Both commands need the ``service`` extra (``pip install 'music-gen[service]'``) and say so
-when it is missing.
+when it is missing. ``serve --ray ADDRESS|local`` (with ``--replicas`` or ``--min/--max-replicas``
+and ``--gpus-per-replica``) runs generation on Ray Serve replicas; it needs the ``ray`` extra
+and a PostgreSQL ``--database-url`` (docs/ray.md).
 """
 
 from __future__ import annotations
@@ -79,8 +81,36 @@ def first_contact(settings: Any, args: argparse.Namespace) -> str | None:
     )
 
 
+def _ray_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--ray`` and its sizing flags as settings (sizing without ``--ray`` is refused)."""
+    sizing = {
+        "ray_replicas": args.replicas,
+        "ray_min_replicas": args.min_replicas,
+        "ray_max_replicas": args.max_replicas,
+        "ray_gpus_per_replica": args.gpus_per_replica,
+        "ray_cpus_per_replica": args.cpus_per_replica,
+    }
+    given = {k: v for k, v in sizing.items() if v is not None}
+    if args.ray is None:
+        if given:
+            from ..errors import InvalidInput
+
+            flags = ", ".join("--" + k[4:].replace("_", "-") for k in given)
+            raise InvalidInput(f"{flags} need --ray ADDRESS (or --ray local)",
+                               code="INVALID_SETTINGS")  # fmt: skip
+        return {}
+    from importlib.util import find_spec
+
+    if find_spec("ray") is None:
+        from ..errors import UnsupportedFeature
+
+        raise UnsupportedFeature("--ray needs the `ray` extra: pip install 'music-gen[ray]'",
+                                 code="RAY_NOT_INSTALLED")  # fmt: skip
+    return {"ray_address": args.ray, **given}
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings(args, auth=False if args.no_auth else None)
+    settings = _settings(args, auth=False if args.no_auth else None, **_ray_overrides(args))
     import uvicorn
 
     from .api.app import create_app
@@ -149,6 +179,22 @@ def add_commands(sub: Any) -> None:
         "--no-auth", action="store_true", help="no API keys (refused unless on loopback)"
     )
     _store_flags(serve)
+    ray = serve.add_argument_group("scale-out on Ray Serve (docs/ray.md; needs --database-url)")
+    ray.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="run generation on a Ray cluster (its address, or `local`)",
+    )
+    ray.add_argument("--replicas", type=int, metavar="N", default=None, help="replicas (default 1)")
+    ray.add_argument(
+        "--min-replicas", type=int, metavar="N", default=None, help="autoscaling: at least"
+    )
+    ray.add_argument(
+        "--max-replicas", type=int, metavar="N", default=None, help="autoscaling: at most"
+    )
+    ray.add_argument("--gpus-per-replica", type=float, metavar="G", default=None, help="default 0")
+    ray.add_argument("--cpus-per-replica", type=float, metavar="C", default=None, help="default 1")
     serve.set_defaults(func=_cmd_serve)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")

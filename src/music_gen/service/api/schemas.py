@@ -136,6 +136,10 @@ class JobPublic(BaseModel):
     batch_id: str | None
     track_id: str | None
     attempts: int
+    worker: str | None = Field(
+        default=None,
+        description="What ran (or runs) the job: a Ray replica, or the server's own worker.",
+    )
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None

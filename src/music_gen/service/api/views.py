@@ -54,6 +54,12 @@ def public_params(state: ServiceState, params: dict[str, Any]) -> dict[str, Any]
     return {k: scrub(v) for k, v in out.items()}
 
 
+def _running_on(state: ServiceState, job: Job) -> str | None:
+    """The Ray replica running the job, when this node dispatched it (else None)."""
+    where = getattr(state.backend, "where", None)
+    return where(job.id) if where is not None and job.status == "running" else None
+
+
 def job_public(state: ServiceState, job: Job) -> JobPublic:
     result = job.result or {}
     created = _utc(job.created_at)
@@ -78,6 +84,7 @@ def job_public(state: ServiceState, job: Job) -> JobPublic:
         batch_id=job.batch_id,
         track_id=job.track_id,
         attempts=job.attempts,
+        worker=result.get("worker") or _running_on(state, job) or job.worker_id,
         created_at=created,
         started_at=_utc(job.started_at),
         finished_at=_utc(job.finished_at),

@@ -326,8 +326,9 @@ class JobStore:
             self._changed(job.id, "failed", code=error.get("code"))
         return bool(done)
 
-    def release(self, job: Job) -> bool:
-        """Give a running job back to the queue (worker shutting down, batch split)."""
+    def release(self, job: Job, reason: str = "released") -> bool:
+        """Give a running job back to the queue (worker shutting down, batch split, its run
+        lost with a Ray replica); its attempt stays counted."""
         with self.db.session.begin() as s:
             done = _count(
                 s,
@@ -336,7 +337,7 @@ class JobStore:
                 .values(status="queued", worker_id=None, progress=0.0),
             )
         if done:
-            self._changed(job.id, "queued", reason="released")
+            self._changed(job.id, "queued", reason=reason)
         return bool(done)
 
     def requeue_stale(

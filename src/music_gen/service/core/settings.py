@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     max_input_audio_seconds: float = Field(30.0, gt=0)
     download_timeout_seconds: float = Field(15.0, gt=0)
 
+    # scale-out on Ray Serve (docs/ray.md): a cluster address, or "local" to start one here;
+    # None keeps the in-process worker. Needs a PostgreSQL database_url.
+    ray_address: str | None = None
+    ray_app: str = "music-gen"  # the Serve application of the generation replicas
+    ray_replicas: int | None = Field(None, ge=1)  # fixed size (default 1) …
+    ray_min_replicas: int | None = Field(None, ge=0)  # … or autoscaling between these
+    ray_max_replicas: int | None = Field(None, ge=1)
+    ray_gpus_per_replica: float = Field(0.0, ge=0)
+    ray_cpus_per_replica: float = Field(1.0, ge=0)
+    ray_grace_seconds: float = Field(300.0, ge=0)  # a replica scaled down finishes its jobs
+    ray_autoscaling: dict[str, float] = {}  # more autoscaling_config keys (delays, intervals)
+    ray_caller_check_seconds: float = Field(5.0, gt=0)  # replicas: is a job's API node alive?
+
     # webhooks
     webhook_max_attempts: int = Field(6, ge=1)
     webhook_backoff_seconds: float = Field(2.0, gt=0)  # doubles after every failed attempt
@@ -87,6 +100,19 @@ class Settings(BaseSettings):
                 f"authentication is off and the server would listen on {self.host}; "
                 "run without auth only on a loopback address (127.0.0.1, ::1, localhost)"
             )
+        if self.ray_address is not None:
+            if not (self.database_url or "").startswith("postgresql"):
+                raise ValueError(
+                    "the Ray backend needs a PostgreSQL database shared by every API node: "
+                    "set --database-url postgresql+psycopg://… (MUSIC_GEN_DATABASE_URL)"
+                )
+            if self.ray_replicas is not None and (
+                self.ray_min_replicas is not None or self.ray_max_replicas is not None
+            ):
+                raise ValueError("give either ray_replicas or ray_min/max_replicas, not both")
+            low, high = self.ray_min_replicas or 0, self.ray_max_replicas
+            if high is not None and low > high:
+                raise ValueError("ray_min_replicas is larger than ray_max_replicas")
         return self
 
     @property

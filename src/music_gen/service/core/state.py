@@ -137,6 +137,10 @@ class ServiceState:
             allow_loopback=settings.allow_loopback_urls,
             transport=webhook_transport,
         )
+        if backend is None and settings.ray_address:  # generation on Ray Serve replicas
+            from .ray_backend import connect
+
+            backend = connect(settings)
         backend = backend or make_backend(settings, settings.model)
         base = settings.base_url
         worker_id, worker_lock = _worker_id(settings.data_dir)
@@ -177,6 +181,9 @@ class ServiceState:
 
     def stop(self) -> None:
         self.worker.stop()
+        close = getattr(self.backend, "close", None)  # a Ray backend: calls still in flight
+        if close is not None:
+            close()
         self.webhooks.stop()
         self.db.dispose()
         lock = self.extras.pop("worker_lock", None)

@@ -10,14 +10,15 @@ One thread owns the models (the backend). Each turn of its loop:
    accounts, at most ``max_concurrent_per_account`` running per account) and submits them —
    invalid parameters fail the job with their error code;
 3. one backend step; each event is handled on its own (one that fails fails its job, never the
-   loop): chunks of streaming jobs go to their listener (the WebSocket that asked for them);
-   a finished job is settled in steps — store its files, record the outcome, announce it
-   (webhook, listener). A storage failure fails the job with its reason (STORAGE_FULL,
-   STORAGE_UNAVAILABLE) and is reported by readiness until a write would fit again; a database
-   failure keeps the step for the next turn with the job still held (and heart-beating). A run
-   whose outcome is refused (the job was cancelled or taken over by another worker) deletes
-   exactly the files it wrote. A job's downloaded inputs (files under ``scratch_dir``) are
-   deleted when it ends.
+   loop): chunks of streaming jobs go to their listener (the WebSocket that asked for them); a
+   run lost with the machine it ran on (``RETRY``: a Ray replica died) goes back to the queue,
+   its attempt counted (failed after ``max_attempts``); a finished job is settled in steps —
+   store its files, record the outcome, announce it (webhook, listener). A storage failure fails
+   the job with its reason (STORAGE_FULL, STORAGE_UNAVAILABLE) and is reported by readiness
+   until a write would fit again; a database failure keeps the step for the next turn with the
+   job still held (and heart-beating). A run whose outcome is refused (the job was cancelled or
+   taken over by another worker) deletes exactly the files it wrote. A job's downloaded inputs
+   (files under ``scratch_dir``) are deleted when it ends.
 
 Stopping releases the running jobs back to the queue; a crash leaves them running, and the
 next start requeues them (the same worker id when it is the data directory's only process;
@@ -322,10 +323,13 @@ class Worker:
         elif event.kind == JobEvent.ERROR:
             assert event.error is not None
             self._fail(job, event.error)
+        elif event.kind == JobEvent.RETRY:  # its run was lost with the machine it ran on
+            self._settle(job, self._requeue_step(job, event.error))
         else:
             assert event.audio is not None
             self.audio_seconds += event.audio.duration
-            self._settle(job, self._store_step(job, event.audio, event.stems or {}))
+            store = self._store_step(job, event.audio, event.stems or {}, event.worker)
+            self._settle(job, store)
 
     # Settling a job is a chain of steps (store the files, record the outcome, announce it).
     # A step that fails on the database is kept and retried on the next turns, with the job
@@ -362,7 +366,30 @@ class Worker:
                 continue
             self._settle(job, step, tries)
 
-    def _store_step(self, job: Job, audio: AudioOutput, stems: dict[str, AudioOutput]) -> Step:
+    def _requeue_step(self, job: Job, error: MusicGenError | None) -> Step:
+        """Back to the queue (another run, attempt counted), or failed after ``max_attempts``."""
+
+        def requeue() -> Step | None:
+            if job.attempts >= self.store.max_attempts:
+                reason = error or GenerationFailed("its run was lost")
+                details = {**reason.details, "attempts": job.attempts}
+                lost = GenerationFailed(f"{reason.message} ({job.attempts} runs lost; giving up)",
+                                        details=details)  # fmt: skip
+                return self._fail_step(job, lost)
+            self.store.release(job, reason="lost")
+            self.running.pop(job.id, None)  # (its inputs stay for the next run)
+            self._wake.set()
+            return None
+
+        return requeue
+
+    def _store_step(
+        self,
+        job: Job,
+        audio: AudioOutput,
+        stems: dict[str, AudioOutput],
+        runner: str | None = None,
+    ) -> Step:
         def store() -> Step | None:
             spec = JobSpec.from_stored(job.params, job.model)
             fmt, rate = spec.format, spec.sample_rate
@@ -401,6 +428,8 @@ class Worker:
                 "stems": {name: r.id for name, r in extra.items()},
                 "midi_id": None if midi is None else midi.id,
             }
+            if runner is not None:  # a Ray replica: which one ran it
+                result["worker"] = runner
             return self._finish_step(job, result, record, written)
 
         return store
