@@ -32,6 +32,7 @@ def test_job_life_cycle(server, alice):
     assert done["status"] == "succeeded", done
     assert done["progress"] == 1.0 and done["seed"] == 11 and done["attempts"] == 1
     assert done["duration"] == pytest.approx(0.6)
+    assert (done["type"], done["origin"], done["kind"]) == ("batch", "api", "generate")
     assert done["metadata"]["seed"] == 11 and done["metadata"]["engine"] == "fast"
     assert done["created_at"] <= done["started_at"] <= done["finished_at"]
     audio = alice.get(done["audio_url"])

@@ -139,7 +139,7 @@ def test_repaint_a_finished_job_keeps_the_outside(client):
     r = client.post("/edit", json=edit)
     assert r.status_code == 202, r.text
     edited = wait_for(client, r.json()["task_id"])
-    assert edited["status"] == "succeeded" and edited["type"] == "edit", edited
+    assert edited["status"] == "succeeded" and edited["type"] == "edit" == edited["kind"], edited
     assert edited["params"]["source"] is True  # never the server's file path
     assert edited["params"]["source_job_id"] == source["task_id"]
     before, _ = _audio(client, source["audio_url"])

@@ -121,6 +121,11 @@ class JobPublic(BaseModel):
         description="batch (one whole result), stream, multitrack (a mix with stems) or edit"
     )
     origin: str = Field(description="api, or the drop-in API it came through (segmind, ...)")
+    kind: str = Field(
+        description="Deprecated (use type and origin): the origin for drop-in APIs, else "
+        "generate, stream, multitrack or edit.",
+        json_schema_extra={"deprecated": True},
+    )
     model: str
     prompt: str
     duration: float

@@ -25,6 +25,10 @@ def submitted(state: ServiceState, job: Job) -> JobSubmitted:
     )
 
 
+#: the deprecated ``kind`` field's old values for the API's own jobs
+_LEGACY_KIND = {"batch": "generate"}
+
+
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
         return value.replace(tzinfo=dt.UTC)
@@ -71,6 +75,7 @@ def job_public(state: ServiceState, job: Job) -> JobPublic:
         queue_position=queue_position(state, job),
         type=job.type,  # type: ignore[arg-type]
         origin=job.origin,
+        kind=_LEGACY_KIND.get(job.type, job.type) if job.origin == "api" else job.origin,
         model=job.model,
         prompt=str(job.params.get("prompt", "")),
         duration=float(result.get("duration", job.params.get("duration", 0.0))),
