@@ -11,6 +11,7 @@ from sqlalchemy import Float, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ....errors import ServiceUnavailable
 from ...core.auth import Caller
 from ...core.db import Database
 from ..common import AdapterBase
@@ -49,7 +50,13 @@ def spend(db: Database, key_id: str, amount: float) -> None:
             return
         except IntegrityError:  # another request created the row meanwhile: add to it
             continue
-    raise RuntimeError(f"could not record credits of key {key_id}")
+    # the row appeared and vanished three times over (a key deleted while it spends): a 503
+    # with a code the client can retry on, never a 500
+    raise ServiceUnavailable(
+        "the key's credits could not be recorded; try again",
+        code="CREDITS_UNAVAILABLE",
+        details={"key_id": key_id},
+    )
 
 
 def remaining(db: Database, settings: SegmindSettings, caller: Caller | None) -> str:
