@@ -8,7 +8,9 @@ One thread owns the models (the backend). Each turn of its loop:
    conversions) and downloaded inputs left behind;
 2. admitting: claims as many queued jobs as the backend has free slots (fairly across
    accounts, at most ``max_concurrent_per_account`` running per account) and submits them —
-   invalid parameters fail the job with their error code;
+   invalid parameters fail the job with their error code. It asks the database when told
+   (a submission in this process, a job that left), when idle, and otherwise every
+   ``CLAIM_SECONDS`` (jobs queued by other processes): not between every two decode steps;
 3. one backend step; each event is handled on its own (one that fails fails its job, never the
    loop): chunks of streaming jobs go to their listener (the WebSocket that asked for them); a
    run lost with the machine it ran on (``RETRY``: a Ray replica died) goes back to the queue,
@@ -57,6 +59,7 @@ log = logging.getLogger("music_gen.worker")
 
 Listener = Callable[[JobEvent, Any], None]  # (event, its audio or the stored job)
 Step = Callable[[], "Step | None"]  # a piece of settling a job; returns the next one
+CLAIM_SECONDS = 0.25  # while decoding: how often to look for jobs nobody told this worker of
 UNKNOWN_ERROR_RETRIES = 5  # database errors are retried for as long as the process lives
 
 
@@ -151,6 +154,10 @@ class Worker:
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        # claim new jobs now (set by ``wake`` and when a job leaves); otherwise at most every
+        # CLAIM_SECONDS while busy, so a decode step is not followed by a query each time
+        self._claim_now = threading.Event()
+        self._claim_now.set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._timers: dict[str, float] = {}
@@ -178,6 +185,7 @@ class Worker:
         return self._thread is not None and self._thread.is_alive()
 
     def wake(self) -> None:
+        self._claim_now.set()
         self._wake.set()
 
     def cancel(self, job_id: str) -> None:
@@ -215,7 +223,12 @@ class Worker:
         self._every("reap", max(1.0, self.lease / 2), self._reap)
         self._every("retention", 600.0, self._expire)
         self._apply_cancellations()
-        self._admit()
+        if self._claim_now.is_set() or not self.backend.active():
+            self._claim_now.clear()
+            self._timers["claim"] = time.monotonic()
+            self._admit()
+        else:  # jobs queued by other processes sharing the database
+            self._every("claim", CLAIM_SECONDS, self._admit)
         if not self.backend.active():
             return False  # (outcomes waiting for the database are retried at the next turn)
         started = time.perf_counter()
@@ -256,7 +269,7 @@ class Worker:
 
     def _reap(self) -> None:
         if self.store.requeue_stale(self.lease, on_failed=self._reaped):
-            self._wake.set()
+            self.wake()
         # jobs cancelled through another server process sharing this database
         for job_id, status in self.store.statuses(list(self.running)).items():
             if status != "running":
@@ -378,7 +391,7 @@ class Worker:
                 return self._fail_step(job, lost)
             self.store.release(job, reason="lost")
             self.running.pop(job.id, None)  # (its inputs stay for the next run)
-            self._wake.set()
+            self.wake()
             return None
 
         return requeue
@@ -469,6 +482,7 @@ class Worker:
     def _ended(self, job: Job) -> None:
         """The job left this worker for good: forget it and delete its downloaded inputs."""
         self.running.pop(job.id, None)
+        self._claim_now.set()  # room for the next queued job
         self._remove_inputs(job)
 
     def _remove_inputs(self, job: Job) -> None:
