@@ -132,9 +132,9 @@ def _local(kind: str, base: dict[str, Any], url: str, tmp: str, args: dict[str, 
     model = str(settings.model)
     ns = argparse.Namespace(**args)
     if kind == "engine":
-        return {"single": engine_only(make_backend(settings, model), model, ns),
+        return {"single": engine_only(make_backend(settings), model, ns),
                 "jobs_per_s": float("nan")}  # fmt: skip
-    rig = Rig(url, Path(tmp), make_backend(settings, model), model, f"{model[-8:]}-local")
+    rig = Rig(url, Path(tmp), make_backend(settings), model, f"{model[-8:]}-local")
     try:
         return measure(rig, ns)
     finally:

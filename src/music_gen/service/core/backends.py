@@ -96,11 +96,9 @@ class _Streams:
 class MusicGenBackend:
     def __init__(
         self,
-        default_model: str,
         load: Callable[[str], Any],
         capacity: int = 4,
     ) -> None:
-        self.default_model = default_model
         self.load = load  # model name -> MusicGenerator
         self.capacity = capacity
         self.generators: dict[str, Any] = {}
@@ -288,7 +286,7 @@ class ToneBackend:
         self.jobs.pop(job_id, None)
 
 
-def make_backend(settings: Any, default_model: str) -> Backend:
+def make_backend(settings: Any) -> Backend:
     """The backend ``settings`` name; every model it loads gets the server's limits and
     options (``max_duration``, and MusicGen's ``engine`` and ``quantize``), so what
     ``core.submit`` validated is what the model accepts."""
@@ -306,4 +304,4 @@ def make_backend(settings: Any, default_model: str) -> Backend:
             model, device=settings.device, cache_dir=settings.cache_dir, **options
         )
 
-    return MusicGenBackend(default_model, load, settings.max_batch)
+    return MusicGenBackend(load, settings.max_batch)

@@ -173,7 +173,7 @@ class GeneratorReplica:
 
         # (MUSIC_GEN_* inherited from an API node fill the rest; a replica is no API node)
         settings = Settings(**{**options, "ray_address": None})
-        backend = make_backend(settings, settings.model or "composer")
+        backend = make_backend(settings)
         warm = getattr(backend, "generator", None)
         if warm is not None and settings.model:  # load the default model before taking jobs
             warm(settings.model)

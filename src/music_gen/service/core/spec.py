@@ -107,10 +107,6 @@ class JobSpec(BaseModel):
     def sampling(self) -> dict[str, Any]:
         return self._given(SAMPLING)
 
-    def lengths(self) -> dict[str, Any]:
-        """``sampling()`` without the seed: what ``GenerationParams.validate`` checks."""
-        return {k: v for k, v in self.sampling().items() if k != "seed"}
-
     def conditioning(self) -> dict[str, Any]:
         """MusicGen's audio conditioning: the tune to follow, the audio to continue."""
         return self._given(("melody", "continuation"))

@@ -141,7 +141,7 @@ class ServiceState:
             from .ray_backend import connect
 
             backend = connect(settings)
-        backend = backend or make_backend(settings, settings.model)
+        backend = backend or make_backend(settings)
         base = settings.base_url
         worker_id, worker_lock = _worker_id(settings.data_dir)
         worker = Worker(

@@ -16,7 +16,6 @@ import soundfile as sf
 from sqlalchemy.exc import SQLAlchemyError
 
 from ...audio.output import _MP3_SAMPLE_RATES, AUDIO_FORMATS
-from ...engine.hub import KNOWN_MODELS
 from ...errors import InvalidInput, UnsupportedFeature
 from ...families import Capability, require
 from ...params import GenerationParams, SongParams, resolve_seeds, validate_prompt
@@ -29,11 +28,6 @@ from .state import ServiceState
 from .urlguard import check_public_url
 
 __all__ = ["eta_seconds", "queue_position", "submit", "validate_request"]
-
-
-def allowed_models(state: ServiceState) -> list[str]:
-    """The default model, the extra ones configured, the song model and the composer."""
-    return state.catalog.names()
 
 
 def resolve_model(state: ServiceState, requested: str | None) -> str:
@@ -247,7 +241,3 @@ def queue_position(state: ServiceState, job: Job) -> int | None:
         return state.store.queue_positions([job.id]).get(job.id)
     except SQLAlchemyError:
         return None
-
-
-def known_model_names() -> list[str]:
-    return sorted(KNOWN_MODELS)
