@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from service_helpers import Server, free_port
 
-from music_gen.service.api.app import create_app
+from music_gen.service.app import create_app
 from music_gen.service.core.backends import Event, ToneBackend
 from music_gen.service.core.settings import Settings
 

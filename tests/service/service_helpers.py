@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 
-from music_gen.service.api.app import create_app
+from music_gen.service.app import create_app
 from music_gen.service.core.auth import KeyStore
 from music_gen.service.core.db import open_database
 from music_gen.service.core.settings import Settings

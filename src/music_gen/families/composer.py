@@ -44,7 +44,7 @@ COMPOSER_CAPABILITIES = frozenset(
 def composer_card(max_duration: float = 300.0) -> ModelCard:
     return ModelCard(
         "composer", "composer", COMPOSER_CAPABILITIES, Composer.sample_rate, 2, max_duration,
-        size="0 (no weights)",
+        size="0 (no weights)", details={"weights": False},  # nothing to download or cache
     )  # fmt: skip
 
 

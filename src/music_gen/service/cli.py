@@ -113,7 +113,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args, auth=False if args.no_auth else None, **_ray_overrides(args))
     import uvicorn
 
-    from .api.app import create_app
+    from .app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # 8 lines of noise

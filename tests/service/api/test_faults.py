@@ -234,7 +234,7 @@ def _no_proxy_env(monkeypatch):
 # ---------------------------------------------------------------- finding 1: SIGSTOP
 _SLOW_SERVER = """
 import sys, time, uvicorn
-from music_gen.service.api.app import create_app
+from music_gen.service.app import create_app
 from music_gen.service.core.backends import ToneBackend
 from music_gen.service.core.settings import Settings
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from music_gen.service.api.app import create_app
+from music_gen.service.app import create_app
 from music_gen.service.api.routes.studio import assets
 from music_gen.service.core.settings import Settings
 

@@ -1,7 +1,7 @@
-"""The FastAPI application: ``create_app(settings)`` wires state, routes and error handling,
-and is the one place that lists the vendor adapters (``default_adapters``): their routers, their
+"""The FastAPI application: ``build_app(settings, adapters=...)`` wires state, routes and error
+handling, and plugs in the adapters it is handed (``core.plugins.Adapter``): their routers, their
 middleware (``OnPaths``: on their own paths only), their tables' migrations and their webhook
-bodies (``core.plugins``).
+bodies. It imports no adapter: ``service/app.py`` (the composition root) lists them.
 
 Every error leaves as ``{"error": {"code", "message", "details"}}`` with the library's stable
 codes: ``MusicGenError`` subclasses carry their own status; request validation is 422
@@ -30,7 +30,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ... import __version__
 from ...errors import MusicGenError, PayloadTooLarge, RateLimited
-from ..adapters import aimlapi, leap, modelslab, segmind
 from ..core import plugins
 from ..core.backends import Backend
 from ..core.plugins import Adapter, Middleware
@@ -40,7 +39,7 @@ from .deps import QUERY_KEY_SCOPE
 from .routes import audio, generate, multitrack, songs, studio, system, ws
 from .schemas import ERROR_RESPONSES
 
-__all__ = ["OnPaths", "create_app", "default_adapters"]
+__all__ = ["OnPaths", "SafeJSONResponse", "build_app"]
 
 log = logging.getLogger("music_gen.service")
 
@@ -159,22 +158,17 @@ class OnPaths:
             await self.app(scope, receive, send)
 
 
-def default_adapters() -> list[Adapter]:
-    """The vendor adapters this service runs, each with its settings read from the
-    environment: the one list of them in the code base."""
-    return [leap.adapter(), segmind.adapter(), modelslab.adapter(), aimlapi.adapter()]
-
-
-def create_app(
+def build_app(
     settings: Settings | None = None,
     *,
     backend: Backend | None = None,
     webhook_transport: httpx.BaseTransport | None = None,
-    adapters: Sequence[Adapter] | None = None,
+    adapters: Sequence[Adapter] = (),
 ) -> FastAPI:
-    """The app for ``settings``, with ``adapters`` (default: ``default_adapters()``)."""
+    """The app for ``settings`` with ``adapters`` plugged in (``service.app.create_app`` hands
+    it the vendor adapters)."""
     settings = settings or Settings()  # type: ignore[call-arg]
-    adapters = list(default_adapters() if adapters is None else adapters)
+    adapters = list(adapters)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

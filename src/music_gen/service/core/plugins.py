@@ -5,7 +5,7 @@ service's own jobs. What it brings, and who uses it:
 
 - ``name``: the origin its jobs carry; it keys its webhook body and names its version table.
 - ``router`` and ``middleware`` (run only on the path prefixes in ``paths``): mounted by
-  ``service/api/app.py``, the one place that lists the adapters.
+  ``service/api/app.py``; ``service/app.py`` is the one place that lists the adapters.
 - ``migrations``: its own Alembic history (``db.Migrations``), run by ``open_database`` after
   the core's.
 - ``webhook_body``: the body its jobs' webhooks carry instead of the service's event (None:

@@ -1,5 +1,5 @@
 """The AI/ML API adapter (seed 003), music-01: reference uploads, then generation conditioned on
-them. ``adapter()`` is what ``service/api/app.py`` wires in. ``routes``: the endpoints;
+them. ``adapter()`` is what ``service/app.py`` wires in. ``routes``: the endpoints;
 ``schemas``: bodies and ``base_resp``; ``references``: uploads stored and looked up; ``music``:
 generation and its answer; ``tables``: ``aimlapi_reference_tracks`` (its own migration). No
 settings of its own.
