@@ -77,6 +77,12 @@ def acestep_card(name: str, path: Path, max_duration: float = MAX_DURATION) -> M
 
     vae, dit = config("vae"), config("transformer")
     turbo = bool(dit.get("is_turbo")) or dit.get("model_version") == "turbo"
+    index_file = path / "model_index.json"
+    index = json.loads(index_file.read_text()) if index_file.is_file() else {}
+    tokenizer = index.get("audio_tokenizer", [None]) if index else ["unknown"]
+    # cover re-encodes the source through the audio tokenizer: a pipeline saved without one
+    # cannot cover (an unreadable index says nothing: every task is kept)
+    tasks = [t for t in EDIT_TASKS if t != "cover" or (tokenizer and tokenizer[0])]
     return ModelCard(
         name,
         "acestep",
@@ -84,7 +90,7 @@ def acestep_card(name: str, path: Path, max_duration: float = MAX_DURATION) -> M
         int(vae.get("sampling_rate", 48000)),
         int(vae.get("audio_channels", 2)),
         max_duration,
-        details={"turbo": turbo, "tracks": list(TRACKS), "edit_tasks": list(EDIT_TASKS)},
+        details={"turbo": turbo, "tracks": list(TRACKS), "edit_tasks": tasks},
     )
 
 

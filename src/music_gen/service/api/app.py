@@ -23,7 +23,6 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,10 +35,11 @@ from ..core.plugins import Adapter, Middleware
 from ..core.settings import Settings
 from ..core.state import ServiceState
 from .deps import QUERY_KEY_SCOPE
+from .responses import SafeJSONResponse as JSONResponse
 from .routes import audio, generate, multitrack, songs, studio, system, ws
 from .schemas import ERROR_RESPONSES
 
-__all__ = ["OnPaths", "SafeJSONResponse", "build_app"]
+__all__ = ["OnPaths", "build_app"]
 
 log = logging.getLogger("music_gen.service")
 
@@ -191,6 +191,7 @@ def build_app(
         description="Self-hosted text-to-music generation (MusicGen) with durable async jobs.",
         lifespan=lifespan,
         docs_url="/docs",
+        default_response_class=JSONResponse,  # SafeJSONResponse: text that always encodes
     )
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
