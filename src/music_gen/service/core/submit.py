@@ -292,11 +292,12 @@ _MIX_SETTINGS = {"preset", "levels", "panning", "effects", "target_lufs"}
 
 
 def _multitrack_model(state: ServiceState) -> str:
-    """The default model of a multitrack job: the first served one that makes stems that
-    line up (the composer)."""
+    """The default model of a multitrack job: the first served one whose stems come from one
+    plan and line up (multitrack and stems: the composer)."""
     for name in state.catalog.names():
         try:
-            if state.catalog.card(name).can(Capability.MULTITRACK):
+            card = state.catalog.card(name)
+            if card.can(Capability.MULTITRACK) and card.can(Capability.STEMS):
                 return name
         except MusicGenError:
             continue
@@ -428,11 +429,17 @@ def submit(
     with its own ``options``). ``fields``: more spec fields the caller set itself (an
     adapter's conditioning file), checked by ``JobSpec``. With an ``idempotency_key`` seen
     before, the first job comes back (``created`` False), or 409 for another request."""
-    type = type or _TYPES.get(body.__class__, JobType.BATCH)
-    check_storable({"options": options or {}, "fields": fields or {}})
-    spec = validated if validated is not None else validate(state, body, caller)
-    if fields:
-        spec = JobSpec.model_validate({**spec.stored(), **fields})
+    if type is None:
+        kinds = [t for kind, t in _TYPES.items() if isinstance(body, kind)]
+        type = kinds[0] if kinds else JobType.BATCH
+    try:
+        check_storable({"options": options or {}, "fields": fields or {}})
+        spec = validated if validated is not None else validate(state, body, caller)
+        if fields:
+            spec = JobSpec.model_validate({**spec.stored(), **fields})
+    except Exception:
+        _drop_files(state, [fields.get(name) for name in INPUT_FILES] if fields else [])
+        raise
     try:
         job, created = state.store.create(
             NewJob(
@@ -474,12 +481,17 @@ def _fingerprint(
 
 
 def _drop_inputs(state: ServiceState, spec: JobSpec, keep: Job | None = None) -> None:
-    """Delete the scratch input files (under ``data_dir/inputs``) of a request that made no
-    job (``keep``: the files of the job it found instead)."""
-    scratch = (state.settings.data_dir / "inputs").resolve()
+    """Delete the scratch input files of a request that made no job (``keep``: the job it
+    found instead, whose files stay)."""
     kept = {keep.params.get(name) for name in INPUT_FILES} if keep is not None else set()
-    for name in spec.input_files():
-        if name not in kept and Path(name).resolve().parent == scratch:
+    _drop_files(state, [name for name in spec.input_files() if name not in kept])
+
+
+def _drop_files(state: ServiceState, names: list[Any]) -> None:
+    """Delete these files where they are scratch copies (under ``data_dir/inputs``)."""
+    scratch = (state.settings.data_dir / "inputs").resolve()
+    for name in names:
+        if isinstance(name, str) and Path(name).resolve().parent == scratch:
             Path(name).unlink(missing_ok=True)
 
 
