@@ -158,6 +158,17 @@ class OnPaths:
             await self.app(scope, receive, send)
 
 
+def _fastapi(**kwargs: Any) -> FastAPI:
+    """The FastAPI app; ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from the package
+    (``fastapi-offline``, in the ``service`` extra: no CDN, the docs work offline), or from
+    their CDN where it is not installed."""
+    try:
+        from fastapi_offline import FastAPIOffline
+    except ImportError:
+        return FastAPI(**kwargs)
+    return FastAPIOffline(static_url="/docs-assets", **kwargs)
+
+
 def build_app(
     settings: Settings | None = None,
     *,
@@ -185,12 +196,13 @@ def build_app(
         finally:
             service.stop()
 
-    app = FastAPI(
+    app = _fastapi(
         title="music-gen",
         version=__version__,
         description="Self-hosted text-to-music generation (MusicGen) with durable async jobs.",
         lifespan=lifespan,
         docs_url="/docs",
+        redoc_url="/redoc",
         default_response_class=JSONResponse,  # SafeJSONResponse: text that always encodes
     )
     app.add_middleware(

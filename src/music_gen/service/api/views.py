@@ -73,10 +73,10 @@ def job_public(state: ServiceState, job: Job) -> JobPublic:
     assert created is not None
     return JobPublic.model_validate(scrub(dict(
         task_id=job.id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         progress=round(job.progress, 4),
         queue_position=queue_position(state, job),
-        type=job.type,  # type: ignore[arg-type]
+        type=job.type,
         origin=job.origin,
         kind=_LEGACY_KIND.get(job.type, job.type) if job.origin == "api" else job.origin,
         model=job.model,
