@@ -282,6 +282,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         )  # fmt: skip
         return response
 
+    @app.exception_handler(UnicodeEncodeError)
+    async def unencodable(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # text no check caught (a lone surrogate) reached the database or a hash: the
+        # request's fault, never a 500
+        log.warning("%s %s: text that cannot be encoded", request.method, request.url.path)
+        response: JSONResponse = _error(
+            422, "INVALID_INPUT", "the request holds text that is not valid Unicode "
+            "(a lone surrogate)",
+        )  # fmt: skip
+        return response
+
     @app.exception_handler(RecursionError)
     async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:
         response: JSONResponse = _error(

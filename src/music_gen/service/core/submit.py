@@ -433,6 +433,7 @@ def submit(
         kinds = [t for kind, t in _TYPES.items() if isinstance(body, kind)]
         type = kinds[0] if kinds else JobType.BATCH
     try:
+        check_storable(body.model_dump())  # the caller's words first, then the adapter's
         check_storable({"options": options or {}, "fields": fields or {}})
         spec = validated if validated is not None else validate(state, body, caller)
         if fields:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ....errors import MusicGenError
 from ...api.deps import CallerDep, StateDep
 from ...api.schemas import ERROR_RESPONSES
+from ...core.submit import check_storable
 from ..common import json_body, parse_json_object
 from .music import generate as generate_music
 from .music import result as generation_result
@@ -86,7 +87,9 @@ def _field_errors(exc: ValidationError) -> str:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    return parse_json_object(await request.body())  # INVALID_BODY: not JSON, empty, ...
+    body = parse_json_object(await request.body())  # INVALID_BODY: not JSON, empty, ...
+    check_storable(body)  # INVALID_INPUT: text that cannot be looked up or stored
+    return body
 
 
 @router.post(
@@ -115,6 +118,7 @@ def retrieve(
     if not generation_id:
         return _invalid("generation_id is required")
     try:
+        check_storable(generation_id, "generation_id")
         job = state.store.get(generation_id, caller.account_id)
     except MusicGenError as exc:
         return _invalid(f"{exc.code}: {exc.message}")

@@ -41,7 +41,7 @@ from ...api.deps import caller_for_key
 from ...core.inputs import fetch_input_audio
 from ...core.spec import JobRequest
 from ...core.state import ServiceState
-from ...core.submit import resolve_model, submit
+from ...core.submit import check_storable, resolve_model, submit
 from ..common import (
     adapter_settings,
     conditioning_for,
@@ -104,6 +104,7 @@ def temporary_audio(
 def _create(state: ServiceState, settings: ModelsLabSettings, raw: bytes) -> dict[str, Any]:
     try:
         values = parse_json_object(raw)
+        check_storable(values)  # every text in it (the key too) can be used and stored
         body = ModelsLabCreate(**values)
     except MusicGenError as exc:
         return error(error_message(exc))
