@@ -332,6 +332,88 @@ def test_serve_with_ray_refuses_sqlite(tmp_path):
     assert sizing.returncode != 0 and "--replicas need --ray" in sizing.stderr + sizing.stdout
 
 
+def _tokenless_env(home: Path) -> dict[str, str]:
+    """This environment as a machine that has no Ray token sees it: another home, no token."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH_")}
+    home.mkdir(parents=True, exist_ok=True)
+    return {**env, "HOME": str(home), "HF_HUB_OFFLINE": "1"}
+
+
+def test_serve_ray_without_the_clusters_token_says_what_is_missing_in_one_line(
+    cluster, pg, checkpoints, tmp_path
+):
+    """The module's cluster has token authentication on (Ray's default for a local cluster):
+    an API node without the token exits at start with one line naming the variables to set,
+    not a traceback ending in "Failed to connect to Ray cluster at <the node's address>"."""
+    assert os.environ.get("RAY_AUTH_MODE") == "token"  # the cluster does want a token
+    args = ["serve", "--port", str(free_port()), "--model", str(checkpoints["mono"]), "--no-auth",
+            "--data-dir", str(tmp_path), "--database-url", pg, "--ray", cluster]  # fmt: skip
+    env = _tokenless_env(tmp_path / "home")
+    done = subprocess.run([sys.executable, "-m", "music_gen.cli", *args], capture_output=True,
+                          text=True, timeout=300, env=env)  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr[-3000:]
+    assert lines[-1].startswith(f"error: RAY_AUTH_REQUIRED: the Ray cluster at {cluster} "), lines
+    assert "RAY_AUTH_MODE=token" in lines[-1] and "RAY_AUTH_TOKEN_PATH" in lines[-1], lines[-1]
+
+
+def test_the_test_clusters_leave_the_real_home_alone(cluster, home_ray_token):
+    """Ray writes ~/.ray/auth_token on a local ray.init() when it finds no token; the suite
+    gives its clusters a token in a temporary directory, so the home's file is as it was."""
+    path, before = home_ray_token
+    assert os.environ["RAY_AUTH_TOKEN_PATH"] != str(path)
+    assert (path.stat().st_mtime_ns if path.exists() else None) == before
+
+
+AUTH_REFUSED = (
+    "Failed to connect to GCS. Last connection error: Traceback (most recent call last):\n"
+    '  File "python/ray/includes/common.pxi", line 119, in ray._raylet.check_status\n'
+    "ray.exceptions.AuthenticationError: RPC error: InvalidAuthToken: Authentication token is "
+    "missing or incorrect. Note: RAY_AUTH_MODE is currently 'disabled' (not 'token')."
+)  # what Ray 2.60's ray.init(address=...) chains under its ConnectionError
+
+
+def _refused(inner: BaseException) -> ConnectionError:
+    try:
+        raise ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:6379") from inner
+    except ConnectionError as exc:
+        return exc
+
+
+def test_connection_errors_are_one_line_naming_what_is_missing(monkeypatch, tmp_path):
+    from ray.exceptions import AuthenticationError
+
+    from music_gen.service.core.ray_backend import connection_error
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ray/auth_token
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    sent_none = connection_error("head:6379", _refused(RuntimeError(AUTH_REFUSED)))
+    assert sent_none.code == "RAY_AUTH_REQUIRED"
+    assert "head:6379 requires token authentication" in sent_none.message
+    assert "RAY_AUTH_MODE=token" in sent_none.message and "RAY_AUTH_TOKEN" in sent_none.message
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "missing"))
+    none_found = connection_error("head:6379", AuthenticationError("no token was found"))
+    assert (
+        none_found.code == "RAY_AUTH_REQUIRED"
+        and "no Ray authentication token" in none_found.message
+    )
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "wrong")
+    wrong = connection_error("head:6379", _refused(RuntimeError(AUTH_REFUSED)))
+    assert (
+        wrong.code == "RAY_AUTH_REQUIRED"
+        and "refused this node's authentication token (from RAY_AUTH_TOKEN)" in wrong.message
+    )
+    down = connection_error(
+        "head:6379", _refused(RuntimeError("Failed to connect to GCS.\nDeadline exceeded"))
+    )
+    assert down.code == "RAY_UNAVAILABLE" and down.message.endswith("head:6379: Deadline exceeded")
+    for error in (sent_none, none_found, wrong, down):
+        assert "\n" not in error.message and error.code.startswith("RAY_")
+
+
 def test_the_guides_serve_config_is_valid_and_builds_the_app():
     """docs/ray.md's Serve config passes Serve's own schema and its import path builds the
     Generator application (no cluster needed)."""
