@@ -4,7 +4,8 @@ Each configuration runs in a fresh process (so peak memory is its own) and is ti
 user calls it: ``MusicGenerator.generate_batch`` over the pipeline (the pipeline call is the
 whole cost). One warm-up call of 2 s with 1 step comes first (first-call allocations). Prints
 one table: wall time, real-time factor (wall / audio seconds per song), audio seconds made per
-wall second, and peak resident memory.
+wall second, and peak resident memory (on CUDA: peak GPU memory allocated, both runs together
+with ``--baseline``, which also times the plain diffusers pipeline call in the same process).
 
     python benchmarks/bench_songs.py                       # xl-turbo, 30 s, 8 steps, fp32+bf16
     python benchmarks/bench_songs.py --arch turbo --batch 1 4 --seconds 30 --dtype float32
@@ -20,15 +21,17 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
 
 
 def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int, device: str = "cpu",
-         baseline: bool = False) -> list[dict]:  # fmt: skip
+         baseline: bool = False, repeats: int = 1) -> list[dict]:  # fmt: skip
     """Ours (``MusicGenerator.generate_batch``) and, with ``baseline``, the plain diffusers
-    pipeline called directly with the same arguments, each warmed up once, then timed in turn."""
+    pipeline called directly with the same arguments, each warmed up once, then timed in turn
+    ``repeats`` times (round-robin: a burst of load hits both alike); medians."""
     import torch
 
     from music_gen import MusicGenerator
@@ -64,13 +67,17 @@ def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int, device: 
         runs.append(("diffusers pipeline", plain))
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
+    walls: dict[str, list[float]] = {name: [] for name, _ in runs}
+    for _ in range(repeats):
+        for name, call in runs:
+            sync()
+            started = time.perf_counter()
+            call()
+            sync()
+            walls[name].append(time.perf_counter() - started)
     rows = []
-    for name, call in runs:
-        sync()
-        started = time.perf_counter()
-        call()
-        sync()
-        wall = time.perf_counter() - started
+    for name, _ in runs:
+        wall = statistics.median(walls[name])
         if device.startswith("cuda"):
             peak_mb = torch.cuda.max_memory_allocated() / 2**20
         else:
@@ -78,7 +85,8 @@ def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int, device: 
         rows.append({"bench": "songs", "arch": arch, "dtype": dtype, "batch": batch,
                      "seconds": seconds, "steps": steps, "device": device, "configuration": name,
                      "wall_s": wall, "rtf": wall / seconds, "audio_s_per_s": batch * seconds / wall,
-                     "peak_mb": peak_mb, "dit_params_m": params / 1e6})  # fmt: skip
+                     "peak_mb": peak_mb, "dit_params_m": params / 1e6,
+                     "repeats": repeats, "walls": walls[name]})  # fmt: skip
     if baseline:
         for row in rows:
             row["baseline_wall_s"] = rows[-1]["wall_s"]
@@ -96,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="cpu", help="cpu, or cuda (benchmarks/gpu.sh)")
     ap.add_argument("--baseline", action="store_true",
                     help="also time the plain diffusers pipeline call, same arguments")  # fmt: skip
+    ap.add_argument("--repeats", type=int, default=1, help="timed runs of each (medians)")
     ap.add_argument("--json", default=None, help="append one JSON line per row to this file")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     return ap
@@ -105,14 +114,15 @@ def main() -> None:
     args = build_parser().parse_args()
     if args.one:
         print(json.dumps(_one(args.arch, args.dtype[0], args.batch[0], args.seconds, args.steps,
-                              args.device, args.baseline)))  # fmt: skip
+                              args.device, args.baseline, args.repeats)))  # fmt: skip
         return
     rows = []
     for dtype in args.dtype:
         for batch in args.batch:
             cmd = [sys.executable, __file__, "--one", "--arch", args.arch, "--dtype", dtype,
                    "--batch", str(batch), "--seconds", str(args.seconds), "--steps",
-                   str(args.steps), "--device", args.device]  # fmt: skip
+                   str(args.steps), "--device", args.device,
+                   "--repeats", str(args.repeats)]  # fmt: skip
             cmd += ["--baseline"] if args.baseline else []
             out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
             if out.returncode != 0:

@@ -96,7 +96,8 @@ labels=(turbo xl-turbo)
 for i in 0 1; do
   step "ACE-Step ${labels[$i]} ${SONG} s song vs the plain diffusers pipeline" \
     "$PYTHON" benchmarks/bench_songs.py --device "$DEVICE" --arch "${SONGS[$i]}" \
-    --dtype bfloat16 --seconds "$SONG" --steps "$STEPS" --baseline --json "$RESULTS"
+    --dtype bfloat16 --seconds "$SONG" --steps "$STEPS" --repeats "$REPEATS" --baseline \
+    --json "$RESULTS"
 done
 
 step "one table" \
