@@ -19,8 +19,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Ray (2.60) turns token authentication on for a local ray.init() and, finding no token, writes
 # one to ~/.ray/auth_token, which every later `ray start` on the machine then requires: the test
 # clusters get a token of their own in a temporary directory instead, and the home is left alone
-HOME_RAY_TOKEN = Path.home() / ".ray" / "auth_token"
-HOME_RAY_TOKEN_BEFORE = HOME_RAY_TOKEN.stat().st_mtime_ns if HOME_RAY_TOKEN.exists() else None
 _ray_dir = tempfile.mkdtemp(prefix="music-gen-test-ray-")
 atexit.register(shutil.rmtree, _ray_dir, ignore_errors=True)
 (Path(_ray_dir) / "auth_token").write_text(secrets.token_hex(32))
@@ -86,9 +84,3 @@ def decoded_codes(monkeypatch: pytest.MonkeyPatch) -> list:
 
     monkeypatch.setattr(module, "decode_audio", capture)
     return captured
-
-
-@pytest.fixture(scope="session")
-def home_ray_token() -> tuple[Path, int | None]:
-    """``~/.ray/auth_token`` and its modification time when the session began (None: absent)."""
-    return HOME_RAY_TOKEN, HOME_RAY_TOKEN_BEFORE

@@ -358,12 +358,20 @@ def test_serve_ray_without_the_clusters_token_says_what_is_missing_in_one_line(
     assert "RAY_AUTH_MODE=token" in lines[-1] and "RAY_AUTH_TOKEN_PATH" in lines[-1], lines[-1]
 
 
-def test_the_test_clusters_leave_the_real_home_alone(cluster, home_ray_token):
-    """Ray writes ~/.ray/auth_token on a local ray.init() when it finds no token; the suite
-    gives its clusters a token in a temporary directory, so the home's file is as it was."""
-    path, before = home_ray_token
-    assert os.environ["RAY_AUTH_TOKEN_PATH"] != str(path)
-    assert (path.stat().st_mtime_ns if path.exists() else None) == before
+def test_a_local_cluster_of_the_suite_writes_nothing_into_the_home(tmp_path):
+    """Ray writes ~/.ray/auth_token on a local ray.init() that finds no token; the suite gives
+    its clusters one in a temporary directory (tests/conftest.py), so the home stays as it was
+    (here a home of the test's own, with the suite's environment otherwise)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    script = "import ray; ray.init(num_cpus=1, include_dashboard=False); ray.shutdown()"
+    env = {**os.environ, "HOME": str(home), "RAY_ENABLE_AUTO_CONNECT": "0"}  # a new cluster
+    for name in ("RAY_AUTH_MODE", "RAY_ADDRESS"):  # as a fresh process of the suite starts
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not (home / ".ray").exists(), list(home.rglob("*"))
 
 
 AUTH_REFUSED = (
