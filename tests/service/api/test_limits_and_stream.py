@@ -6,12 +6,11 @@ import asyncio
 import datetime as dt
 import itertools
 import json
-import time
 
 import httpx
 import numpy as np
 import pytest
-from service_helpers import start_server, wait_for
+from service_helpers import start_server, wait_for, wait_until
 from websockets.sync.client import connect
 
 from music_gen import APIClient, AsyncAPIClient, InvalidInput
@@ -45,19 +44,18 @@ def test_concurrency_limit_queues_the_rest(tmp_path, checkpoints):
         mine = [client.post("/generate", json={"prompt": f"p{i}", "duration": 1.5}).json()
                 for i in range(3)]  # fmt: skip
         theirs = other.post("/generate", json={"prompt": "q", "duration": 1.5}).json()
-        most = 0
-        deadline = time.monotonic() + 120
+        running: list[int] = []
         ids = {t["task_id"] for t in mine}
-        while True:  # sampled while running, one snapshot per query (one job per GET could
-            # read job 1 running, then job 2 running after job 1 had already ended) ...
-            assert time.monotonic() < deadline, "jobs did not finish"
+
+        def finished() -> bool:  # sampled while running, one snapshot per query (one job per
+            # GET could read job 1 running, then job 2 running after job 1 had already ended) ...
             listed = client.get("/generate", params={"limit": 50}).json()["items"]
             states = [j["status"] for j in listed if j["task_id"] in ids]
-            most = max(most, states.count("running"))
-            if len(states) == len(ids) and all(s == "succeeded" for s in states):
-                break
-            time.sleep(0.02)
-        assert most == 1
+            running.append(states.count("running"))
+            return len(states) == len(ids) and all(s == "succeeded" for s in states)
+
+        wait_until(finished, 120, "the jobs to finish", interval=0.02)
+        assert max(running) == 1
         # ... and from the server's own timestamps, which no sampling can miss
         mine_done = [wait_for(client, t["task_id"]) for t in mine]
         their_done = wait_for(other, theirs["task_id"])
@@ -125,10 +123,8 @@ def test_websocket_auth_and_disconnect_cancels(server):
         task_id = json.loads(ws.recv())["task_id"]
         assert json.loads(ws.recv())["type"] == "audio_chunk"
     client = server.client(key)
-    deadline = time.monotonic() + 10
-    while client.get(f"/generate/{task_id}").json()["status"] != "cancelled":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: client.get(f"/generate/{task_id}").json()["status"] == "cancelled", 10,
+               "the job to be cancelled")  # fmt: skip
 
 
 def test_sdk_sync(server, tmp_path):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
+from service_helpers import wait_until
 
 from music_gen.service.core.songs import SongJobs
 from music_gen.service.core.spec import JobSpec
@@ -19,12 +18,15 @@ def _params(seed: int, **extra) -> JobSpec:
 
 
 def _run(jobs: SongJobs, timeout: float = 120.0) -> dict:
-    events, deadline = {}, time.monotonic() + timeout
-    while jobs.active() or jobs.running:
+    events: dict = {}
+
+    def settled() -> bool:
         for event in jobs.step():
             events.setdefault(event.job_id, []).append(event)
         jobs.join(0.05)
-        assert time.monotonic() < deadline
+        return not (jobs.active() or jobs.running)
+
+    wait_until(settled, timeout, "the song jobs to end", interval=0)
     for event in jobs.step():
         events.setdefault(event.job_id, []).append(event)
     return events
@@ -88,10 +90,7 @@ def test_a_cancelled_song_stops_between_steps(songs):
     jobs = SongJobs()
     jobs.submit("long", songs, _params(1, steps=200, duration=2.0), stream=False)
     jobs.step()  # starts the call
-    deadline = time.monotonic() + 60
-    while jobs.progress("long") in (None, 0.0):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until(lambda: jobs.progress("long") not in (None, 0.0), 60, "progress", interval=0.01)
     assert 0.0 < jobs.progress("long") < 1.0  # progress per denoising step
     jobs.cancel("long")
     jobs.join(60)

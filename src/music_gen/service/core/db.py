@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -220,11 +221,21 @@ def _config(url: str, connection: Any, versions: Path | None, version_table: str
     return config
 
 
+# the PostgreSQL advisory lock that serialises migrations ("music-ge" in ASCII, a bigint)
+MIGRATION_LOCK = 0x6D757369632D6765
+
+
 def upgrade(db: Database, revision: str = "heads", extra: Sequence[Migrations] = ()) -> None:
-    """Run the core's migrations up to ``revision``, then each of ``extra`` to its head."""
+    """Run the core's migrations up to ``revision``, then each of ``extra`` to its head, in one
+    transaction. On PostgreSQL that transaction first takes an advisory lock, so nodes started
+    together migrate one at a time: the first upgrades, the others wait for its commit and
+    then find every history at its head (without the lock two nodes both ran ``CREATE TABLE``
+    on an empty database, and all but one died of a unique violation)."""
     from alembic import command
 
     with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # released when the transaction ends
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         command.upgrade(_config(db.url, connection, None, "alembic_version"), revision)
         for other in extra:
             config = _config(db.url, connection, other.versions, other.version_table)

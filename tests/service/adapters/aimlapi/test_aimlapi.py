@@ -4,12 +4,12 @@ generation conditioned on a reference, lyrics refused clearly, results in hex.""
 from __future__ import annotations
 
 import io
-import time
 
 import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from service_helpers import wait_until
 
 from music_gen import load_audio
 from music_gen.audio.separate import separate_vocals
@@ -97,13 +97,11 @@ def test_bad_uploads(api, data, name, purpose):
 
 
 def _wait(api, generation_id: str) -> dict:
-    deadline = time.monotonic() + 120
-    while True:
+    def ended() -> dict | None:
         out = api.get(f"{BASE}/generate", params={"generation_id": generation_id}).json()
-        if out["data"]["status"] != 1:
-            return out
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+        return out if out["data"]["status"] != 1 else None
+
+    return wait_until(ended, 120, f"generation {generation_id} to end", interval=0.1)
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "wav", "pcm"])
