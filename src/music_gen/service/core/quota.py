@@ -1,0 +1,81 @@
+"""Storage each account keeps, and the quota on it (``Settings.storage_quota_mb``, 0: none).
+
+An account's usage is the sum over the kinds of stored things, each a ``UsageSource`` that
+answers how many bytes one account holds of it: the core counts its results (``audio_files``)
+and its uploads (``uploads``); any other owner of stored files (an adapter's references, LoRA
+adapters) joins with ``register_usage`` and is counted alike.
+
+``check_quota`` is asked before anything is stored: before an upload is written (with its
+size), and before a job is accepted (its result's size is not known yet: a new job is refused
+once the account is at or over its quota). It raises ``StorageQuotaExceeded`` (413,
+STORAGE_QUOTA_EXCEEDED). Two requests racing may together go past the quota by one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from ...errors import StorageQuotaExceeded
+from .db import AudioFile, Upload
+
+if TYPE_CHECKING:
+    from .state import ServiceState
+
+__all__ = ["UsageSource", "check_quota", "quota_bytes", "register_usage", "usage"]
+
+#: Bytes one account (the second argument) holds of one kind of stored thing.
+UsageSource = Callable[["ServiceState", str], int]
+
+_SOURCES: dict[str, UsageSource] = {}
+
+
+def register_usage(kind: str, source: UsageSource) -> None:
+    """Count ``source`` in every account's usage under ``kind`` (registering a kind again
+    replaces its source)."""
+    _SOURCES[kind] = source
+
+
+def _results(state: ServiceState, account_id: str) -> int:
+    with state.db.session() as s:
+        total = s.scalar(select(func.sum(AudioFile.size)).where(AudioFile.account_id == account_id))
+    return int(total or 0)
+
+
+def _uploads(state: ServiceState, account_id: str) -> int:
+    with state.db.session() as s:
+        total = s.scalar(select(func.sum(Upload.size)).where(Upload.account_id == account_id))
+    return int(total or 0)
+
+
+register_usage("results", _results)
+register_usage("uploads", _uploads)
+
+
+def quota_bytes(state: ServiceState) -> int | None:
+    """The per-account quota in bytes, or None where there is none."""
+    mb = state.settings.storage_quota_mb
+    return int(mb * 1_000_000) if mb > 0 else None
+
+
+def usage(state: ServiceState, account_id: str) -> dict[str, int]:
+    """Bytes the account keeps, by kind, and ``total``."""
+    kinds = {kind: source(state, account_id) for kind, source in sorted(_SOURCES.items())}
+    return {**kinds, "total": sum(kinds.values())}
+
+
+def check_quota(state: ServiceState, account_id: str, needed: int = 0) -> None:
+    """Refuse storing ``needed`` more bytes for the account where that would pass its quota
+    (``needed=0``: refuse once it is full)."""
+    quota = quota_bytes(state)
+    if quota is None:
+        return
+    used = usage(state, account_id)
+    if used["total"] + needed > quota or (needed == 0 and used["total"] >= quota):
+        raise StorageQuotaExceeded(
+            f"the account keeps {used['total']} bytes of its {quota}-byte storage quota; this "
+            f"needs {needed} more: delete uploads or results first",
+            details={"usage": used, "quota": quota, "needed": needed},
+        )
