@@ -235,9 +235,7 @@ def _blocks(
         yield block
 
 
-def _decode(
-    source: Any, name: str, label: str, limits: DecodeLimits
-) -> tuple[np.ndarray, int]:
+def _decode(source: Any, name: str, label: str, limits: DecodeLimits) -> tuple[np.ndarray, int]:
     """Decode a file path or encoded bytes into ``([C, N] float32, sample_rate)`` in blocks,
     within ``limits``."""
     with _opened(source, name, label, limits) as (f, info):

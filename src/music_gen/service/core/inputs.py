@@ -31,7 +31,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ...audio import AudioOutput, load_audio
 from ...audio.io import CONTAINERS, AudioInfo, DecodeLimits, probe_audio, scan_audio
@@ -106,9 +106,7 @@ def _scratch_bytes(state: ServiceState, data: bytes, container: str) -> Path:
     return _write_scratch(state, container, lambda path: path.write_bytes(data))
 
 
-def _length_check(
-    seconds: float, what: str, max_seconds: float, min_seconds: float
-) -> None:
+def _length_check(seconds: float, what: str, max_seconds: float, min_seconds: float) -> None:
     if not min_seconds - 0.01 <= seconds <= max_seconds + 0.01:
         raise InvalidInput(
             f"{what} is {seconds:.1f} s long; it must be {min_seconds:g} s to {max_seconds:g} s",
@@ -250,7 +248,7 @@ def delete_upload(state: ServiceState, caller: Caller, upload_id: str) -> None:
     key, row = _find_upload(state, caller, upload_id)
     if row is not None:
         with state.db.session.begin() as s:
-            s.execute(Upload.__table__.delete().where(Upload.id == row.id))
+            s.execute(delete(Upload).where(Upload.id == row.id))
     state.storage.delete(key)
 
 

@@ -2,8 +2,9 @@
 
 An account's usage is the sum over the kinds of stored things, each a ``UsageSource`` that
 answers how many bytes one account holds of it: the core counts its results (``audio_files``)
-and its uploads (``uploads``); any other owner of stored files (an adapter's references, LoRA
-adapters) joins with ``register_usage`` and is counted alike.
+and its uploads (``uploads``) in every service; any other owner of stored files joins one
+service with ``register_usage`` (a vendor adapter through its ``storage_usage``, which
+``plugins.plug_in`` registers; LoRA adapters likewise) and is counted alike.
 
 ``check_quota`` is asked before anything is stored: before an upload is written (with its
 size), and before a job is accepted (its result's size is not known yet: a new job is refused
@@ -29,13 +30,13 @@ __all__ = ["UsageSource", "check_quota", "quota_bytes", "register_usage", "usage
 #: Bytes one account (the second argument) holds of one kind of stored thing.
 UsageSource = Callable[["ServiceState", str], int]
 
-_SOURCES: dict[str, UsageSource] = {}
+_EXTRA = "storage_usage"  # state.extras: the sources registered with this service
 
 
-def register_usage(kind: str, source: UsageSource) -> None:
-    """Count ``source`` in every account's usage under ``kind`` (registering a kind again
-    replaces its source)."""
-    _SOURCES[kind] = source
+def register_usage(state: ServiceState, kind: str, source: UsageSource) -> None:
+    """Count ``source`` in every account's usage of this service under ``kind`` (registering
+    a kind again replaces its source)."""
+    state.extras.setdefault(_EXTRA, {})[kind] = source
 
 
 def _results(state: ServiceState, account_id: str) -> int:
@@ -50,8 +51,7 @@ def _uploads(state: ServiceState, account_id: str) -> int:
     return int(total or 0)
 
 
-register_usage("results", _results)
-register_usage("uploads", _uploads)
+_CORE: dict[str, UsageSource] = {"results": _results, "uploads": _uploads}
 
 
 def quota_bytes(state: ServiceState) -> int | None:
@@ -62,7 +62,8 @@ def quota_bytes(state: ServiceState) -> int | None:
 
 def usage(state: ServiceState, account_id: str) -> dict[str, int]:
     """Bytes the account keeps, by kind, and ``total``."""
-    kinds = {kind: source(state, account_id) for kind, source in sorted(_SOURCES.items())}
+    sources = {**_CORE, **state.extras.get(_EXTRA, {})}
+    kinds = {kind: source(state, account_id) for kind, source in sorted(sources.items())}
     return {**kinds, "total": sum(kinds.values())}
 
 

@@ -3,8 +3,9 @@
 ``POST /uploads`` (multipart ``file``: wav, flac, ogg or mp3) keeps an audio file of up to 10
 minutes for the account, as sent: a reference voice or style for ``POST /generate``
 (``reference_upload_id``) or the source of an edit. ``GET /uploads`` lists them with the
-account's storage usage and quota (also ``GET /account/storage``). ``POST /edit`` queues an edit of a song — repaint, cover, extract, lego, complete — on a
-model with the ``edit`` capability (default: the server's song model); the source is an upload,
+account's storage usage and quota (also ``GET /account/storage``). ``POST /edit`` queues an
+edit of a song — repaint, cover, extract, lego, complete — on a model with the ``edit``
+capability (default: the server's song model); the source is an upload,
 a finished task of the account, or a URL fetched behind the SSRF guard. The job is an ordinary
 task: poll ``GET /generate/{task_id}``, or pass ``webhook_url``.
 """
@@ -21,6 +22,7 @@ from ....errors import InvalidInput, UnsupportedFeature
 from ....families import Capability
 from ....families.acestep import EDIT_TASKS, TRACKS
 from ....params import SongParams, resolve_seeds, validate_prompt
+from ...core.db import Upload
 from ...core.inputs import (
     MAX_UPLOAD_SECONDS,
     delete_upload,
@@ -30,7 +32,6 @@ from ...core.inputs import (
     store_upload,
     upload_input,
 )
-from ...core.db import Upload
 from ...core.jobs import NewJob
 from ...core.quota import quota_bytes, usage
 from ...core.spec import JobSpec, JobType
