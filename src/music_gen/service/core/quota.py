@@ -15,20 +15,27 @@ STORAGE_QUOTA_EXCEEDED). Two requests racing may together go past the quota by o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
 from ...errors import StorageQuotaExceeded
-from .db import AudioFile, Upload
-
-if TYPE_CHECKING:
-    from .state import ServiceState
+from .db import AudioFile, Database, Upload
+from .settings import Settings
 
 __all__ = ["UsageSource", "check_quota", "quota_bytes", "register_usage", "usage"]
 
-#: Bytes one account (the second argument) holds of one kind of stored thing.
-UsageSource = Callable[["ServiceState", str], int]
+#: Bytes one account (the second argument) holds of one kind of stored thing; the first is
+#: the service (``ServiceState``).
+UsageSource = Callable[[Any, str], int]
+
+
+class ServiceState(Protocol):
+    """What of the service this module reads (``state.ServiceState`` is one)."""
+
+    settings: Settings
+    db: Database
+    extras: dict[str, Any]
 
 _EXTRA = "storage_usage"  # state.extras: the sources registered with this service
 
