@@ -60,7 +60,9 @@ CONTAINERS = ("wav", "flac", "ogg", "mp3")
 # libsndfile reads it as, never only one of the two.
 _MAJOR = {"wav": {"WAV", "WAVEX"}, "flac": {"FLAC"}, "ogg": {"OGG"}, "mp3": {"MP3", "MPEG"}}
 _BLOCK = 65536  # frames decoded at a time
-_INITIAL_FRAMES = 1 << 26  # unbounded decodes allocate at most this much before seeing frames
+# Unbounded decodes (no max_samples) allocate what the header declares up to _TRUSTED_SAMPLES
+# (1 GB as float32), and only _INITIAL_SAMPLES for a header declaring more (then grow).
+_TRUSTED_SAMPLES, _INITIAL_SAMPLES = 1 << 28, 1 << 24
 _HEAP_ADDRESS = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
 _DECODE_ERRORS = (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError)
 
@@ -240,14 +242,18 @@ def _decode(source: Any, name: str, label: str, limits: DecodeLimits) -> tuple[n
     within ``limits``."""
     with _opened(source, name, label, limits) as (f, info):
         # [C, N]: what the header declares, at most the bound; grown if it declared too little
-        size = min(info.frames, _INITIAL_FRAMES)
+        trusted = info.samples <= _TRUSTED_SAMPLES
+        size = info.frames if trusted else _INITIAL_SAMPLES // max(1, info.channels)
         if limits.max_samples is not None:
             size = min(info.frames, limits.max_samples // max(1, info.channels))
+        cap = None if limits.max_samples is None else limits.max_samples // max(1, info.channels)
         out = np.empty((info.channels, size), np.float32)
         n = 0
         for block in _blocks(f, info, name, label, limits):
             if n + len(block) > out.shape[1]:
-                grown = np.empty((info.channels, max(2 * out.shape[1], n + _BLOCK)), np.float32)
+                wanted = max(2 * out.shape[1], n + _BLOCK)
+                grown = np.empty((info.channels, wanted if cap is None else min(wanted, cap)),
+                                 np.float32)  # fmt: skip
                 grown[:, :n] = out[:, :n]
                 out = grown
             out[:, n : n + len(block)] = block.T
@@ -256,7 +262,7 @@ def _decode(source: Any, name: str, label: str, limits: DecodeLimits) -> tuple[n
 
 
 def _as_file(source: Any) -> Any:
-    """Encoded bytes as ``bytes``; a path as a ``Path`` (checked to be a file)."""
+    """Encoded bytes as ``bytes`` (a path stays as it is)."""
     return bytes(source) if isinstance(source, bytes | bytearray | memoryview) else source
 
 
