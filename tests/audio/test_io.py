@@ -257,7 +257,9 @@ def test_bad_target_sample_rate(rate: object) -> None:
 # -- decode safety (hostile findings 1 and 12) -------------------------------------------------
 
 
-def _encoded(rate: int, channels: int, seconds: float, fmt: str = "FLAC", noise: bool = False) -> bytes:
+def _encoded(
+    rate: int, channels: int, seconds: float, fmt: str = "FLAC", noise: bool = False
+) -> bytes:
     """Encoded audio written block by block (a long file never sits in memory whole)."""
     buffer = io.BytesIO()
     rng = np.random.default_rng(0)
@@ -301,12 +303,16 @@ def test_a_decompression_bomb_is_refused_from_its_header() -> None:
 
 def test_sample_rate_and_channels_are_bounded_from_the_header() -> None:
     data = _encoded(96_000, 3, 0.1)
-    assert "at most 48000 Hz" in invalid(
-        "INVALID_AUDIO", source=data, limits=DecodeLimits(max_sample_rate=48_000)
-    ).message
-    assert "at most 2 are read" in invalid(
-        "INVALID_AUDIO", source=data, limits=DecodeLimits(max_channels=2)
-    ).message
+    assert (
+        "at most 48000 Hz"
+        in invalid(
+            "INVALID_AUDIO", source=data, limits=DecodeLimits(max_sample_rate=48_000)
+        ).message
+    )
+    assert (
+        "at most 2 are read"
+        in invalid("INVALID_AUDIO", source=data, limits=DecodeLimits(max_channels=2)).message
+    )
 
 
 def test_a_header_that_lies_is_caught_while_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
