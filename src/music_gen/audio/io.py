@@ -140,7 +140,7 @@ def _sniff(read: Callable[[int, int], bytes]) -> str | None:
 
 @contextlib.contextmanager
 def _opened(
-    source: Any, name: str, label: str, limits: DecodeLimits
+    source: Any, label: str, *, name: str, limits: DecodeLimits
 ) -> Iterator[tuple[sf.SoundFile, AudioInfo]]:
     """``source`` (a path or encoded bytes) opened, its header checked against ``limits``."""
     if isinstance(source, bytes):
@@ -240,7 +240,7 @@ def _blocks(
 def _decode(source: Any, name: str, label: str, limits: DecodeLimits) -> tuple[np.ndarray, int]:
     """Decode a file path or encoded bytes into ``([C, N] float32, sample_rate)`` in blocks,
     within ``limits``."""
-    with _opened(source, name, label, limits) as (f, info):
+    with _opened(source, label, name=name, limits=limits) as (f, info):
         # [C, N]: what the header declares, at most the bound; grown if it declared too little
         trusted = info.samples <= _TRUSTED_SAMPLES
         size = info.frames if trusted else _INITIAL_SAMPLES // max(1, info.channels)
@@ -261,9 +261,11 @@ def _decode(source: Any, name: str, label: str, limits: DecodeLimits) -> tuple[n
     return (out if n == out.shape[1] else np.ascontiguousarray(out[:, :n])), info.sample_rate
 
 
-def _as_file(source: Any) -> Any:
-    """Encoded bytes as ``bytes`` (a path stays as it is)."""
-    return bytes(source) if isinstance(source, bytes | bytearray | memoryview) else source
+def _as_file(source: Any) -> tuple[Any, str]:
+    """Encoded bytes as ``bytes`` (a path stays as it is), and how messages name it."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), "bytes"
+    return source, f"file {str(source)!r}"
 
 
 def probe_audio(
@@ -274,7 +276,7 @@ def probe_audio(
 ) -> AudioInfo:
     """The header of an encoded file (path or bytes), checked against ``limits``; decodes
     nothing."""
-    with _opened(_as_file(source), name, "the file", limits or DecodeLimits()) as (_, info):
+    with _opened(*_as_file(source), name=name, limits=limits or DecodeLimits()) as (_, info):
         return info
 
 
@@ -289,8 +291,9 @@ def scan_audio(
     ``load_audio`` would refuse as undecodable, too large or non-finite."""
     limits = limits or DecodeLimits()
     frames = 0
-    with _opened(_as_file(source), name, "the file", limits) as (f, info):
-        for block in _blocks(f, info, name, "the file", limits):
+    file, label = _as_file(source)
+    with _opened(file, label, name=name, limits=limits) as (f, info):
+        for block in _blocks(f, info, name, label, limits):
             if not np.isfinite(block).all():
                 raise _invalid(name, "contains NaN or infinite samples")
             frames += len(block)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import os
 import re
 import secrets
@@ -115,6 +116,11 @@ def _length_check(seconds: float, what: str, max_seconds: float, min_seconds: fl
         )
 
 
+def _header(data: bytes, what: str, limits: DecodeLimits) -> AudioInfo:
+    """The header, checked but for what it decodes to (a file too long is told so first)."""
+    return probe_audio(data, limits=dataclasses.replace(limits, max_samples=None), name=what)
+
+
 def checked_audio(
     data: bytes,
     what: str,
@@ -126,8 +132,7 @@ def checked_audio(
     to: a long, low-bitrate or many-channel file is refused before it is decoded), block by
     block within the same bounds (a header may lie)."""
     limits = input_limits(max_seconds, containers)
-    _length_check(probe_audio(data, limits=limits, name=what).duration, what, max_seconds,
-                  min_seconds)  # fmt: skip
+    _length_check(_header(data, what, limits).duration, what, max_seconds, min_seconds)
     audio = load_audio(data, name=what, limits=limits)  # INVALID_AUDIO when not audio
     _length_check(audio.duration, what, max_seconds, min_seconds)
     return audio
@@ -143,8 +148,7 @@ def checked_file(
     """Check ``data`` as ``checked_audio`` does, decoding it whole but keeping none of it
     (memory: one block); what it holds, for storing it as sent."""
     limits = input_limits(max_seconds, containers)
-    _length_check(probe_audio(data, limits=limits, name=what).duration, what, max_seconds,
-                  min_seconds)  # fmt: skip
+    _length_check(_header(data, what, limits).duration, what, max_seconds, min_seconds)
     info = scan_audio(data, limits=limits, name=what)
     _length_check(info.duration, what, max_seconds, min_seconds)
     if info.frames * 32000 < 640 * info.sample_rate:

@@ -37,6 +37,7 @@ class ServiceState(Protocol):
     db: Database
     extras: dict[str, Any]
 
+
 _EXTRA = "storage_usage"  # state.extras: the sources registered with this service
 
 
