@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,8 +211,8 @@ def test_the_quota_is_a_setting_and_zero_means_none(tmp_path):
     assert Settings(data_dir=tmp_path, storage_quota_mb=0).storage_quota_mb == 0
 
 
-def test_nothing_is_left_in_the_scratch_folder(srv):
-    """Uploads named by a job are hard links, not decoded copies."""
+def test_an_upload_a_job_names_is_linked_not_decoded(srv):
+    """Uploads named by a job are hard links (no bytes copied, nothing decoded), fresh ones."""
     client = _client(srv)
     up = _upload(client, _audio(1.0)).json()["upload_id"]
     scratch = Path(srv.settings.data_dir) / "inputs"
@@ -218,9 +220,13 @@ def test_nothing_is_left_in_the_scratch_folder(srv):
     from music_gen.service.core.inputs import upload_input
 
     caller = srv.state.keys.authenticate(client.headers["Authorization"][7:])
+    stored = next(srv.state.storage.root.glob(f"*{up}.wav"))
+    os.utime(stored, (time.time() - 3 * 86400,) * 2)  # uploaded three days ago
     path = upload_input(srv.state, caller, up)
     try:
         assert path.suffix == ".wav" and path.stat().st_nlink == 2
         assert set(scratch.glob("*")) - before == {path}
+        srv.state.worker._sweep_scratch()  # old scratch is swept by mtime: not this one
+        assert path.is_file()
     finally:
         path.unlink()

@@ -266,6 +266,7 @@ def upload_input(state: ServiceState, caller: Caller, upload_id: str) -> Path:
         path = _scratch_folder(state) / f"{secrets.token_urlsafe(12)}.{suffix}"
         try:
             os.link(source, path)
+            os.utime(path)  # the link is new: the worker's sweep of old scratch goes by mtime
             return path.resolve()
         except OSError:  # another file system, links not allowed, …: a copy below
             path.unlink(missing_ok=True)
