@@ -88,6 +88,8 @@ def test_uploads_are_kept_as_sent_and_listed_with_the_usage(srv):
     assert listing["storage"]["usage"]["uploads"] == total
     assert listing["storage"]["quota"] == QUOTA
     assert client.get("/account/storage").json() == listing["storage"]
+    page = client.get("/uploads", params={"limit": 2, "offset": 1}).json()["uploads"]
+    assert [u["upload_id"] for u in page] == [u["upload_id"] for u in listing["uploads"][1:3]]
     for upload_id in ids.values():
         assert client.delete(f"/uploads/{upload_id}").status_code == 204
     assert client.get("/account/storage").json()["usage"]["uploads"] < total

@@ -218,15 +218,19 @@ def store_upload(state: ServiceState, caller: Caller, data: bytes) -> tuple[Uplo
     return row, info
 
 
-def list_uploads(state: ServiceState, caller: Caller) -> list[Upload]:
+def list_uploads(
+    state: ServiceState, caller: Caller, limit: int = 100, offset: int = 0
+) -> list[Upload]:
+    """The caller's uploads, oldest first."""
     with state.db.session() as s:
-        return list(
-            s.scalars(
-                select(Upload)
-                .where(Upload.account_id == caller.account_id)
-                .order_by(Upload.created_at, Upload.id)
-            )
+        query = (
+            select(Upload)
+            .where(Upload.account_id == caller.account_id)
+            .order_by(Upload.created_at, Upload.id)
+            .limit(limit)
+            .offset(offset)
         )
+        return list(s.scalars(query))
 
 
 def _checked_id(upload_id: str) -> str:

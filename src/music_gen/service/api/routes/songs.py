@@ -13,10 +13,10 @@ task: poll ``GET /generate/{task_id}``, or pass ``webhook_url``.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 import soundfile as sf
-from fastapi import APIRouter, Response, UploadFile, status
+from fastapi import APIRouter, Query, Response, UploadFile, status
 
 from ....errors import InvalidInput, UnsupportedFeature
 from ....families import Capability
@@ -56,9 +56,14 @@ def create_upload(file: UploadFile, state: StateDep, caller: CallerDep) -> Uploa
 
 
 @router.get("/uploads", response_model=UploadList)
-def get_uploads(state: StateDep, caller: CallerDep) -> UploadList:
-    """The account's uploads, and its storage usage and quota."""
-    uploads = [_upload_public(row) for row in list_uploads(state, caller)]
+def get_uploads(
+    state: StateDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> UploadList:
+    """The account's uploads (oldest first), and its storage usage and quota."""
+    uploads = [_upload_public(row) for row in list_uploads(state, caller, limit, offset)]
     return UploadList(uploads=uploads, storage=_storage(state, caller))
 
 
