@@ -148,3 +148,53 @@ def test_music01_takes_wav_or_mp3_by_the_real_container():
             references.upload(None, "acct", data, "voice")  # type: ignore[arg-type]
         assert err.value.code == "INVALID_AUDIO"
         assert " at 0x" not in err.value.message
+
+
+_FULL_DISK = """
+import base64, io, resource, signal, sys
+from pathlib import Path
+from types import SimpleNamespace
+import numpy as np, soundfile as sf
+from music_gen.errors import ServiceUnavailable
+from music_gen.service.core import inputs
+from music_gen.service.core.auth import Caller
+from music_gen.service.core.settings import Settings
+from music_gen.service.core.storage import LocalStorage
+
+root = Path(sys.argv[1])
+buf = io.BytesIO()
+sf.write(buf, np.random.default_rng(0).uniform(-0.3, 0.3, 64000).astype(np.float32), 32000,
+         format="FLAC")
+data = buf.getvalue()  # about 100 KB
+state = SimpleNamespace(settings=Settings(data_dir=root, storage_quota_mb=0),
+                        storage=LocalStorage(root / "audio"))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))  # a file stops at 20 KB: EFBIG
+for name, call in [
+    ("upload", lambda: inputs.store_upload(state, Caller("acct", "key"), data)),
+    ("fetched", lambda: inputs.fetch_input_audio(state, base64.b64encode(data).decode(), True)),
+    ("decoded", lambda: inputs.scratch_file(state, inputs.checked_audio(data, "x", 10.0))),
+]:
+    try:
+        call()
+        print(name, "stored")
+    except ServiceUnavailable as exc:
+        print(name, exc.code, exc.http_status)
+print("left", sorted(p.name for p in root.rglob("*") if p.is_file()))
+"""
+
+
+def test_a_full_disk_is_storage_full_and_leaves_nothing_half_written(tmp_path):
+    """Finding 4: an upload on a full disk answered 500 INTERNAL_ERROR. A real failed write
+    (a file-size limit stops it part way, EFBIG) is 503 STORAGE_FULL for an upload and for a
+    job's scratch inputs, and no partial file stays."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _FULL_DISK, str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[:3] == ["upload STORAGE_FULL 503", "fetched STORAGE_FULL 503",
+                         "decoded STORAGE_FULL 503"], out.stdout  # fmt: skip
+    assert lines[3] == "left []"

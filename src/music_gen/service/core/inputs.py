@@ -31,6 +31,7 @@ import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
@@ -41,8 +42,10 @@ from . import urlguard
 from .auth import Caller
 from .db import AudioFile, Upload
 from .quota import check_quota
-from .state import ServiceState
 from .storage import storage_failure
+
+if TYPE_CHECKING:
+    from .state import ServiceState
 
 __all__ = [
     "MAX_UPLOAD_SECONDS",
@@ -99,7 +102,7 @@ def _write_scratch(state: ServiceState, suffix: str, write: Callable[[Path], obj
 
 def scratch_file(state: ServiceState, audio: AudioOutput) -> Path:
     """``audio`` saved as a fresh WAV under ``data_dir/inputs`` (one per request)."""
-    return _write_scratch(state, "wav", audio.save)
+    return _scratch_bytes(state, audio.to_bytes("wav"), "wav")  # a full disk: STORAGE_FULL
 
 
 def _scratch_bytes(state: ServiceState, data: bytes, container: str) -> Path:

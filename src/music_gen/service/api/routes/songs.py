@@ -60,7 +60,7 @@ def get_uploads(
     state: StateDep,
     caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> UploadList:
     """The account's uploads (oldest first), and its storage usage and quota."""
     uploads = [_upload_public(row) for row in list_uploads(state, caller, limit, offset)]
