@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 
 from ....audio import AudioOutput, load_audio
@@ -28,6 +29,35 @@ __all__ = ["reference", "reference_clip", "stored_bytes", "upload"]
 
 MIN_SECONDS, MAX_SECONDS = 10.0, 600.0
 CONTAINERS = ("wav", "mp3")
+SEGMENT_SECONDS, FADE_SECONDS = 60.0, 0.5  # a song is separated a minute at a time
+
+
+def _separate(audio: AudioOutput) -> tuple[AudioOutput, AudioOutput, str]:
+    """``separate`` a minute at a time (segments overlapping by a second, crossfaded): memory
+    and time follow a segment, not the song (a 10-minute 48 kHz stereo song separated whole
+    took 5.9 GB and 94 s here)."""
+    rate, n = audio.sample_rate, audio.num_samples
+    fade = int(FADE_SECONDS * rate)
+    count = int(np.ceil(n / (SEGMENT_SECONDS * rate)))
+    if count <= 1:
+        return separate(audio)
+    bounds = np.linspace(0, n, count + 1).astype(int)  # segments of 30-60 s
+    parts = [np.zeros_like(audio.samples), np.zeros_like(audio.samples)]  # [C, N] each
+    ramp = np.linspace(0.0, 1.0, 2 * fade, dtype=np.float32)
+    how = ""
+    for i in range(count):
+        lo, hi = max(0, bounds[i] - fade), min(n, bounds[i + 1] + fade)
+        weight = np.ones(hi - lo, np.float32)
+        if i > 0:
+            weight[: 2 * fade] = ramp
+        if i < count - 1:
+            weight[-2 * fade :] = ramp[::-1]
+        *pieces, how = separate(AudioOutput(audio.samples[:, lo:hi], rate))
+        for out, piece in zip(parts, pieces, strict=True):
+            got = piece.samples[:, : hi - lo]
+            out[:, lo : lo + got.shape[1]] += got * weight[: got.shape[1]]
+    return (AudioOutput(parts[0], rate, {"separation": how}),
+            AudioOutput(parts[1], rate, {"separation": how}), how)  # fmt: skip
 
 
 def _store_references(
@@ -65,7 +95,7 @@ def upload(state: ServiceState, account: str, data: bytes, purpose: str) -> dict
     audio = checked_audio(data, "the audio", MAX_SECONDS, MIN_SECONDS, CONTAINERS)
     how: str | None = None
     if purpose == "song":
-        vocals, accompaniment, how = separate(audio)
+        vocals, accompaniment, how = _separate(audio)
         clips = {"voice": vocals, "instrumental": accompaniment}
     else:
         clips = {"voice" if purpose == "voice" else "instrumental": audio}
