@@ -117,6 +117,10 @@ def test_the_storage_quota_covers_uploads_and_results(srv):
     assert usage["results"] > 0 and usage["total"] >= QUOTA
     full = client.post("/generate", json={"prompt": "drums", "duration": 1.0})
     assert full.status_code == 413 and full.json()["error"]["code"] == "STORAGE_QUOTA_EXCEEDED"
+    base = srv.url.removesuffix("/api/v1") + "/v2/generate/audio/minimax"
+    music01 = client.post(f"{base}/upload", files={"file": ("v.wav", _audio(12.0))},
+                          data={"purpose": "voice"}).json()["base_resp"]  # fmt: skip
+    assert music01["status_code"] == 1000 and "STORAGE_QUOTA_EXCEEDED" in music01["status_msg"]
     assert client.delete(f"/uploads/{first.json()['upload_id']}").status_code == 204
     assert client.post("/generate", json={"prompt": "drums", "duration": 1.0}).status_code == 202
 

@@ -93,6 +93,7 @@ def _store_references(
 
 def upload(state: ServiceState, account: str, data: bytes, purpose: str) -> dict[str, Any]:
     audio = checked_audio(data, "the audio", MAX_SECONDS, MIN_SECONDS, CONTAINERS)
+    check_quota(state, account)  # an account already full is told so before any separation
     how: str | None = None
     if purpose == "song":
         vocals, accompaniment, how = _separate(audio)
