@@ -15,6 +15,7 @@ meaning; new ones may be added.
         ├── NotFound                   (NOT_FOUND, 404; TASK_NOT_FOUND, AUDIO_NOT_FOUND)
         ├── Conflict                   (CONFLICT, 409; IDEMPOTENCY_KEY_REUSED, NOT_CANCELLABLE)
         ├── PayloadTooLarge            (PAYLOAD_TOO_LARGE, 413)
+        │   └── StorageQuotaExceeded   (STORAGE_QUOTA_EXCEEDED, 413; details: usage, quota)
         ├── RateLimited                (RATE_LIMITED, 429; details.retry_after seconds)
         └── ServiceUnavailable         (SERVICE_UNAVAILABLE, 503)
 
@@ -40,6 +41,7 @@ __all__ = [
     "RateLimited",
     "ServiceError",
     "ServiceUnavailable",
+    "StorageQuotaExceeded",
     "UnknownModel",
     "UnsupportedFeature",
 ]
@@ -134,6 +136,14 @@ class Conflict(ServiceError):
 class PayloadTooLarge(ServiceError):
     default_code = "PAYLOAD_TOO_LARGE"
     http_status = 413
+
+
+class StorageQuotaExceeded(PayloadTooLarge):
+    """The account keeps as much as it may (``details``: ``usage`` and ``quota`` in bytes,
+    ``needed`` for this request): delete uploads or results first. A 413, not a 507: the
+    request is too large *for this account*, the client's to fix, never one to retry as is."""
+
+    default_code = "STORAGE_QUOTA_EXCEEDED"
 
 
 class RateLimited(ServiceError):

@@ -31,6 +31,7 @@ DEFAULT_BASE_URL = "http://localhost:8000/api/v1"
 _BY_CODE_PREFIX: list[tuple[str, type[E.MusicGenError]]] = [
     ("INVALID_", E.InvalidInput),
     ("VALIDATION_ERROR", E.InvalidInput),
+    ("STORAGE_QUOTA_EXCEEDED", E.StorageQuotaExceeded),
     ("UNKNOWN_MODEL", E.UnknownModel),
     ("MODEL_NOT_AVAILABLE", E.ModelNotAvailable),
     ("UNSUPPORTED_FEATURE", E.UnsupportedFeature),

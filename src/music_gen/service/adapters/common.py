@@ -42,6 +42,7 @@ from ...errors import InvalidInput, MusicGenError
 from ..core.db import AudioFile, Job, JobStatus, Migrations
 from ..core.events import JobEvent
 from ..core.plugins import Middleware, WebhookBody
+from ..core.quota import UsageSource
 from ..core.state import ServiceState
 from ..core.worker import store_file
 
@@ -93,6 +94,7 @@ class VendorAdapter:
     middleware: tuple[Middleware, ...] = ()
     migrations: Migrations | None = None
     webhook_body: WebhookBody | None = None
+    storage_usage: UsageSource | None = None  # bytes an account keeps in its stored files
 
 
 def adapter_settings(request: Request, name: str) -> Any:

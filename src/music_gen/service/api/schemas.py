@@ -29,6 +29,8 @@ __all__ = [
     "ModelPublic",
     "MultiInstrumentCreate",
     "ReadinessPublic",
+    "StorageUsage",
+    "UploadList",
     "UploadPublic",
 ]
 
@@ -46,6 +48,22 @@ class UploadPublic(BaseModel):
     duration: float
     sample_rate: int
     channels: int
+    format: str | None = None  # its container, as stored (as sent): wav, flac, ogg or mp3
+    size: int | None = None  # bytes stored (counted toward the storage quota)
+    created_at: dt.datetime | None = None
+
+
+class StorageUsage(BaseModel):
+    """Bytes the account keeps, by kind (results, uploads, adapters' files) and ``total``;
+    ``quota`` in bytes (null: no limit)."""
+
+    usage: dict[str, int]
+    quota: int | None
+
+
+class UploadList(BaseModel):
+    uploads: list[UploadPublic]
+    storage: StorageUsage
 
 
 class MultiInstrumentCreate(MultitrackRequest):

@@ -43,6 +43,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "Migrations",
+    "Upload",
     "WebhookAttempt",
     "WebhookDelivery",
     "open_database",
@@ -137,6 +138,21 @@ class AudioFile(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     # base URL of the server whose storage holds the file (servers with separate data dirs)
     node: Mapped[str | None] = mapped_column(String(300), default=None)
+
+
+class Upload(Base):
+    """Audio an account uploaded (``POST /uploads``), stored as sent under ``key``."""
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # up_…
+    account_id: Mapped[str] = mapped_column(String(40), index=True)
+    key: Mapped[str] = mapped_column(String(300))  # storage key
+    format: Mapped[str] = mapped_column(String(10))  # its container: wav | flac | ogg | mp3
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    duration: Mapped[float] = mapped_column(Float)
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes stored
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class WebhookDelivery(Base):

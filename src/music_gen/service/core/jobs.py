@@ -70,6 +70,8 @@ class JobStore:
         self.db = db
         self.max_attempts = max_attempts
         self.counters: Counter[str] = Counter()
+        # asked before a new job is stored (raises to refuse it), e.g. the storage quota
+        self.admit: Callable[[str], None] | None = None
 
     def _changed(self, job_id: str, status: str, **extra: Any) -> None:
         self.counters[status] += 1
@@ -87,6 +89,8 @@ class JobStore:
             existing = self._by_key(new.account_id, new.idempotency_key)
             if existing is not None:
                 return self._same_request(existing, digest), False
+        if self.admit is not None:
+            self.admit(new.account_id)
         job = Job(
             id=new_job_id(),
             account_id=new.account_id,

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from ....errors import MusicGenError
+from ....errors import InvalidInput, MusicGenError
 from ...api.deps import CallerDep, StateDep
 from ...api.schemas import ERROR_RESPONSES
 from ...core.submit import check_storable
@@ -44,8 +44,9 @@ async def upload(
         result: dict[str, Any] = await run_in_threadpool(
             upload_reference, state, caller.account_id, data, purpose
         )
-    except MusicGenError as exc:
-        return {"base_resp": base_resp(2013, f"{exc.code}: {exc.message}")}
+    except MusicGenError as exc:  # bad input 2013; anything else (a full disk or quota) 1000
+        status = 2013 if isinstance(exc, InvalidInput) else 1000
+        return {"base_resp": base_resp(status, f"{exc.code}: {exc.message}")}
     return result
 
 
