@@ -8,11 +8,11 @@ declarations to turn a code (and status) that came over the wire back into the m
 class, so the SDK raises what the library would have raised in-process.
 
     MusicGenError                      (INTERNAL_ERROR, 500)
-    ├── InvalidInput                   (INVALID_INPUT, any INVALID_* code, VALIDATION_ERROR, 422)
+    ├── InvalidInput                   (INVALID_*, VALIDATION_ERROR, UNSUPPORTED_TASK; 422)
     ├── ModelNotAvailable              (MODEL_NOT_AVAILABLE, SOUNDFONT_NOT_FOUND)
     │   └── UnknownModel               (UNKNOWN_MODEL)
-    ├── UnsupportedFeature             (UNSUPPORTED_FEATURE, UNSUPPORTED_TASK, NO_MIDI, ...)
-    ├── GenerationFailed               (GENERATION_FAILED, OUT_OF_MEMORY)
+    ├── UnsupportedFeature             (UNSUPPORTED_FEATURE, NO_MIDI, ...)
+    ├── GenerationFailed               (GENERATION_FAILED, OUT_OF_MEMORY, CANCELLED)
     └── ServiceError                   (the HTTP service's own conditions; other 4xx)
         ├── AuthenticationFailed       (UNAUTHORIZED, FORBIDDEN; 401, 403)
         ├── NotFound                   (NOT_FOUND, TASK_NOT_FOUND, AUDIO_NOT_FOUND, ...; 404)
@@ -93,9 +93,12 @@ class InvalidInput(MusicGenError):
     default_code = "INVALID_INPUT"
     http_status = 422
     code_prefixes = ("INVALID_",)
-    # the service's own: a body of the wrong types or shape, and HTTP's request refusals
-    codes = ("VALIDATION_ERROR", "BAD_REQUEST", "NOT_ACCEPTABLE", "UNSUPPORTED_MEDIA_TYPE",
-             "RANGE_NOT_SATISFIABLE")  # fmt: skip
+    # a task the model cannot run as given; the service's own: a body of the wrong types or
+    # shape, and HTTP's request refusals
+    codes = (
+        "UNSUPPORTED_TASK", "VALIDATION_ERROR", "BAD_REQUEST", "NOT_ACCEPTABLE",
+        "UNSUPPORTED_MEDIA_TYPE", "RANGE_NOT_SATISFIABLE",
+    )  # fmt: skip
     statuses = (400, 406, 415, 416, 422)
 
 
@@ -119,7 +122,7 @@ class UnsupportedFeature(MusicGenError):
 
     default_code = "UNSUPPORTED_FEATURE"
     http_status = 422
-    codes = ("UNSUPPORTED_TASK", "NO_MIDI", "SERVICE_NOT_INSTALLED", "RAY_NOT_INSTALLED")
+    codes = ("NO_MIDI", "SERVICE_NOT_INSTALLED", "RAY_NOT_INSTALLED")
 
 
 class GenerationFailed(MusicGenError):
@@ -127,7 +130,7 @@ class GenerationFailed(MusicGenError):
 
     default_code = "GENERATION_FAILED"
     http_status = 500
-    codes = ("OUT_OF_MEMORY",)
+    codes = ("OUT_OF_MEMORY", "CANCELLED")
 
 
 class ServiceError(MusicGenError):
@@ -163,7 +166,7 @@ class Conflict(ServiceError):
 
     default_code = "CONFLICT"
     http_status = 409
-    codes = ("IDEMPOTENCY_KEY_REUSED", "NOT_CANCELLABLE", "NOT_DELETABLE", "CANCELLED")
+    codes = ("IDEMPOTENCY_KEY_REUSED", "NOT_CANCELLABLE", "NOT_DELETABLE")
     statuses = (409,)
 
 
