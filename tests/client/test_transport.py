@@ -89,3 +89,51 @@ def test_an_unreachable_scheme_is_invalid_input(connect):
     with pytest.raises(InvalidInput) as err:
         connect("ftp://127.0.0.1/api/v1", "k").health()
     assert err.value.code == "INVALID_URL"
+
+
+@contextlib.contextmanager
+def websocket_server(handler) -> Iterator[str]:
+    """A WebSocket server on loopback at ``/api/v1/ws/stream`` running ``handler``."""
+    from websockets.sync.server import serve
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.socket.getsockname()[1]}/api/v1"
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+
+
+def test_a_stream_that_goes_quiet_is_a_timeout(connect):
+    def silent(ws) -> None:
+        ws.recv()  # the request, then nothing until the client leaves
+        with contextlib.suppress(Exception):
+            ws.recv()
+
+    with websocket_server(silent) as url:
+        with pytest.raises(Timeout) as err:
+            list(connect(url, "k").stream("x", 1, timeout=0.3))
+        assert err.value.code == "TIMEOUT"
+
+
+def test_a_stream_cut_before_its_end_is_a_transport_error(connect):
+    def cut(ws) -> None:
+        ws.recv()
+        ws.send('{"type": "started", "task_id": "t1"}')
+        ws.close()  # before "complete"
+
+    def garbled(ws) -> None:
+        ws.recv()
+        ws.send("not json")
+
+    with websocket_server(cut) as url:
+        with pytest.raises(TransportError) as err:
+            list(connect(url, "k").stream("x", 1))
+        assert err.value.code == "NETWORK_ERROR" and not isinstance(err.value, Timeout)
+        assert err.value.details["cause"].startswith("ConnectionClosed")
+    with websocket_server(garbled) as url:
+        with pytest.raises(TransportError) as err:
+            list(connect(url, "k").stream("x", 1))
+        assert err.value.code == "BAD_RESPONSE"
