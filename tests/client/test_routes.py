@@ -130,9 +130,10 @@ def test_stream_sends_chunks_then_ends(client):
     assert err.value.code == "INVALID_PROMPT"
 
 
-def test_uploads_a_song_with_lyrics_and_reference_then_an_edit(client, server):
+def test_uploads_a_song_with_lyrics_and_reference_then_an_edit(client, server, tmp_path):
     song = next(m for m in client.models() if m.can("lyrics")).id
-    upload = client.upload(_wav(), "voice.wav")
+    (tmp_path / "voice.wav").write_bytes(_wav())
+    upload = client.upload(tmp_path / "voice.wav")
     assert isinstance(upload, Upload) and upload.upload_id.startswith("up_")
     assert (upload.duration, upload.sample_rate, upload.channels) == (1.0, 48000, 2)
     if "get" in server.app.openapi()["paths"]["/api/v1/uploads"]:  # GET /uploads (newer servers)
@@ -166,8 +167,11 @@ def test_uploads_a_song_with_lyrics_and_reference_then_an_edit(client, server):
     with pytest.raises(NotFound):
         client.delete_upload(upload.upload_id)
     with pytest.raises(InvalidInput) as err:
-        client.upload(b"not audio at all", "x.wav")
+        client.upload(io.BytesIO(b"not audio at all"), "x.wav")
     assert err.value.code == "INVALID_AUDIO"
+    with pytest.raises(InvalidInput) as err:  # a local path that is not there: never sent
+        client.upload(server.settings.data_dir / "nope.wav")
+    assert err.value.code == "INVALID_AUDIO" and "nope.wav" in err.value.message
     with pytest.raises(InvalidInput) as err:
         client.submit_edit(EditRequest(task="cover", prompt="x"))  # no source
     assert err.value.code == "INVALID_SOURCE"

@@ -10,6 +10,7 @@ websockets asyncio client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -229,11 +230,14 @@ class AsyncAPIClient(Base):
         deadline = deadline_of(timeout)
         with wrapped():
             from websockets.asyncio.client import connect
+            from websockets.exceptions import ConnectionClosed
 
             async with connect(
                 self.ws_url(), additional_headers=self.ws_headers(), open_timeout=self.timeout
             ) as ws:
-                await ws.send(message)
+                # the server may have spoken first (a refused key) and closed: read it below
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.send(message)
                 while True:
                     text = await asyncio.wait_for(ws.recv(), left(deadline))
                     chunk = stream_event(ws_event(text))

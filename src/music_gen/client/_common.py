@@ -216,7 +216,13 @@ def read_file(file: FileInput, filename: str | None) -> tuple[str, bytes]:
     """An upload's name and bytes, from a path, bytes or a binary file object."""
     if isinstance(file, str | Path):
         path = Path(file).expanduser()
-        return filename or path.name, path.read_bytes()
+        try:
+            return filename or path.name, path.read_bytes()
+        except OSError as exc:  # as load_audio says it for a path it cannot read
+            raise E.error_for(
+                "INVALID_AUDIO", f"audio file cannot be read: {str(path)!r} ({exc.strerror})",
+                details={"path": str(path)},
+            ) from exc  # fmt: skip
     if isinstance(file, bytes):
         return filename or "audio", file
     return filename or Path(getattr(file, "name", "audio")).name, file.read()

@@ -10,6 +10,7 @@ fields); every error answer and transport failure is raised as ``music_gen.error
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -229,12 +230,15 @@ class APIClient(Base):
         message = stream_message(as_request(request, duration, params))
         deadline = deadline_of(timeout)
         with wrapped():
+            from websockets.exceptions import ConnectionClosed
             from websockets.sync.client import connect
 
             with connect(
                 self.ws_url(), additional_headers=self.ws_headers(), open_timeout=self.timeout
             ) as ws:
-                ws.send(message)
+                # the server may have spoken first (a refused key) and closed: read it below
+                with contextlib.suppress(ConnectionClosed):
+                    ws.send(message)
                 while True:
                     chunk = stream_event(ws_event(ws.recv(timeout=left(deadline))))
                     if chunk is None:
