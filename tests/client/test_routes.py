@@ -4,6 +4,7 @@ server on loopback: typed requests in, typed answers out, the server's errors as
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import soundfile as sf
 
 import music_gen
-from music_gen import load_audio
+from music_gen import APIClient, load_audio
 from music_gen.client import (
     Batch,
     EditRequest,
@@ -130,7 +131,7 @@ def test_stream_sends_chunks_then_ends(client):
     assert err.value.code == "INVALID_PROMPT"
 
 
-def test_uploads_a_song_with_lyrics_and_reference_then_an_edit(client, server, tmp_path):
+def test_uploads_a_song_with_lyrics_then_an_edit(client, server, tmp_path):
     song = next(m for m in client.models() if m.can("lyrics")).id
     (tmp_path / "voice.wav").write_bytes(_wav())
     upload = client.upload(tmp_path / "voice.wav")
@@ -140,13 +141,13 @@ def test_uploads_a_song_with_lyrics_and_reference_then_an_edit(client, server, t
         assert upload.upload_id in [u.upload_id for u in client.uploads().items]
     request = GenerationRequest(
         prompt="synth pop", model=song, lyrics=LYRICS, bpm=120, key="A minor",
-        time_signature="4/4", duration=2.0, seed=5, steps=2,
-        reference_upload_id=upload.upload_id,
+        time_signature="4/4", vocal_language="en", duration=2.0, seed=5, steps=2,
     )  # fmt: skip
     result = client.generate(request, poll=0.1)
     task = result.task
     assert task.params["lyrics"] == LYRICS and task.params["key"] == "A minor"
-    assert task.metadata["family"] == "acestep" and task.metadata["reference"] is True
+    assert task.params["bpm"] == 120 and task.metadata["family"] == "acestep"
+    request = dataclasses.replace(request, reference_upload_id=upload.upload_id)
     audio = result.audio()
     assert (audio.sample_rate, audio.channels, audio.duration) == (48000, 2, 2.0)
     # an edit of that song: repaint the middle, the outside kept
@@ -175,6 +176,21 @@ def test_uploads_a_song_with_lyrics_and_reference_then_an_edit(client, server, t
     with pytest.raises(InvalidInput) as err:
         client.submit_edit(EditRequest(task="cover", prompt="x"))  # no source
     assert err.value.code == "INVALID_SOURCE"
+
+
+def test_an_uploaded_reference_conditions_a_song(server):
+    """Sync client only: the pipeline encodes 30 s of any reference (tens of seconds on a tiny
+    model's CPU run); the async client sends the same body (``GenerationRequest.to_json``)."""
+    with APIClient(server.key(), server.url) as client:
+        song = next(m for m in client.models() if m.can("lyrics")).id
+        upload = client.upload(io.BytesIO(_wav()), "voice.wav")
+        request = GenerationRequest(
+            prompt="ballad", model=song, lyrics=LYRICS, duration=1.0, seed=1, steps=2,
+            reference_upload_id=upload.upload_id,
+        )  # fmt: skip
+        task = client.generate(request, poll=0.1).task
+    assert task.params["reference"] == upload.upload_id  # named by its upload
+    assert task.metadata["reference"] is True
 
 
 def test_multitrack_gives_the_mix_stems_and_midi(client):
