@@ -125,3 +125,31 @@ def test_readiness_503_is_an_answer_not_an_error(connect):
     client = _client(connect, lambda request: httpx.Response(503, json=body))
     ready = client.ready()
     assert not ready.ready and ready.detail == "worker not alive" and ready.queue_depth == 3
+
+
+def test_the_sdk_works_where_torch_cannot_be_imported():
+    """A fresh interpreter where torch, transformers and diffusers cannot be imported (the
+    ``[client]`` extra alone): the SDK sends, maps an error, and never loads the service."""
+    import subprocess
+    import sys
+
+    from test_package import _NO_TORCH
+
+    code = _NO_TORCH + (
+        "import httpx, websockets.sync.client, websockets.asyncio.client\n"
+        "from music_gen.client import APIClient, GenerationRequest\n"
+        "from music_gen.errors import NotFound\n"
+        "def handler(request):\n"
+        "    body = {'error': {'code': 'TASK_NOT_FOUND', 'message': 'no', 'details': {}}}\n"
+        "    return httpx.Response(404, json=body)\n"
+        "mock = httpx.MockTransport(handler)\n"
+        "client = APIClient('k', 'http://music.test/api/v1', transport=mock)\n"
+        "try:\n"
+        "    client.submit(GenerationRequest(prompt='x'))\n"
+        "except NotFound as exc:\n"
+        "    print(exc.code)\n"
+        "heavy = ('torch', 'transformers', 'diffusers', 'music_gen.service', 'fastapi')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["TASK_NOT_FOUND", ""], out.stdout + out.stderr
