@@ -153,3 +153,14 @@ def test_the_sdk_works_where_torch_cannot_be_imported():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:2] == ["TASK_NOT_FOUND", ""], out.stdout + out.stderr
+
+
+def test_downloads_follow_a_redirect_to_the_node_that_holds_the_audio(connect):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "music.test":  # this node does not hold it: 307 to the one that does
+            return httpx.Response(307, headers={"Location": "http://node2.test/api/v1/audio/a1"})
+        assert "authorization" not in request.headers  # the key stays with its own origin
+        return httpx.Response(200, content=b"RIFF....")
+
+    client = _client(connect, handler)
+    assert client.download(f"{URL}/audio/a1") == b"RIFF...."

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from service_helpers import free_port
 
-from music_gen.errors import ServiceUnavailable, Timeout, TransportError
+from music_gen.errors import NotFound, ServiceUnavailable, Timeout, TransportError
 
 
 @contextlib.contextmanager
@@ -92,11 +92,11 @@ def test_an_unreachable_scheme_is_invalid_input(connect):
 
 
 @contextlib.contextmanager
-def websocket_server(handler) -> Iterator[str]:
+def websocket_server(handler, **options) -> Iterator[str]:
     """A WebSocket server on loopback at ``/api/v1/ws/stream`` running ``handler``."""
     from websockets.sync.server import serve
 
-    with serve(handler, "127.0.0.1", 0) as server:
+    with serve(handler, "127.0.0.1", 0, **options) as server:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
@@ -137,3 +137,16 @@ def test_a_stream_cut_before_its_end_is_a_transport_error(connect):
         with pytest.raises(TransportError) as err:
             list(connect(url, "k").stream("x", 1))
         assert err.value.code == "BAD_RESPONSE"
+
+
+def test_a_refused_websocket_handshake_is_the_error_it_answers(connect):
+    body = '{"error": {"code": "NOT_FOUND", "message": "no stream here", "details": {}}}'
+
+    def refuse(connection, request):
+        return connection.respond(404, body)
+
+    server = websocket_server(lambda ws: None, process_request=refuse)
+    with server as url, pytest.raises(NotFound) as err:
+        list(connect(url, "k").stream("x", 1))
+    assert err.value.code == "NOT_FOUND" and err.value.message == "no stream here"
+    assert err.value.details["status"] == 404 and err.value.details["cause"] == "InvalidStatus"

@@ -70,7 +70,9 @@ class AsyncAPIClient(Base):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(api_key, base_url, timeout)
-        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+        self.http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, transport=transport, follow_redirects=True
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()

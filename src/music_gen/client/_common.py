@@ -78,13 +78,22 @@ def transport_error(exc: BaseException) -> E.MusicGenError:
     details: dict[str, Any] = {"cause": type(exc).__name__}
     if phase:
         details["phase"] = phase
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    if isinstance(status, int):
-        details["status"] = status
-        if status >= 400:  # the WebSocket's handshake was refused with an HTTP status
-            code = f"HTTP_{status}"
     message = str(exc) or type(exc).__name__
+    response = getattr(exc, "response", None)  # the WebSocket's handshake, refused over HTTP
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int) and status >= 400:
+        code, message, said = _error_body(getattr(response, "body", b"") or b"", status)
+        details.update(said, status=status)
     return E.error_for(code, message, status=status, details=details, default=E.TransportError)
+
+
+def _error_body(body: bytes, status: int) -> tuple[str, str, dict[str, Any]]:
+    """``(code, message, details)`` of an error answer's body, or of its HTTP status."""
+    try:
+        error = json.loads(body)["error"]
+        return error["code"], error["message"] or error["code"], dict(error.get("details") or {})
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP_{status}", body[:300].decode("utf-8", "replace") or f"HTTP {status}", {}
 
 
 def _ws_cause(exc: BaseException) -> tuple[str, str | None] | None:
@@ -121,18 +130,14 @@ def raise_for(response: httpx.Response, ok: Sequence[int] = ()) -> None:
     if response.is_success or response.status_code in ok:
         return
     status = response.status_code
-    try:
-        body = response.json()["error"]
-        code, message, details = body["code"], body["message"], dict(body.get("details") or {})
-    except (ValueError, KeyError, TypeError):
-        code, message, details = f"HTTP_{status}", response.text[:300], {}
+    code, message, details = _error_body(response.content, status)
     retry_after = response.headers.get("Retry-After")
     if retry_after is not None and "retry_after" not in details:
         with contextlib.suppress(ValueError):
             details["retry_after"] = float(retry_after)
     if status == 429:
         details.setdefault("retry_after", 1.0)
-    raise E.error_for(code, message or code, status=status, details=details)
+    raise E.error_for(code, message, status=status, details=details)
 
 
 def failed(task: Task) -> E.MusicGenError | None:

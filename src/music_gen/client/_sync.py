@@ -71,7 +71,9 @@ class APIClient(Base):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(api_key, base_url, timeout)
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self.http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=transport, follow_redirects=True
+        )
 
     def close(self) -> None:
         self.http.close()
