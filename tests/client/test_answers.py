@@ -125,6 +125,10 @@ def test_readiness_503_is_an_answer_not_an_error(connect):
     client = _client(connect, lambda request: httpx.Response(503, json=body))
     ready = client.ready()
     assert not ready.ready and ready.detail == "worker not alive" and ready.queue_depth == 3
+    proxy = _client(connect, lambda request: httpx.Response(503, text="<html>down</html>"))
+    with pytest.raises(ServiceUnavailable) as err:  # a 503 that is not the server's answer
+        proxy.ready()
+    assert type(err.value) is ServiceUnavailable and err.value.code == "HTTP_503"
 
 
 def test_the_sdk_works_where_torch_cannot_be_imported():

@@ -180,7 +180,8 @@ class Call(Generic[T]):
         raise_for(response, self.ok)
         try:
             return self.read(response)
-        except (ValueError, KeyError, TypeError) as exc:  # not the JSON this route answers
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # not this route's JSON
+            raise_for(response)  # an ``ok`` status that is not the answer (a proxy's 503)
             raise E.error_for(
                 "BAD_RESPONSE", f"{self.method} {self.path}: unreadable answer ({exc})",
                 status=response.status_code, details={"cause": type(exc).__name__},

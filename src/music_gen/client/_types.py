@@ -253,8 +253,10 @@ class UploadList:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> UploadList:
-        items = data.get("items", data.get("uploads", []))
+    def from_json(cls, data: dict[str, Any] | list[dict[str, Any]]) -> UploadList:
+        if isinstance(data, list):
+            return cls([Upload.from_json(u) for u in data], {"items": data})
+        items = data["items"] if "items" in data else data["uploads"]
         return cls([Upload.from_json(u) for u in items], data)
 
 
