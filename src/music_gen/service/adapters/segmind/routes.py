@@ -139,7 +139,7 @@ def generate(
     with state.db.session() as s:
         record = s.get(AudioFile, final.audio_id)
     if record is None:
-        raise GenerationFailed("the result's audio is gone", code="AUDIO_NOT_FOUND")
+        raise NotFound("the result's audio is gone", code="AUDIO_NOT_FOUND")
     data = state.storage.get(record.key)
     if settings.key_credits is not None:
         spend(state.db, caller.key_id, cost)
