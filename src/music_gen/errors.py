@@ -184,7 +184,6 @@ class StorageQuotaExceeded(PayloadTooLarge):
     request is too large *for this account*, the client's to fix, never one to retry as is."""
 
     default_code = "STORAGE_QUOTA_EXCEEDED"
-    codes = ("STORAGE_QUOTA_EXCEEDED",)
 
 
 class RateLimited(ServiceError):
@@ -205,6 +204,8 @@ class ServiceUnavailable(ServiceError):
         "STORAGE_UNAVAILABLE",
         "STORAGE_FULL",
         "CREDITS_UNAVAILABLE",
+        "RAY_UNAVAILABLE",
+        "RAY_AUTH_REQUIRED",
     )
     statuses = (502, 503, 504)
 

@@ -318,7 +318,7 @@ def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None 
         )
     tasks = card.details.get("edit_tasks")
     if tasks is not None and body.task not in tasks:  # e.g. cover without an audio tokenizer
-        raise UnsupportedFeature(
+        raise InvalidInput(
             f"model {model!r} cannot {body.task}: its files lack what that task needs",
             code="UNSUPPORTED_TASK",
             details={"model": model, "task": body.task, "tasks": list(tasks)},
