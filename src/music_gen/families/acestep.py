@@ -36,6 +36,7 @@ from ..engine.loading import resolve_device, resolve_dtype
 from ..errors import GenerationFailed, InvalidInput, ModelNotAvailable, UnknownModel
 from ..params import SongParams, resolve_seeds, validate_prompt
 from .base import Capability, ModelCard
+from .runner import Runner
 
 __all__ = ["EDIT_TASKS", "TRACKS", "AceStepFamily", "acestep_card"]
 
@@ -185,6 +186,13 @@ class AceStepFamily:
             f"MusicGenerator(model={self.model_name!r}, family='acestep', device={self.device}, "
             f"dtype={self.dtype}, turbo={self.pipe.is_turbo})"
         )
+
+    def runner(self, capacity: int = 4) -> Runner:
+        """Songs one pipeline call at a time on a thread of their own
+        (``families.acestep_runner``)."""
+        from .acestep_runner import SongRunner
+
+        return SongRunner(self, capacity, max_batch=capacity)
 
     # ------------------------------------------------------------------ text2music
     def generate(

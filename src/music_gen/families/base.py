@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..audio import AudioOutput
 from ..errors import UnsupportedFeature
+from .runner import Runner
 
 __all__ = [
     "FEATURE_CAPABILITIES",
@@ -126,3 +127,8 @@ class GeneratorFamily(Protocol):
     ) -> list[AudioOutput]: ...
 
     def generate_stream(self, prompt: str, *args: Any, **kwargs: Any) -> Iterator[AudioOutput]: ...
+
+    def runner(self, capacity: int = 4) -> Runner:
+        """What runs many requests of this model at once (``families.runner``), holding at most
+        ``capacity``."""
+        ...

@@ -25,6 +25,7 @@ from ..compose.composer import Composer
 from ..errors import InvalidInput, UnsupportedFeature
 from ..params import GenerationParams, resolve_seeds, validate_prompt
 from .base import Capability, ModelCard
+from .runner import Runner, WholeRunner
 
 __all__ = ["COMPOSER_CAPABILITIES", "ComposerFamily"]
 
@@ -93,6 +94,10 @@ class ComposerFamily:
 
     def __repr__(self) -> str:
         return "MusicGenerator(model='composer', engine='composer')"
+
+    def runner(self, capacity: int = 4) -> Runner:
+        """Whole requests, one per step; streams chunk by chunk beside them."""
+        return WholeRunner(self, capacity)
 
     def generate(
         self,

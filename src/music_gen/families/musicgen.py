@@ -33,6 +33,7 @@ from ..errors import GenerationFailed, InvalidInput
 from ..inputs import AudioSource, continuation_audio, melody_audio, prompt_groups
 from ..params import GenerationParams, resolve_seeds, validate_prompt
 from .base import Capability, ModelCard
+from .runner import Runner
 
 __all__ = ["MusicGenFamily", "musicgen_capabilities"]
 
@@ -114,6 +115,12 @@ class MusicGenFamily:
     @property
     def capabilities(self) -> frozenset[Capability]:
         return self.card.capabilities
+
+    def runner(self, capacity: int = 4) -> Runner:
+        """Its continuous batcher, streams beside it (``families.musicgen_runner``)."""
+        from .musicgen_runner import MusicGenRunner
+
+        return MusicGenRunner(self, capacity)
 
     def batcher(self, max_requests: int = 4) -> ContinuousBatcher | None:
         """A continuous batcher over this checkpoint (None unless ``engine="fast"``)."""
