@@ -133,14 +133,17 @@ class MusicGenBackend:
             self.streams.add(job_id, chunks, spec.duration)
         else:
             batcher = self.batchers.get(model)
-            if batcher is None and gen.can(Capability.BATCH) and hasattr(gen, "batcher"):
-                batcher = gen.batcher(self.capacity)  # None where the engine cannot batch
+            if batcher is None and gen.can(Capability.BATCH):
+                # None where the engine cannot batch
+                batcher = gen.family_impl.batcher(self.capacity)
                 if batcher is not None:
                     self.batchers[model] = batcher
             if batcher is None:
                 self.sequential[job_id] = spec
             else:
-                prepared = gen.prepare(spec.prompt, **spec.sampling(), **spec.conditioning())
+                prepared = gen.family_impl.prepare(
+                    spec.prompt, **spec.sampling(), **spec.conditioning()
+                )
                 batcher.submit(prepared, job_id)
         self.owner[job_id] = model
 
@@ -176,7 +179,7 @@ class MusicGenBackend:
     def _run_whole(self, job_id: str, spec: JobSpec) -> Event:
         gen = self.generator(spec.model)
         if spec.instruments:
-            from ...compose.multitrack import MultiInstrumentGenerator
+            from ...multitrack import MultiInstrumentGenerator
 
             multi = MultiInstrumentGenerator.from_generator(gen)  # the warm model, no reload
             tracks = multi.generate_multi_track(
@@ -294,12 +297,13 @@ def make_backend(settings: Any) -> Backend:
         return ToneBackend(settings.max_batch)
 
     def load(model: str) -> Any:
-        from ...families import detect_family
+        from ...families import family_options
         from ...generator import MusicGenerator
 
-        options: dict[str, Any] = {"max_duration": settings.max_duration}
-        if detect_family(model, settings.cache_dir) == "musicgen":  # MusicGen's own options
-            options.update(engine=settings.engine, quantize=settings.quantize)
+        options = family_options(  # those the model's family takes (MusicGen's engine & co)
+            model, settings.cache_dir, max_duration=settings.max_duration,
+            engine=settings.engine, quantize=settings.quantize,
+        )  # fmt: skip
         return MusicGenerator(
             model, device=settings.device, cache_dir=settings.cache_dir, **options
         )
