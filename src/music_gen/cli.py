@@ -15,7 +15,6 @@ Errors print one line, ``error: CODE: message``, and exit with status 1 (2 for u
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -143,9 +142,8 @@ def _generation_kwargs(args: argparse.Namespace, gen: Any) -> dict[str, Any]:
     values.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     kwargs = {k: v for k, v in values.items() if v is not None}
     require(gen.card, kwargs)  # UNSUPPORTED_FEATURE naming the capability
-    accepted = inspect.signature(gen.family_impl.generate).parameters
     for name in kwargs:
-        if name not in accepted:
+        if not gen.takes(name):
             flag = {"guidance_scale": "guidance", "vocal_language": "language"}.get(name, name)
             raise InvalidInput(
                 f"--{flag.replace('_', '-')} does not apply to {gen.family} models "
@@ -189,7 +187,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     for name in names:
         card = inspect_model(name, args.cache_dir)
         info = KNOWN_MODELS.get(name)
-        cached = name == "composer" or is_cached(info.hub_id if info else name, args.cache_dir)
+        cached = not card.downloads or is_cached(info.hub_id if info else name, args.cache_dir)
         print(
             f"{Path(name).name if Path(name).is_dir() else name:<30} {card.family:<9} "
             f"{card.size:>6} {card.sample_rate:>6} {card.channels:>3} "

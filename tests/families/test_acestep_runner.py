@@ -8,14 +8,18 @@ import numpy as np
 import torch
 
 from music_gen.families.acestep_runner import SongRunner
-from music_gen.families.runner import RunRequest
+from music_gen.params import Request
 
 LYRICS = "[verse]\nwalking down the street"
 
 
-def _params(seed: int, stream: bool = False, **extra) -> RunRequest:
-    fields = {"lyrics": LYRICS, "duration": 0.6, "steps": 2}
-    return RunRequest("upbeat pop song", {"seed": seed, **fields, **extra}, stream)
+def _params(songs, seed: int, **extra) -> Request:
+    """A validated one-prompt request, as the service hands its jobs to the runner."""
+    family = songs.family_impl
+    fields = {"lyrics": LYRICS, "duration": 0.6, "steps": 2, "seed": seed}
+    return family.check_request(
+        family.card, family.request(["upbeat pop song"], **{**fields, **extra})
+    )
 
 
 def _runner(songs, **options) -> SongRunner:
@@ -50,8 +54,8 @@ def test_equal_shaped_jobs_share_a_call_and_equal_their_single_runs(songs, monke
     calls = _counting(songs, monkeypatch)
     jobs = _runner(songs, max_batch=4, batch_on_cpu=True)
     for i in range(3):
-        jobs.submit(f"j{i}", _params(10 + i))
-    jobs.submit("other", _params(13, stream=True, duration=0.8))  # other shape
+        jobs.submit(f"j{i}", _params(songs, 10 + i))
+    jobs.submit("other", _params(songs, 13, duration=0.8), stream=True)  # other shape
     events = _run(jobs)
     assert calls == [3, 1]
     for i in range(3):
@@ -65,7 +69,7 @@ def test_on_the_cpu_jobs_run_one_by_one_by_default(songs, monkeypatch):
     calls = _counting(songs, monkeypatch)
     jobs = _runner(songs, max_batch=4)
     for i in range(2):
-        jobs.submit(f"j{i}", _params(i))
+        jobs.submit(f"j{i}", _params(songs, i))
     events = _run(jobs)
     assert calls == [1, 1] and set(events) == {"j0", "j1"}
 
@@ -81,7 +85,7 @@ def test_out_of_memory_splits_the_group_and_every_job_still_finishes(songs, monk
     monkeypatch.setattr(songs.family_impl, "_run", tight)
     jobs = _runner(songs, max_batch=4, batch_on_cpu=True)
     for i in range(3):
-        jobs.submit(f"j{i}", _params(i))
+        jobs.submit(f"j{i}", _params(songs, i))
     events = _run(jobs)
     assert {k: [e.kind for e in v] for k, v in events.items()} == {
         "j0": ["done"], "j1": ["done"], "j2": ["done"]
@@ -90,7 +94,7 @@ def test_out_of_memory_splits_the_group_and_every_job_still_finishes(songs, monk
 
 def test_a_cancelled_song_stops_between_steps(songs):
     jobs = _runner(songs)
-    jobs.submit("long", _params(1, steps=200, duration=2.0))
+    jobs.submit("long", _params(songs, 1, steps=200, duration=2.0))
     jobs.step()  # starts the call
     deadline = time.monotonic() + 60
     while jobs.progress("long") in (None, 0.0):
@@ -102,8 +106,11 @@ def test_a_cancelled_song_stops_between_steps(songs):
     assert not jobs.running and not jobs.step()  # no result for a cancelled job
 
 
-def test_bad_input_fails_the_job_with_its_code(songs):
+def test_what_only_the_loaded_model_can_check_fails_the_job_with_its_code(songs):
     jobs = _runner(songs)
-    jobs.submit("bad", _params(1, bpm=500))
-    [event] = _run(jobs)["bad"]
-    assert event.kind == "error" and event.error.code == "INVALID_BPM"
+    jobs.submit("long", _params(songs, 1, lyrics="la " * 3000))  # too many tokens
+    jobs.submit("ok", _params(songs, 2))
+    events = _run(jobs)
+    [event] = events["long"]
+    assert event.kind == "error" and event.error.code == "INVALID_LYRICS"
+    assert [e.kind for e in events["ok"]] == ["done"]

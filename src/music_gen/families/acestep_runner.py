@@ -22,50 +22,61 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import torch
 
 from ..audio import AudioOutput
 from ..errors import GenerationFailed
-from .runner import RunEvent, RunKind, Runner, RunRequest, as_error
+from ..params import Request, Song
+from .base import Cancelled, Progress
+from .runner import RunEvent, RunKind, Runner, as_error
 
 __all__ = ["SongRunner"]
 
 log = logging.getLogger("music_gen.worker")
 
-#: what must be equal for two requests to share one pipeline call
-_SHAPE = (
-    "duration", "steps", "guidance_scale", "bpm", "key", "time_signature", "vocal_language",
-)  # fmt: skip
-
 
 class _Songs(Protocol):
     """What the runner uses of ``AceStepFamily``."""
 
-    device: torch.device
+    @property
+    def device(self) -> Any: ...
 
-    def generate(self, prompt: str, *args: Any, **kwargs: Any) -> AudioOutput: ...
-    def generate_batch(
-        self, prompts: Sequence[str], *args: Any, **kwargs: Any
+    def run(
+        self, request: Request, progress: Progress | None = None, cancelled: Cancelled | None = None
     ) -> list[AudioOutput]: ...
-    def edit(self, task: str, source: Any, *args: Any, **kwargs: Any) -> AudioOutput: ...
+    def edit_request(
+        self, request: Request, progress: Progress | None = None, cancelled: Cancelled | None = None
+    ) -> AudioOutput: ...
+
+
+def _one(lyrics: str | tuple[str, ...] | None) -> str:
+    """A one-prompt request's lyrics."""
+    return (lyrics if isinstance(lyrics, str) else "".join(lyrics or ())) or ""
 
 
 @dataclass
 class _Job:
     job_id: str
-    request: RunRequest
+    request: Request
+    stream: bool
     max_group: int = 1 << 30  # lowered when a group with this job ran out of memory
 
     @property
+    def song(self) -> Song:
+        return self.request.song or Song()
+
+    @property
     def batchable(self) -> bool:
-        return not self.request.task and self.request.get("reference") is None
+        return self.request.edit is None and self.song.reference is None
 
     def shape(self) -> tuple[Any, ...]:
-        return tuple(self.request.get(k) for k in _SHAPE)
+        """What must be equal for two requests to share one pipeline call: everything but the
+        prompt, lyrics and seed (duration, steps, guidance, BPM, key, time signature,
+        language)."""
+        return (self.request.duration, replace(self.song, lyrics=None))
 
 
 @dataclass
@@ -82,8 +93,8 @@ class SongRunner(Runner):
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
 
-    def submit(self, job_id: str, request: RunRequest) -> None:
-        self.queue.append(_Job(job_id, request))
+    def submit(self, job_id: str, request: Request, stream: bool = False) -> None:
+        self.queue.append(_Job(job_id, request, stream))
         self.progress_of[job_id] = 0.0
 
     def active(self) -> int:
@@ -154,9 +165,7 @@ class SongRunner(Runner):
                 return
             oom = GenerationFailed("out of memory with one song at a time", code="OUT_OF_MEMORY")
             events = [RunEvent(group[0].job_id, RunKind.ERROR, error=oom)]
-        except (
-            Exception
-        ) as exc:  # the requests fail (a cancelled one just ends), the runner goes on
+        except Exception as exc:  # they fail (a cancelled one just ends); the runner goes on
             error = as_error(exc)
             events = [RunEvent(job.job_id, RunKind.ERROR, error=error) for job in group
                       if job.job_id not in self.cancelled]  # fmt: skip
@@ -164,7 +173,7 @@ class SongRunner(Runner):
             for job, audio in zip(group, outputs, strict=True):
                 if job.job_id in self.cancelled:
                     continue
-                if job.request.stream:
+                if job.stream:
                     events.append(RunEvent(job.job_id, RunKind.CHUNK, audio=audio))
                 events.append(RunEvent(job.job_id, RunKind.DONE, audio))
         with self._lock:
@@ -184,21 +193,14 @@ class SongRunner(Runner):
         def cancelled() -> bool:
             return all(job_id in self.cancelled for job_id in ids)
 
-        if request.task:
-            edit = request.arguments(family.edit)
-            return [family.edit(request.task, request.source, request.prompt, progress=progress,
-                                cancelled=cancelled, **edit)]  # fmt: skip
-        if len(group) == 1:
-            song = request.arguments(family.generate)
-            return [family.generate(request.prompt, progress=progress, cancelled=cancelled, **song)]
-        shared = request.arguments(family.generate_batch, drop=("seed", "lyrics"))
-        return list(
-            family.generate_batch(
-                [job.request.prompt for job in group],
-                lyrics=[job.request.get("lyrics") or "" for job in group],
-                seed=[job.request.get("seed") for job in group],
-                progress=progress,
-                cancelled=cancelled,
-                **shared,
+        if request.edit is not None:
+            return [family.edit_request(request, progress, cancelled)]
+        if len(group) > 1:  # one request: every prompt with its own lyrics and seed
+            lyrics = tuple(_one(job.song.lyrics) for job in group)
+            request = replace(
+                request,
+                prompts=tuple(job.request.prompt for job in group),
+                seed=tuple(job.request.seeds()[0] for job in group),
+                song=replace(request.song or Song(), lyrics=lyrics),
             )
-        )
+        return list(family.run(request, progress, cancelled))

@@ -20,7 +20,8 @@ from ..audio import AudioOutput
 from ..engine.batching import ContinuousBatcher
 from ..engine.runtime import PreparedRequest
 from ..errors import GenerationFailed
-from .runner import RunEvent, RunKind, RunRequest, WholeRunner, as_error
+from ..params import Request
+from .runner import RunEvent, RunKind, WholeRunner, as_error
 
 __all__ = ["MusicGenRunner"]
 
@@ -30,10 +31,11 @@ log = logging.getLogger("music_gen.worker")
 class _MusicGen(Protocol):
     """What the runner uses of ``MusicGenFamily``."""
 
-    def generate(self, prompt: str, *args: Any, **kwargs: Any) -> AudioOutput: ...
-    def generate_stream(self, prompt: str, *args: Any, **kwargs: Any) -> Iterator[AudioOutput]: ...
-    def prepare(self, prompt: str, *args: Any, **kwargs: Any) -> PreparedRequest: ...
-    def batcher(self, max_requests: int = 4) -> ContinuousBatcher | None: ...
+    def run(self, request: Request) -> list[AudioOutput]: ...
+    def stream_request(self, request: Request) -> Iterator[AudioOutput]: ...
+    def edit_request(self, request: Request) -> AudioOutput: ...
+    def prepare_request(self, request: Request) -> PreparedRequest: ...
+    def batcher(self, max_requests: int = 4) -> Any: ...
 
 
 class MusicGenRunner(WholeRunner):
@@ -44,14 +46,12 @@ class MusicGenRunner(WholeRunner):
         self.batched: set[str] = set()  # request ids in the batcher
         self.failed: list[RunEvent] = []  # requests that failed before reaching the batcher
 
-    def _queue(self, job_id: str, request: RunRequest) -> None:
+    def _queue(self, job_id: str, request: Request) -> None:
         if self.batcher is None:
             super()._queue(job_id, request)
             return
         try:
-            prepared = self.musicgen.prepare(
-                request.prompt, **request.arguments(self.musicgen.prepare)
-            )
+            prepared = self.musicgen.prepare_request(request)
         except Exception as exc:
             self.failed.append(RunEvent(job_id, RunKind.ERROR, error=as_error(exc)))
             return

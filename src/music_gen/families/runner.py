@@ -16,30 +16,32 @@ another (a song filling its runner does not stop MusicGen jobs).
 - ``families.acestep_runner.SongRunner``: ACE-Step songs, one pipeline call at a time on a
   thread of its own.
 
-A ``RunRequest`` is a request already validated by its caller (the service validates every job
-once at the door); each runner passes a family method the options that method takes.
+Requests are typed ``params.Request``s already validated for the model (``check_request``: the
+service validates every job once at the door); runners hand them to the family's paths for
+validated requests (``run``, ``stream_request``, ``edit_request``, MusicGen's
+``prepare_request``).
 """
 
 from __future__ import annotations
 
 import enum
-import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from ..audio import AudioOutput
 from ..errors import GenerationFailed, MusicGenError
+from ..params import Request
 
 __all__ = [
     "ChunkStreams",
     "RunEvent",
     "RunKind",
-    "RunRequest",
     "Runner",
+    "Whole",
     "WholeRunner",
     "as_error",
 ]
@@ -67,44 +69,15 @@ def as_error(exc: BaseException) -> MusicGenError:
     return GenerationFailed(f"{type(exc).__name__}: {exc}")
 
 
-@dataclass(frozen=True)
-class RunRequest:
-    """One validated request: the prompt and every option given (absent: the model's default).
-
-    ``task``/``source``: an edit of an input song (families with the ``edit`` capability);
-    ``stream``: the caller wants the audio in chunks while it is made."""
-
-    prompt: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-    stream: bool = False
-    task: str | None = None
-    source: Any = None
-
-    @property
-    def duration(self) -> float:
-        return float(self.options.get("duration") or 0.0)
-
-    def get(self, name: str) -> Any:
-        return self.options.get(name)
-
-    def arguments(self, method: Callable[..., Any], drop: Sequence[str] = ()) -> dict[str, Any]:
-        """The options ``method`` takes by name (less ``drop``)."""
-        params = inspect.signature(method).parameters
-        return {
-            k: v
-            for k, v in self.options.items()
-            if k in params and k not in drop and params[k].kind is not inspect.Parameter.VAR_KEYWORD
-        }
-
-
 class Runner(ABC):
     """Runs the requests of one loaded model. Not thread-safe: one thread drives it."""
 
     capacity: int
 
     @abstractmethod
-    def submit(self, job_id: str, request: RunRequest) -> None:
-        """Take a request (errors in it surface as an ``ERROR`` event of a later step)."""
+    def submit(self, job_id: str, request: Request, stream: bool = False) -> None:
+        """Take a validated one-prompt request (``stream``: its audio in chunks while it is
+        made); errors in it surface as an ``ERROR`` event of a later step."""
 
     @abstractmethod
     def step(self) -> list[RunEvent]:
@@ -174,42 +147,48 @@ class ChunkStreams:
         return len(self.running)
 
 
-class _Generates(Protocol):
-    def generate(self, prompt: str, *args: Any, **kwargs: Any) -> AudioOutput: ...
-    def generate_stream(self, prompt: str, *args: Any, **kwargs: Any) -> Iterator[AudioOutput]: ...
+class _Runs(Protocol):
+    """What a whole runner uses of a family (``MusicFamily``'s paths for validated requests)."""
+
+    def run(self, request: Request) -> list[AudioOutput]: ...
+    def stream_request(self, request: Request) -> Iterator[AudioOutput]: ...
+    def edit_request(self, request: Request) -> AudioOutput: ...
 
 
-#: what a whole run makes: the audio, and its stems where it has them
-Whole = Callable[[RunRequest], tuple[AudioOutput, dict[str, AudioOutput] | None]]
+#: a whole run: (job id, request) -> the audio, and its stems where it has them
+Whole = Callable[[str, Request], tuple[AudioOutput, dict[str, AudioOutput] | None]]
 
 
 class WholeRunner(Runner):
     """Each request run whole, one per ``step`` (first come, first served); streaming requests
     advance one chunk per step beside them.
 
-    ``family``'s ``generate`` / ``generate_stream`` run the requests, or ``whole`` (a call that
-    makes a request's audio and stems, such as a multitrack mix) where given."""
+    ``family``'s ``run`` / ``edit_request`` / ``stream_request`` run the requests, or ``whole``
+    (a call that makes a request's audio and stems, such as a multitrack mix) where given."""
 
-    def __init__(self, family: _Generates, capacity: int = 4, whole: Whole | None = None) -> None:
+    def __init__(self, family: _Runs, capacity: int = 4, whole: Whole | None = None) -> None:
         self.family = family
         self.capacity = capacity
         self.whole: Whole = whole or self._generate
-        self.queue: dict[str, RunRequest] = {}
+        self.queue: dict[str, Request] = {}
         self.streams = ChunkStreams()
 
-    def _generate(self, request: RunRequest) -> tuple[AudioOutput, dict[str, AudioOutput] | None]:
-        generate = self.family.generate
-        return generate(request.prompt, **request.arguments(generate)), None
+    def _generate(
+        self, job_id: str, request: Request
+    ) -> tuple[AudioOutput, dict[str, AudioOutput] | None]:
+        if request.edit is not None:
+            return self.family.edit_request(request), None
+        [audio] = self.family.run(request)
+        return audio, None
 
-    def submit(self, job_id: str, request: RunRequest) -> None:
-        if request.stream:
-            stream = self.family.generate_stream
-            chunks = stream(request.prompt, **request.arguments(stream))
-            self.streams.add(job_id, chunks, request.duration)
+    def submit(self, job_id: str, request: Request, stream: bool = False) -> None:
+        if stream:
+            duration = request.duration or 0.0
+            self.streams.add(job_id, self.family.stream_request(request), duration)
         else:
             self._queue(job_id, request)
 
-    def _queue(self, job_id: str, request: RunRequest) -> None:
+    def _queue(self, job_id: str, request: Request) -> None:
         self.queue[job_id] = request
 
     def active(self) -> int:
@@ -224,7 +203,7 @@ class WholeRunner(Runner):
             job_id, request = next(iter(self.queue.items()))
             del self.queue[job_id]
             try:
-                audio, stems = self.whole(request)
+                audio, stems = self.whole(job_id, request)
             except Exception as exc:  # the request fails, the others go on
                 events.append(RunEvent(job_id, RunKind.ERROR, error=as_error(exc)))
             else:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from ...audio import AudioOutput
-from ...errors import InvalidInput
-from ...families.runner import RunEvent, Runner, RunRequest, WholeRunner
+from ...families.runner import RunEvent, Runner, Whole, WholeRunner
+from ...params import Edit, Request
 from .events import Event, JobEvent, failure
 from .spec import JobSpec
 
@@ -58,19 +59,28 @@ class Backend(Protocol):
     def loaded_models(self) -> list[str]: ...
 
 
-#: spec fields that are the service's own (where the result goes, where inputs came from), not
-#: generation options
+#: spec fields that are the service's own (where the result goes, where inputs came from, what
+#: the multitrack runner reads), not generation options
 _SERVICE_FIELDS = frozenset({
-    "model", "prompt", "task", "source", "format", "sample_rate", "reference_upload_id",
-    "melody_upload_id", "continuation_upload_id", "source_upload_id", "source_job_id",
+    "model", "prompt", "format", "sample_rate", "reference_upload_id", "melody_upload_id",
+    "continuation_upload_id", "source_upload_id", "source_job_id", "instruments", "mix_settings",
 })  # fmt: skip
+_EDIT_FIELDS = ("task", "source", "start", "end", "strength", "track", "tracks")
 MULTITRACK = "multitrack"
 
 
-def run_request(spec: JobSpec, stream: bool) -> RunRequest:
-    """The job as a runner takes it: its prompt and every generation option it gives."""
+def run_request(spec: JobSpec, family: Any) -> Request:
+    """The job as the family's typed request (``params.Request``), checked against its card.
+    (Once ``JobSpec`` holds the typed request itself, this is ``spec.request``.)"""
     options = spec.model_dump(exclude_none=True, exclude=set(_SERVICE_FIELDS))
-    return RunRequest(spec.prompt, options, stream, spec.task, spec.source)
+    edit = {k: options.pop(k) for k in _EDIT_FIELDS if k in options}
+    request = family.request([spec.prompt], **options)
+    if edit:
+        if edit.get("tracks") is not None:
+            edit["tracks"] = tuple(edit["tracks"])
+        request = replace(request, edit=Edit(**edit))
+    checked: Request = family.check_request(family.card, request)
+    return checked
 
 
 def _event(event: RunEvent) -> Event:
@@ -84,6 +94,7 @@ class ModelBackend:
         self.generators: dict[str, Any] = {}
         self.runners: dict[str, Runner] = {}  # runner key -> runner
         self.owner: dict[str, str] = {}  # job id -> runner key
+        self.multitrack: dict[str, JobSpec] = {}  # multitrack jobs held (their instruments)
 
     def generator(self, model: str) -> Any:
         if model not in self.generators:
@@ -112,7 +123,7 @@ class ModelBackend:
         if runner is None:
             gen = self.generator(spec.model)
             if spec.instruments:
-                runner = WholeRunner(gen, self.capacity, whole=_multitrack(gen))
+                runner = WholeRunner(gen.family_impl, self.capacity, whole=self._multitrack(gen))
             else:
                 runner = gen.family_impl.runner(self.capacity)
             self.runners[key] = runner
@@ -120,7 +131,13 @@ class ModelBackend:
 
     def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None:
         key = self.runner_key(spec)
-        self._runner(key, spec).submit(job_id, run_request(spec, stream and not spec.instruments))
+        runner = self._runner(key, spec)
+        if spec.instruments:  # mixed whole, from the spec itself
+            runner.submit(job_id, Request((spec.prompt,), spec.duration, spec.seed))
+            self.multitrack[job_id] = spec
+        else:
+            family = self.generator(spec.model).family_impl
+            runner.submit(job_id, run_request(spec, family), stream)
         self.owner[job_id] = key
 
     def step(self) -> list[Event]:
@@ -139,6 +156,7 @@ class ModelBackend:
         for event in events:
             if event.kind != JobEvent.CHUNK:
                 self.owner.pop(event.job_id, None)
+                self.multitrack.pop(event.job_id, None)
         return events
 
     def progress(self, job_id: str) -> float:
@@ -146,29 +164,27 @@ class ModelBackend:
         runner = self.runners.get(key) if key is not None else None
         return (runner.progress(job_id) if runner is not None else None) or 0.0
 
+    def _multitrack(self, gen: Any) -> Whole:
+        """A multitrack job, whole: one call per instrument on the warm model, mixed."""
+
+        def run(job_id: str, request: Request) -> tuple[AudioOutput, dict[str, AudioOutput]]:
+            from ...multitrack import MultiInstrumentGenerator
+
+            spec = self.multitrack.pop(job_id)
+            multi = MultiInstrumentGenerator.from_generator(gen)  # the warm model, no reload
+            tracks = multi.generate_multi_track(
+                spec.instruments or {}, spec.duration, spec.mix_settings, seed=spec.seed
+            )
+            mix = tracks.pop("mix")
+            return mix, tracks
+
+        return run
+
     def cancel(self, job_id: str) -> None:
+        self.multitrack.pop(job_id, None)
         key = self.owner.pop(job_id, None)
         if key is not None and key in self.runners:
             self.runners[key].cancel(job_id)
-
-
-def _multitrack(gen: Any) -> Callable[[RunRequest], tuple[AudioOutput, dict[str, AudioOutput]]]:
-    """A multitrack job, whole: one call per instrument on the warm model, mixed."""
-
-    def run(request: RunRequest) -> tuple[AudioOutput, dict[str, AudioOutput]]:
-        from ...compose.multitrack import MultiInstrumentGenerator
-
-        multi = MultiInstrumentGenerator.from_generator(gen)  # the warm model, no reload
-        tracks = multi.generate_multi_track(
-            request.get("instruments"),
-            request.duration,
-            request.get("mix_settings"),
-            seed=request.get("seed"),
-        )
-        mix = tracks.pop("mix")
-        return mix, tracks
-
-    return run
 
 
 class ToneBackend:
@@ -249,17 +265,15 @@ def make_backend(settings: Any) -> Backend:
         return ToneBackend(settings.max_batch)
 
     def load(model: str) -> Any:
+        from ...families import family_options
         from ...generator import MusicGenerator
 
         where = {"device": settings.device, "cache_dir": settings.cache_dir}
         limits = {"max_duration": settings.max_duration}
         engine = {"engine": settings.engine, "quantize": settings.quantize}
-        try:
-            return MusicGenerator(model, **where, **limits, **engine)
-        except InvalidInput as exc:
-            if exc.code != "INVALID_OPTION":
-                raise
-            # the engine options are for the families that take them (MusicGen); others: none
-            return MusicGenerator(model, **where, **limits)
+        options = family_options(  # those the model's family takes (MusicGen's engine & co)
+            model, settings.cache_dir, **limits, **engine
+        )
+        return MusicGenerator(model, **where, **options)
 
     return ModelBackend(load, settings.max_batch)
