@@ -22,9 +22,10 @@ and to validate a request for it (``check_request``, which the service calls).
 from __future__ import annotations
 
 import itertools
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -306,8 +307,9 @@ class MusicFamily(ABC):
     ) -> list[AudioOutput]:
         """One output per prompt; ``seed`` may be one int (each output depends only on its
         prompt and seed, never on its batch) or one per prompt."""
+        started = time.perf_counter()
         request = self.check_inputs(self.request(prompts, **params))
-        return self._finish(request, self._generate(request, progress, cancelled))
+        return self._finish(request, self._generate(request, progress, cancelled), started)
 
     def run(
         self,
@@ -317,8 +319,9 @@ class MusicFamily(ABC):
     ) -> list[AudioOutput]:
         """Run a request ``check_request`` validated already (a job's): one output per
         prompt."""
+        started = time.perf_counter()
         request = self.check_loaded(request)
-        return self._finish(request, self._generate(request, progress, cancelled))
+        return self._finish(request, self._generate(request, progress, cancelled), started)
 
     def generate_stream(
         self,
@@ -376,9 +379,14 @@ class MusicFamily(ABC):
         """Run a validated edit request."""
         return self._edit(self.check_loaded(request), progress, cancelled)
 
-    def _finish(self, request: Request, outputs: list[AudioOutput]) -> list[AudioOutput]:
+    def _finish(
+        self, request: Request, outputs: list[AudioOutput], started: float
+    ) -> list[AudioOutput]:
         """What every output's metadata tells, whatever the family wrote: the model, family,
-        prompt, seed, duration, and the time it took (``timings.total_s``, ``real_time_factor``)."""
+        prompt, seed, duration, sampling, and the time it took (``timings.total_s``,
+        ``real_time_factor``)."""
+        total = time.perf_counter() - started
+        sampling = {} if request.sampling is None else asdict(request.sampling)
         for i, out in enumerate(outputs):
             meta = out.metadata
             meta.setdefault("model", self.model_name)
@@ -387,8 +395,10 @@ class MusicFamily(ABC):
             meta.setdefault("seed", request.seeds()[i])
             meta.setdefault("duration", out.duration)
             meta.setdefault("batch_index", i)
+            for key, value in sampling.items():
+                meta.setdefault(key, value)
             timings = meta.setdefault("timings", {})
-            timings.setdefault("total_s", 0.0)
+            timings.setdefault("total_s", total)
             meta.setdefault("real_time_factor", timings["total_s"] / max(out.duration, 1e-9))
         return outputs
 
