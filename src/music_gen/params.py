@@ -458,13 +458,16 @@ class Request:
             else (check_duration(duration, max_duration))
         )
         seed = tuple(resolve_seeds(self.seed, len(texts)))  # drawn here where none is given
+        song = None if self.song is None else self.song.checked()
+        if song is not None:
+            song.per_prompt(len(texts))  # one lyrics text for all, or one per prompt
         return replace(
             self,
             prompts=texts,
             duration=d,
             seed=seed,
             sampling=None if self.sampling is None else self.sampling.checked(),
-            song=None if self.song is None else self.song.checked(),
+            song=song,
             edit=None if self.edit is None else self.edit.checked(),
         )
 

@@ -264,13 +264,20 @@ class MusicFamily(ABC):
 
     def request(self, prompts: Sequence[str], **params: Any) -> Request:
         """The typed request ``generate_batch(prompts, **params)`` makes (not validated)."""
+        return self.build_request(self.card, prompts, **params)
+
+    @classmethod
+    def build_request(cls, card: ModelCard, prompts: Sequence[str], **params: Any) -> Request:
+        """The typed request of keyword arguments for the model ``card`` describes (not
+        validated): a keyword only other families take is refused, naming the capability
+        where one stands for it."""
         try:
-            return Request.from_keywords(prompts, self.parts, self.family, **params)
+            return Request.from_keywords(prompts, cls.parts, card.family, **params)
         except UnsupportedFeature as exc:
             option = str(exc.details.get("option"))
             cap = FEATURE_CAPABILITIES.get(option)
-            if cap is not None and not self.can(cap):
-                raise unsupported(self.model_name, self.family, option, cap) from None
+            if cap is not None and not card.can(cap):
+                raise unsupported(card.name, card.family, option, cap) from None
             raise
 
     def check_inputs(self, request: Request) -> Request:
