@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput, ModelNotAvailable, MusicGenError, UnknownModel
+from .params import DEFAULT_DURATION, Sampling
 
 __all__ = ["main"]
 
@@ -226,7 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate audio from a text prompt")
     gen.add_argument("prompt")
-    gen.add_argument("--duration", type=float, default=None, help="seconds (default: 10; songs 30)")
+    gen.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help=f"seconds (default: {DEFAULT_DURATION:g}; songs 30)",
+    )
     gen.add_argument(
         "--model",
         default=None,
@@ -234,12 +240,20 @@ def build_parser() -> argparse.ArgumentParser:
         "available offline, the composer is used with a notice)",
     )
     gen.add_argument("--seed", type=int, default=None)
-    gen.add_argument("--temperature", type=float, default=None, help="MusicGen (default 1)")
-    gen.add_argument("--top-k", type=int, default=None, help="MusicGen (default 250)")
-    gen.add_argument("--top-p", type=float, default=None, help="MusicGen (default 0)")
+    gen.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"MusicGen (default {Sampling.temperature:g})",
+    )
+    gen.add_argument("--top-k", type=int, default=None, help=f"MusicGen (default {Sampling.top_k})")
+    gen.add_argument(
+        "--top-p", type=float, default=None, help=f"MusicGen (default {Sampling.top_p:g})"
+    )
     gen.add_argument(
         "--guidance", type=float, default=None,
-        help="classifier-free guidance (default: MusicGen 3; songs the checkpoint's own)",
+        help=f"classifier-free guidance (default: MusicGen {Sampling.guidance_scale:g}; songs "
+        "the checkpoint's own)",
     )  # fmt: skip
     gen.add_argument("--melody", metavar="FILE", help="condition on this audio's melody")
     gen.add_argument(

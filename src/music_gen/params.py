@@ -214,13 +214,16 @@ class Song:
     MAX_BPM: ClassVar[int] = 300
     MAX_STEPS: ClassVar[int] = 200
 
+    #: the language sung where the request names none
+    LANGUAGE: ClassVar[str] = "en"
+
     lyrics: str | tuple[str, ...] | None = None
     steps: int | None = None
     guidance_scale: float | None = None
     bpm: float | None = None
     key: str | None = None
     time_signature: str | None = None
-    vocal_language: str = "en"
+    vocal_language: str | None = None
     reference: Any = None
 
     def checked(self) -> Song:
@@ -258,7 +261,7 @@ class Song:
                     code="INVALID_TIME_SIGNATURE",
                     details={"allowed": sorted(set(TIME_SIGNATURES))},
                 )
-        lang = self.vocal_language if self.vocal_language is not None else "en"
+        lang = self.vocal_language if self.vocal_language is not None else self.LANGUAGE
         if not isinstance(lang, str) or lang.strip().lower() not in LANGUAGES:
             raise InvalidInput(
                 f"vocal_language {self.vocal_language!r} is not one the model sings; use one of "
@@ -305,12 +308,14 @@ class Edit:
     to the end), ``strength`` (cover), ``track`` (extract, lego), ``tracks`` (complete)."""
 
     DEFAULT_TRACKS: ClassVar[tuple[str, ...]] = ("drums", "bass")
+    #: a cover's strength where the request names none (follows the source most closely)
+    STRENGTH: ClassVar[float] = 1.0
 
     task: str
     source: Any = None
     start: float | None = None
     end: float | None = None
-    strength: float = 1.0
+    strength: float | None = None
     track: str | None = None
     tracks: tuple[str, ...] | None = None
 
@@ -323,7 +328,7 @@ class Edit:
                 code="INVALID_TASK",
                 details={"task": self.task, "tasks": list(EDIT_TASKS)},
             )
-        s = self.strength
+        s = self.STRENGTH if self.strength is None else self.strength
         if self.task == "cover" and (
             isinstance(s, bool) or not isinstance(s, int | float) or not 0.0 <= s <= 1.0
         ):
@@ -453,13 +458,16 @@ class Request:
             else (check_duration(duration, max_duration))
         )
         seed = tuple(resolve_seeds(self.seed, len(texts)))  # drawn here where none is given
+        song = None if self.song is None else self.song.checked()
+        if song is not None:
+            song.per_prompt(len(texts))  # one lyrics text for all, or one per prompt
         return replace(
             self,
             prompts=texts,
             duration=d,
             seed=seed,
             sampling=None if self.sampling is None else self.sampling.checked(),
-            song=None if self.song is None else self.song.checked(),
+            song=song,
             edit=None if self.edit is None else self.edit.checked(),
         )
 
@@ -473,8 +481,6 @@ class Request:
         for part in (self.conditioning, self.song):
             if part is not None:
                 out.update({f.name: getattr(part, f.name) for f in fields(part)})
-        if self.song is not None and self.song.vocal_language == Song.vocal_language:
-            out.pop("vocal_language")  # the default asks for nothing
         return out
 
 
@@ -525,7 +531,7 @@ class SongParams:
     bpm: int | None = None
     key: str | None = None
     time_signature: str | None = None
-    vocal_language: str = Song.vocal_language
+    vocal_language: str = Song.LANGUAGE
 
     @classmethod
     def of(cls, duration: float, song: Song) -> SongParams:
@@ -533,7 +539,7 @@ class SongParams:
         return cls(
             duration, lyrics, song.steps, song.guidance_scale,
             None if song.bpm is None else int(song.bpm), song.key, song.time_signature,
-            song.vocal_language,
+            song.vocal_language or Song.LANGUAGE,
         )  # fmt: skip
 
     @classmethod
@@ -548,7 +554,7 @@ class SongParams:
         bpm: Any = None,
         key: Any = None,
         time_signature: Any = None,
-        vocal_language: Any = Song.vocal_language,
+        vocal_language: Any = Song.LANGUAGE,
     ) -> SongParams:
         d = check_duration(duration, max_duration)
         if lyrics is not None and not isinstance(lyrics, str):

@@ -86,9 +86,7 @@ def test_a_batch_equals_each_single_run(songs):
     prompts = ["upbeat pop song", "upbeat pop song", "slow sad ballad with piano and strings"]
     lyrics = [LYRICS, LYRICS, "[verse]\nhold me close"]
     batch = songs.generate_batch(prompts, lyrics=lyrics, duration=1.0, seed=[5, 6, 7], steps=2)
-    rows = [
-        SongParams.validate(duration=1.0, max_duration=600.0, lyrics=x, steps=2) for x in lyrics
-    ]
+    rows = [SongParams.validate(duration=1.0, max_duration=600, lyrics=x, steps=2) for x in lyrics]
     assert len(songs.family_impl._groups(prompts, rows)) == 2
     for i, out in enumerate(batch):
         alone = songs.generate(prompts[i], lyrics=lyrics[i], duration=1.0, seed=5 + i, steps=2)

@@ -280,7 +280,9 @@ class AceStepFamily(MusicFamily):
                     f"{self.model_name!r} has no audio tokenizer, which cover needs",
                     code="UNSUPPORTED_TASK",
                 )
-            call["audio_cover_strength"] = float(edit.strength)
+            call["audio_cover_strength"] = float(
+                Edit.STRENGTH if edit.strength is None else edit.strength
+            )
         if task in ("extract", "lego"):
             call["track_name"] = edit.track
         if task == "complete":

@@ -22,9 +22,10 @@ and to validate a request for it (``check_request``, which the service calls).
 from __future__ import annotations
 
 import itertools
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -264,13 +265,20 @@ class MusicFamily(ABC):
 
     def request(self, prompts: Sequence[str], **params: Any) -> Request:
         """The typed request ``generate_batch(prompts, **params)`` makes (not validated)."""
+        return self.build_request(self.card, prompts, **params)
+
+    @classmethod
+    def build_request(cls, card: ModelCard, prompts: Sequence[str], **params: Any) -> Request:
+        """The typed request of keyword arguments for the model ``card`` describes (not
+        validated): a keyword only other families take is refused, naming the capability
+        where one stands for it."""
         try:
-            return Request.from_keywords(prompts, self.parts, self.family, **params)
+            return Request.from_keywords(prompts, cls.parts, card.family, **params)
         except UnsupportedFeature as exc:
             option = str(exc.details.get("option"))
             cap = FEATURE_CAPABILITIES.get(option)
-            if cap is not None and not self.can(cap):
-                raise unsupported(self.model_name, self.family, option, cap) from None
+            if cap is not None and not card.can(cap):
+                raise unsupported(card.name, card.family, option, cap) from None
             raise
 
     def check_inputs(self, request: Request) -> Request:
@@ -307,8 +315,9 @@ class MusicFamily(ABC):
     ) -> list[AudioOutput]:
         """One output per prompt; ``seed`` may be one int (each output depends only on its
         prompt and seed, never on its batch) or one per prompt."""
+        started = time.perf_counter()
         request = self.check_inputs(self.request(prompts, **params))
-        return self._finish(request, self._generate(request, progress, cancelled))
+        return self._finish(request, self._generate(request, progress, cancelled), started)
 
     def run(
         self,
@@ -318,8 +327,9 @@ class MusicFamily(ABC):
     ) -> list[AudioOutput]:
         """Run a request ``check_request`` validated already (a job's): one output per
         prompt."""
+        started = time.perf_counter()
         request = self.check_loaded(request)
-        return self._finish(request, self._generate(request, progress, cancelled))
+        return self._finish(request, self._generate(request, progress, cancelled), started)
 
     def generate_stream(
         self,
@@ -377,9 +387,14 @@ class MusicFamily(ABC):
         """Run a validated edit request."""
         return self._edit(self.check_loaded(request), progress, cancelled)
 
-    def _finish(self, request: Request, outputs: list[AudioOutput]) -> list[AudioOutput]:
+    def _finish(
+        self, request: Request, outputs: list[AudioOutput], started: float
+    ) -> list[AudioOutput]:
         """What every output's metadata tells, whatever the family wrote: the model, family,
-        prompt, seed, duration, and the time it took (``timings.total_s``, ``real_time_factor``)."""
+        prompt, seed, duration, sampling, and the time it took (``timings.total_s``,
+        ``real_time_factor``)."""
+        total = time.perf_counter() - started
+        sampling = {} if request.sampling is None else asdict(request.sampling)
         for i, out in enumerate(outputs):
             meta = out.metadata
             meta.setdefault("model", self.model_name)
@@ -388,8 +403,10 @@ class MusicFamily(ABC):
             meta.setdefault("seed", request.seeds()[i])
             meta.setdefault("duration", out.duration)
             meta.setdefault("batch_index", i)
+            for key, value in sampling.items():
+                meta.setdefault(key, value)
             timings = meta.setdefault("timings", {})
-            timings.setdefault("total_s", 0.0)
+            timings.setdefault("total_s", total)
             meta.setdefault("real_time_factor", timings["total_s"] / max(out.duration, 1e-9))
         return outputs
 

@@ -29,9 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput, UnknownModel
-from .base import CheckpointFiles, MusicFamily
+from ..params import Request
+from .base import CheckpointFiles, ModelCard, MusicFamily
 
-__all__ = ["ENTRY_POINT_GROUP", "checkpoint_files", "families", "family_for", "family_named"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "check_request",
+    "checkpoint_files",
+    "families",
+    "family_for",
+    "family_named",
+]
 
 ENTRY_POINT_GROUP = "music_gen.families"
 #: modules of this package that are not families
@@ -85,6 +93,12 @@ def family_named(name: str) -> type[MusicFamily]:
         f"no model family {name!r} is installed",
         details={"family": name, "families": [c.name for c in families()]},
     )
+
+
+def check_request(card: ModelCard, request: Request) -> Request:
+    """``request`` validated for the model ``card`` describes, by the model's own family (what
+    a server asks at the door, with no weights loaded); returns it normalised, seeds drawn."""
+    return family_named(card.family).check_request(card, request)
 
 
 def _offline() -> bool:

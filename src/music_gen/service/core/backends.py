@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from ...audio import AudioOutput
 from ...families.runner import RunEvent, Runner, Whole, WholeRunner
-from ...params import Edit, Request
+from ...params import Request
 from .events import Event, JobEvent, failure
 from .spec import JobSpec
 
@@ -59,27 +58,14 @@ class Backend(Protocol):
     def loaded_models(self) -> list[str]: ...
 
 
-#: spec fields that are the service's own (where the result goes, where inputs came from, what
-#: the multitrack runner reads), not generation options
-_SERVICE_FIELDS = frozenset({
-    "model", "prompt", "format", "sample_rate", "reference_upload_id", "melody_upload_id",
-    "continuation_upload_id", "source_upload_id", "source_job_id", "instruments", "mix_settings",
-})  # fmt: skip
-_EDIT_FIELDS = ("task", "source", "start", "end", "strength", "track", "tracks")
 MULTITRACK = "multitrack"
 
 
 def run_request(spec: JobSpec, family: Any) -> Request:
-    """The job as the family's typed request (``params.Request``), checked against its card.
-    (Once ``JobSpec`` holds the typed request itself, this is ``spec.request``.)"""
-    options = spec.model_dump(exclude_none=True, exclude=set(_SERVICE_FIELDS))
-    edit = {k: options.pop(k) for k in _EDIT_FIELDS if k in options}
-    request = family.request([spec.prompt], **options)
-    if edit:
-        if edit.get("tracks") is not None:
-            edit["tracks"] = tuple(edit["tracks"])
-        request = replace(request, edit=Edit(**edit))
-    checked: Request = family.check_request(family.card, request)
+    """The job's typed request as the family runs it: ``spec.request``, normalised by the
+    family's own check against its card (seeds per prompt, defaults filled in; the same check
+    ``core.submit`` made, so it cannot refuse a stored job that passed it)."""
+    checked: Request = family.check_request(family.card, spec.request)
     return checked
 
 
@@ -133,7 +119,7 @@ class ModelBackend:
         key = self.runner_key(spec)
         runner = self._runner(key, spec)
         if spec.instruments:  # mixed whole, from the spec itself
-            runner.submit(job_id, Request((spec.prompt,), spec.duration, spec.seed))
+            runner.submit(job_id, spec.request)
             self.multitrack[job_id] = spec
         else:
             family = self.generator(spec.model).family_impl

@@ -104,13 +104,13 @@ def create_edit(body: EditCreate, state: StateDep, caller: CallerDep) -> JobSubm
                 f"{name} {value:g} s lies outside the source's 0..{length:.2f} s",
                 code="INVALID_RANGE",
             )
-    spec = JobSpec(
+    spec = JobSpec.model_validate(dict(
         model=model, prompt=prompt, task=body.task, source=str(path), duration=length,
         lyrics=song.lyrics or None, steps=song.steps, seed=seed, **options,
         format=body.format, sample_rate=body.sample_rate,
         # what GET /generate/{id} shows instead of the server's file path
         source_upload_id=body.source_upload_id, source_job_id=body.source_job_id,
-    )  # fmt: skip
+    ))  # fmt: skip
     job, _ = state.store.create(
         NewJob(
             account_id=caller.account_id,
