@@ -104,7 +104,7 @@ def _transformers_row(
     processor = AutoProcessor.from_pretrained(path)
     if share is not None:  # a float32 generator's transformers model, which ours never alter:
         # ``from_pretrained(path, dtype=float32).eval()``, what a user loads (saves memory)
-        model = _generator(path, "float32", SETTINGS[share][1]).loaded.model
+        model = _generator(path, "float32", SETTINGS[share][1]).family_impl.loaded.model
     else:
         model = MusicgenForConditionalGeneration.from_pretrained(path)
         model = model.to(torch.device(DEVICE))  # type: ignore[arg-type]

@@ -91,6 +91,16 @@ class RayBackend:
     def active(self) -> int:
         return len(self.calls)
 
+    def runner_key(self, spec: JobSpec) -> str:
+        """One lane: the calls this node keeps in flight (each replica runs its own runners)."""
+        return "ray"
+
+    def free(self, key: str) -> int:
+        return max(0, self.capacity - self.active())
+
+    def warm(self, model: str) -> None:
+        """The replicas load their models themselves."""
+
     def loaded_models(self) -> list[str]:
         """What the replicas hold warm: their default model, and what jobs have asked for."""
         return sorted(self.models)

@@ -3,7 +3,7 @@
 The body is the seed's (``instruments``, ``duration``, ``mix_preset``) plus the usual job fields;
 the job's result has ``audio_url`` (the mix), ``stems`` (one URL per instrument) and
 ``midi_url``. The model defaults to the composer, which makes stems that line up sample for
-sample; a MusicGen checkpoint may be named instead (see ``compose.multitrack``).
+sample; a MusicGen checkpoint may be named instead (see ``music_gen.multitrack``).
 """
 
 from __future__ import annotations
