@@ -239,9 +239,8 @@ def test_an_upload_a_job_names_is_linked_not_decoded(srv):
 
 
 def test_the_sdk_raises_storage_quota_exceeded():
-    from music_gen.client._client import error_from
-    from music_gen.errors import PayloadTooLarge, StorageQuotaExceeded
+    from music_gen.errors import PayloadTooLarge, StorageQuotaExceeded, error_for
 
-    err = error_from("STORAGE_QUOTA_EXCEEDED", "full", {"quota": 1}, 413)
+    err = error_for("STORAGE_QUOTA_EXCEEDED", "full", status=413, details={"quota": 1})
     assert isinstance(err, StorageQuotaExceeded) and isinstance(err, PayloadTooLarge)
     assert (err.code, err.http_status) == ("STORAGE_QUOTA_EXCEEDED", 413)

@@ -356,13 +356,13 @@ def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None 
     if problem is not None:
         path.unlink(missing_ok=True)
         raise problem
-    return JobSpec(
+    return JobSpec.model_validate(dict(
         model=model, prompt=prompt, task=body.task, source=str(path), duration=length,
         lyrics=song.lyrics or None, steps=song.steps, seed=seed, **options,
         format=body.format, sample_rate=body.sample_rate,
         # what GET /generate/{id} shows instead of the server's file path
         source_upload_id=body.source_upload_id, source_job_id=body.source_job_id,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _edit_source(state: ServiceState, caller: Caller | None, body: EditRequest) -> Path:
