@@ -17,7 +17,7 @@ __all__ = ["TEST_TONE_CARD", "ModelCatalog"]
 
 TEST_TONE_CARD = ModelCard(
     "test-tone", "test-tone", frozenset({Capability.TEXT, Capability.STREAM}), 32000, 1, 3600.0,
-    size="0",
+    size="0", downloads=False,
 )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 
 from .... import __version__
 from ....engine.hub import _known, is_cached
+from ....errors import MusicGenError
 from ....families import describe_capabilities
 from ...core.state import ServiceState
 from ..deps import CallerDep, StateDep
@@ -31,12 +32,18 @@ def describe_model(state: ServiceState, name: str) -> ModelPublic:
         sample_rate=card.sample_rate,
         channels=card.channels,
         capabilities=describe_capabilities(card),
-        loaded=loaded or card.family in ("composer", "test-tone"),
-        cached=loaded
-        or card.family in ("composer", "test-tone")
-        or is_cached(name, state.settings.cache_dir),
+        loaded=loaded or not card.downloads,  # nothing to fetch: built in, or no weights
+        cached=loaded or not card.downloads or is_cached(name, state.settings.cache_dir),
         default=name == state.catalog.names()[0],
     )
+
+
+def _downloads(state: ServiceState, name: str) -> bool:
+    """Whether ``name`` has files to fetch (its card says; True where it cannot be read)."""
+    try:
+        return state.catalog.card(name).downloads
+    except MusicGenError:
+        return True
 
 
 @router.get("/models", response_model=ModelList)
@@ -61,8 +68,8 @@ def ready(state: StateDep, response: Response) -> ReadinessPublic:
     default = state.catalog.default
     loadable = (
         state.settings.engine == "test-tone"
-        or default == "composer"
         or default in state.backend.loaded_models()
+        or not _downloads(state, default)
         or is_cached(default, state.settings.cache_dir)
     )
     problems = [
