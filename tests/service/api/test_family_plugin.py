@@ -35,6 +35,7 @@ def test_get_models_lists_the_installed_family(server):
     tone = models["tiny-tone"]
     assert tone["family"] == "tiny-tone" and tone["default"] is True
     assert (tone["sample_rate"], tone["channels"]) == (16000, 1)
+    assert tone["cached"] is True and tone["loaded"] is True  # no weights: nothing to fetch
     assert set(tone["capabilities"]) == {"text", "stream", "batch"}
     assert models["composer"]["family"] == "composer"
 

@@ -263,7 +263,9 @@ class JobRequest(BaseModel):
     track_id: str | None = Field(default=None, max_length=200, description="Echoed in the webhook.")
     # songs: models with the "lyrics" capability (GET /models)
     lyrics: str | None = Field(default=None, description="Sung lyrics, [verse]/[chorus] tagged.")
-    bpm: float | None = Field(default=None, description="Tempo, 30..300 (songs).")
+    bpm: float | None = Field(
+        default=None, description=f"Tempo, {Song.MIN_BPM}..{Song.MAX_BPM} (songs)."
+    )
     key: str | None = Field(default=None, max_length=40, description="e.g. 'A minor' (songs).")
     time_signature: str | None = Field(default=None, max_length=8, description="2/4 .. 6/8.")
     vocal_language: str | None = Field(default=None, max_length=16, description="e.g. 'en'.")
