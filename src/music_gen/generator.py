@@ -106,11 +106,18 @@ class MusicGenerator:
         return repr(self.family_impl)
 
     # ------------------------------------------------------------------ generation
-    def generate(self, prompt: str, *args: Any, **kwargs: Any) -> AudioOutput:
+    def generate(self, prompt: str, *args: Any, loop: bool = False, **kwargs: Any) -> AudioOutput:
         """One output for ``prompt``; the keyword arguments are the family's (see README):
         MusicGen ``duration, temperature, top_k, top_p, seed, guidance_scale, melody,
         continuation, progress``; ACE-Step ``lyrics, duration, seed, steps, guidance_scale, bpm,
-        key, time_signature, vocal_language, reference, progress``."""
+        key, time_signature, vocal_language, reference, progress``.
+
+        ``loop=True, bpm=120, bars=4`` (``beats_per_bar=4``, ``crossfade`` seconds): a seamless
+        loop of exactly bars × beats_per_bar × 60 / bpm seconds (``looping``)."""
+        if loop:
+            from .looping import generate_loop_with
+
+            return generate_loop_with(self, prompt, *args, **kwargs)
         require(self.card, kwargs)
         return self.family_impl.generate(prompt, *args, **kwargs)
 

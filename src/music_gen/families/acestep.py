@@ -52,6 +52,7 @@ ACESTEP_CAPABILITIES = frozenset(
         Capability.EDIT,
         Capability.STEMS,
         Capability.BATCH,
+        Capability.LOOP,  # instrumental only: a loop takes no lyrics
     }
 )
 EDIT_TASKS = ("repaint", "cover", "extract", "lego", "complete")

@@ -48,6 +48,7 @@ class Capability(StrEnum):
     MULTITRACK = "multitrack"  # MultiInstrumentGenerator
     STREAM = "stream"  # generate_stream yields audio while it is made
     BATCH = "batch"  # generate_batch decodes several prompts together
+    LOOP = "loop"  # instrumental audio cut into seamless loops (generate(loop=True, bpm, bars))
 
 
 #: keyword argument of ``generate`` -> the capability it needs
