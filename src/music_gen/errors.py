@@ -7,7 +7,8 @@ meaning; new ones may be added.
     MusicGenError                      (code: INTERNAL_ERROR)
     ├── InvalidInput                   (INVALID_INPUT, or a specific INVALID_* code below)
     ├── ModelNotAvailable              (MODEL_NOT_AVAILABLE)
-    │   └── UnknownModel               (UNKNOWN_MODEL)
+    │   ├── UnknownModel               (UNKNOWN_MODEL)
+    │   └── LicenseRefused             (LICENSE_NOT_COMMERCIAL, 403)
     ├── UnsupportedFeature             (UNSUPPORTED_FEATURE)
     ├── GenerationFailed               (GENERATION_FAILED)
     └── ServiceError                   (the HTTP service's own conditions)
@@ -33,6 +34,7 @@ __all__ = [
     "Conflict",
     "GenerationFailed",
     "InvalidInput",
+    "LicenseRefused",
     "ModelNotAvailable",
     "MusicGenError",
     "NotFound",
@@ -87,6 +89,14 @@ class UnknownModel(ModelNotAvailable):
 
     default_code = "UNKNOWN_MODEL"
     http_status = 404
+
+
+class LicenseRefused(ModelNotAvailable):
+    """The model's weights are under a licence this server may not use (a commercial-only server
+    and a non-commercial licence); ``details["license"]`` names it."""
+
+    default_code = "LICENSE_NOT_COMMERCIAL"
+    http_status = 403
 
 
 class UnsupportedFeature(MusicGenError):

@@ -76,6 +76,7 @@ class ModelCard:
     max_duration: float
     size: str = "unknown"
     details: dict[str, Any] = field(default_factory=dict)
+    license: str = "unknown"  # the weights' licence as the checkpoint declares it (licenses.py)
 
     def can(self, capability: Capability | str) -> bool:
         return Capability(capability) in self.capabilities

@@ -15,6 +15,7 @@ files are not cached and ``HF_HUB_OFFLINE`` is not set.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -28,8 +29,15 @@ if TYPE_CHECKING:  # torch is loaded by the families that need it, not here
 from ..engine.hub import _known
 from ..errors import InvalidInput, ModelNotAvailable, UnknownModel
 from .base import GeneratorFamily, ModelCard
+from .licenses import UNKNOWN, license_of
 
-__all__ = ["describe_capabilities", "detect_family", "inspect_model", "load_family"]
+__all__ = [
+    "describe_capabilities",
+    "detect_family",
+    "inspect_model",
+    "load_family",
+    "with_license",
+]
 
 ACESTEP_CLASS = "AceStepPipeline"
 MUSICGEN_TYPES = ("musicgen", "musicgen_melody")
@@ -104,8 +112,37 @@ def detect_family(model: str, cache_dir: str | Path | None = None) -> str:
     return "musicgen"
 
 
+def _card_directory(model: str, cache_dir: str | Path | None) -> Path | None:
+    """Where ``model``'s model card (README.md) is: its directory, or its hub snapshot when the
+    card is in the local cache (a licence never costs a download)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    if "/" not in model:
+        return None
+    from huggingface_hub import hf_hub_download
+
+    try:
+        cache = None if cache_dir is None else str(cache_dir)
+        readme = hf_hub_download(model, "README.md", local_files_only=True, cache_dir=cache)
+    except Exception:
+        return None
+    return Path(readme).parent
+
+
+def with_license(card: ModelCard, model: str, cache_dir: str | Path | None = None) -> ModelCard:
+    """``card`` with its weights' licence (``licenses.license_of``) where it has none yet."""
+    if card.license != UNKNOWN:
+        return card
+    return dataclasses.replace(card, license=license_of(model, _card_directory(model, cache_dir)))
+
+
 def inspect_model(model: str, cache_dir: str | Path | None = None) -> ModelCard:
-    """The model's family and capabilities, from its files only (no weights loaded)."""
+    """The model's family, capabilities and licence, from its files only (no weights loaded)."""
+    return with_license(_inspect(model, cache_dir), model, cache_dir)
+
+
+def _inspect(model: str, cache_dir: str | Path | None = None) -> ModelCard:
     family = detect_family(model, cache_dir)
     if family == "composer":
         from .composer import composer_card
@@ -145,6 +182,18 @@ def load_family(
 ) -> GeneratorFamily:
     """Load ``model`` with the family its files name. ``options``: ``max_duration`` for every
     family; ``engine``, ``quantize``, ``window_seconds``, ``stride_seconds`` for MusicGen."""
+    impl = _load(model, device, dtype, cache_dir, **options)
+    impl.card = with_license(impl.card, model, cache_dir)
+    return impl
+
+
+def _load(
+    model: str,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype | None = None,
+    cache_dir: str | Path | None = None,
+    **options: Any,
+) -> GeneratorFamily:
     family = detect_family(model, cache_dir)
     unknown = set(options) - {"max_duration", *_MUSICGEN_OPTIONS}
     if unknown:

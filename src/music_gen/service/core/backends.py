@@ -124,7 +124,7 @@ class MusicGenBackend:
 
         model = spec.model
         gen = self.generator(model)
-        if spec.instruments:  # a multitrack job: one call, run whole in a step
+        if spec.instruments or spec.loop:  # multitrack, loops: one call, run whole in a step
             self.sequential[job_id] = spec
         elif gen.can(Capability.LYRICS):  # a song model: its own runner
             self.songs.submit(job_id, gen, spec, stream)
@@ -184,6 +184,14 @@ class MusicGenBackend:
             )
             mix = tracks.pop("mix")
             return Event(job_id, JobEvent.DONE, mix, stems=tracks)
+        if spec.loop:  # the loop sets the duration, tempo and meter
+            from ...families import Capability
+
+            given = spec.song() if gen.can(Capability.LYRICS) else spec.sampling()
+            skip = ("duration", "bpm", "lyrics", "time_signature")
+            args = {k: v for k, v in given.items() if k not in skip}
+            audio = gen.generate(spec.prompt, **spec.loop_options(), **args)
+            return Event(job_id, JobEvent.DONE, audio)
         audio = gen.generate(spec.prompt, **spec.sampling(), **spec.conditioning())
         return Event(job_id, JobEvent.DONE, audio)
 
@@ -297,6 +305,10 @@ def make_backend(settings: Any) -> Backend:
         from ...families import detect_family
         from ...generator import MusicGenerator
 
+        if getattr(settings, "commercial_only", False):  # never load refused weights
+            from .catalog import ModelCatalog
+
+            ModelCatalog(settings).check_license(model)
         options: dict[str, Any] = {"max_duration": settings.max_duration}
         if detect_family(model, settings.cache_dir) == "musicgen":  # MusicGen's own options
             options.update(engine=settings.engine, quantize=settings.quantize)

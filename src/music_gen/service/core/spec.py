@@ -71,6 +71,10 @@ class JobSpec(BaseModel):
     time_signature: str | None = None
     vocal_language: str | None = None
     steps: int | None = None
+    # a seamless loop of ``bars`` bars at ``bpm`` (models with the "loop" capability)
+    loop: bool | None = None
+    bars: int | None = None
+    beats_per_bar: int | None = None
     # input audio: server files the job reads, and the uploads / jobs they came from
     reference: str | None = None
     melody: str | None = None
@@ -117,6 +121,13 @@ class JobSpec(BaseModel):
     def edit(self) -> dict[str, Any]:
         return self._given(EDIT)
 
+    def loop_options(self) -> dict[str, Any]:
+        """``generate``'s loop arguments (empty for a job that is not a loop)."""
+        if not self.loop:
+            return {}
+        return {"loop": True, "bpm": self.bpm, "bars": self.bars,
+                "beats_per_bar": self.beats_per_bar or 4}  # fmt: skip
+
     def input_files(self) -> list[str]:
         """The server files this job reads (deleted when it ends, where they are scratch)."""
         return [v for v in (getattr(self, name) for name in INPUT_FILES) if v]
@@ -159,6 +170,14 @@ class JobRequest(BaseModel):
     time_signature: str | None = Field(default=None, max_length=8, description="2/4 .. 6/8.")
     vocal_language: str | None = Field(default=None, max_length=16, description="e.g. 'en'.")
     steps: int | None = Field(default=None, description="Denoising steps (songs).")
+    # loops: models with the "loop" capability (GET /models)
+    loop: bool = Field(
+        default=False,
+        description="A seamless loop of exactly bars × beats_per_bar × 60 / bpm seconds (needs "
+        "bpm and bars; duration is ignored). WAV results carry smpl/acid loop chunks.",
+    )
+    bars: int | None = Field(default=None, description="The loop's length in bars (1..64).")
+    beats_per_bar: int | None = Field(default=None, description="Beats in a bar (default 4).")
     reference_upload_id: str | None = Field(
         default=None, max_length=64, description="A reference voice/style from POST /uploads."
     )

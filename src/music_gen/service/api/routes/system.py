@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 from .... import __version__
 from ....engine.hub import _known, is_cached
 from ....families import describe_capabilities
+from ....families.licenses import allows_commercial
 from ...core.state import ServiceState
 from ..deps import CallerDep, StateDep
 from ..schemas import HealthPublic, ModelList, ModelPublic, ReadinessPublic
@@ -31,6 +32,8 @@ def describe_model(state: ServiceState, name: str) -> ModelPublic:
         sample_rate=card.sample_rate,
         channels=card.channels,
         capabilities=describe_capabilities(card),
+        license=card.license,
+        commercial_use=allows_commercial(card.license),
         loaded=loaded or card.family in ("composer", "test-tone"),
         cached=loaded
         or card.family in ("composer", "test-tone")

@@ -153,6 +153,10 @@ function applyCapabilities() {
   if (model) {
     const info = [`${model.sample_rate / 1000} kHz`, model.channels === 2 ? "stereo" : "mono"];
     if (model.size && model.size !== "unknown") info.push(`size ${model.size}`);
+    if (model.license) {
+      const use = model.commercial_use === false ? " (non-commercial)" : "";
+      info.push(`licence ${model.license}${use}`);
+    }
     info.push((model.capabilities || []).join(", "));
     $("#model-info").textContent = info.join(" · ");
   }
