@@ -198,7 +198,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     names = args.models or [*KNOWN_MODELS, "composer"]
     header = (
         f"{'name':<30} {'family':<9} {'params':>6} {'rate':>6} {'ch':>3} {'cached':>6}  "
-        "capabilities"
+        f"{'licence':<13} capabilities"
     )
     print(header)
     print("-" * len(header))
@@ -209,7 +209,8 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
         print(
             f"{Path(name).name if Path(name).is_dir() else name:<30} {card.family:<9} "
             f"{card.size:>6} {card.sample_rate:>6} {card.channels:>3} "
-            f"{'yes' if cached else 'no':>6}  {', '.join(describe_capabilities(card))}"
+            f"{'yes' if cached else 'no':>6}  {card.license:<13} "
+            f"{', '.join(describe_capabilities(card))}"
         )
     return 0
 
