@@ -193,6 +193,15 @@ async function requestBody(uploads) {
     const value = $(`#${name}`).value.trim();
     if (value !== "") body[fieldFor(name)] = NUMBERS.has(name) ? Number(value) : value;
   }
+  if (visible("loop") && $("#loop").checked) {
+    // a seamless loop: its length is bars × beats × 60 / bpm, not the duration
+    delete body.duration;
+    delete body.time_signature;
+    Object.assign(body, {
+      loop: true, bpm: numberOf("loop_bpm"), bars: numberOf("bars"),
+      beats_per_bar: numberOf("beats_per_bar"),
+    });
+  }
   for (const name of FILES) {
     const input = $(`#${name}`);
     if (visible(name) && input.files.length) {
@@ -243,10 +252,10 @@ async function generate() {
   state.starting = true; // until the job runs (uploads first): one submit per click
   audioContext(); // in the click: lets stream playback start without another gesture
   clearErrors(form);
-  const stream = visible("stream") && $("#stream").checked;
   const uploads = []; // files sent for this request only: deleted once the job has ended
   try {
     const body = await requestBody(uploads);
+    const stream = visible("stream") && $("#stream").checked && !body.loop; // loops: whole
     const job = stream ? await generateStreaming(body) : await generateRest(body);
     if (job) await finish(job);
   } catch (exc) {
