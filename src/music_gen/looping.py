@@ -12,16 +12,13 @@ description. Loops are instrumental: ``lyrics`` are refused.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .audio import AudioOutput
 from .audio.loop import LoopSpec, generate_loop
 from .errors import InvalidInput, UnsupportedFeature
 from .families.base import Capability, require, unsupported
 from .params import TIME_SIGNATURES, validate_prompt
-
-if TYPE_CHECKING:
-    from .generator import MusicGenerator
 
 __all__ = ["generate_loop_with", "prompt_with_tempo"]
 
@@ -46,7 +43,7 @@ def prompt_with_tempo(prompt: str, bpm: float) -> str:
 
 
 def generate_loop_with(
-    gen: MusicGenerator,
+    gen: Any,  # a MusicGenerator (its card, family_impl and max_duration)
     prompt: str,
     *args: Any,
     bpm: Any = None,

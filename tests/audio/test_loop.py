@@ -138,7 +138,7 @@ def test_wav_loop_carries_smpl_and_acid_chunks(tmp_path) -> None:
     head = struct.unpack("<9I", smpl[:36])
     period_ns, unity_note, loop_count = head[2], head[3], head[7]
     assert period_ns == round(1e9 / rate) and unity_note == 60 and loop_count == 1
-    cue, kind, start, end, fraction, plays = struct.unpack("<6I", smpl[36:60])
+    _cue, kind, start, end, _fraction, plays = struct.unpack("<6I", smpl[36:60])
     assert (kind, start, end, plays) == (0, 0, 8 * rate - 1, 0)  # forward, whole file, forever
 
     acid = chunks["acid"]

@@ -28,7 +28,10 @@ def test_a_checkpoint_card_declares_its_license(checkpoints, tmp_path):
 def test_front_matter_forms(tmp_path):
     readme = tmp_path / "README.md"
     for text, expected in [
-        ("---\nlicense: other\nlicense_name: stabilityai-community\n---\n", "stabilityai-community"),
+        (
+            "---\nlicense: other\nlicense_name: stabilityai-community\n---\n",
+            "stabilityai-community",
+        ),
         ("---\nlicense:\n- mit\n- apache-2.0\n---\n", "mit, apache-2.0"),
         ("---\ntags: [a]\n---\nlicense: mit\n", None),
         ("# no front matter\nlicense: mit\n", None),

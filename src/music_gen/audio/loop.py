@@ -137,7 +137,7 @@ def _onset_envelope(mono: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     frames = padded[index] * np.hanning(_FFT)  # [T, FFT]
     magnitude = np.log1p(100.0 * np.abs(np.fft.rfft(frames, axis=1)))  # [T, F]
     flux = np.maximum(np.diff(magnitude, axis=0, prepend=magnitude[:1]), 0.0).sum(axis=1)
-    return flux  # type: ignore[no-any-return]
+    return flux
 
 
 def beat_phase(samples: npt.ArrayLike, sample_rate: int, bpm: float) -> float:
@@ -153,7 +153,7 @@ def beat_phase(samples: npt.ArrayLike, sample_rate: int, bpm: float) -> float:
     # reaches a frame's centre (the frame already holds it, half-weighted by the window)
     times = np.arange(len(envelope)) + _LEAD
     phase = np.mod(times, beat)
-    bins = max(1, int(math.ceil(beat)))
+    bins = max(1, math.ceil(beat))
     folded = np.bincount(np.minimum((phase / beat * bins).astype(int), bins - 1),
                          weights=envelope, minlength=bins)  # fmt: skip
     best = int(np.argmax(folded + 0.5 * np.roll(folded, 1) + 0.5 * np.roll(folded, -1)))

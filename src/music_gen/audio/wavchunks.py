@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["ACID_ROOT_NOTE_SET", "ACID_STRETCH", "add_loop_chunks", "acid_chunk", "smpl_chunk"]
+__all__ = ["ACID_ROOT_NOTE_SET", "ACID_STRETCH", "acid_chunk", "add_loop_chunks", "smpl_chunk"]
 
 ACID_ONE_SHOT = 0x01
 ACID_ROOT_NOTE_SET = 0x02

@@ -136,8 +136,11 @@ def _loop(state: ServiceState, model: str, card: ModelCard, body: JobRequest) ->
     if not card.can(Capability.LOOP):
         raise unsupported(model, card.family, "loop", Capability.LOOP)
     if body.lyrics:
-        raise UnsupportedFeature("a loop is instrumental: leave the lyrics out",
-                                 code="LOOP_NOT_INSTRUMENTAL", details={"model": model})  # fmt: skip
+        raise UnsupportedFeature(
+            "a loop is instrumental: leave the lyrics out",
+            code="LOOP_NOT_INSTRUMENTAL",
+            details={"model": model},
+        )
     beats_per_bar = 4 if body.beats_per_bar is None else body.beats_per_bar
     loop = LoopSpec.validate(body.bpm, body.bars, beats_per_bar)
     loop_source_seconds(loop, _max_duration(state, model))  # INVALID_DURATION: too long here
