@@ -77,3 +77,29 @@ def test_a_musicgen_loop(mono) -> None:
     assert "300 bpm" in loop.metadata["prompt"]
     assert wrap_jump(loop.samples) <= music_step(loop.samples)
     assert np.isfinite(loop.samples).all()
+
+
+def test_an_acestep_loop_is_instrumental_and_told_the_tempo(songs, monkeypatch) -> None:
+    """ACE-Step has the bpm capability: the loop's tempo and meter go to the pipeline as its
+    bpm and time signature, and the prompt is left as it is."""
+    calls: list[dict] = []
+    pipe = songs.family_impl.pipe
+
+    class Spy:
+        def __call__(self, **kwargs):
+            calls.append(kwargs)
+            return pipe(**kwargs)
+
+        def __getattr__(self, name):
+            return getattr(pipe, name)
+
+    monkeypatch.setattr(songs.family_impl, "pipe", Spy())
+    loop = songs.generate("synth funk", loop=True, bpm=240, bars=1, seed=1, steps=2)
+    assert loop.num_samples == round(1.0 * loop.sample_rate)  # 4 beats at 240 BPM
+    assert wrap_jump(loop.samples) <= music_step(loop.samples)
+    [call] = calls
+    assert (call["prompt"], call["bpm"], call["timesignature"]) == ("synth funk", 240, "4")
+    assert call["audio_duration"] == 2.0  # the loop and one more bar
+    with pytest.raises(UnsupportedFeature) as info:
+        songs.generate("synth funk", loop=True, bpm=240, bars=1, lyrics="[verse]\nla la")
+    assert info.value.code == "LOOP_NOT_INSTRUMENTAL"
