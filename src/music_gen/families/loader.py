@@ -2,7 +2,8 @@
 
 - ``"composer"``: the offline composer (no files).
 - a directory (or hub repo) with ``model_index.json`` whose ``_class_name`` is
-  ``AceStepPipeline``: an ACE-Step song pipeline (diffusers layout).
+  ``AceStepPipeline``: an ACE-Step song pipeline (diffusers layout); ``StableAudioPipeline``:
+  Stable Audio text-to-audio (``families.diffusers_audio``).
 - a directory (or hub repo) with a transformers ``config.json`` of ``model_type`` ``musicgen`` or
   ``musicgen_melody``, or a published MusicGen name (``musicgen-small``, ``facebook/...``):
   MusicGen.
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 ACESTEP_CLASS = "AceStepPipeline"
+STABLE_AUDIO_CLASS = "StableAudioPipeline"
 MUSICGEN_TYPES = ("musicgen", "musicgen_melody")
 #: options that only MusicGen checkpoints take, with their defaults
 _MUSICGEN_OPTIONS = {
@@ -95,9 +97,11 @@ def detect_family(model: str, cache_dir: str | Path | None = None) -> str:
         cls = json.loads(index.read_text()).get("_class_name")
         if cls == ACESTEP_CLASS:
             return "acestep"
+        if cls == STABLE_AUDIO_CLASS:
+            return "stable_audio"
         raise UnknownModel(
-            f"{model!r} is a diffusers {cls!r} pipeline; music-gen runs {ACESTEP_CLASS} (songs) "
-            "and MusicGen checkpoints",
+            f"{model!r} is a diffusers {cls!r} pipeline; music-gen runs {ACESTEP_CLASS} (songs), "
+            f"{STABLE_AUDIO_CLASS} and MusicGen checkpoints",
             details={"model": model, "class_name": cls},
         )
     if config is not None:
@@ -154,6 +158,12 @@ def _inspect(model: str, cache_dir: str | Path | None = None) -> ModelCard:
         index, _ = _model_files(model, cache_dir)
         assert index is not None
         return acestep_card(model, index.parent)
+    if family == "stable_audio":
+        from .diffusers_audio import stable_audio_card
+
+        index, _ = _model_files(model, cache_dir)
+        assert index is not None
+        return stable_audio_card(model, index.parent)
     from .musicgen import musicgen_capabilities
 
     info = _known(model)
@@ -216,13 +226,21 @@ def _load(
         from .composer import ComposerFamily
 
         return ComposerFamily(model, **kwargs)
+    if family == "stable_audio":
+        from .diffusers_audio import StableAudioFamily
+
+        return StableAudioFamily(model, device, dtype, cache_dir, **kwargs)
     from .acestep import AceStepFamily
 
     return AceStepFamily(model, device, dtype, cache_dir, **kwargs)
 
 
 #: what the neural families import, installed by ``pip install "music-gen[models]"``
-_MODEL_PACKAGES = {"musicgen": ("torch", "transformers"), "acestep": ("torch", "diffusers")}
+_MODEL_PACKAGES = {
+    "musicgen": ("torch", "transformers"),
+    "acestep": ("torch", "diffusers"),
+    "stable_audio": ("torch", "diffusers", "transformers", "torchsde"),
+}
 
 
 def _require_models_extra(model: str, family: str) -> None:
