@@ -192,3 +192,14 @@ def test_generate_a_loop(tmp_path, capsys):
     assert main(["generate", "funk", "--model", "composer", "--bars", "4",
                  "--output", str(out)]) == 1  # fmt: skip
     assert "INVALID_LOOP" in capsys.readouterr().err
+
+
+def test_models_list_shows_the_licence(capsys):
+    assert main(["models", "list", "composer", "musicgen-small"]) == 0
+    import re
+
+    lines = capsys.readouterr().out.splitlines()
+    assert re.search(r"\scached\s+licence\s+capabilities$", lines[0])
+    # the licence follows the cached column (yes/no)
+    licences = {line.split()[0]: re.search(r"\s(?:yes|no)\s+(\S+)", line)[1] for line in lines[2:]}
+    assert licences == {"composer": "mit", "musicgen-small": "cc-by-nc-4.0"}
