@@ -23,7 +23,7 @@ _LAZY = {
     "AudioMixer": "music_gen.audio",
     "AudioOutput": "music_gen.audio",
     "load_audio": "music_gen.audio",
-    "MultiInstrumentGenerator": "music_gen.compose.multitrack",
+    "MultiInstrumentGenerator": "music_gen.multitrack",
     "KNOWN_MODELS": "music_gen.engine.hub",
     "ModelInfo": "music_gen.engine.hub",
     "GenerationFailed": "music_gen.errors",
@@ -57,7 +57,6 @@ __all__ = [
 if TYPE_CHECKING:
     from .audio import AudioMixer, AudioOutput, load_audio
     from .client import APIClient, AsyncAPIClient
-    from .compose.multitrack import MultiInstrumentGenerator
     from .engine.hub import KNOWN_MODELS, ModelInfo
     from .errors import (
         GenerationFailed,
@@ -68,6 +67,7 @@ if TYPE_CHECKING:
         UnsupportedFeature,
     )
     from .generator import MusicGenerator
+    from .multitrack import MultiInstrumentGenerator
 
 
 def __getattr__(name: str) -> Any:

@@ -16,14 +16,20 @@ Errors print one line, ``error: CODE: message``, and exit with status 1 (2 for u
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput, ModelNotAvailable, MusicGenError, UnknownModel
+from .errors import (
+    InvalidInput,
+    ModelNotAvailable,
+    MusicGenError,
+    UnknownModel,
+    UnsupportedFeature,
+)
+from .params import DEFAULT_DURATION, Sampling
 
 __all__ = ["main"]
 
@@ -159,11 +165,10 @@ def _generation_kwargs(args: argparse.Namespace, gen: Any) -> dict[str, Any]:
     values.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     kwargs = {k: v for k, v in values.items() if v is not None}
     require(gen.card, kwargs)  # UNSUPPORTED_FEATURE naming the capability
-    accepted = inspect.signature(gen.family_impl.generate).parameters
     for name in kwargs:
-        if name not in accepted:
+        if not gen.takes(name):
             flag = {"guidance_scale": "guidance", "vocal_language": "language"}.get(name, name)
-            raise InvalidInput(
+            raise UnsupportedFeature(
                 f"--{flag.replace('_', '-')} does not apply to {gen.family} models "
                 f"({gen.model_name})",
                 code="UNSUPPORTED_FEATURE",
@@ -205,7 +210,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     for name in names:
         card = inspect_model(name, args.cache_dir)
         info = KNOWN_MODELS.get(name)
-        cached = name == "composer" or is_cached(info.hub_id if info else name, args.cache_dir)
+        cached = not card.downloads or is_cached(info.hub_id if info else name, args.cache_dir)
         print(
             f"{Path(name).name if Path(name).is_dir() else name:<30} {card.family:<9} "
             f"{card.size:>6} {card.sample_rate:>6} {card.channels:>3} "
@@ -245,7 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate audio from a text prompt")
     gen.add_argument("prompt")
-    gen.add_argument("--duration", type=float, default=None, help="seconds (default: 10; songs 30)")
+    gen.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help=f"seconds (default: {DEFAULT_DURATION:g}; songs 30)",
+    )
     gen.add_argument(
         "--model",
         default=None,
@@ -253,12 +263,20 @@ def build_parser() -> argparse.ArgumentParser:
         "available offline, the composer is used with a notice)",
     )
     gen.add_argument("--seed", type=int, default=None)
-    gen.add_argument("--temperature", type=float, default=None, help="MusicGen (default 1)")
-    gen.add_argument("--top-k", type=int, default=None, help="MusicGen (default 250)")
-    gen.add_argument("--top-p", type=float, default=None, help="MusicGen (default 0)")
+    gen.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"MusicGen (default {Sampling.temperature:g})",
+    )
+    gen.add_argument("--top-k", type=int, default=None, help=f"MusicGen (default {Sampling.top_k})")
+    gen.add_argument(
+        "--top-p", type=float, default=None, help=f"MusicGen (default {Sampling.top_p:g})"
+    )
     gen.add_argument(
         "--guidance", type=float, default=None,
-        help="classifier-free guidance (default: MusicGen 3; songs the checkpoint's own)",
+        help=f"classifier-free guidance (default: MusicGen {Sampling.guidance_scale:g}; songs "
+        "the checkpoint's own)",
     )  # fmt: skip
     gen.add_argument("--melody", metavar="FILE", help="condition on this audio's melody")
     gen.add_argument(

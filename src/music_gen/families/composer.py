@@ -1,32 +1,32 @@
 """The composer family: ``MusicGenerator(model="composer")``, music with no weights.
 
-It implements the same family protocol as MusicGen, so code written against ``MusicGenerator``
-(the CLI, the service worker, user code) runs unchanged. The sampling parameters are validated
-and recorded but do not apply (the composer is not sampled); audio conditioning (melody,
-continuation) and song features are capabilities it does not declare.
+It is a ``MusicFamily`` like MusicGen, so code written against ``MusicGenerator`` (the CLI, the
+service worker, user code) runs unchanged. The sampling parameters are validated and recorded
+but do not apply (the composer is not sampled); audio conditioning (melody, continuation) and
+song features are capabilities it does not declare. It streams by chunking a whole render (much
+faster than real time), and arranges multitrack stems from one score (``score``).
 """
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..audio import AudioOutput
+from ..compose.arrange import arrange
+from ..compose.composer import Composer
+from ..compose.render import build_midi
+from ..params import Request
+from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
 
 if TYPE_CHECKING:  # torch is loaded by the families that need it, not here
     import torch
 
-    from ..engine.generate import Progress
+    from ..compose.plan import MusicPlan
 
-
-from ..audio import AudioOutput
-from ..compose.composer import Composer
-from ..errors import InvalidInput, UnsupportedFeature
-from ..params import GenerationParams, resolve_seeds, validate_prompt
-from .base import Capability, ModelCard
-
-__all__ = ["COMPOSER_CAPABILITIES", "ComposerFamily"]
+__all__ = ["COMPOSER_CAPABILITIES", "ComposerFamily", "composer_card"]
 
 COMPOSER_CAPABILITIES = frozenset(
     {
@@ -45,11 +45,19 @@ COMPOSER_CAPABILITIES = frozenset(
 def composer_card(max_duration: float = 300.0) -> ModelCard:
     return ModelCard(
         "composer", "composer", COMPOSER_CAPABILITIES, Composer.sample_rate, 2, max_duration,
-        size="0 (no weights)",
+        size="0 (no weights)", downloads=False,
     )  # fmt: skip
 
 
-class ComposerFamily:
+class ComposerFamily(MusicFamily):
+    name = "composer"
+    names = ("composer",)
+    parts = ("sampling",)  # validated and recorded; the composer is not sampled
+
+    @classmethod
+    def inspect(cls, files: CheckpointFiles) -> ModelCard:
+        return composer_card()
+
     def __init__(
         self,
         model: str = "composer",
@@ -58,29 +66,12 @@ class ComposerFamily:
         cache_dir: str | Path | None = None,
         *,
         max_duration: float = 300.0,
-        **_: Any,
     ) -> None:
         started = time.perf_counter()
         self.composer = Composer(max_duration=max_duration)
         self.model_name = "composer"
         self.card = composer_card(float(max_duration))
         self.load_seconds = time.perf_counter() - started
-
-    @property
-    def max_duration(self) -> float:
-        return self.card.max_duration
-
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        return self.card.capabilities
-
-    @property
-    def sample_rate(self) -> int:
-        return self.composer.sample_rate
-
-    @property
-    def channels(self) -> int:
-        return 2
 
     @property
     def supports_melody(self) -> bool:
@@ -95,91 +86,26 @@ class ComposerFamily:
     def __repr__(self) -> str:
         return "MusicGenerator(model='composer', engine='composer')"
 
-    def generate(
-        self,
-        prompt: str,
-        duration: float = 10.0,
-        temperature: float = 1.0,
-        top_k: int = 250,
-        top_p: float = 0.0,
-        seed: int | None = None,
-        guidance_scale: float = 3.0,
-        melody: Any = None,
-        continuation: Any = None,
-        progress: Progress | None = None,
-    ) -> AudioOutput:
-        return self.generate_batch(
-            [prompt], duration, temperature, top_k, top_p, seed, guidance_scale, melody,
-            continuation, progress,
-        )[0]  # fmt: skip
-
-    def generate_batch(
-        self,
-        prompts: Sequence[str],
-        duration: float = 10.0,
-        temperature: float = 1.0,
-        top_k: int = 250,
-        top_p: float = 0.0,
-        seed: int | Sequence[int] | None = None,
-        guidance_scale: float = 3.0,
-        melody: Any = None,
-        continuation: Any = None,
-        progress: Progress | None = None,
+    def _generate(
+        self, request: Request, progress: Progress | None, cancelled: Cancelled | None
     ) -> list[AudioOutput]:
-        if melody is not None or continuation is not None:
-            raise UnsupportedFeature(
-                "the composer cannot be conditioned on audio (melody/continuation); use a "
-                "MusicGen checkpoint",
-                details={"model": "composer"},
-            )
-        if isinstance(prompts, str) or not prompts:
-            raise InvalidInput("prompts must be a non-empty list of strings", code="INVALID_PROMPT")
-        texts = [validate_prompt(p) for p in prompts]
-        GenerationParams.validate(
-            duration=duration, temperature=temperature, top_k=top_k, top_p=top_p,
-            guidance_scale=guidance_scale, max_duration=self.max_duration,
-        )  # fmt: skip
-        seeds = resolve_seeds(seed, len(texts))
+        duration = float(request.duration or self.default_duration)
         outputs = []
-        for i, (text, s) in enumerate(zip(texts, seeds, strict=True)):
-            out = self.composer.generate(text, float(duration), s)
+        for i, (text, s) in enumerate(zip(request.prompts, request.seeds(), strict=True)):
+            out = self.composer.generate(text, duration, s)
             total = out.metadata["timings"]["total_s"]
-            out.metadata.update(batch_index=i, real_time_factor=total / float(duration))
+            out.metadata.update(batch_index=i, real_time_factor=total / duration)
             outputs.append(out)
             if progress is not None:
-                progress(i + 1, len(texts))
+                progress(i + 1, len(request.prompts))
         return outputs
 
-    def generate_stream(
-        self,
-        prompt: str,
-        duration: float = 10.0,
-        temperature: float = 1.0,
-        top_k: int = 250,
-        top_p: float = 0.0,
-        seed: int | None = None,
-        guidance_scale: float = 3.0,
-        melody: Any = None,
-        continuation: Any = None,
-        *,
-        chunk_seconds: float = 1.0,
-        first_chunk_seconds: float = 0.25,
-    ) -> Iterator[AudioOutput]:
-        """The composer renders a whole piece at once (much faster than real time); this yields
-        it in chunks of the same shape as the MusicGen engine's stream."""
-        [whole] = self.generate_batch(
-            [prompt], duration, temperature, top_k, top_p, seed, guidance_scale, melody,
-            continuation,
-        )  # fmt: skip
-        rate = whole.sample_rate
-        bounds = [0, max(1, round(first_chunk_seconds * rate))]
-        while bounds[-1] < whole.num_samples:
-            bounds.append(bounds[-1] + max(1, round(chunk_seconds * rate)))
-        bounds[-1] = whole.num_samples
-        for index, (a, b) in enumerate(itertools.pairwise(bounds)):
-            final = b >= whole.num_samples
-            meta: dict[str, Any] = {"chunk_index": index, "start_s": a / rate, "final": final}
-            if final:
-                meta.update(whole.metadata)
-                meta.update(chunk_index=index, start_s=a / rate, final=True)
-            yield AudioOutput(whole.samples[:, a:b], rate, meta, whole.midi if final else None)
+    def score(
+        self, plan: MusicPlan, mix_settings: Mapping[str, Any] | None
+    ) -> tuple[dict[str, AudioOutput], AudioOutput, bytes]:
+        """Every stem is its instrument's part of one arrangement, rendered alone: the stems
+        share the beat grid sample for sample, and the MIDI holds them all."""
+        parts = arrange(plan)
+        stems = self.composer.stems(plan, parts)
+        mix = self.composer.mix(plan, stems, parts, dict(mix_settings or {}))
+        return stems, mix, build_midi(plan, parts)

@@ -6,7 +6,8 @@ stereo, up to 47.55 s), its card from the configs alone (sample rate and channel
 the longest clip from the transformer's ``sample_size`` × the VAE's hop), and ``generate`` /
 ``generate_batch`` of instrumental audio of an exact length, with a seed per output. Its
 capabilities: text, stereo (two-channel VAEs), batch and loop (``generate(loop=True, ...)``).
-Lyrics, melody and the like are capabilities it does not declare.
+Lyrics, melody and the like are capabilities it does not declare. It registers like every
+family (``families.registry``): it claims ``model_index.json``'s ``StableAudioPipeline``.
 """
 
 from __future__ import annotations
@@ -14,25 +15,25 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..audio import AudioOutput
-from ..engine.generate import Progress
-from ..engine.loading import resolve_device, resolve_dtype
 from ..errors import InvalidInput, ModelNotAvailable, UnknownModel
-from ..params import GenerationParams, resolve_seeds, validate_prompt
-from .base import Capability, ModelCard
+from ..params import Request
+from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
+
+if TYPE_CHECKING:  # torch and diffusers load with a pipeline, not with this module
+    import torch
 
 __all__ = ["STABLE_AUDIO_CLASS", "StableAudioFamily", "stable_audio_card"]
 
 STABLE_AUDIO_CLASS = "StableAudioPipeline"
 DEFAULT_STEPS = 100  # the pipeline's own default
 DEFAULT_GUIDANCE = 7.0
+MAX_STEPS = 500
 
 
 def _capabilities(channels: int) -> frozenset[Capability]:
@@ -87,8 +88,21 @@ def _load_pipeline(model: str, dtype: torch.dtype, cache_dir: str | Path | None)
         ) from None
 
 
-class StableAudioFamily:
-    """Instrumental audio and sound from a Stable Audio pipeline."""
+class StableAudioFamily(MusicFamily):
+    """Instrumental audio and sound from a Stable Audio pipeline. It takes the ``song`` part's
+    ``steps`` and ``guidance_scale`` (lyrics and the rest are refused by capability) and the
+    ``sampling`` part a service job carries for every model (validated, not applied: a
+    diffusion model is not sampled token by token)."""
+
+    name = "stable_audio"
+    class_names = (STABLE_AUDIO_CLASS,)
+    packages = ("torch", "diffusers", "transformers", "torchsde")
+    parts = ("sampling", "song")
+
+    @classmethod
+    def inspect(cls, files: CheckpointFiles) -> ModelCard:
+        assert files.path is not None
+        return stable_audio_card(files.model, files.path)
 
     def __init__(
         self,
@@ -99,11 +113,13 @@ class StableAudioFamily:
         *,
         max_duration: float | None = None,
     ) -> None:
+        from ..engine.loading import resolve_device, resolve_dtype
+
         started = time.perf_counter()
         dev = resolve_device(device)
         self.pipe = _load_pipeline(model, resolve_dtype(dtype, dev), cache_dir).to(dev)
         self.pipe.set_progress_bar_config(disable=True)
-        self.device = self.pipe.device
+        self._device = self.pipe.device
         self.model_name = model
         vae, dit = self.pipe.vae, self.pipe.transformer
         longest = int(dit.config.sample_size) * int(vae.hop_length) / int(vae.sampling_rate)
@@ -115,20 +131,8 @@ class StableAudioFamily:
         self.load_seconds = time.perf_counter() - started
 
     @property
-    def sample_rate(self) -> int:
-        return self.card.sample_rate
-
-    @property
-    def channels(self) -> int:
-        return self.card.channels
-
-    @property
-    def max_duration(self) -> float:
-        return self.card.max_duration
-
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        return self.card.capabilities
+    def device(self) -> torch.device:
+        return self._device
 
     def __repr__(self) -> str:
         return (
@@ -136,74 +140,42 @@ class StableAudioFamily:
             f"device={self.device})"
         )
 
-    def generate(
-        self,
-        prompt: str,
-        duration: float = 10.0,
-        seed: int | None = None,
-        steps: int | None = None,
-        guidance_scale: float | None = None,
-        negative_prompt: str | None = None,
-        progress: Progress | None = None,
-        **sampling: Any,
-    ) -> AudioOutput:
-        """``duration`` seconds (exactly) of audio for ``prompt``."""
-        return self.generate_batch(
-            [prompt], duration, seed, steps, guidance_scale, negative_prompt, progress, **sampling
-        )[0]
-
-    def generate_batch(
-        self,
-        prompts: Sequence[str],
-        duration: float = 10.0,
-        seed: int | Sequence[int] | None = None,
-        steps: int | None = None,
-        guidance_scale: float | None = None,
-        negative_prompt: str | None = None,
-        progress: Progress | None = None,
-        *,
-        temperature: float = 1.0,
-        top_k: int = 250,
-        top_p: float = 0.0,
+    def _generate(
+        self, request: Request, progress: Progress | None, cancelled: Cancelled | None
     ) -> list[AudioOutput]:
-        """One output per prompt. ``temperature``, ``top_k`` and ``top_p`` (what a service job
-        carries for every model) are validated and do not apply: a diffusion model is not
-        sampled token by token."""
-        if isinstance(prompts, str) or not prompts:
-            raise InvalidInput("prompts must be a non-empty list of strings", code="INVALID_PROMPT")
-        texts = [validate_prompt(p) for p in prompts]
-        params = GenerationParams.validate(
-            duration=duration,
-            guidance_scale=DEFAULT_GUIDANCE if guidance_scale is None else guidance_scale,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            max_duration=self.max_duration,
-        )
-        n_steps = DEFAULT_STEPS if steps is None else steps
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or not 1 <= n_steps <= 500:
-            raise InvalidInput(f"steps must be an integer in 1..500, got {steps!r}",
+        """``duration`` seconds (exactly) of audio per prompt, each from its own seed."""
+        import torch
+
+        song = request.song
+        steps = DEFAULT_STEPS if song is None or song.steps is None else song.steps
+        if not 1 <= steps <= MAX_STEPS:
+            raise InvalidInput(f"steps must be an integer in 1..{MAX_STEPS}, got {steps!r}",
                                code="INVALID_STEPS")  # fmt: skip
-        seeds = resolve_seeds(seed, len(texts))
+        guidance = DEFAULT_GUIDANCE
+        if song is not None and song.guidance_scale is not None:
+            guidance = song.guidance_scale
+        assert request.duration is not None  # checked: the default filled in
+        duration = request.duration
+        texts = list(request.prompts)
+        seeds = request.seeds()
         generators = [torch.Generator(self.device).manual_seed(s) for s in seeds]
         started = time.perf_counter()
 
         def on_step(step: int, *_: Any) -> None:
             if progress is not None:
-                progress(step + 1, n_steps)
+                progress(step + 1, steps)
 
         with warnings.catch_warnings():  # torchsde's Brownian interval rounding notes
             warnings.filterwarnings("ignore", category=UserWarning, module="torchsde")
             result = self.pipe(
                 prompt=texts,
-                negative_prompt=None if negative_prompt is None else [negative_prompt] * len(texts),
-                audio_end_in_s=params.duration,
-                num_inference_steps=n_steps,
-                guidance_scale=params.guidance_scale,
+                audio_end_in_s=duration,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
                 generator=generators,
                 callback=on_step,
             )
-        length = round(params.duration * self.sample_rate)
+        length = round(duration * self.sample_rate)
         audios = result.audios[..., :length].float().cpu().numpy()  # [B, C, N]
         if audios.shape[-1] < length:
             audios = np.pad(audios, ((0, 0), (0, 0), (0, length - audios.shape[-1])))
@@ -217,19 +189,13 @@ class StableAudioFamily:
                     "family": "stable_audio",
                     "prompt": text,
                     "seed": s,
-                    "duration": params.duration,
-                    "steps": n_steps,
-                    "guidance_scale": params.guidance_scale,
+                    "duration": duration,
+                    "steps": steps,
+                    "guidance_scale": guidance,
                     "batch_index": i,
                     "timings": {"total_s": total},
-                    "real_time_factor": total / params.duration,
+                    "real_time_factor": total / duration,
                 },
             )
             for i, (audio, text, s) in enumerate(zip(audios, texts, seeds, strict=True))
         ]
-
-    def generate_stream(self, prompt: str, *args: Any, **kwargs: Any) -> Iterator[AudioOutput]:
-        """No streaming: the whole output, as one final chunk."""
-        out = self.generate(prompt, *args, **kwargs)
-        out.metadata.update(chunk_index=0, start_s=0.0, final=True)
-        yield out
