@@ -2,6 +2,7 @@
 
     music-gen generate "calm piano melody" --duration 10 --seed 7 --output calm.wav
     music-gen generate "synth pop" --model ./acestep --lyrics song.txt --bpm 120 --key "A minor"
+    music-gen generate "funk drums and bass" --model composer --loop --bpm 120 --bars 4
     music-gen edit repaint song.wav --model ./acestep --start 10 --end 20 --prompt "guitar solo"
     music-gen models list [MODEL ...]
     music-gen models pull musicgen-small
@@ -78,9 +79,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         gen = MusicGenerator(model="composer")
+    loop: dict[str, Any] = {}
+    if args.loop:  # the loop's tempo is the loop's, whatever the family does with a bpm
+        if args.bpm is None or args.bars is None:
+            raise InvalidInput("--loop needs --bpm and --bars", code="INVALID_LOOP")
+        loop = {"loop": True, "bpm": args.bpm, "bars": args.bars,
+                "beats_per_bar": args.beats_per_bar}  # fmt: skip
+        args.bpm = None
+    elif args.bars is not None:
+        raise InvalidInput("--bars makes a loop: add --loop", code="INVALID_LOOP")
     kwargs = _generation_kwargs(args, gen)
     with _progress_bar(args.quiet) as progress:
-        audio = gen.generate(args.prompt, progress=progress, **kwargs)
+        audio = gen.generate(args.prompt, progress=progress, **loop, **kwargs)
     return _write(audio, output, args)
 
 
@@ -97,6 +107,12 @@ def _write(audio: Any, output: Path, args: argparse.Namespace) -> int:
     )
     if midi is not None:
         print(f"wrote {midi} (MIDI: one track per instrument)")
+    if "loop" in meta:
+        loop = meta["loop"]
+        print(
+            f"loop: {loop['bars']} bars of {loop['beats_per_bar']} beats at {loop['bpm']:g} BPM "
+            f"({loop['beats']} beats, seamless; WAV files carry smpl/acid loop chunks)"
+        )
     return 0
 
 
@@ -187,7 +203,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     names = args.models or [*KNOWN_MODELS, "composer"]
     header = (
         f"{'name':<30} {'family':<9} {'params':>6} {'rate':>6} {'ch':>3} {'cached':>6}  "
-        "capabilities"
+        f"{'licence':<13} capabilities"
     )
     print(header)
     print("-" * len(header))
@@ -198,7 +214,8 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
         print(
             f"{Path(name).name if Path(name).is_dir() else name:<30} {card.family:<9} "
             f"{card.size:>6} {card.sample_rate:>6} {card.channels:>3} "
-            f"{'yes' if cached else 'no':>6}  {', '.join(describe_capabilities(card))}"
+            f"{'yes' if cached else 'no':>6}  {card.license:<13} "
+            f"{', '.join(describe_capabilities(card))}"
         )
     return 0
 
@@ -271,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     _song_options(gen)
     gen.add_argument("--reference", metavar="FILE", help="songs: a reference voice or style")
     gen.add_argument("--midi", metavar="FILE", help="also write the MIDI (composer engine)")
+    loops = gen.add_argument_group("loops (models with the loop capability)")
+    loops.add_argument(
+        "--loop", action="store_true",
+        help="a seamless loop of exactly --bars bars at --bpm (WAV: smpl/acid loop chunks)",
+    )  # fmt: skip
+    loops.add_argument("--bars", type=int, help="the loop's length in bars (1..64)")
+    loops.add_argument("--beats-per-bar", type=int, default=4, help="beats in a bar (default 4)")
     _output_options(gen)
     gen.add_argument("--engine", choices=("fast", "reference"), default="fast")
     gen.add_argument(
@@ -324,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _song_options(parser: argparse.ArgumentParser) -> None:
     song = parser.add_argument_group("songs (models with the lyrics capability, e.g. ACE-Step)")
     song.add_argument("--lyrics", metavar="FILE_OR_TEXT", help="[verse]/[chorus] tagged lyrics")
-    song.add_argument("--bpm", type=int, help="tempo, 30..300")
+    song.add_argument("--bpm", type=int, help="tempo, 30..300 (songs and --loop)")
     song.add_argument("--key", help="e.g. 'A minor', 'F# major', 'Bbm'")
     song.add_argument("--time-signature", help="2/4, 3/4, 4/4 or 6/8")
     song.add_argument("--language", help="the lyrics' language (en, zh, ja, es, ...)")

@@ -10,7 +10,8 @@ class, so the SDK raises what the library would have raised in-process.
     MusicGenError                      (INTERNAL_ERROR, 500)
     ├── InvalidInput                   (INVALID_*, VALIDATION_ERROR, UNSUPPORTED_TASK; 422)
     ├── ModelNotAvailable              (MODEL_NOT_AVAILABLE, SOUNDFONT_NOT_FOUND)
-    │   └── UnknownModel               (UNKNOWN_MODEL)
+    │   ├── UnknownModel               (UNKNOWN_MODEL)
+    │   └── LicenseRefused             (LICENSE_NOT_COMMERCIAL, 403)
     ├── UnsupportedFeature             (UNSUPPORTED_FEATURE, NO_MIDI, ...)
     ├── GenerationFailed               (GENERATION_FAILED, OUT_OF_MEMORY, CANCELLED)
     └── ServiceError                   (the HTTP service's own conditions; other 4xx)
@@ -42,6 +43,7 @@ __all__ = [
     "Conflict",
     "GenerationFailed",
     "InvalidInput",
+    "LicenseRefused",
     "ModelNotAvailable",
     "MusicGenError",
     "NotFound",
@@ -119,12 +121,20 @@ class UnknownModel(ModelNotAvailable):
     http_status = 404
 
 
+class LicenseRefused(ModelNotAvailable):
+    """The model's weights are under a licence this server may not use (a commercial-only server
+    and a non-commercial licence); ``details["license"]`` names it."""
+
+    default_code = "LICENSE_NOT_COMMERCIAL"
+    http_status = 403
+
+
 class UnsupportedFeature(MusicGenError):
     """The loaded model cannot do what was asked (e.g. melody conditioning on a text-only model)."""
 
     default_code = "UNSUPPORTED_FEATURE"
     http_status = 422
-    codes = ("NO_MIDI", "SERVICE_NOT_INSTALLED", "RAY_NOT_INSTALLED")
+    codes = ("NO_MIDI", "SERVICE_NOT_INSTALLED", "RAY_NOT_INSTALLED", "LOOP_NOT_INSTRUMENTAL")
 
 
 class GenerationFailed(MusicGenError):

@@ -109,11 +109,19 @@ class MusicGenerator:
         return repr(self.family_impl)
 
     # ------------------------------------------------------------------ generation
-    def generate(self, prompt: str, **params: Any) -> AudioOutput:
+    def generate(self, prompt: str, *, loop: bool = False, **params: Any) -> AudioOutput:
         """One output for ``prompt``. Keyword arguments: ``duration``, ``seed``, ``progress``
         for every model; MusicGen ``temperature, top_k, top_p, guidance_scale, melody,
         continuation``; songs (ACE-Step) ``lyrics, steps, guidance_scale, bpm, key,
-        time_signature, vocal_language, reference`` (``params``' typed parts)."""
+        time_signature, vocal_language, reference`` (``params``' typed parts).
+
+        ``loop=True, bpm=120, bars=4`` (``beats_per_bar=4``, ``crossfade`` seconds): a seamless
+        loop of exactly bars × beats_per_bar × 60 / bpm seconds (models with the ``loop``
+        capability; ``looping``)."""
+        if loop:
+            from .looping import generate_loop_with
+
+            return generate_loop_with(self, prompt, **params)
         return self.family_impl.generate(prompt, **params)
 
     def generate_batch(self, prompts: Sequence[str], **params: Any) -> list[AudioOutput]:

@@ -76,6 +76,10 @@ class GenerationRequest(_Body):
     time_signature: str | None = None
     vocal_language: str | None = None
     steps: int | None = None
+    # loops: models with the "loop" capability (needs bpm and bars)
+    loop: bool | None = None
+    bars: int | None = None
+    beats_per_bar: int | None = None
     reference_upload_id: str | None = None
     reference_url: str | None = None
     # MusicGen: models with the "melody" / "continuation" capability
@@ -271,6 +275,10 @@ class Model:
     channels: int
     capabilities: list[str]
     size: str = ""
+    #: the weights' licence (``"unknown"`` where the checkpoint declares none)
+    license: str = "unknown"
+    #: whether the licence allows commercial use (None: cannot tell)
+    commercial_use: bool | None = None
     loaded: bool = False
     cached: bool = False
     default: bool = False

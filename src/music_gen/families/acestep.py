@@ -51,6 +51,7 @@ ACESTEP_CAPABILITIES = frozenset(
         Capability.EDIT,
         Capability.STEMS,
         Capability.BATCH,
+        Capability.LOOP,  # instrumental only: a loop takes no lyrics
     }
 )
 MAX_DURATION = 600.0  # ACE-Step 1.5 makes songs of up to 10 minutes

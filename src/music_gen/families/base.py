@@ -77,6 +77,7 @@ class Capability(StrEnum):
     MULTITRACK = "multitrack"  # MultiInstrumentGenerator
     STREAM = "stream"  # generate_stream yields audio while it is made
     BATCH = "batch"  # generate_batch decodes several prompts together
+    LOOP = "loop"  # instrumental audio cut into seamless loops (generate(loop=True, bpm, bars))
 
 
 #: keyword argument of ``generate`` -> the capability it needs
@@ -104,6 +105,7 @@ class ModelCard:
     max_duration: float
     size: str = "unknown"
     details: dict[str, Any] = field(default_factory=dict)
+    license: str = "unknown"  # the weights' licence as the checkpoint declares it (licenses.py)
     #: whether it has files to fetch (False: built in or weightless, always available)
     downloads: bool = True
 

@@ -37,6 +37,7 @@ COMPOSER_CAPABILITIES = frozenset(
         Capability.MULTITRACK,
         Capability.STREAM,
         Capability.BATCH,
+        Capability.LOOP,
     }
 )
 

@@ -8,6 +8,7 @@ files are not cached and ``HF_HUB_OFFLINE`` is not set.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # torch is loaded by the families that need it, not here
 
 from ..errors import InvalidInput, ModelNotAvailable
 from .base import ModelCard, MusicFamily
+from .licenses import UNKNOWN, license_of
 from .registry import families, family_for
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "family_options",
     "inspect_model",
     "load_family",
+    "with_license",
 ]
 
 
@@ -33,10 +36,35 @@ def detect_family(model: str, cache_dir: str | Path | None = None) -> str:
     return family_for(model, cache_dir)[0].name
 
 
+def _card_directory(model: str, cache_dir: str | Path | None) -> Path | None:
+    """Where ``model``'s model card (README.md) is: its directory, or its hub snapshot when the
+    card is in the local cache (a licence never costs a download)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    if "/" not in model:
+        return None
+    from huggingface_hub import hf_hub_download
+
+    try:
+        cache = None if cache_dir is None else str(cache_dir)
+        readme = hf_hub_download(model, "README.md", local_files_only=True, cache_dir=cache)
+    except Exception:
+        return None
+    return Path(readme).parent
+
+
+def with_license(card: ModelCard, model: str, cache_dir: str | Path | None = None) -> ModelCard:
+    """``card`` with its weights' licence (``licenses.license_of``) where it has none yet."""
+    if card.license != UNKNOWN:
+        return card
+    return dataclasses.replace(card, license=license_of(model, _card_directory(model, cache_dir)))
+
+
 def inspect_model(model: str, cache_dir: str | Path | None = None) -> ModelCard:
-    """The model's family and capabilities, from its files only (no weights loaded)."""
+    """The model's family, capabilities and licence, from its files only (no weights loaded)."""
     cls, files = family_for(model, cache_dir)
-    return cls.inspect(files)
+    return with_license(cls.inspect(files), model, cache_dir)
 
 
 def family_options(
@@ -80,7 +108,9 @@ def load_family(
             details={"options": odd, "family": cls.name},
         )
     own = {k: v for k, v in options.items() if k == "max_duration" or k in cls.options}
-    return cls.load(model, device, dtype, cache_dir, **own)
+    impl = cls.load(model, device, dtype, cache_dir, **own)
+    impl.card = with_license(impl.card, model, cache_dir)
+    return impl
 
 
 def _require_packages(model: str, cls: type[MusicFamily]) -> None:

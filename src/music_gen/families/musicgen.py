@@ -45,6 +45,7 @@ def musicgen_capabilities(melody: bool, channels: int) -> frozenset[Capability]:
         Capability.STREAM,
         Capability.BATCH,
         Capability.MULTITRACK,
+        Capability.LOOP,
     }
     if melody:
         caps.add(Capability.MELODY)

@@ -146,6 +146,13 @@ class ModelPublic(BaseModel):
     sample_rate: int
     channels: int
     capabilities: list[str]
+    license: str = Field(
+        description="The weights' licence as the checkpoint declares it (its model card's "
+        "license:), or the published name's; 'unknown' otherwise."
+    )
+    commercial_use: bool | None = Field(
+        description="Whether the licence allows commercial use (null: cannot tell)."
+    )
     loaded: bool
     cached: bool
     default: bool

@@ -4,7 +4,8 @@
   how a family runs jobs: each loaded model gives it a runner (``family.runner``, see
   ``families.runner``) — MusicGen its continuous batcher, ACE-Step its song runner, the composer
   whole runs — and it drives every runner the same way. Multitrack jobs run whole in a runner of
-  their own per model (``MultiInstrumentGenerator`` over the warm model).
+  their own per model (``MultiInstrumentGenerator`` over the warm model), and so do loops
+  (``generate(loop=True, ...)`` on the warm model: the source audio, cut and crossfaded).
 - ``ToneBackend`` (``engine="test-tone"``): no model; deterministic tones, ten steps per second of
   audio. It measures the service's own overhead and lets the service run where no weights are.
 
@@ -59,6 +60,7 @@ class Backend(Protocol):
 
 
 MULTITRACK = "multitrack"
+LOOP = "loop"
 
 
 def run_request(spec: JobSpec, family: Any) -> Request:
@@ -80,7 +82,7 @@ class ModelBackend:
         self.generators: dict[str, Any] = {}
         self.runners: dict[str, Runner] = {}  # runner key -> runner
         self.owner: dict[str, str] = {}  # job id -> runner key
-        self.multitrack: dict[str, JobSpec] = {}  # multitrack jobs held (their instruments)
+        self.held: dict[str, JobSpec] = {}  # multitrack and loop jobs held (run from the spec)
 
     def generator(self, model: str) -> Any:
         if model not in self.generators:
@@ -97,8 +99,10 @@ class ModelBackend:
         return len(self.owner)
 
     def runner_key(self, spec: JobSpec) -> str:
-        """Which runner runs the job: its model's, or that model's multitrack runner."""
-        return f"{spec.model}#{MULTITRACK}" if spec.instruments else spec.model
+        """Which runner runs the job: its model's, or that model's multitrack or loop runner."""
+        if spec.instruments:
+            return f"{spec.model}#{MULTITRACK}"
+        return f"{spec.model}#{LOOP}" if spec.loop is not None else spec.model
 
     def free(self, key: str) -> int:
         runner = self.runners.get(key)
@@ -110,6 +114,8 @@ class ModelBackend:
             gen = self.generator(spec.model)
             if spec.instruments:
                 runner = WholeRunner(gen.family_impl, self.capacity, whole=self._multitrack(gen))
+            elif spec.loop is not None:
+                runner = WholeRunner(gen.family_impl, self.capacity, whole=self._loop(gen))
             else:
                 runner = gen.family_impl.runner(self.capacity)
             self.runners[key] = runner
@@ -118,9 +124,9 @@ class ModelBackend:
     def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None:
         key = self.runner_key(spec)
         runner = self._runner(key, spec)
-        if spec.instruments:  # mixed whole, from the spec itself
+        if spec.instruments or spec.loop is not None:  # whole, from the spec itself
             runner.submit(job_id, spec.request)
-            self.multitrack[job_id] = spec
+            self.held[job_id] = spec
         else:
             family = self.generator(spec.model).family_impl
             runner.submit(job_id, run_request(spec, family), stream)
@@ -142,7 +148,7 @@ class ModelBackend:
         for event in events:
             if event.kind != JobEvent.CHUNK:
                 self.owner.pop(event.job_id, None)
-                self.multitrack.pop(event.job_id, None)
+                self.held.pop(event.job_id, None)
         return events
 
     def progress(self, job_id: str) -> float:
@@ -156,7 +162,7 @@ class ModelBackend:
         def run(job_id: str, request: Request) -> tuple[AudioOutput, dict[str, AudioOutput]]:
             from ...multitrack import MultiInstrumentGenerator
 
-            spec = self.multitrack.pop(job_id)
+            spec = self.held.pop(job_id)
             multi = MultiInstrumentGenerator.from_generator(gen)  # the warm model, no reload
             tracks = multi.generate_multi_track(
                 spec.instruments or {}, spec.duration, spec.mix_settings, seed=spec.seed
@@ -166,8 +172,23 @@ class ModelBackend:
 
         return run
 
+    def _loop(self, gen: Any) -> Whole:
+        """A loop job, whole: the loop sets the duration, tempo and meter; the rest of the
+        spec's values are the family's own."""
+
+        def run(job_id: str, request: Request) -> tuple[AudioOutput, None]:
+            from ...families import Capability
+
+            spec = self.held.pop(job_id)
+            given = spec.song() if gen.can(Capability.LYRICS) else spec.sampling()
+            skip = ("duration", "bpm", "lyrics", "time_signature")
+            args = {k: v for k, v in given.items() if k not in skip}
+            return gen.generate(spec.prompt, **spec.loop_options(), **args), None
+
+        return run
+
     def cancel(self, job_id: str) -> None:
-        self.multitrack.pop(job_id, None)
+        self.held.pop(job_id, None)
         key = self.owner.pop(job_id, None)
         if key is not None and key in self.runners:
             self.runners[key].cancel(job_id)
@@ -254,6 +275,10 @@ def make_backend(settings: Any) -> Backend:
         from ...families import family_options
         from ...generator import MusicGenerator
 
+        if getattr(settings, "commercial_only", False):  # never load refused weights
+            from .catalog import ModelCatalog
+
+            ModelCatalog(settings).check_license(model)
         where = {"device": settings.device, "cache_dir": settings.cache_dir}
         limits = {"max_duration": settings.max_duration}
         engine = {"engine": settings.engine, "quantize": settings.quantize}

@@ -20,11 +20,12 @@ This module knows no database, no HTTP and no adapter.
 from __future__ import annotations
 
 import enum
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ...audio.loop import LoopSpec
 from ...params import DEFAULT_DURATION, Conditioning, Edit, Output, Request, Sampling, Song
 
 __all__ = ["INPUT_FILES", "AudioFormat", "JobRequest", "JobSpec", "JobType"]
@@ -99,6 +100,12 @@ _PARTS = ("sampling", "conditioning", "song", "edit")
 def _fold(data: dict[str, Any]) -> dict[str, Any]:
     """The flat form (as stored, and as the service's code writes it) as typed parts."""
     flat = dict(data)
+    if flat.get("loop") is True:  # stored flat: a loop's bpm is the loop's, not a song's
+        flat["loop"] = {"bpm": flat.pop("bpm", None), "bars": flat.pop("bars", None),
+                        "beats_per_bar": flat.pop("beats_per_bar", None) or 4}  # fmt: skip
+    elif not flat.get("loop"):
+        for unused in ("loop", "bars", "beats_per_bar"):
+            flat.pop(unused, None)
     request = _plain(flat.pop("request", None))
     output = _plain(flat.pop("output", None)) or {}
     parts: dict[str, Any] = {}
@@ -152,6 +159,9 @@ class JobSpec(BaseModel):
     # multitrack
     instruments: dict[str, str] | None = None
     mix_settings: dict[str, Any] | None = None
+    # a seamless loop of ``bars`` bars at ``bpm`` (models with the "loop" capability); the
+    # request's duration is the loop's length
+    loop: LoopSpec | None = None
 
     prompt = _Flat(None)
     duration = _Flat(None)
@@ -199,6 +209,8 @@ class JobSpec(BaseModel):
         out.update(format=self.output.format, sample_rate=self.output.sample_rate)
         out.update({n: getattr(self, n) for n in _ORIGINS})
         out.update(instruments=self.instruments, mix_settings=self.mix_settings)
+        if self.loop is not None:  # flat, as the caller asked for it
+            out.update(loop=True, **asdict(self.loop))
         if isinstance(out.get("tracks"), tuple):
             out["tracks"] = list(out["tracks"])
         return out
@@ -224,6 +236,12 @@ class JobSpec(BaseModel):
 
     def edit(self) -> dict[str, Any]:
         return self._given(EDIT)
+
+    def loop_options(self) -> dict[str, Any]:
+        """``generate``'s loop arguments (empty for a job that is not a loop)."""
+        if self.loop is None:
+            return {}
+        return {"loop": True, **asdict(self.loop)}
 
     def input_files(self) -> list[str]:
         """The server files this job reads (deleted when it ends, where they are scratch)."""
@@ -270,6 +288,14 @@ class JobRequest(BaseModel):
     time_signature: str | None = Field(default=None, max_length=8, description="2/4 .. 6/8.")
     vocal_language: str | None = Field(default=None, max_length=16, description="e.g. 'en'.")
     steps: int | None = Field(default=None, description="Denoising steps (songs).")
+    # loops: models with the "loop" capability (GET /models)
+    loop: bool = Field(
+        default=False,
+        description="A seamless loop of exactly bars × beats_per_bar × 60 / bpm seconds (needs "
+        "bpm and bars; duration is ignored). WAV results carry smpl/acid loop chunks.",
+    )
+    bars: int | None = Field(default=None, description="The loop's length in bars (1..64).")
+    beats_per_bar: int | None = Field(default=None, description="Beats in a bar (default 4).")
     reference_upload_id: str | None = Field(
         default=None, max_length=64, description="A reference voice/style from POST /uploads."
     )

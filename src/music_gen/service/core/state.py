@@ -85,7 +85,18 @@ DEFAULT_MODEL = "facebook/musicgen-small"
 def _default_model(settings: Settings) -> str:
     from ...engine.hub import is_cached
 
-    if settings.engine == "test-tone" or is_cached(DEFAULT_MODEL, settings.cache_dir):
+    if settings.engine == "test-tone":
+        return DEFAULT_MODEL
+    from ...families.licenses import allows_commercial, license_of
+
+    if settings.commercial_only and allows_commercial(license_of(DEFAULT_MODEL)) is False:
+        log.warning(
+            "notice: %s is licensed for non-commercial use only and this server is "
+            "commercial-only; serving the offline composer engine instead",
+            DEFAULT_MODEL,
+        )
+        return "composer"
+    if is_cached(DEFAULT_MODEL, settings.cache_dir):
         return DEFAULT_MODEL
     log.warning(
         "notice: %s is not available here; serving the offline composer engine instead "

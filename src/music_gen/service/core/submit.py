@@ -18,10 +18,12 @@ import soundfile as sf
 from sqlalchemy.exc import SQLAlchemyError
 
 from ...audio.effects import build_chain
+from ...audio.loop import LoopSpec, loop_source_seconds
 from ...audio.mixer import PRESETS
 from ...audio.output import _MP3_SAMPLE_RATES, AUDIO_FORMATS
 from ...errors import Conflict, InvalidInput, MusicGenError, UnsupportedFeature
-from ...families import Capability, require
+from ...families import Capability, ModelCard, require
+from ...families.base import unsupported
 from ...params import GenerationParams, SongParams, resolve_seeds, validate_prompt
 from .auth import Caller
 from .db import Job, JobStatus
@@ -62,7 +64,9 @@ def validate_request(
     model = resolve_model(state, body.model)
     card = state.catalog.card(model)
     reference = body.reference_upload_id or body.reference_url
-    require(card, {"lyrics": body.lyrics, "bpm": body.bpm, "key": body.key,
+    loop = _loop(state, model, card, body)  # a loop's bpm is the loop's, whatever the model
+    duration = body.duration if loop is None else loop.seconds
+    require(card, {"lyrics": body.lyrics, "bpm": None if loop else body.bpm, "key": body.key,
                    "time_signature": body.time_signature, "vocal_language": body.vocal_language,
                    "reference": reference, "melody": body.melody_upload_id,
                    "continuation": body.continuation_upload_id})  # fmt: skip
@@ -72,9 +76,10 @@ def validate_request(
     sound: dict[str, Any]
     if card.can(Capability.LYRICS):
         sound = SongParams.validate(
-            duration=body.duration, max_duration=_max_duration(state, model), lyrics=body.lyrics,
-            steps=body.steps, guidance_scale=body.guidance_scale, bpm=body.bpm, key=body.key,
-            time_signature=body.time_signature, vocal_language=body.vocal_language or "en",
+            duration=duration, max_duration=_max_duration(state, model), lyrics=body.lyrics,
+            steps=body.steps, guidance_scale=body.guidance_scale,
+            bpm=None if loop else body.bpm, key=body.key, time_signature=body.time_signature,
+            vocal_language=body.vocal_language or "en",
         ).to_dict()  # fmt: skip
     else:
         if body.steps is not None:
@@ -83,7 +88,7 @@ def validate_request(
                 details={"model": model, "family": card.family},
             )
         sound = GenerationParams.validate(
-            duration=body.duration,
+            duration=duration,
             temperature=body.temperature,
             top_k=body.top_k,
             top_p=body.top_p,
@@ -99,6 +104,8 @@ def validate_request(
         "format": body.format,
         "sample_rate": body.sample_rate,
     }
+    if loop is not None:
+        spec["loop"] = loop  # the request's duration is the loop's length
     if reference is not None:
         spec["reference"] = str(reference_input(state, caller, body))
         spec["reference_upload_id"] = body.reference_upload_id  # what job_public shows
@@ -111,6 +118,31 @@ def validate_request(
             spec[name] = str(path)  # the file the engine reads
             spec[f"{name}_upload_id"] = upload_id
     return JobSpec.model_validate(spec)
+
+
+def _loop(state: ServiceState, model: str, card: ModelCard, body: JobRequest) -> LoopSpec | None:
+    """The loop ``body`` asks for (None: not a loop), checked against the model."""
+    if not body.loop:
+        if body.bars is not None or body.beats_per_bar is not None:
+            raise InvalidInput("bars and beats_per_bar make a loop: add loop=true",
+                               code="INVALID_LOOP")  # fmt: skip
+        return None
+    if not card.can(Capability.LOOP):
+        raise unsupported(model, card.family, "loop", Capability.LOOP)
+    if body.lyrics:
+        raise UnsupportedFeature(
+            "a loop is instrumental: leave the lyrics out",
+            code="LOOP_NOT_INSTRUMENTAL",
+            details={"model": model},
+        )
+    beats_per_bar = 4 if body.beats_per_bar is None else body.beats_per_bar
+    loop = LoopSpec.validate(body.bpm, body.bars, beats_per_bar)
+    loop_source_seconds(loop, _max_duration(state, model))  # INVALID_DURATION: too long here
+    if not card.can(Capability.BPM):
+        from ...looping import prompt_with_tempo
+
+        prompt_with_tempo(body.prompt, loop.bpm)  # INVALID_BPM: the prompt names another tempo
+    return loop
 
 
 def _max_duration(state: ServiceState, model: str) -> float:

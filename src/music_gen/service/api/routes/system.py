@@ -11,6 +11,7 @@ from .... import __version__
 from ....engine.hub import _known, is_cached
 from ....errors import MusicGenError
 from ....families import describe_capabilities
+from ....families.licenses import allows_commercial
 from ...core.state import ServiceState
 from ..deps import CallerDep, StateDep
 from ..schemas import HealthPublic, ModelList, ModelPublic, ReadinessPublic
@@ -33,6 +34,8 @@ def describe_model(state: ServiceState, name: str) -> ModelPublic:
         sample_rate=card.sample_rate,
         channels=card.channels,
         capabilities=describe_capabilities(card),
+        license=card.license,
+        commercial_use=allows_commercial(card.license),
         loaded=loaded or weightless,
         cached=loaded or weightless or is_cached(name, state.settings.cache_dir),
         default=name == state.catalog.names()[0],
