@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..audio import AudioOutput
 from ..errors import InvalidInput, UnsupportedFeature
+from ..composition import CompositionPlan
 from ..params import DEFAULT_DURATION, Edit, Request
+from . import plans
 
 if TYPE_CHECKING:  # no torch, no composer engine at import time
     import torch
@@ -76,6 +78,7 @@ class Capability(StrEnum):
     MULTITRACK = "multitrack"  # MultiInstrumentGenerator
     STREAM = "stream"  # generate_stream yields audio while it is made
     BATCH = "batch"  # generate_batch decodes several prompts together
+    PLAN = "plan"  # generate(plan=CompositionPlan), section by section
 
 
 #: keyword argument of ``generate`` -> the capability it needs
@@ -248,6 +251,16 @@ class MusicFamily(ABC):
         """Where the model runs (``"cpu"`` for families with no weights)."""
         return "cpu"
 
+    @property
+    def frame_seconds(self) -> float:
+        """The model's time grid: plan boundaries fall on it (a codec frame; else a sample)."""
+        return 1.0 / self.sample_rate
+
+    @property
+    def context_seconds(self) -> float:
+        """How much audio before a section a continuing family is prompted with."""
+        return 0.0
+
     def __repr__(self) -> str:
         return f"MusicGenerator(model={self.model_name!r}, family={self.family!r})"
 
@@ -293,16 +306,69 @@ class MusicFamily(ABC):
     # ------------------------------------------------------------------ the shared paths
     def generate(
         self,
-        prompt: str,
+        prompt: str = "",
         *,
+        plan: Any = None,
         progress: Progress | None = None,
         cancelled: Cancelled | None = None,
         **params: Any,
     ) -> AudioOutput:
         """One output for ``prompt``; ``params`` are keyword arguments (``duration``, ``seed``
         and those of the parts the family takes: ``params.Sampling``, ``Conditioning``,
-        ``Song``). ``progress(steps_done, steps_total)`` is called as it goes."""
+        ``Song``). ``progress(steps_done, steps_total)`` is called as it goes. ``plan`` (a
+        ``CompositionPlan``, its dict or JSON): the piece section by section (``generate_plan``;
+        ``prompt``, if given, is one more global style)."""
+        if plan is not None:
+            plan = CompositionPlan.coerce(plan)
+            if prompt.strip():
+                plan = replace(plan, global_styles=(prompt.strip(), *plan.global_styles))
+            return self.generate_plan(plan, progress=progress, cancelled=cancelled, **params)
         return self.generate_batch([prompt], progress=progress, cancelled=cancelled, **params)[0]
+
+    def generate_plan(
+        self,
+        plan: Any,
+        *,
+        seed: int | None = None,
+        progress: Progress | None = None,
+        cancelled: Cancelled | None = None,
+        **params: Any,
+    ) -> AudioOutput:
+        """The piece a ``CompositionPlan`` lays out (``plan`` capability): as long as the
+        plan, its ``metadata["plan"]["sections"]`` with each section's ``start``/``end``."""
+        if not self.can(Capability.PLAN):
+            raise unsupported(self.model_name, self.family, "plan", Capability.PLAN)
+        if "duration" in params:
+            raise InvalidInput("a plan sets its own duration", code="INVALID_PLAN")
+        checked = CompositionPlan.coerce(plan).checked(self.max_duration)
+        started = time.perf_counter()
+        request = self.check_inputs(
+            self.request([checked.prompt()], duration=checked.duration, seed=seed, **params)
+        )
+        [used] = request.seeds()
+        out = self._generate_plan(checked, used, params, progress, cancelled)
+        out.metadata.update(prompt=checked.prompt(), seed=used)
+        return self._finish(request, [out], started)[0]
+
+    def extend(
+        self, source: Any, prompt_or_plan: Any, duration: float | None = None, *,
+        seed: int | None = None, **params: Any,
+    ) -> AudioOutput:  # fmt: skip
+        """``source`` then ``duration`` more seconds (a prompt) or a plan's sections: the
+        output starts with exactly the source's samples (at the model's rate and channels)."""
+        [used] = self.request(["x"], seed=seed).seeds()
+        return plans.extend(self, source, prompt_or_plan, duration, used, params)
+
+    def replace_section(
+        self, source: Any, plan: Any, section: int | str, *, seed: int | None = None,
+        **params: Any,
+    ) -> AudioOutput:  # fmt: skip
+        """``source`` (made from ``plan``) with one section (index or name) made again with
+        ``seed``; every sample outside the section stays the source's."""
+        if not self.can(Capability.PLAN):
+            raise unsupported(self.model_name, self.family, "plan", Capability.PLAN)
+        [used] = self.request(["x"], seed=seed).seeds()
+        return plans.replace_section(self, source, plan, section, used, params)
 
     def generate_batch(
         self,
@@ -431,6 +497,25 @@ class MusicFamily(ABC):
         self, request: Request, progress: Progress | None, cancelled: Cancelled | None
     ) -> AudioOutput:
         raise unsupported(self.model_name, self.family, "edit", Capability.EDIT)
+
+    def _generate_plan(
+        self,
+        plan: CompositionPlan,
+        seed: int,
+        params: Mapping[str, Any],
+        progress: Progress | None,
+        cancelled: Cancelled | None,
+    ) -> AudioOutput:
+        """A checked plan's audio; by default (families that continue audio) section by
+        section, each prompted with its styles and continued from the audio before it."""
+        if not self.can(Capability.CONTINUATION):
+            raise unsupported(self.model_name, self.family, "plan", Capability.PLAN)
+        audio, bounds, prompts = plans.chain(self, plan, seed, params, progress, cancelled)
+        honoured = {"sections": "exact (frame grid)", "styles": "approximate (text prompt)",
+                    "negative_styles": "ignored", "lines": "ignored", "bpm": "approximate (text)",
+                    "key": "approximate (text)"}  # fmt: skip
+        meta = {"plan": plans.plan_metadata(plan, bounds, self.sample_rate, prompts, honoured)}
+        return AudioOutput(audio, self.sample_rate, meta)
 
     # ------------------------------------------------------------------ hooks
     def batcher(self, max_requests: int = 4) -> Any:
