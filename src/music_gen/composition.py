@@ -50,7 +50,7 @@ def _bad(message: str, **details: Any) -> InvalidInput:
     return InvalidInput(message, code=CODE, details=details)
 
 
-def _styles(value: Any, where: str) -> tuple[str, ...]:
+def _styles(value: Any, where: str, limited: bool = True) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -58,7 +58,7 @@ def _styles(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, Sequence) or any(not isinstance(s, str) for s in value):
         raise _bad(f"{where} must be a list of strings", field=where)
     out = tuple(s.strip() for s in value if s.strip())
-    if len(out) > MAX_STYLES or any(len(s) > MAX_STYLE_CHARS for s in out):
+    if limited and (len(out) > MAX_STYLES or any(len(s) > MAX_STYLE_CHARS for s in out)):
         raise _bad(
             f"{where}: at most {MAX_STYLES} styles of at most {MAX_STYLE_CHARS} characters",
             field=where,
@@ -92,7 +92,7 @@ class Section:
                 f"{MIN_SECTION_S:g} to {MAX_SECTION_S:g} s",
                 section=index, duration=d, min=MIN_SECTION_S, max=MAX_SECTION_S,
             )  # fmt: skip
-        lines = _styles(self.lines, f"{where}.lines") if self.lines else ()
+        lines = _styles(self.lines, f"{where}.lines", limited=False)
         bpm = None
         if self.bpm is not None:
             try:
@@ -261,11 +261,11 @@ class CompositionPlan:
         if not isinstance(sections, list):
             raise _bad("a plan needs a list of 'sections'", field="sections")
         eleven = "positive_global_styles" in data or "negative_global_styles" in data
-        g = data.get("positive_global_styles" if eleven else "global_styles")
-        n = data.get("negative_global_styles" if eleven else "negative_styles")
+        g: Any = data.get("positive_global_styles" if eleven else "global_styles")
+        n: Any = data.get("negative_global_styles" if eleven else "negative_styles")
         notes = data.get("notes") or {}
         plan = cls(
-            tuple(_section(s, i) for i, s in enumerate(sections)),  # type: ignore[arg-type]
+            tuple(_section(s, i) for i, s in enumerate(sections)),
             g, n, data.get("bpm"), data.get("key"),
             notes if isinstance(notes, Mapping) else {},
         )  # fmt: skip
@@ -360,11 +360,11 @@ def plan_from_prompt(prompt: str, duration: float = 60.0, seed: int = 0) -> Comp
             label = _NAMES.get(name, name) + (f" {p + 1}" if pieces > 1 else "")
             ms = round(seconds / pieces * 1000) / 1000  # whole milliseconds (ElevenLabs' unit)
             sections.append(Section(label, ms, (words.get(name, name),)))
-    last = sections[-1]  # the total stays exactly ``duration``
+    final = sections[-1]  # the total stays exactly ``duration``
     rest = round((total - sum(s.duration for s in sections[:-1])) * 1000) / 1000
-    sections[-1] = Section(last.name, rest, last.styles)
+    sections[-1] = Section(final.name, rest, final.styles)
     key = f"{music.key} {'minor' if music.mode in ('minor', 'dorian') else 'major'}"
     styles = (text, music.genre, f"{music.tempo:g} bpm", key)
     notes = {"drafted_from": text, "genre": music.genre, "reasons": list(music.reasons)}
-    return CompositionPlan(tuple(sections), styles, (), int(round(music.tempo)), key,
+    return CompositionPlan(tuple(sections), styles, (), round(music.tempo), key,
                            notes).checked()  # fmt: skip

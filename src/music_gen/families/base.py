@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..audio import AudioOutput
-from ..errors import InvalidInput, UnsupportedFeature
 from ..composition import CompositionPlan
+from ..errors import InvalidInput, UnsupportedFeature
 from ..params import DEFAULT_DURATION, Edit, Request
-from . import plans
+from .plans import chain, extend_audio, plan_metadata, replace_in
 
 if TYPE_CHECKING:  # no torch, no composer engine at import time
     import torch
@@ -357,7 +357,7 @@ class MusicFamily(ABC):
         """``source`` then ``duration`` more seconds (a prompt) or a plan's sections: the
         output starts with exactly the source's samples (at the model's rate and channels)."""
         [used] = self.request(["x"], seed=seed).seeds()
-        return plans.extend(self, source, prompt_or_plan, duration, used, params)
+        return extend_audio(self, source, prompt_or_plan, duration, used, params)
 
     def replace_section(
         self, source: Any, plan: Any, section: int | str, *, seed: int | None = None,
@@ -368,7 +368,7 @@ class MusicFamily(ABC):
         if not self.can(Capability.PLAN):
             raise unsupported(self.model_name, self.family, "plan", Capability.PLAN)
         [used] = self.request(["x"], seed=seed).seeds()
-        return plans.replace_section(self, source, plan, section, used, params)
+        return replace_in(self, source, plan, section, used, params)
 
     def generate_batch(
         self,
@@ -510,11 +510,11 @@ class MusicFamily(ABC):
         section, each prompted with its styles and continued from the audio before it."""
         if not self.can(Capability.CONTINUATION):
             raise unsupported(self.model_name, self.family, "plan", Capability.PLAN)
-        audio, bounds, prompts = plans.chain(self, plan, seed, params, progress, cancelled)
+        audio, bounds, prompts = chain(self, plan, seed, params, progress, cancelled)
         honoured = {"sections": "exact (frame grid)", "styles": "approximate (text prompt)",
                     "negative_styles": "ignored", "lines": "ignored", "bpm": "approximate (text)",
                     "key": "approximate (text)"}  # fmt: skip
-        meta = {"plan": plans.plan_metadata(plan, bounds, self.sample_rate, prompts, honoured)}
+        meta = {"plan": plan_metadata(plan, bounds, self.sample_rate, prompts, honoured)}
         return AudioOutput(audio, self.sample_rate, meta)
 
     # ------------------------------------------------------------------ hooks

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..audio import AudioOutput
-from ..errors import GenerationFailed
 from ..compose.arrange import arrange
 from ..compose.composer import Composer
 from ..compose.render import build_midi
 from ..composition import CompositionPlan
+from ..errors import GenerationFailed
 from ..params import Request
-from . import plans
 from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
+from .plans import plan_metadata, sample_bounds
 
 if TYPE_CHECKING:  # torch is loaded by the families that need it, not here
     import torch
@@ -121,7 +121,7 @@ class ComposerFamily(MusicFamily):
 
         whole = plan_music(plan.prompt(), plan.duration, seed)
         mode = "minor" if whole.mode in ("minor", "dorian") else "major"
-        bounds = plans.sample_bounds(plan, self)
+        bounds = sample_bounds(plan, self)
         pieces, prompts, midis = [], [], []
         for i, ((a, b), section) in enumerate(zip(bounds, plan.sections, strict=True)):
             if cancelled is not None and cancelled():
@@ -144,7 +144,7 @@ class ComposerFamily(MusicFamily):
         honoured = {"sections": "exact (sample)", "bpm": "exact", "key": "exact",
                     "styles": "approximate (genre, mood and instrument words)",
                     "negative_styles": "approximate (drums only)", "lines": "ignored"}  # fmt: skip
-        meta = {"plan": plans.plan_metadata(plan, bounds, self.sample_rate, prompts, honoured)}
+        meta = {"plan": plan_metadata(plan, bounds, self.sample_rate, prompts, honoured)}
         return AudioOutput(np.concatenate(pieces, axis=1), self.sample_rate, meta, _join(midis))
 
     def score(

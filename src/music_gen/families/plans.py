@@ -27,7 +27,7 @@ from ..audio import AudioOutput, load_audio
 from ..composition import CompositionPlan
 from ..errors import GenerationFailed, InvalidInput
 
-__all__ = ["chain", "extend", "plan_metadata", "replace_section", "sample_bounds"]
+__all__ = ["chain", "extend_audio", "plan_metadata", "replace_in", "sample_bounds"]
 
 FADE_S = 0.01
 
@@ -128,7 +128,7 @@ def _source(family: Any, source: Any) -> AudioOutput:
     )
 
 
-def extend(
+def extend_audio(
     family: Any,
     source: Any,
     prompt_or_plan: Any,
@@ -170,7 +170,7 @@ def extend(
     return AudioOutput(audio, rate, meta)
 
 
-def replace_section(
+def replace_in(
     family: Any,
     source: Any,
     plan: Any,
@@ -216,8 +216,13 @@ def replace_section(
     audio = src.samples.copy()
     audio[:, a:b] = new
     meta = {
-        "replaced_section": {"index": index, "name": names[index], "start": a / rate,
-                             "end": b / rate, "prompt": prompt},  # fmt: skip
+        "replaced_section": {
+            "index": index,
+            "name": names[index],
+            "start": a / rate,
+            "end": b / rate,
+            "prompt": prompt,
+        },
         "seed": seed,
     }
     return AudioOutput(audio, rate, meta)
