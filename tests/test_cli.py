@@ -168,3 +168,20 @@ def test_models_list_shows_family_and_capabilities(song_pipeline, checkpoints, c
     assert "acestep" in song and "lyrics" in song and "edit" in song
     assert "musicgen" in melody and "melody" in melody and "lyrics" not in melody
     assert "composer" in composer and "midi" in composer
+
+
+def test_plan_then_generate_with_the_plan(tmp_path, capsys):
+    assert main(["plan", "calm lofi piano", "--duration", "12", "--seed", "2"]) == 0
+    drafted = capsys.readouterr().out
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(drafted)
+    out = tmp_path / "planned.wav"
+    args = ["generate", "--plan", str(plan_file), "--model", "composer", "-o", str(out), "-q"]
+    assert main([*args, "--seed", "3"]) == 0
+    data, rate = sf.read(out)
+    assert (rate, data.shape[0]) == (44100, 12 * 44100)
+    assert main(["plan", "lofi", "--duration", "12", "--shape", "elevenlabs"]) == 0
+    assert "positive_global_styles" in capsys.readouterr().out
+    plan_file.write_text('{"sections": [{"name": "a", "duration": 1}]}')
+    assert main(["generate", "--plan", str(plan_file), "--model", "composer", "-o", str(out)]) == 1
+    assert "INVALID_PLAN" in capsys.readouterr().err
