@@ -150,3 +150,14 @@ def test_acestep_sings_the_plans_lines_under_its_tags(songs):
     assert out.metadata["lyrics"] == "[verse]\nhello there\n\n[chorus]\nsing it"
     assert out.metadata["prompt"] == "pop, soft, loud"
     assert [s["end"] for s in out.metadata["plan"]["sections"]] == [3.0, 6.0]
+
+
+def test_acestep_replaces_a_section_by_repainting_it(songs):
+    plan = {"sections": [{"name": "Verse", "duration": 3}, {"name": "Chorus", "duration": 3}]}
+    rate = 48000
+    source = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 7 * rate)).astype(np.float32)
+    new = songs.replace_section(source, plan, "Chorus", seed=2, steps=2)
+    assert new.num_samples == source.shape[1]
+    np.testing.assert_array_equal(new.samples[:, : 3 * rate], source[:, : 3 * rate])
+    np.testing.assert_array_equal(new.samples[:, 6 * rate :], source[:, 6 * rate :])
+    assert not np.array_equal(new.samples[:, 3 * rate : 6 * rate], source[:, 3 * rate : 6 * rate])

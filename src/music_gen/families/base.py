@@ -269,6 +269,8 @@ class MusicFamily(ABC):
         """Whether ``generate`` takes ``keyword`` for this model."""
         if keyword in ("duration", "seed", "progress", "cancelled"):
             return True
+        if keyword == "plan":
+            return self.can(Capability.PLAN)
         try:
             Request.from_keywords(["x"], self.parts, self.family, **{keyword: None})
         except (TypeError, UnsupportedFeature):

@@ -10,8 +10,9 @@ The shared mechanics behind ``MusicFamily.generate_plan`` / ``extend`` / ``repla
   where the family continues audio, else generated alone and joined (a 10 ms fade-in on the new
   part only). The output's first samples are the source's, exactly.
 - ``replace_section``: the source with one plan section made again: continued from the audio
-  before it where the family continues audio, else cut out of a whole new rendering of the plan
-  (``seed``); every sample outside the section is the source's, exactly.
+  before it where the family continues audio, repainted over the source where it edits songs,
+  else cut out of a whole new rendering of the plan (``seed``); every sample outside the
+  section is the source's, exactly.
 
 Functions take the family as ``Any`` (this module is below ``base``, which calls it).
 """
@@ -210,6 +211,10 @@ def replace_in(
     prompt = checked.prompt(index)
     if family.can("continuation"):
         new = _continue(family, prompt, src.samples[:, :a] if a else None, b - a, seed, params)
+    elif family.can("edit"):  # a song: repaint the section over the source
+        edited = family.edit("repaint", src, prompt, start=a / rate, end=b / rate, seed=seed,
+                             **params)  # fmt: skip
+        new = edited.samples[:, a:b]
     else:
         whole = family.generate_plan(checked, seed=seed, **params)
         new = whole.samples[:, a:b]
