@@ -333,21 +333,23 @@ def plan_from_prompt(prompt: str, duration: float = 60.0, seed: int = 0) -> Comp
     from .params import check_duration, validate_prompt
 
     text = validate_prompt(prompt)
-    total = check_duration(duration, MAX_SECTIONS * MAX_SECTION_S)
+    # the form has at most 5 parts, each split into pieces of at most MAX_SECTION_S
+    total = check_duration(duration, (MAX_SECTIONS - 5) * MAX_SECTION_S)
     if total < MIN_SECTION_S:
         raise _bad(f"a plan lasts at least {MIN_SECTION_S:g} s", duration=total)
     music = plan_music(text, total, seed)
     bar = music.bar_seconds
     scale = total / (music.bars * bar)  # the planner rounds to whole bars; the plan is exact
     spans: list[tuple[str, float]] = []
+    short = MIN_SECTION_S + 0.05  # margin: the sections are rounded to milliseconds
     for name, bars in music.sections:
         seconds = bars * bar * scale
-        if spans and (spans[-1][1] < MIN_SECTION_S or seconds < MIN_SECTION_S):
+        if spans and (spans[-1][1] < short or seconds < short):
             keep = spans[-1][0] if spans[-1][1] >= seconds else name  # the longer one's name
             spans[-1] = (keep, spans[-1][1] + seconds)  # too short: one section
         else:
             spans.append((name, seconds))
-    if len(spans) > 1 and spans[-1][1] < MIN_SECTION_S:
+    if len(spans) > 1 and spans[-1][1] < short:
         last = spans.pop()
         spans[-1] = (spans[-1][0], spans[-1][1] + last[1])
     # split what is too long (long pieces), evenly
@@ -361,7 +363,7 @@ def plan_from_prompt(prompt: str, duration: float = 60.0, seed: int = 0) -> Comp
             ms = round(seconds / pieces * 1000) / 1000  # whole milliseconds (ElevenLabs' unit)
             sections.append(Section(label, ms, (words.get(name, name),)))
     final = sections[-1]  # the total stays exactly ``duration``
-    rest = round((total - sum(s.duration for s in sections[:-1])) * 1000) / 1000
+    rest = total - sum(s.duration for s in sections[:-1])
     sections[-1] = Section(final.name, rest, final.styles)
     key = f"{music.key} {'minor' if music.mode in ('minor', 'dorian') else 'major'}"
     styles = (text, music.genre, f"{music.tempo:g} bpm", key)
