@@ -27,6 +27,7 @@ import numpy as np
 from ..audio import AudioOutput, load_audio
 from ..composition import CompositionPlan
 from ..errors import GenerationFailed, InvalidInput
+from ..params import MAX_SEED
 
 __all__ = ["chain", "extend_audio", "plan_metadata", "replace_in", "sample_bounds"]
 
@@ -110,7 +111,8 @@ def chain(
     so_far = before
     for i, (a, b) in enumerate(bounds):
         prompt = plan.prompt(i)
-        new = _continue(family, prompt, so_far, b - a, seed + i, params, cancelled)
+        section_seed = (seed + i) % (MAX_SEED + 1)  # each section its own draw
+        new = _continue(family, prompt, so_far, b - a, section_seed, params, cancelled)
         pieces.append(new)
         prompts.append(prompt)
         so_far = new if so_far is None else np.concatenate([so_far, new], axis=1)
@@ -152,6 +154,11 @@ def extend_audio(
         meta: dict[str, Any] = {"prompt": prompt_or_plan}
     else:
         plan = CompositionPlan.coerce(prompt_or_plan).checked(family.max_duration)
+        if duration is not None and abs(duration - plan.duration) > 1e-6:
+            raise InvalidInput(
+                f"the plan adds {plan.duration:g} s, not {duration:g} s: give one or the other",
+                code="INVALID_PLAN",
+            )
         if continues:
             new, bounds, prompts = chain(family, plan, seed, params, before=src.samples)
             honoured = {"sections": "exact", "styles": "approximate"}
