@@ -53,6 +53,19 @@ def test_the_composer_makes_a_section_per_plan_section(composer, made):
     assert made.metadata["plan"]["honoured"]["sections"].startswith("exact")
 
 
+def test_the_composer_plays_the_plans_key_and_tempo(composer):
+    import io
+
+    import pretty_midi
+
+    plan = {"bpm": 90, "key": "E minor", "sections": [{"name": "A", "duration": 3}]}
+    out = composer.generate("rock", plan=plan, seed=1)
+    midi = pretty_midi.PrettyMIDI(io.BytesIO(out.midi))
+    assert midi.get_tempo_changes()[1][0] == pytest.approx(90, abs=0.01)  # MIDI: whole µs
+    assert pretty_midi.key_number_to_key_name(midi.key_signature_changes[0].key_number) == "E minor"
+    assert out.metadata["plan"]["global_styles"] == ["rock"]  # the prompt: one more style
+
+
 def test_a_plan_is_json_too_and_a_prompt_is_optional(composer, made):
     again = composer.generate(plan=json.dumps(PLAN), seed=4)
     np.testing.assert_array_equal(again.samples, made.samples)

@@ -20,7 +20,7 @@ from ..compose.composer import Composer
 from ..compose.render import build_midi
 from ..composition import CompositionPlan
 from ..errors import GenerationFailed
-from ..params import Request
+from ..params import MAX_PROMPT_CHARS, Request
 from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
 from .plans import plan_metadata, sample_bounds
 
@@ -128,10 +128,11 @@ class ComposerFamily(MusicFamily):
                 raise GenerationFailed("cancelled", code="CANCELLED")
             key = section.key or plan.key or f"{whole.key} {mode}"
             bpm = section.bpm or plan.bpm or round(whole.tempo)
-            text = f"{plan.prompt(i)}, in {key}, {bpm} bpm"
             negatives = " ".join((*plan.negative_styles, *section.negative_styles)).lower()
-            if any(w in negatives for w in ("drums", "percussion", "beat")):
-                text += ", no drums"
+            drums = any(w in negatives for w in ("drums", "percussion", "beat"))
+            # the planner takes the first key and tempo it reads: the plan's come first
+            text = f"in {key}, {bpm} bpm, {'no drums, ' if drums else ''}{plan.prompt(i)}"
+            text = text[:MAX_PROMPT_CHARS]
             out = self.composer.generate(text, (b - a) / self.sample_rate, seed)
             audio = out.samples[:, : b - a]
             if audio.shape[1] < b - a:
