@@ -21,7 +21,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput, ModelNotAvailable, MusicGenError, UnknownModel
+from .errors import (
+    InvalidInput,
+    ModelNotAvailable,
+    MusicGenError,
+    UnknownModel,
+    UnsupportedFeature,
+)
 from .params import DEFAULT_DURATION, Sampling
 
 __all__ = ["main"]
@@ -170,7 +176,7 @@ def _generation_kwargs(args: argparse.Namespace, gen: Any) -> dict[str, Any]:
     for name in kwargs:
         if not gen.takes(name):
             flag = {"guidance_scale": "guidance", "vocal_language": "language"}.get(name, name)
-            raise InvalidInput(
+            raise UnsupportedFeature(
                 f"--{flag.replace('_', '-')} does not apply to {gen.family} models "
                 f"({gen.model_name})",
                 code="UNSUPPORTED_FEATURE",

@@ -34,6 +34,7 @@ from ..errors import GenerationFailed, InvalidInput, ModelNotAvailable, UnknownM
 from ..params import EDIT_TASKS, TRACKS, Edit, Request, Song, SongParams
 from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
 from .plans import plan_metadata, sample_bounds
+from .runner import Runner
 
 if TYPE_CHECKING:  # torch and diffusers load with a pipeline, not with this module
     import torch
@@ -72,6 +73,12 @@ def acestep_card(name: str, path: Path, max_duration: float = MAX_DURATION) -> M
 
     vae, dit = config("vae"), config("transformer")
     turbo = bool(dit.get("is_turbo")) or dit.get("model_version") == "turbo"
+    index_file = path / "model_index.json"
+    index = json.loads(index_file.read_text()) if index_file.is_file() else {}
+    tokenizer = index.get("audio_tokenizer", [None]) if index else ["unknown"]
+    # cover re-encodes the source through the audio tokenizer: a pipeline saved without one
+    # cannot cover (an unreadable index says nothing: every task is kept)
+    tasks = [t for t in EDIT_TASKS if t != "cover" or (tokenizer and tokenizer[0])]
     return ModelCard(
         name,
         AceStepFamily.name,
@@ -79,7 +86,7 @@ def acestep_card(name: str, path: Path, max_duration: float = MAX_DURATION) -> M
         int(vae.get("sampling_rate", 48000)),
         int(vae.get("audio_channels", 2)),
         max_duration,
-        details={"turbo": turbo, "tracks": list(TRACKS), "edit_tasks": list(EDIT_TASKS)},
+        details={"turbo": turbo, "tracks": list(TRACKS), "edit_tasks": tasks},
     )
 
 
@@ -196,6 +203,13 @@ class AceStepFamily(MusicFamily):
         return request
 
     # ------------------------------------------------------------------ text2music
+    def runner(self, capacity: int = 4) -> Runner:
+        """Songs one pipeline call at a time on a thread of their own
+        (``families.acestep_runner``)."""
+        from .acestep_runner import SongRunner
+
+        return SongRunner(self, capacity, max_batch=capacity)
+
     def _generate(
         self, request: Request, progress: Progress | None, cancelled: Cancelled | None
     ) -> list[AudioOutput]:

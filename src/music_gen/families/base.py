@@ -35,6 +35,7 @@ from ..composition import CompositionPlan
 from ..errors import InvalidInput, UnsupportedFeature
 from ..params import DEFAULT_DURATION, Edit, Request
 from .plans import chain, extend_audio, plan_metadata, replace_in
+from .runner import Runner, WholeRunner
 
 if TYPE_CHECKING:  # no torch, no composer engine at import time
     import torch
@@ -520,6 +521,11 @@ class MusicFamily(ABC):
         return AudioOutput(audio, self.sample_rate, meta)
 
     # ------------------------------------------------------------------ hooks
+    def runner(self, capacity: int = 4) -> Runner:
+        """What runs many requests of this model at once, holding at most ``capacity``
+        (``families.runner``): by default each whole, one per step, streams beside them."""
+        return WholeRunner(self, capacity)
+
     def batcher(self, max_requests: int = 4) -> Any:
         """A continuous batcher over the model (jobs join and leave between steps), or None
         where the family has none."""

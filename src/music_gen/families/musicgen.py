@@ -24,6 +24,7 @@ from ..engine.hub import _known
 from ..errors import GenerationFailed, InvalidInput
 from ..params import Conditioning, GenerationParams, Request, Sampling
 from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
+from .runner import Runner
 
 if TYPE_CHECKING:  # torch and the engine load with a checkpoint, not with this module
     import torch
@@ -142,6 +143,12 @@ class MusicGenFamily(MusicFamily):
             self.loaded.audio_channels,
             float(max_duration),
         )
+
+    def runner(self, capacity: int = 4) -> Runner:
+        """Its continuous batcher, streams beside it (``families.musicgen_runner``)."""
+        from .musicgen_runner import MusicGenRunner
+
+        return MusicGenRunner(self, capacity)
 
     def batcher(self, max_requests: int = 4) -> ContinuousBatcher | None:
         """A continuous batcher over this checkpoint (None unless ``engine="fast"``)."""

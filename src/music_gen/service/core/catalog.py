@@ -17,7 +17,7 @@ __all__ = ["TEST_TONE_CARD", "ModelCatalog"]
 
 TEST_TONE_CARD = ModelCard(
     "test-tone", "test-tone", frozenset({Capability.TEXT, Capability.STREAM}), 32000, 1, 3600.0,
-    size="0",
+    size="0", downloads=False,
 )  # fmt: skip
 
 
@@ -57,6 +57,10 @@ class ModelCatalog:
         if name not in self._cards:
             self._cards[name] = inspect_model(name, self.settings.cache_dir)
         return self._cards[name]
+
+    def needs_weights(self, name: str) -> bool:
+        """Whether ``name`` runs on downloaded weights (its card says when it has none)."""
+        return self.card(name).downloads
 
     def song_model(self) -> str | None:
         """The model that sings: the configured song model, else the first served model with

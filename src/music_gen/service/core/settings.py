@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     max_duration: float = Field(300.0, gt=0)
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_upload_bytes: int = Field(150_000_000, ge=1024)  # reference-track uploads (10 min WAV)
+    # what one account may keep stored (uploads, results, adapters' files), in MB; 0: no limit
+    storage_quota_mb: float = Field(2048.0, ge=0)
     max_batch_requests: int = Field(32, ge=1)
 
     # jobs

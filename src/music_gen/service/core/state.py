@@ -26,6 +26,7 @@ from .backends import Backend, make_backend
 from .catalog import ModelCatalog
 from .db import AudioFile, Database, Migrations, open_database
 from .jobs import JobStore
+from .quota import check_quota
 from .settings import Settings
 from .storage import LocalStorage, NodeStorage, Storage, storage_failure
 from .webhooks import Dispatcher
@@ -164,6 +165,7 @@ class ServiceState:
             raise InvalidInput(f"bad rate_limit {settings.rate_limit!r}: {exc}") from exc
         service = cls(settings, db, store, keys, storage, webhooks, worker, backend, limiter)
         service.link_secret = _secret_file(settings.data_dir / "link-secret")
+        store.admit = lambda account_id: check_quota(service, account_id)  # full: no new jobs
         service.extras["worker_lock"] = worker_lock
         return service
 
