@@ -92,6 +92,7 @@ FEATURE_CAPABILITIES: Mapping[str, Capability] = {
     "time_signature": Capability.TIME_SIGNATURE,
     "vocal_language": Capability.LANGUAGE,
     "reference": Capability.REFERENCE_AUDIO,
+    "plan": Capability.PLAN,
 }
 
 

@@ -59,6 +59,7 @@ class Backend(Protocol):
 
 
 MULTITRACK = "multitrack"
+PLAN = "plan"
 
 
 def run_request(spec: JobSpec, family: Any) -> Request:
@@ -80,7 +81,7 @@ class ModelBackend:
         self.generators: dict[str, Any] = {}
         self.runners: dict[str, Runner] = {}  # runner key -> runner
         self.owner: dict[str, str] = {}  # job id -> runner key
-        self.multitrack: dict[str, JobSpec] = {}  # multitrack jobs held (their instruments)
+        self.held: dict[str, JobSpec] = {}  # whole jobs held (instruments, plans)
 
     def generator(self, model: str) -> Any:
         if model not in self.generators:
@@ -97,8 +98,11 @@ class ModelBackend:
         return len(self.owner)
 
     def runner_key(self, spec: JobSpec) -> str:
-        """Which runner runs the job: its model's, or that model's multitrack runner."""
-        return f"{spec.model}#{MULTITRACK}" if spec.instruments else spec.model
+        """Which runner runs the job: its model's, or that model's multitrack or plan runner
+        (whole runs, first come first served)."""
+        if spec.instruments:
+            return f"{spec.model}#{MULTITRACK}"
+        return f"{spec.model}#{PLAN}" if spec.plan is not None else spec.model
 
     def free(self, key: str) -> int:
         runner = self.runners.get(key)
@@ -110,6 +114,8 @@ class ModelBackend:
             gen = self.generator(spec.model)
             if spec.instruments:
                 runner = WholeRunner(gen.family_impl, self.capacity, whole=self._multitrack(gen))
+            elif spec.plan is not None:
+                runner = WholeRunner(gen.family_impl, self.capacity, whole=self._plan(gen))
             else:
                 runner = gen.family_impl.runner(self.capacity)
             self.runners[key] = runner
@@ -118,9 +124,9 @@ class ModelBackend:
     def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None:
         key = self.runner_key(spec)
         runner = self._runner(key, spec)
-        if spec.instruments:  # mixed whole, from the spec itself
+        if spec.instruments or spec.plan is not None:  # whole, from the spec itself
             runner.submit(job_id, spec.request)
-            self.multitrack[job_id] = spec
+            self.held[job_id] = spec
         else:
             family = self.generator(spec.model).family_impl
             runner.submit(job_id, run_request(spec, family), stream)
@@ -142,7 +148,7 @@ class ModelBackend:
         for event in events:
             if event.kind != JobEvent.CHUNK:
                 self.owner.pop(event.job_id, None)
-                self.multitrack.pop(event.job_id, None)
+                self.held.pop(event.job_id, None)
         return events
 
     def progress(self, job_id: str) -> float:
@@ -156,7 +162,7 @@ class ModelBackend:
         def run(job_id: str, request: Request) -> tuple[AudioOutput, dict[str, AudioOutput]]:
             from ...multitrack import MultiInstrumentGenerator
 
-            spec = self.multitrack.pop(job_id)
+            spec = self.held.pop(job_id)
             multi = MultiInstrumentGenerator.from_generator(gen)  # the warm model, no reload
             tracks = multi.generate_multi_track(
                 spec.instruments or {}, spec.duration, spec.mix_settings, seed=spec.seed
@@ -166,8 +172,18 @@ class ModelBackend:
 
         return run
 
+    def _plan(self, gen: Any) -> Whole:
+        """A plan's job, whole: the family's ``generate_plan`` on the warm model (its
+        ``metadata["plan"]``: each section's start and end)."""
+
+        def run(job_id: str, request: Request) -> tuple[AudioOutput, None]:
+            spec = self.held.pop(job_id)
+            return gen.family_impl.generate_plan(spec.plan, seed=spec.seed), None
+
+        return run
+
     def cancel(self, job_id: str) -> None:
-        self.multitrack.pop(job_id, None)
+        self.held.pop(job_id, None)
         key = self.owner.pop(job_id, None)
         if key is not None and key in self.runners:
             self.runners[key].cancel(job_id)

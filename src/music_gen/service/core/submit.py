@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ...audio.effects import build_chain
 from ...audio.mixer import PRESETS
 from ...audio.output import _MP3_SAMPLE_RATES, AUDIO_FORMATS
+from ...composition import CompositionPlan
 from ...errors import Conflict, InvalidInput, MusicGenError, UnsupportedFeature
 from ...families import Capability, require
 from ...params import GenerationParams, SongParams, resolve_seeds, validate_prompt
@@ -66,13 +68,15 @@ def validate_request(
                    "time_signature": body.time_signature, "vocal_language": body.vocal_language,
                    "reference": reference, "melody": body.melody_upload_id,
                    "continuation": body.continuation_upload_id})  # fmt: skip
-    prompt = _prompt(state, body.prompt)
+    plan = _plan(state, model, body) if body.plan is not None else None
+    duration = body.duration if plan is None else plan.duration
+    prompt = _prompt(state, body.prompt if plan is None or body.prompt.strip() else plan.prompt())
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     resolve_seeds(seed, 1)  # INVALID_SEED
     sound: dict[str, Any]
     if card.can(Capability.LYRICS):
         sound = SongParams.validate(
-            duration=body.duration, max_duration=_max_duration(state, model), lyrics=body.lyrics,
+            duration=duration, max_duration=_max_duration(state, model), lyrics=body.lyrics,
             steps=body.steps, guidance_scale=body.guidance_scale, bpm=body.bpm, key=body.key,
             time_signature=body.time_signature, vocal_language=body.vocal_language or "en",
         ).to_dict()  # fmt: skip
@@ -83,7 +87,7 @@ def validate_request(
                 details={"model": model, "family": card.family},
             )
         sound = GenerationParams.validate(
-            duration=body.duration,
+            duration=duration,
             temperature=body.temperature,
             top_k=body.top_k,
             top_p=body.top_p,
@@ -99,6 +103,8 @@ def validate_request(
         "format": body.format,
         "sample_rate": body.sample_rate,
     }
+    if plan is not None:
+        spec["plan"] = plan.to_dict()
     if reference is not None:
         spec["reference"] = str(reference_input(state, caller, body))
         spec["reference_upload_id"] = body.reference_upload_id  # what job_public shows
@@ -111,6 +117,31 @@ def validate_request(
             spec[name] = str(path)  # the file the engine reads
             spec[f"{name}_upload_id"] = upload_id
     return JobSpec.model_validate(spec)
+
+
+#: what a plan carries itself (its lines, its sections) and so cannot come beside it
+_NOT_WITH_A_PLAN = ("lyrics", "melody_upload_id", "continuation_upload_id")
+
+
+def _plan(state: ServiceState, model: str, body: JobRequest) -> CompositionPlan:
+    """``body.plan`` checked for ``model`` (``plan`` capability, its duration limit), the
+    prompt, if any, one more global style: ``INVALID_PLAN`` for what a plan cannot take."""
+    require(state.catalog.card(model), {"plan": body.plan})
+    plan = CompositionPlan.coerce(body.plan)
+    given = [name for name in _NOT_WITH_A_PLAN if getattr(body, name) is not None]
+    if given:
+        raise InvalidInput(
+            f"a plan carries its own lines and sections; {given[0]} cannot come with it",
+            code="INVALID_PLAN", details={"field": given[0]},
+        )  # fmt: skip
+    if "duration" in body.model_fields_set and abs(body.duration - plan.duration) > 1e-6:
+        raise InvalidInput(
+            f"the plan lasts {plan.duration:g} s; duration {body.duration:g} disagrees",
+            code="INVALID_PLAN", details={"duration": body.duration, "plan": plan.duration},
+        )  # fmt: skip
+    if body.prompt.strip():
+        plan = replace(plan, global_styles=(body.prompt.strip(), *plan.global_styles))
+    return plan.checked(_max_duration(state, model))
 
 
 def _max_duration(state: ServiceState, model: str) -> float:
