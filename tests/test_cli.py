@@ -203,3 +203,20 @@ def test_models_list_shows_the_licence(capsys):
     # the licence follows the cached column (yes/no)
     licences = {line.split()[0]: re.search(r"\s(?:yes|no)\s+(\S+)", line)[1] for line in lines[2:]}
     assert licences == {"composer": "mit", "musicgen-small": "cc-by-nc-4.0"}
+
+
+def test_plan_then_generate_with_the_plan(tmp_path, capsys):
+    assert main(["plan", "calm lofi piano", "--duration", "12", "--seed", "2"]) == 0
+    drafted = capsys.readouterr().out
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(drafted)
+    out = tmp_path / "planned.wav"
+    args = ["generate", "--plan", str(plan_file), "--model", "composer", "-o", str(out), "-q"]
+    assert main([*args, "--seed", "3"]) == 0
+    data, rate = sf.read(out)
+    assert (rate, data.shape[0]) == (44100, 12 * 44100)
+    assert main(["plan", "lofi", "--duration", "12", "--shape", "elevenlabs"]) == 0
+    assert "positive_global_styles" in capsys.readouterr().out
+    plan_file.write_text('{"sections": [{"name": "a", "duration": 1}]}')
+    assert main(["generate", "--plan", str(plan_file), "--model", "composer", "-o", str(out)]) == 1
+    assert "INVALID_PLAN" in capsys.readouterr().err

@@ -33,6 +33,9 @@ _LAZY = {
     "UnknownModel": "music_gen.errors",
     "UnsupportedFeature": "music_gen.errors",
     "MusicGenerator": "music_gen.generator",
+    "CompositionPlan": "music_gen.composition",
+    "Section": "music_gen.composition",
+    "plan_from_prompt": "music_gen.composition",
 }
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "AsyncAPIClient",
     "AudioMixer",
     "AudioOutput",
+    "CompositionPlan",
     "GenerationFailed",
     "InvalidInput",
     "ModelInfo",
@@ -48,15 +52,18 @@ __all__ = [
     "MultiInstrumentGenerator",
     "MusicGenError",
     "MusicGenerator",
+    "Section",
     "UnknownModel",
     "UnsupportedFeature",
     "__version__",
     "load_audio",
+    "plan_from_prompt",
 ]
 
 if TYPE_CHECKING:
     from .audio import AudioMixer, AudioOutput, load_audio
     from .client import APIClient, AsyncAPIClient
+    from .composition import CompositionPlan, Section, plan_from_prompt
     from .engine.hub import KNOWN_MODELS, ModelInfo
     from .errors import (
         GenerationFailed,

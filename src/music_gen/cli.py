@@ -89,9 +89,33 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     elif args.bars is not None:
         raise InvalidInput("--bars makes a loop: add --loop", code="INVALID_LOOP")
     kwargs = _generation_kwargs(args, gen)
+    if args.plan is not None:
+        kwargs["plan"] = _read_plan(args.plan)
     with _progress_bar(args.quiet) as progress:
         audio = gen.generate(args.prompt, progress=progress, **loop, **kwargs)
     return _write(audio, output, args)
+
+
+def _read_plan(path: str) -> Any:
+    """``--plan FILE`` (``-``: standard input): a composition plan in JSON, either shape."""
+    from .composition import CompositionPlan
+
+    if path == "-":
+        return CompositionPlan.from_json(sys.stdin.read())
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read the plan {path!r}: {exc}", code="INVALID_PLAN") from None
+    return CompositionPlan.from_json(text)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    """Draft a plan offline and print it as JSON (edit it, then ``generate --plan``)."""
+    from .composition import plan_from_prompt
+
+    plan = plan_from_prompt(args.prompt, args.duration, args.seed)
+    print(plan.to_json(shape=args.shape))
+    return 0
 
 
 def _write(audio: Any, output: Path, args: argparse.Namespace) -> int:
@@ -248,8 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="music-gen", description="Text-to-music with MusicGen")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    gen = sub.add_parser("generate", help="generate audio from a text prompt")
-    gen.add_argument("prompt")
+    gen = sub.add_parser("generate", help="generate audio from a text prompt or a plan")
+    gen.add_argument("prompt", nargs="?", default="", help="optional with --plan")
+    gen.add_argument(
+        "--plan", metavar="FILE", default=None,
+        help="a composition plan (JSON; '-' reads stdin): the piece section by section",
+    )  # fmt: skip
     gen.add_argument(
         "--duration",
         type=float,
@@ -301,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--quantize", choices=("int8", "int4"), default=None, help="int8 or int4 decoder weights"
     )
     gen.set_defaults(func=_cmd_generate)
+
+    plan = sub.add_parser("plan", help="draft a composition plan (JSON on stdout), offline")
+    plan.add_argument("prompt")
+    plan.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    plan.add_argument("--seed", type=int, default=0)
+    plan.add_argument("--shape", choices=("music-gen", "elevenlabs"), default="music-gen")
+    plan.set_defaults(func=_cmd_plan)
 
     edit = sub.add_parser("edit", help="edit a song: repaint, cover, extract, lego, complete")
     edit.add_argument("task", choices=("repaint", "cover", "extract", "lego", "complete"))

@@ -109,11 +109,13 @@ class MusicGenerator:
         return repr(self.family_impl)
 
     # ------------------------------------------------------------------ generation
-    def generate(self, prompt: str, *, loop: bool = False, **params: Any) -> AudioOutput:
+    def generate(self, prompt: str = "", *, loop: bool = False, **params: Any) -> AudioOutput:
         """One output for ``prompt``. Keyword arguments: ``duration``, ``seed``, ``progress``
         for every model; MusicGen ``temperature, top_k, top_p, guidance_scale, melody,
         continuation``; songs (ACE-Step) ``lyrics, steps, guidance_scale, bpm, key,
-        time_signature, vocal_language, reference`` (``params``' typed parts).
+        time_signature, vocal_language, reference`` (``params``' typed parts). ``plan``: a
+        ``CompositionPlan`` (or its dict / JSON) made section by section (the ``plan``
+        capability); the prompt is optional then.
 
         ``loop=True, bpm=120, bars=4`` (``beats_per_bar=4``, ``crossfade`` seconds): a seamless
         loop of exactly bars × beats_per_bar × 60 / bpm seconds (models with the ``loop``
@@ -123,6 +125,20 @@ class MusicGenerator:
 
             return generate_loop_with(self, prompt, **params)
         return self.family_impl.generate(prompt, **params)
+
+    def extend(
+        self, source: Any, prompt_or_plan: Any, duration: float | None = None, **params: Any
+    ) -> AudioOutput:
+        """``source`` followed by ``duration`` seconds more (after a prompt) or by a plan's
+        sections; the output starts with exactly the source."""
+        return self.family_impl.extend(source, prompt_or_plan, duration, **params)
+
+    def replace_section(
+        self, source: Any, plan: Any, section: int | str, **params: Any
+    ) -> AudioOutput:
+        """``source`` with one of ``plan``'s sections (index or name) made again (``seed``);
+        every other sample unchanged."""
+        return self.family_impl.replace_section(source, plan, section, **params)
 
     def generate_batch(self, prompts: Sequence[str], **params: Any) -> list[AudioOutput]:
         """One output per prompt, decoded together; ``seed`` may be one int or one per prompt."""

@@ -47,3 +47,11 @@ def test_requests_are_frozen_and_refuse_unknown_fields():
         request.prompt = "y"  # type: ignore[misc]
     with pytest.raises(TypeError):
         GenerationRequest(prompt="x", tempo=120)  # type: ignore[call-arg]
+
+
+def test_a_plan_request_leaves_the_duration_to_the_plan():
+    plan = {"sections": [{"name": "intro", "duration": 4}]}
+    body = GenerationRequest(prompt="", plan=plan).to_json()
+    assert body == {"prompt": "", "plan": plan}
+    parsed = JobCreate.model_validate(body)
+    assert parsed.plan == plan and "duration" not in parsed.model_fields_set

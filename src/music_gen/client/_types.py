@@ -58,7 +58,7 @@ class GenerationRequest(_Body):
     key and a reference voice or style (an upload id or a URL)."""
 
     prompt: str
-    duration: float = 10.0
+    duration: float | None = None  # the server's default (10 s), or the plan's
     temperature: float | None = None
     top_k: int | None = None
     top_p: float | None = None
@@ -69,6 +69,8 @@ class GenerationRequest(_Body):
     sample_rate: int | None = None
     webhook_url: str | None = None
     track_id: str | None = None
+    # models with the "plan" capability: a composition plan (ours or ElevenLabs' shape)
+    plan: dict[str, Any] | None = None
     # songs: models with the "lyrics" capability
     lyrics: str | None = None
     bpm: float | None = None

@@ -22,15 +22,18 @@ from __future__ import annotations
 import inspect
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..audio import AudioOutput, load_audio
+from ..composition import CompositionPlan
 from ..errors import GenerationFailed, InvalidInput, ModelNotAvailable, UnknownModel
 from ..params import EDIT_TASKS, TRACKS, Edit, Request, Song, SongParams
 from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
+from .plans import plan_metadata, sample_bounds
 from .runner import Runner
 
 if TYPE_CHECKING:  # torch and diffusers load with a pipeline, not with this module
@@ -52,6 +55,7 @@ ACESTEP_CAPABILITIES = frozenset(
         Capability.STEMS,
         Capability.BATCH,
         Capability.LOOP,  # instrumental only: a loop takes no lyrics
+        Capability.PLAN,  # sections as structure tags in the lyrics, styles in the caption
     }
 )
 MAX_DURATION = 600.0  # ACE-Step 1.5 makes songs of up to 10 minutes
@@ -235,6 +239,35 @@ class AceStepFamily(MusicFamily):
                 out.metadata.update(batch_index=i, batch_size=len(texts))
                 outputs[i] = out
         return [outputs[i] for i in range(len(texts))]
+
+    def _generate_plan(
+        self,
+        plan: CompositionPlan,
+        seed: int,
+        params: Mapping[str, Any],
+        progress: Progress | None,
+        cancelled: Cancelled | None,
+    ) -> AudioOutput:
+        """One song as long as the plan: the caption is the global styles and every section's
+        (in order), the lyrics each section's lines under its ``[name]`` tag (the plan's lines
+        win over ``lyrics=``), BPM and key the plan's (else the first section's)."""
+        first = plan.sections[0]
+        keywords = dict(params)
+        if plan.lyrics:
+            keywords["lyrics"] = plan.lyrics
+        keywords.setdefault("bpm", plan.bpm if plan.bpm is not None else first.bpm)
+        keywords.setdefault("key", plan.key if plan.key is not None else first.key)
+        request = self.check_inputs(
+            self.request([plan.prompt()], duration=plan.duration, seed=seed, **keywords)
+        )
+        [out] = self._generate(request, progress, cancelled)
+        bounds = sample_bounds(plan, self)
+        honoured = {"sections": "approximate (structure tags in the lyrics)", "lines": "exact",
+                    "styles": "approximate (one caption for the song)", "bpm": "exact",
+                    "key": "exact", "negative_styles": "ignored"}  # fmt: skip
+        prompts = [plan.prompt(i) for i in range(len(plan.sections))]
+        out.metadata["plan"] = plan_metadata(plan, bounds, self.sample_rate, prompts, honoured)
+        return out
 
     def _groups(self, texts: list[str], songs: list[SongParams]) -> list[list[int]]:
         """Rows that share one pipeline call: those whose prompt and lyrics tokenize to the same

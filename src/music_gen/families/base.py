@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..audio import AudioOutput
+from ..composition import CompositionPlan
 from ..errors import InvalidInput, UnsupportedFeature
 from ..params import DEFAULT_DURATION, Edit, Request
+from .plans import chain, extend_audio, plan_metadata, replace_in
 from .runner import Runner, WholeRunner
 
 if TYPE_CHECKING:  # no torch, no composer engine at import time
@@ -78,6 +80,7 @@ class Capability(StrEnum):
     STREAM = "stream"  # generate_stream yields audio while it is made
     BATCH = "batch"  # generate_batch decodes several prompts together
     LOOP = "loop"  # instrumental audio cut into seamless loops (generate(loop=True, bpm, bars))
+    PLAN = "plan"  # generate(plan=CompositionPlan), section by section
 
 
 #: keyword argument of ``generate`` -> the capability it needs
@@ -90,6 +93,7 @@ FEATURE_CAPABILITIES: Mapping[str, Capability] = {
     "time_signature": Capability.TIME_SIGNATURE,
     "vocal_language": Capability.LANGUAGE,
     "reference": Capability.REFERENCE_AUDIO,
+    "plan": Capability.PLAN,
 }
 
 
@@ -251,6 +255,16 @@ class MusicFamily(ABC):
         """Where the model runs (``"cpu"`` for families with no weights)."""
         return "cpu"
 
+    @property
+    def frame_seconds(self) -> float:
+        """The model's time grid: plan boundaries fall on it (a codec frame; else a sample)."""
+        return 1.0 / self.sample_rate
+
+    @property
+    def context_seconds(self) -> float:
+        """How much audio before a section a continuing family is prompted with."""
+        return 0.0
+
     def __repr__(self) -> str:
         return f"MusicGenerator(model={self.model_name!r}, family={self.family!r})"
 
@@ -259,6 +273,8 @@ class MusicFamily(ABC):
         """Whether ``generate`` takes ``keyword`` for this model."""
         if keyword in ("duration", "seed", "progress", "cancelled"):
             return True
+        if keyword == "plan":
+            return self.can(Capability.PLAN)
         try:
             Request.from_keywords(["x"], self.parts, self.family, **{keyword: None})
         except (TypeError, UnsupportedFeature):
@@ -296,16 +312,69 @@ class MusicFamily(ABC):
     # ------------------------------------------------------------------ the shared paths
     def generate(
         self,
-        prompt: str,
+        prompt: str = "",
         *,
+        plan: Any = None,
         progress: Progress | None = None,
         cancelled: Cancelled | None = None,
         **params: Any,
     ) -> AudioOutput:
         """One output for ``prompt``; ``params`` are keyword arguments (``duration``, ``seed``
         and those of the parts the family takes: ``params.Sampling``, ``Conditioning``,
-        ``Song``). ``progress(steps_done, steps_total)`` is called as it goes."""
+        ``Song``). ``progress(steps_done, steps_total)`` is called as it goes. ``plan`` (a
+        ``CompositionPlan``, its dict or JSON): the piece section by section (``generate_plan``;
+        ``prompt``, if given, is one more global style)."""
+        if plan is not None:
+            plan = CompositionPlan.coerce(plan)
+            if prompt.strip():
+                plan = replace(plan, global_styles=(prompt.strip(), *plan.global_styles))
+            return self.generate_plan(plan, progress=progress, cancelled=cancelled, **params)
         return self.generate_batch([prompt], progress=progress, cancelled=cancelled, **params)[0]
+
+    def generate_plan(
+        self,
+        plan: Any,
+        *,
+        seed: int | None = None,
+        progress: Progress | None = None,
+        cancelled: Cancelled | None = None,
+        **params: Any,
+    ) -> AudioOutput:
+        """The piece a ``CompositionPlan`` lays out (``plan`` capability): as long as the
+        plan, its ``metadata["plan"]["sections"]`` with each section's ``start``/``end``."""
+        if not self.can(Capability.PLAN):
+            raise unsupported(self.model_name, self.family, "plan", Capability.PLAN)
+        if "duration" in params:
+            raise InvalidInput("a plan sets its own duration", code="INVALID_PLAN")
+        checked = CompositionPlan.coerce(plan).checked(self.max_duration)
+        started = time.perf_counter()
+        request = self.check_inputs(
+            self.request([checked.prompt()], duration=checked.duration, seed=seed, **params)
+        )
+        [used] = request.seeds()
+        out = self._generate_plan(checked, used, params, progress, cancelled)
+        out.metadata.update(prompt=checked.prompt(), seed=used)
+        return self._finish(request, [out], started)[0]
+
+    def extend(
+        self, source: Any, prompt_or_plan: Any, duration: float | None = None, *,
+        seed: int | None = None, **params: Any,
+    ) -> AudioOutput:  # fmt: skip
+        """``source`` then ``duration`` more seconds (a prompt) or a plan's sections: the
+        output starts with exactly the source's samples (at the model's rate and channels)."""
+        [used] = self.request(["x"], seed=seed).seeds()
+        return extend_audio(self, source, prompt_or_plan, duration, used, params)
+
+    def replace_section(
+        self, source: Any, plan: Any, section: int | str, *, seed: int | None = None,
+        **params: Any,
+    ) -> AudioOutput:  # fmt: skip
+        """``source`` (made from ``plan``) with one section (index or name) made again with
+        ``seed``; every sample outside the section stays the source's."""
+        if not self.can(Capability.PLAN):
+            raise unsupported(self.model_name, self.family, "plan", Capability.PLAN)
+        [used] = self.request(["x"], seed=seed).seeds()
+        return replace_in(self, source, plan, section, used, params)
 
     def generate_batch(
         self,
@@ -434,6 +503,25 @@ class MusicFamily(ABC):
         self, request: Request, progress: Progress | None, cancelled: Cancelled | None
     ) -> AudioOutput:
         raise unsupported(self.model_name, self.family, "edit", Capability.EDIT)
+
+    def _generate_plan(
+        self,
+        plan: CompositionPlan,
+        seed: int,
+        params: Mapping[str, Any],
+        progress: Progress | None,
+        cancelled: Cancelled | None,
+    ) -> AudioOutput:
+        """A checked plan's audio; by default (families that continue audio) section by
+        section, each prompted with its styles and continued from the audio before it."""
+        if not self.can(Capability.CONTINUATION):
+            raise unsupported(self.model_name, self.family, "plan", Capability.PLAN)
+        audio, bounds, prompts = chain(self, plan, seed, params, progress, cancelled)
+        honoured = {"sections": "exact (frame grid)", "styles": "approximate (text prompt)",
+                    "negative_styles": "ignored", "lines": "ignored", "bpm": "approximate (text)",
+                    "key": "approximate (text)"}  # fmt: skip
+        meta = {"plan": plan_metadata(plan, bounds, self.sample_rate, prompts, honoured)}
+        return AudioOutput(audio, self.sample_rate, meta)
 
     # ------------------------------------------------------------------ hooks
     def runner(self, capacity: int = 4) -> Runner:

@@ -46,6 +46,7 @@ def musicgen_capabilities(melody: bool, channels: int) -> frozenset[Capability]:
         Capability.BATCH,
         Capability.MULTITRACK,
         Capability.LOOP,
+        Capability.PLAN,  # window by window, each continued from the last (families.plans)
     }
     if melody:
         caps.add(Capability.MELODY)
@@ -175,6 +176,14 @@ class MusicGenFamily(MusicFamily):
     @property
     def supports_melody(self) -> bool:
         return bool(self.loaded.melody)
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.loaded.hop_length / self.sample_rate  # 640 / 32000: 50 frames/s
+
+    @property
+    def context_seconds(self) -> float:
+        return self.window_seconds - self.stride_seconds  # as long windows overlap
 
     @property
     def device(self) -> torch.device:

@@ -42,8 +42,10 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "music_gen.families"
-#: modules of this package that are not families
-_NOT_FAMILIES = {"base", "loader", "registry"}
+#: modules of this package that are not families (the runners load torch with their model)
+_NOT_FAMILIES = {
+    "base", "loader", "registry", "plans", "runner", "acestep_runner", "musicgen_runner",
+}  # fmt: skip
 
 log = logging.getLogger("music_gen.families")
 

@@ -61,3 +61,13 @@ def test_job_request_takes_its_defaults_from_the_params():
     assert (body.temperature, body.top_k, body.top_p) == (
         Sampling.temperature, Sampling.top_k, Sampling.top_p,
     )  # fmt: skip
+
+
+def test_a_plan_is_stored_beside_the_request_and_loads_back():
+    plan = {"sections": [{"name": "intro", "duration": 4.0}], "global_styles": ["jazz"]}
+    spec = JobSpec(model="composer", prompt="jazz", duration=4.0, seed=1, plan=plan)
+    stored = spec.stored()
+    assert stored["plan"] == plan and stored["duration"] == 4.0
+    again = JobSpec.from_stored(stored, "composer")
+    assert again.plan == plan and again.request == spec.request
+    assert "plan" not in JobSpec(model="m", prompt="x", duration=1.0, seed=1).stored()

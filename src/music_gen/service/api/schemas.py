@@ -198,3 +198,23 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (429, "Rate limited (see Retry-After)"),
     )
 }
+
+
+class PlanCreate(BaseModel):
+    """Draft a composition plan from ``prompt`` (offline, the composer's planner), or check
+    ``plan`` (our shape or ElevenLabs' ``composition_plan``), for ``model`` where named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = Field(None, max_length=2000)
+    duration: float = Field(60.0, gt=0, description="seconds (a draft)")
+    seed: int = Field(0, ge=0)
+    plan: dict[str, Any] | None = None
+    model: str | None = Field(None, description="check the total against this model's limit")
+
+
+class PlanPublic(BaseModel):
+    plan: dict[str, Any] = Field(description="our JSON shape (POST it back, or to /generate)")
+    composition_plan: dict[str, Any] = Field(description="the same plan in ElevenLabs' shape")
+    duration: float
+    sections: int

@@ -61,6 +61,17 @@ class Backend(Protocol):
 
 MULTITRACK = "multitrack"
 LOOP = "loop"
+PLAN = "plan"
+
+
+def whole_kind(spec: JobSpec) -> str | None:
+    """The kind of whole job ``spec`` is (run from the spec itself on a runner of its own per
+    model, first come first served), or None for the model's own runner."""
+    if spec.instruments:
+        return MULTITRACK
+    if spec.loop is not None:
+        return LOOP
+    return PLAN if spec.plan is not None else None
 
 
 def run_request(spec: JobSpec, family: Any) -> Request:
@@ -82,7 +93,7 @@ class ModelBackend:
         self.generators: dict[str, Any] = {}
         self.runners: dict[str, Runner] = {}  # runner key -> runner
         self.owner: dict[str, str] = {}  # job id -> runner key
-        self.held: dict[str, JobSpec] = {}  # multitrack and loop jobs held (run from the spec)
+        self.held: dict[str, JobSpec] = {}  # whole jobs held (instruments, loops, plans)
 
     def generator(self, model: str) -> Any:
         if model not in self.generators:
@@ -99,10 +110,10 @@ class ModelBackend:
         return len(self.owner)
 
     def runner_key(self, spec: JobSpec) -> str:
-        """Which runner runs the job: its model's, or that model's multitrack or loop runner."""
-        if spec.instruments:
-            return f"{spec.model}#{MULTITRACK}"
-        return f"{spec.model}#{LOOP}" if spec.loop is not None else spec.model
+        """Which runner runs the job: its model's, or that model's multitrack, loop or plan
+        runner (whole runs, first come first served)."""
+        kind = whole_kind(spec)
+        return spec.model if kind is None else f"{spec.model}#{kind}"
 
     def free(self, key: str) -> int:
         runner = self.runners.get(key)
@@ -116,6 +127,8 @@ class ModelBackend:
                 runner = WholeRunner(gen.family_impl, self.capacity, whole=self._multitrack(gen))
             elif spec.loop is not None:
                 runner = WholeRunner(gen.family_impl, self.capacity, whole=self._loop(gen))
+            elif spec.plan is not None:
+                runner = WholeRunner(gen.family_impl, self.capacity, whole=self._plan(gen))
             else:
                 runner = gen.family_impl.runner(self.capacity)
             self.runners[key] = runner
@@ -124,7 +137,7 @@ class ModelBackend:
     def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None:
         key = self.runner_key(spec)
         runner = self._runner(key, spec)
-        if spec.instruments or spec.loop is not None:  # whole, from the spec itself
+        if whole_kind(spec) is not None:  # whole, from the spec itself
             runner.submit(job_id, spec.request)
             self.held[job_id] = spec
         else:
@@ -184,6 +197,16 @@ class ModelBackend:
             skip = ("duration", "bpm", "lyrics", "time_signature")
             args = {k: v for k, v in given.items() if k not in skip}
             return gen.generate(spec.prompt, **spec.loop_options(), **args), None
+
+        return run
+
+    def _plan(self, gen: Any) -> Whole:
+        """A plan's job, whole: the family's ``generate_plan`` on the warm model (its
+        ``metadata["plan"]``: each section's start and end)."""
+
+        def run(job_id: str, request: Request) -> tuple[AudioOutput, None]:
+            spec = self.held.pop(job_id)
+            return gen.family_impl.generate_plan(spec.plan, seed=spec.seed), None
 
         return run
 

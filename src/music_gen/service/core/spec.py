@@ -162,6 +162,9 @@ class JobSpec(BaseModel):
     # a seamless loop of ``bars`` bars at ``bpm`` (models with the "loop" capability); the
     # request's duration is the loop's length
     loop: LoopSpec | None = None
+    # a composition plan (``music_gen.composition``, checked, our JSON shape): the piece
+    # section by section; the request's duration is the plan's
+    plan: dict[str, Any] | None = None
 
     prompt = _Flat(None)
     duration = _Flat(None)
@@ -208,7 +211,7 @@ class JobSpec(BaseModel):
                 out.update({f.name: getattr(part, f.name) for f in fields(part)})
         out.update(format=self.output.format, sample_rate=self.output.sample_rate)
         out.update({n: getattr(self, n) for n in _ORIGINS})
-        out.update(instruments=self.instruments, mix_settings=self.mix_settings)
+        out.update(instruments=self.instruments, mix_settings=self.mix_settings, plan=self.plan)
         if self.loop is not None:  # flat, as the caller asked for it
             out.update(loop=True, **asdict(self.loop))
         if isinstance(out.get("tracks"), tuple):
@@ -279,6 +282,12 @@ class JobRequest(BaseModel):
         default=None, description="POSTed a signed event when the job ends."
     )
     track_id: str | None = Field(default=None, max_length=200, description="Echoed in the webhook.")
+    # models with the "plan" capability (GET /models): the piece section by section
+    plan: dict[str, Any] | None = Field(
+        default=None,
+        description="A composition plan (POST /plans; ours or ElevenLabs' composition_plan): "
+        "its sections set the duration; the prompt is one more global style.",
+    )
     # songs: models with the "lyrics" capability (GET /models)
     lyrics: str | None = Field(default=None, description="Sung lyrics, [verse]/[chorus] tagged.")
     bpm: float | None = Field(

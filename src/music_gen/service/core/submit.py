@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from ...audio.effects import build_chain
 from ...audio.loop import LoopSpec, loop_source_seconds
 from ...audio.mixer import PRESETS
 from ...audio.output import _MP3_SAMPLE_RATES, AUDIO_FORMATS
+from ...composition import CompositionPlan
 from ...errors import Conflict, InvalidInput, MusicGenError, UnsupportedFeature
 from ...families import Capability, ModelCard, require
 from ...families.base import unsupported
@@ -70,7 +72,13 @@ def validate_request(
                    "time_signature": body.time_signature, "vocal_language": body.vocal_language,
                    "reference": reference, "melody": body.melody_upload_id,
                    "continuation": body.continuation_upload_id})  # fmt: skip
-    prompt = _prompt(state, body.prompt)
+    plan = _plan(state, model, body) if body.plan is not None else None
+    if plan is not None:
+        if loop is not None:
+            raise InvalidInput("a loop is one piece; a plan has sections: ask for one",
+                               code="INVALID_PLAN")  # fmt: skip
+        duration = plan.duration
+    prompt = _prompt(state, body.prompt if plan is None or body.prompt.strip() else plan.prompt())
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     resolve_seeds(seed, 1)  # INVALID_SEED
     sound: dict[str, Any]
@@ -106,6 +114,8 @@ def validate_request(
     }
     if loop is not None:
         spec["loop"] = loop  # the request's duration is the loop's length
+    if plan is not None:
+        spec["plan"] = plan.to_dict()
     if reference is not None:
         spec["reference"] = str(reference_input(state, caller, body))
         spec["reference_upload_id"] = body.reference_upload_id  # what job_public shows
@@ -143,6 +153,31 @@ def _loop(state: ServiceState, model: str, card: ModelCard, body: JobRequest) ->
 
         prompt_with_tempo(body.prompt, loop.bpm)  # INVALID_BPM: the prompt names another tempo
     return loop
+
+
+#: what a plan carries itself (its lines, its sections) and so cannot come beside it
+_NOT_WITH_A_PLAN = ("lyrics", "melody_upload_id", "continuation_upload_id")
+
+
+def _plan(state: ServiceState, model: str, body: JobRequest) -> CompositionPlan:
+    """``body.plan`` checked for ``model`` (``plan`` capability, its duration limit), the
+    prompt, if any, one more global style: ``INVALID_PLAN`` for what a plan cannot take."""
+    require(state.catalog.card(model), {"plan": body.plan})
+    plan = CompositionPlan.coerce(body.plan)
+    given = [name for name in _NOT_WITH_A_PLAN if getattr(body, name) is not None]
+    if given:
+        raise InvalidInput(
+            f"a plan carries its own lines and sections; {given[0]} cannot come with it",
+            code="INVALID_PLAN", details={"field": given[0]},
+        )  # fmt: skip
+    if "duration" in body.model_fields_set and abs(body.duration - plan.duration) > 1e-6:
+        raise InvalidInput(
+            f"the plan lasts {plan.duration:g} s; duration {body.duration:g} disagrees",
+            code="INVALID_PLAN", details={"duration": body.duration, "plan": plan.duration},
+        )  # fmt: skip
+    if body.prompt.strip():
+        plan = replace(plan, global_styles=(body.prompt.strip(), *plan.global_styles))
+    return plan.checked(_max_duration(state, model))
 
 
 def _max_duration(state: ServiceState, model: str) -> float:
