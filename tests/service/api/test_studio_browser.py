@@ -265,7 +265,9 @@ def test_it_plays_muted_and_the_waveform_seeks(studio):
     js(page, "(p => { p.muted = true; return p.play(); })(document.querySelector('#player'))")
     poll(lambda: js(page, "document.querySelector('#player').currentTime") > 0.1, 60, "playback")
     js(page, "document.querySelector('#player').pause()")
-    # a click at 3/4 of the waveform seeks to 3/4 of the piece
+    # a click at 3/4 of the waveform seeks to 3/4 of the piece (scrolled into view first: the
+    # form above it may push it below the fold)
+    page.locator("#visual").scroll_into_view_if_needed()
     box = page.locator("#visual").bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)
     at = js(page, "document.querySelector('#player').currentTime")
