@@ -179,6 +179,7 @@ class Runtime:
             "family": "musicgen",
             "engine": self.engine.name,
             "quantize": self.engine.quantize,
+            "adapter": self.loaded.extra.get("adapter"),
             "device": str(self.device),
             "dtype": str(self.loaded.dtype).removeprefix("torch."),
             **req.params.to_dict(),

@@ -39,6 +39,8 @@ _MUSICGEN_OPTIONS = {
     "quantize": None,
     "window_seconds": 30.0,
     "stride_seconds": 18.0,
+    "adapter": None,  # a LoRA adapter folder (music_gen.train), merged at load
+    "adapter_scale": 1.0,
 }
 
 

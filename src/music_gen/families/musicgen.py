@@ -32,6 +32,7 @@ from ..engine.streaming import ChunkDecoder, chunk_bounds
 from ..errors import GenerationFailed, InvalidInput
 from ..inputs import AudioSource, continuation_audio, melody_audio, prompt_groups
 from ..params import GenerationParams, resolve_seeds, validate_prompt
+from .adapters import merge_musicgen_adapter
 from .base import Capability, ModelCard
 
 __all__ = ["MusicGenFamily", "musicgen_capabilities"]
@@ -83,11 +84,17 @@ class MusicGenFamily:
         stride_seconds: float = 18.0,
         engine: str = "fast",
         quantize: str | None = None,
+        adapter: str | Path | None = None,
+        adapter_scale: float = 1.0,
     ) -> None:
         if not 0 < stride_seconds < window_seconds:
             raise InvalidInput("stride_seconds must be within (0, window_seconds)")
         started = time.perf_counter()
         self.loaded: LoadedModel = load_model(model, device, dtype, cache_dir)
+        self.adapter: dict[str, Any] | None = None
+        if adapter is not None:  # merged into the weights before any engine is built on them
+            self.adapter = merge_musicgen_adapter(self.loaded.model, adapter, adapter_scale, model)
+            self.loaded.extra["adapter"] = self.adapter  # recorded in every output's metadata
         self.engine = Engine(self.loaded, engine, quantize)
         self.load_seconds = time.perf_counter() - started
         self.model_name = model
@@ -105,6 +112,7 @@ class MusicGenFamily:
             self.loaded.sample_rate,
             self.loaded.audio_channels,
             self._max_duration,
+            details={"adapter": self.adapter} if self.adapter else {},
         )
 
     @property

@@ -1,0 +1,169 @@
+"""LoRA adapters at inference: check one fits the base model, then merge it into the weights.
+
+An adapter folder holds PEFT's own files (``adapter_config.json``,
+``adapter_model.safetensors``) for the MusicGen *decoder* (``MusicgenForCausalLM``; keys as
+``PeftModel.from_pretrained(model.decoder, folder)`` reads them) and our
+``music_gen_adapter.json``: the family, the base model's name and its *fingerprint* — the
+decoder's architecture plus a probe of 16 weights of the first codebook head. A fingerprint that
+differs from the loaded model's (another architecture, or the same one with other weights) is
+refused with code ADAPTER_MISMATCH. Adapters trained elsewhere (no info file) are accepted when
+PEFT can load them onto the decoder.
+
+``merge_musicgen_adapter`` loads the adapter with PEFT, scales it (``adapter_scale`` multiplies
+the LoRA update ``alpha / r · B A``) and merges it into the decoder's linears
+(``merge_and_unload``), before any engine is built on them: the reference engine runs
+transformers' modules and the fast engine shares their weights, so both decode the adapted model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InvalidInput
+
+__all__ = [
+    "INFO_FILE",
+    "adapter_info",
+    "check_adapter",
+    "merge_musicgen_adapter",
+    "musicgen_fingerprint",
+    "resolve_adapter",
+]
+
+_PROBE = 16
+#: what we know of an adapter beyond PEFT's files: family, base model and its fingerprint,
+#: the training settings and dataset
+INFO_FILE = "music_gen_adapter.json"
+
+
+def _err(message: str, code: str = "INVALID_ADAPTER", **details: Any) -> InvalidInput:
+    return InvalidInput(message, code=code, details=details)
+
+
+def musicgen_fingerprint(model: Any) -> dict[str, Any]:
+    """What identifies a MusicGen base model: its decoder architecture and a weight probe."""
+    dec = model.config.decoder
+    arch = {
+        "model_type": model.config.model_type,
+        "hidden_size": int(dec.hidden_size),
+        "num_hidden_layers": int(dec.num_hidden_layers),
+        "num_attention_heads": int(dec.num_attention_heads),
+        "ffn_dim": int(dec.ffn_dim),
+        "num_codebooks": int(dec.num_codebooks),
+        "audio_channels": int(dec.audio_channels),
+    }
+    head = model.decoder.lm_heads[0].weight
+    probe = [round(float(v), 6) for v in head.detach().flatten()[:_PROBE].float().cpu()]
+    return {"architecture": arch, "probe": probe}
+
+
+def resolve_adapter(adapter: str | Path) -> Path:
+    """An adapter folder (a path) with PEFT's files in it."""
+    path = Path(adapter).expanduser()
+    if not path.is_dir():
+        raise _err(f"adapter {str(adapter)!r} is not a folder", adapter=str(adapter))
+    missing = [
+        f for f in ("adapter_config.json", "adapter_model.safetensors") if not (path / f).is_file()
+    ]
+    if missing:
+        raise _err(
+            f"adapter {str(path)!r} lacks {', '.join(missing)} (PEFT's adapter files)",
+            adapter=str(path),
+            missing=missing,
+        )
+    return path
+
+
+def adapter_info(path: Path) -> dict[str, Any]:
+    """``music_gen_adapter.json`` of an adapter folder ({} for adapters made elsewhere)."""
+    file = path / INFO_FILE
+    if not file.is_file():
+        return {}
+    try:
+        info = json.loads(file.read_text())
+    except json.JSONDecodeError:
+        raise _err(f"{str(file)!r} is not JSON", adapter=str(path)) from None
+    return info if isinstance(info, dict) else {}
+
+
+def _same_probe(a: list[float], b: list[float]) -> bool:
+    # loose enough for a bf16/fp16 load of the same weights, far tighter than two random inits
+    return len(a) == len(b) and all(
+        math.isclose(x, y, rel_tol=2e-2, abs_tol=2e-3) for x, y in zip(a, b, strict=True)
+    )
+
+
+def check_adapter(path: Path, family: str, fingerprint: dict[str, Any], model_name: str) -> None:
+    """Raise ADAPTER_MISMATCH when the adapter at ``path`` was trained for another base."""
+    info = adapter_info(path)
+    if not info:
+        return
+    details = {"adapter": str(path), "model": model_name, "trained_on": info.get("base_model")}
+    if info.get("family") != family:
+        raise _err(
+            f"adapter {str(path)!r} is for a {info.get('family')} model, not {family} "
+            f"({model_name})",
+            "ADAPTER_MISMATCH",
+            **details,
+        )
+    base = info.get("base") or {}
+    if base.get("architecture") != fingerprint["architecture"]:
+        raise _err(
+            f"adapter {str(path)!r} was trained for {info.get('base_model')!r}, whose "
+            f"architecture differs from {model_name!r}",
+            "ADAPTER_MISMATCH",
+            **details,
+        )
+    if not _same_probe(base.get("probe") or [], fingerprint["probe"]):
+        raise _err(
+            f"adapter {str(path)!r} was trained for {info.get('base_model')!r}, not for "
+            f"{model_name!r} (same architecture, other weights)",
+            "ADAPTER_MISMATCH",
+            **details,
+        )
+
+
+def _check_scale(scale: Any) -> float:
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale):
+        raise _err("adapter_scale must be a number", "INVALID_ADAPTER_SCALE")
+    if not -4.0 <= scale <= 4.0:
+        raise _err("adapter_scale must be within [-4, 4]", "INVALID_ADAPTER_SCALE")
+    return float(scale)
+
+
+@torch.no_grad()
+def merge_musicgen_adapter(
+    model: Any, adapter: str | Path, scale: float = 1.0, model_name: str = ""
+) -> dict[str, Any]:
+    """Merge the adapter at ``adapter`` into ``model.decoder`` (a transformers MusicGen model),
+    scaled by ``scale``. Returns what output metadata records about it."""
+    from peft import PeftModel
+
+    scale = _check_scale(scale)
+    path = resolve_adapter(adapter)
+    check_adapter(path, "musicgen", musicgen_fingerprint(model), model_name)
+    try:
+        with warnings.catch_warnings():  # PEFT's own deprecation notices about transformers
+            warnings.simplefilter("ignore", FutureWarning)
+            peft_model = PeftModel.from_pretrained(model.decoder, str(path))
+    except Exception as exc:  # PEFT raises many kinds for a foreign or damaged adapter
+        raise _err(
+            f"adapter {str(path)!r} does not load on this MusicGen decoder: "
+            f"{type(exc).__name__}: {exc}",
+            "ADAPTER_MISMATCH",
+            adapter=str(path),
+        ) from None
+    if scale != 1.0:
+        from peft.tuners.lora import LoraLayer
+
+        for module in peft_model.modules():
+            if isinstance(module, LoraLayer):
+                module.scale_layer(scale)
+    model.decoder = peft_model.merge_and_unload()
+    return {"adapter": str(path), "adapter_scale": scale}
