@@ -93,7 +93,9 @@ def _checkpoints(output: Path) -> list[Path]:
     root = output / CHECKPOINTS
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.name.startswith("step-") and (p / "state.json").is_file()]
+    found = [
+        p for p in root.iterdir() if p.name.startswith("step-") and (p / "state.json").is_file()
+    ]
     return sorted(found, key=lambda p: int(p.name.removeprefix("step-")))
 
 
@@ -121,9 +123,7 @@ def run_training(
             "no trainable parameters: target_modules matched nothing",
             code="INVALID_TRAINING_CONFIG",
         )
-    optimizer = torch.optim.AdamW(
-        params, lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     info = task.info()
     start, log = 0, []
     if not resume:
