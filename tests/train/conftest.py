@@ -26,6 +26,11 @@ def write_clip(folder: Path, name: str, prompt: str, seconds: float, seed: int) 
 
 
 @pytest.fixture(scope="session")
+def train_settings() -> dict:
+    return dict(SETTINGS)
+
+
+@pytest.fixture(scope="session")
 def clip_writer():
     """``write_clip(folder, name, prompt, seconds, seed)``: a composer clip and its caption."""
     return write_clip

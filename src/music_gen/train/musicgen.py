@@ -113,6 +113,7 @@ class MusicGenTask:
             lora_dropout=config.lora_dropout,
             bias="none",
         )
+        torch.manual_seed(config.seed)  # LoRA's A matrices start random: the seed fixes them
         try:
             self.peft = get_peft_model(model.decoder, lora)
         except ValueError as exc:  # target modules not found
