@@ -35,6 +35,7 @@ from ..engine.generate import Progress
 from ..engine.loading import resolve_device, resolve_dtype
 from ..errors import GenerationFailed, InvalidInput, ModelNotAvailable, UnknownModel
 from ..params import SongParams, resolve_seeds, validate_prompt
+from .adapters import merge_acestep_adapter
 from .base import Capability, ModelCard
 
 __all__ = ["EDIT_TASKS", "TRACKS", "AceStepFamily", "acestep_card"]
@@ -126,11 +127,18 @@ class AceStepFamily:
         cache_dir: str | Path | None = None,
         *,
         max_duration: float = MAX_DURATION,
+        adapter: str | Path | None = None,
+        adapter_scale: float = 1.0,
     ) -> None:
         started = time.perf_counter()
         dev = resolve_device(device)
         pipe = _load_pipeline(model, resolve_dtype(dtype, dev), cache_dir).to(dev)
+        merged = None
+        if adapter is not None:  # fused into the DiT's weights (families.adapters)
+            merged = merge_acestep_adapter(pipe, adapter, adapter_scale, model)
         self._setup(pipe, model, max_duration)
+        if merged is not None:
+            self.card.details["adapter"] = merged
         self.load_seconds = time.perf_counter() - started
 
     @classmethod

@@ -28,9 +28,12 @@ import torch
 from ..errors import InvalidInput
 
 __all__ = [
+    "ACESTEP_LORA_FILE",
     "INFO_FILE",
+    "acestep_fingerprint",
     "adapter_info",
     "check_adapter",
+    "merge_acestep_adapter",
     "merge_musicgen_adapter",
     "musicgen_fingerprint",
     "resolve_adapter",
@@ -40,6 +43,8 @@ _PROBE = 16
 #: what we know of an adapter beyond PEFT's files: family, base model and its fingerprint,
 #: the training settings and dataset
 INFO_FILE = "music_gen_adapter.json"
+#: the diffusers LoRA file of an ACE-Step adapter (``AceStepPipeline.load_lora_weights``)
+ACESTEP_LORA_FILE = "pytorch_lora_weights.safetensors"
 
 
 def _err(message: str, code: str = "INVALID_ADAPTER", **details: Any) -> InvalidInput:
@@ -58,22 +63,34 @@ def musicgen_fingerprint(model: Any) -> dict[str, Any]:
         "num_codebooks": int(dec.num_codebooks),
         "audio_channels": int(dec.audio_channels),
     }
-    head = model.decoder.lm_heads[0].weight
-    probe = [round(float(v), 6) for v in head.detach().flatten()[:_PROBE].float().cpu()]
-    return {"architecture": arch, "probe": probe}
+    return {"architecture": arch, "probe": _probe(model.decoder.lm_heads[0].weight)}
 
 
-def resolve_adapter(adapter: str | Path) -> Path:
-    """An adapter folder (a path) with PEFT's files in it."""
+def _probe(weight: torch.Tensor) -> list[float]:
+    return [round(float(v), 6) for v in weight.detach().flatten()[:_PROBE].float().cpu()]
+
+
+def acestep_fingerprint(pipe: Any) -> dict[str, Any]:
+    """What identifies an ACE-Step base: its DiT's architecture and a weight probe."""
+    config = pipe.transformer.config
+    keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+            "audio_acoustic_hidden_dim", "in_channels", "patch_size", "model_version")  # fmt: skip
+    arch = {k: config.get(k) for k in keys if k in config}
+    name, weight = next((n, p) for n, p in pipe.transformer.named_parameters() if "lora_" not in n)
+    return {"architecture": arch, "probe": _probe(weight), "probe_of": name}
+
+
+def resolve_adapter(adapter: str | Path, files: tuple[str, ...] | None = None) -> Path:
+    """An adapter folder (a path) with ``files`` (default: PEFT's) in it."""
     path = Path(adapter).expanduser()
     if not path.is_dir():
         raise _err(f"adapter {str(adapter)!r} is not a folder", adapter=str(adapter))
-    missing = [
-        f for f in ("adapter_config.json", "adapter_model.safetensors") if not (path / f).is_file()
-    ]
+    if files is None:
+        files = ("adapter_config.json", "adapter_model.safetensors")
+    missing = [f for f in files if not (path / f).is_file()]
     if missing:
         raise _err(
-            f"adapter {str(path)!r} lacks {', '.join(missing)} (PEFT's adapter files)",
+            f"adapter {str(path)!r} lacks {', '.join(missing)}",
             adapter=str(path),
             missing=missing,
         )
@@ -146,8 +163,9 @@ def merge_musicgen_adapter(
     from peft import PeftModel
 
     scale = _check_scale(scale)
-    path = resolve_adapter(adapter)
+    path = resolve_adapter(adapter, ())
     check_adapter(path, "musicgen", musicgen_fingerprint(model), model_name)
+    resolve_adapter(path)
     try:
         with warnings.catch_warnings():  # PEFT's own deprecation notices about transformers
             warnings.simplefilter("ignore", FutureWarning)
@@ -166,4 +184,33 @@ def merge_musicgen_adapter(
             if isinstance(module, LoraLayer):
                 module.scale_layer(scale)
     model.decoder = peft_model.merge_and_unload()
+    return {"adapter": str(path), "adapter_scale": scale}
+
+
+def merge_acestep_adapter(
+    pipe: Any, adapter: str | Path, scale: float = 1.0, model_name: str = ""
+) -> dict[str, Any]:
+    """Load the diffusers LoRA file of ``adapter`` into the pipeline's DiT
+    (``load_lora_weights``: ours, or one trained elsewhere) and fuse it, scaled by ``scale``."""
+    scale = _check_scale(scale)
+    path = Path(adapter).expanduser()
+    weight = ACESTEP_LORA_FILE
+    if path.is_file() and path.suffix == ".safetensors":  # a bare diffusers LoRA file
+        path, weight = path.parent, path.name
+    path = resolve_adapter(path, ())
+    check_adapter(path, "acestep", acestep_fingerprint(pipe), model_name)
+    resolve_adapter(path, (weight,))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            pipe.load_lora_weights(str(path), weight_name=weight, adapter_name="music_gen")
+    except Exception as exc:  # diffusers/PEFT raise many kinds for a foreign or damaged file
+        raise _err(
+            f"adapter {str(path)!r} does not load on this ACE-Step DiT: "
+            f"{type(exc).__name__}: {exc}",
+            "ADAPTER_MISMATCH",
+            adapter=str(path),
+        ) from None
+    pipe.fuse_lora(components=["transformer"], lora_scale=scale, adapter_names=["music_gen"])
+    pipe.unload_lora_weights()  # the fused weights stay; the LoRA layers go
     return {"adapter": str(path), "adapter_scale": scale}

@@ -39,9 +39,9 @@ _MUSICGEN_OPTIONS = {
     "quantize": None,
     "window_seconds": 30.0,
     "stride_seconds": 18.0,
-    "adapter": None,  # a LoRA adapter folder (music_gen.train), merged at load
-    "adapter_scale": 1.0,
 }
+#: a LoRA adapter folder (music_gen.train) merged at load: MusicGen and ACE-Step
+_ADAPTER_OPTIONS = {"adapter": None, "adapter_scale": 1.0}
 
 
 def _offline() -> bool:
@@ -148,7 +148,7 @@ def load_family(
     """Load ``model`` with the family its files name. ``options``: ``max_duration`` for every
     family; ``engine``, ``quantize``, ``window_seconds``, ``stride_seconds`` for MusicGen."""
     family = detect_family(model, cache_dir)
-    unknown = set(options) - {"max_duration", *_MUSICGEN_OPTIONS}
+    unknown = set(options) - {"max_duration", *_MUSICGEN_OPTIONS, *_ADAPTER_OPTIONS}
     if unknown:
         raise TypeError(f"unexpected options: {', '.join(sorted(unknown))}")
     if family != "composer":
@@ -157,7 +157,8 @@ def load_family(
         from .musicgen import MusicGenFamily
 
         return MusicGenFamily(model, device, dtype, cache_dir, **options)
-    odd = [k for k, default in _MUSICGEN_OPTIONS.items() if options.get(k, default) != default]
+    only = dict(_MUSICGEN_OPTIONS) if family == "acestep" else _MUSICGEN_OPTIONS | _ADAPTER_OPTIONS
+    odd = [k for k, default in only.items() if options.get(k, default) != default]
     if odd:
         raise InvalidInput(
             f"{', '.join(odd)} apply to MusicGen checkpoints only, not to {family} models",
@@ -171,7 +172,8 @@ def load_family(
         return ComposerFamily(model, **kwargs)
     from .acestep import AceStepFamily
 
-    return AceStepFamily(model, device, dtype, cache_dir, **kwargs)
+    adapters = {k: options[k] for k in _ADAPTER_OPTIONS if k in options}
+    return AceStepFamily(model, device, dtype, cache_dir, **kwargs, **adapters)
 
 
 #: what the neural families import, installed by ``pip install "music-gen[models]"``

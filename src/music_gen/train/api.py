@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +13,9 @@ from .dataset import Dataset, load_dataset
 if TYPE_CHECKING:
     import torch
 
-    from .loop import TrainProgress, TrainResult
+    from .loop import TrainProgress, TrainResult, TrainTask
 
 __all__ = ["TRAINABLE", "evaluate_loss", "train"]
-
-#: the families that can be fine-tuned here
-TRAINABLE = frozenset({"musicgen"})
 
 
 def _config(config: TrainConfig | None, settings: dict[str, Any]) -> TrainConfig:
@@ -55,25 +53,52 @@ def train(
 
     cfg = _config(config, settings)
     family = detect_family(model, cache_dir)
-    if family not in TRAINABLE:
+    factory = _TASKS.get(family)
+    if factory is None:
         raise UnsupportedFeature(
-            f"fine-tuning {family} models is not supported yet (MusicGen checkpoints are)",
+            f"{family} models cannot be fine-tuned (MusicGen and ACE-Step checkpoints can)",
             details={"model": model, "family": family},
         )
-    from ..engine.loading import load_model
     from .loop import run_training
-    from .musicgen import MusicGenTask
 
-    loaded = load_model(model, device, dtype, cache_dir)
-    dataset = load_dataset(
+    task = factory(model, data, cfg, device, dtype, cache_dir)
+    return run_training(task, cfg, output, resume=resume, progress=progress)
+
+
+def _dataset(data: str | Path, cfg: TrainConfig, sample_rate: int, channels: int) -> Dataset:
+    return load_dataset(
         data,
-        sample_rate=loaded.sample_rate,
-        channels=loaded.audio_channels,
+        sample_rate=sample_rate,
+        channels=channels,
         window_seconds=cfg.window_seconds,
         min_seconds=cfg.min_seconds,
     )
-    task = MusicGenTask(loaded, dataset, cfg, model)
-    return run_training(task, cfg, output, resume=resume, progress=progress)
+
+
+def _musicgen_task(model, data, cfg, device, dtype, cache_dir):  # type: ignore[no-untyped-def]
+    from ..engine.loading import load_model
+    from .musicgen import MusicGenTask
+
+    loaded = load_model(model, device, dtype, cache_dir)
+    dataset = _dataset(data, cfg, loaded.sample_rate, loaded.audio_channels)
+    return MusicGenTask(loaded, dataset, cfg, model)
+
+
+def _acestep_task(model, data, cfg, device, dtype, cache_dir):  # type: ignore[no-untyped-def]
+    from ..families.acestep import AceStepFamily
+    from .acestep import AceStepTask
+
+    pipe = AceStepFamily(model, device, dtype, cache_dir).pipe
+    dataset = _dataset(data, cfg, int(pipe.sample_rate), int(pipe.vae.config.audio_channels))
+    return AceStepTask(pipe, dataset, cfg, model)
+
+
+#: family -> how its training task is built (model, data, config, device, dtype, cache_dir)
+_TASKS: dict[str, Callable[..., TrainTask]] = {
+    "musicgen": _musicgen_task,
+    "acestep": _acestep_task,
+}
+TRAINABLE = frozenset(_TASKS)
 
 
 def evaluate_loss(

@@ -142,7 +142,7 @@ class MusicGenTask:
         return loss, {"codebook_losses": per_cb}
 
     def save_adapter(self, directory: Path) -> None:
-        self.peft.save_pretrained(str(directory))
+        self.peft.save_pretrained(str(directory), save_embedding_layers=False)
 
     def load_adapter(self, directory: Path) -> None:
         from peft import set_peft_model_state_dict
