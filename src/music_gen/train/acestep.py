@@ -31,7 +31,13 @@ from ..families.adapters import ACESTEP_LORA_FILE, acestep_fingerprint
 from .config import TrainConfig
 from .dataset import Dataset
 
-__all__ = ["ACESTEP_TARGETS", "AceStepTask", "acestep_examples", "flow_matching_loss"]
+__all__ = [
+    "ACESTEP_TARGETS",
+    "AceStepTask",
+    "acestep_eval_loss",
+    "acestep_examples",
+    "flow_matching_loss",
+]
 
 ACESTEP_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "gate_proj", "up_proj", "down_proj")
 
@@ -65,13 +71,25 @@ def acestep_examples(pipe: Any, dataset: Dataset) -> list[tuple[torch.Tensor, to
     return out
 
 
-def flow_matching_loss(pipe: Any, x0: torch.Tensor, cond: torch.Tensor, drop: bool) -> torch.Tensor:
-    """The DiT's velocity error on one example ``x0 [1, T, D]`` at a random time."""
+def flow_matching_loss(
+    pipe: Any,
+    x0: torch.Tensor,
+    cond: torch.Tensor,
+    drop: bool,
+    t: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The DiT's velocity error on one example ``x0 [1, T, D]`` at time ``t`` (default: drawn
+    logit-normal) with ``noise`` (default: drawn)."""
     dev, dtype = x0.device, x0.dtype
     if drop:
         cond = pipe.condition_encoder.null_condition_emb.to(dev, dtype).expand_as(cond)
-    t = torch.sigmoid(torch.randn(1)).to(dev, dtype)  # [1]
-    noise = torch.randn(x0.shape).to(dev, dtype)
+    if t is None:
+        t = torch.sigmoid(torch.randn(1))
+    t = t.to(dev, dtype)  # [1]
+    if noise is None:
+        noise = torch.randn(x0.shape)
+    noise = noise.to(dev, dtype)
     xt = t[:, None, None] * noise + (1 - t[:, None, None]) * x0
     length, dim = x0.shape[1], x0.shape[2]
     silence = pipe.condition_encoder.silence_latent.to(dev, dtype)
@@ -83,6 +101,20 @@ def flow_matching_loss(pipe: Any, x0: torch.Tensor, cond: torch.Tensor, drop: bo
         context_latents=context, return_dict=False,
     )[0]  # fmt: skip
     return F.mse_loss(velocity.float(), (noise - x0).float())
+
+
+@torch.no_grad()
+def acestep_eval_loss(pipe: Any, examples: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Mean flow-matching error over ``examples`` at t = 0.25, 0.5, 0.75, noise from seed 0."""
+    g = torch.Generator().manual_seed(0)
+    losses = []
+    for x0, cond in examples:
+        for t in (0.25, 0.5, 0.75):
+            noise = torch.randn(x0.shape, generator=g)
+            losses.append(
+                float(flow_matching_loss(pipe, x0, cond, False, torch.tensor([t]), noise))
+            )
+    return sum(losses) / len(losses)
 
 
 class AceStepTask:
