@@ -22,6 +22,7 @@ tempo and key.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -82,7 +83,7 @@ def _step(window: float, batch: int, steps: int, rank: int) -> dict:
         trainable = sum(p.numel() for p in task.parameters())
         result = run_training(task, cfg, Path(tmp) / "out")
     marks = [0.0] + [e["elapsed_s"] for e in result.log]
-    per_step = [b - a for a, b in zip(marks, marks[1:], strict=False)][1:]  # warm-up dropped
+    per_step = [b - a for a, b in itertools.pairwise(marks)][1:]  # warm-up dropped
     return {
         "window_s": window, "batch": batch, "rank": rank, "steps_timed": len(per_step),
         "step_s": statistics.median(per_step), "peak_mb": _peak_mb(),
@@ -104,8 +105,10 @@ def _adapter(batches: list[int], rank: int, reps: int) -> list[dict]:
     loaded = _small_model()
     model = loaded.model
     torch.manual_seed(1)
-    peft = get_peft_model(model.decoder, LoraConfig(r=rank, lora_alpha=2 * rank,
-                          target_modules=list(MUSICGEN_TARGETS), init_lora_weights=False))  # fmt: skip
+    lora = LoraConfig(
+        r=rank, lora_alpha=2 * rank, target_modules=list(MUSICGEN_TARGETS), init_lora_weights=False
+    )
+    peft = get_peft_model(model.decoder, lora)
     peft.eval()
     rows = []
 
