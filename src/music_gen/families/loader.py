@@ -34,14 +34,14 @@ __all__ = ["describe_capabilities", "detect_family", "inspect_model", "load_fami
 ACESTEP_CLASS = "AceStepPipeline"
 MUSICGEN_TYPES = ("musicgen", "musicgen_melody")
 #: options that only MusicGen checkpoints take, with their defaults
-_MUSICGEN_OPTIONS = {
+_MUSICGEN_OPTIONS: dict[str, Any] = {
     "engine": "fast",
     "quantize": None,
     "window_seconds": 30.0,
     "stride_seconds": 18.0,
 }
 #: a LoRA adapter folder (music_gen.train) merged at load: MusicGen and ACE-Step
-_ADAPTER_OPTIONS = {"adapter": None, "adapter_scale": 1.0}
+_ADAPTER_OPTIONS: dict[str, Any] = {"adapter": None, "adapter_scale": 1.0}
 
 
 def _offline() -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -131,7 +131,7 @@ class AceStepTask:
         self.num_examples = len(self.examples)
         self.lora = LoraConfig(
             r=config.rank,
-            lora_alpha=config.alpha,
+            lora_alpha=cast(Any, config.alpha),  # PEFT takes a float, though typed int
             target_modules=list(config.target_modules or ACESTEP_TARGETS),
             lora_dropout=config.lora_dropout,
             bias="none",

@@ -75,7 +75,7 @@ def _dataset(data: str | Path, cfg: TrainConfig, sample_rate: int, channels: int
     )
 
 
-def _musicgen_task(model, data, cfg, device, dtype, cache_dir):  # type: ignore[no-untyped-def]
+def _musicgen_task(model, data, cfg, device, dtype, cache_dir):
     from ..engine.loading import load_model
     from .musicgen import MusicGenTask
 
@@ -84,7 +84,7 @@ def _musicgen_task(model, data, cfg, device, dtype, cache_dir):  # type: ignore[
     return MusicGenTask(loaded, dataset, cfg, model)
 
 
-def _acestep_task(model, data, cfg, device, dtype, cache_dir):  # type: ignore[no-untyped-def]
+def _acestep_task(model, data, cfg, device, dtype, cache_dir):
     from ..families.acestep import AceStepFamily
     from .acestep import AceStepTask
 

@@ -173,7 +173,8 @@ def load_dataset(
         caption = entry.get("caption")
         if caption is None and file.with_suffix(".txt").is_file():
             caption = file.with_suffix(".txt").read_text(encoding="utf-8")
-        if not (caption or "").strip():
+        caption = (caption or "").strip()
+        if not caption:
             skipped.append(Skipped(name, f"no caption ({Path(name).stem}.txt or {METADATA})"))
             continue
         try:

@@ -167,7 +167,7 @@ def run_training(
         torch.manual_seed(_step_seed(config.seed, step))
         optimizer.zero_grad(set_to_none=True)
         micro = _examples(config, task.num_examples, step)
-        total, extras = 0.0, {}
+        total, extras = 0.0, dict[str, Any]()
         for examples in micro:
             loss, extras = task.loss(examples)
             if not torch.isfinite(loss):

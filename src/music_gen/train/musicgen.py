@@ -17,7 +17,7 @@ The adapter is saved with ``PeftModel.save_pretrained`` on the decoder, so
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -108,7 +108,7 @@ class MusicGenTask:
         model.requires_grad_(False)
         lora = LoraConfig(
             r=config.rank,
-            lora_alpha=config.alpha,
+            lora_alpha=cast(Any, config.alpha),  # PEFT takes a float, though typed int
             target_modules=list(config.target_modules or MUSICGEN_TARGETS),
             lora_dropout=config.lora_dropout,
             bias="none",
@@ -123,7 +123,6 @@ class MusicGenTask:
                 f"LoRA target modules do not fit the MusicGen decoder: {exc}",
                 code="INVALID_TRAINING_CONFIG",
             ) from None
-        self.peft.base_model.model.config.name_or_path = model_name
         self.peft.peft_config["default"].base_model_name_or_path = model_name
         model.text_encoder.eval()
         model.audio_encoder.eval()
