@@ -58,3 +58,37 @@ def test_killed_run_resumes_to_the_same_adapter(
     log = [json.loads(x) for x in (out / "training_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == list(range(1, 9))
     assert [e["loss"] for e in log] == [e["loss"] for e in trained.log]
+
+
+def test_a_finished_run_can_be_extended_but_not_changed(
+    trained, tiny_musicgen, dataset_dir, train_settings, tmp_path
+):
+    import shutil
+
+    import pytest
+
+    from music_gen.errors import InvalidInput
+
+    out = tmp_path / "adapter"
+    shutil.copytree(trained.output, out)
+    with pytest.raises(InvalidInput) as err:
+        music_gen.train(str(tiny_musicgen), dataset_dir, out, **{**train_settings, "rank": 2})
+    assert err.value.code == "INVALID_TRAINING_CONFIG"
+    result = music_gen.train(
+        str(tiny_musicgen), dataset_dir, out, **{**train_settings, "steps": 10}
+    )
+    assert result.resumed_from == 8
+    assert [e["step"] for e in result.log] == list(range(1, 11))
+    assert result.log[:8] == trained.log
+
+
+def test_a_bad_adapter_scale_is_refused(tmp_path):
+    import pytest
+
+    from music_gen.errors import InvalidInput
+    from music_gen.families.adapters import merge_musicgen_adapter
+
+    for scale in (float("nan"), 10.0, "1"):
+        with pytest.raises(InvalidInput) as err:
+            merge_musicgen_adapter(None, tmp_path, scale=scale)  # type: ignore[arg-type]
+        assert err.value.code == "INVALID_ADAPTER_SCALE"
