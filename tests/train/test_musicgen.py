@@ -133,3 +133,17 @@ def test_train_config_round_trips():
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.resumable_with(TrainConfig(steps=9, target_modules=("q_proj",)))
     assert not cfg.resumable_with(TrainConfig(steps=3, rank=2, target_modules=("q_proj",)))
+
+
+def test_an_adapter_by_name_from_the_adapters_folder(trained, tiny_musicgen, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(trained.output, tmp_path / "my-style")
+    monkeypatch.setenv("MUSIC_GEN_ADAPTERS", str(tmp_path))
+    gen = MusicGenerator(str(tiny_musicgen), device="cpu", adapter="my-style")
+    assert gen.generate("x", duration=0.1, seed=0).metadata["adapter"]["adapter"] == str(
+        tmp_path / "my-style"
+    )
+    with pytest.raises(InvalidInput) as err:
+        MusicGenerator(str(tiny_musicgen), device="cpu", adapter="not-there")
+    assert err.value.code == "INVALID_ADAPTER"

@@ -17,29 +17,35 @@ transformers' modules and the fast engine shares their weights, so both decode t
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, ModelNotAvailable
 
 __all__ = [
     "ACESTEP_LORA_FILE",
     "INFO_FILE",
     "acestep_fingerprint",
     "adapter_info",
+    "adapters_dir",
     "check_adapter",
     "merge_acestep_adapter",
     "merge_musicgen_adapter",
     "musicgen_fingerprint",
+    "require_peft",
     "resolve_adapter",
 ]
 
 _PROBE = 16
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 #: what we know of an adapter beyond PEFT's files: family, base model and its fingerprint,
 #: the training settings and dataset
 INFO_FILE = "music_gen_adapter.json"
@@ -80,11 +86,34 @@ def acestep_fingerprint(pipe: Any) -> dict[str, Any]:
     return {"architecture": arch, "probe": _probe(weight), "probe_of": name}
 
 
+def adapters_dir() -> Path:
+    """Where adapters named without a path live: ``$MUSIC_GEN_ADAPTERS``, else
+    ``~/.cache/music-gen/adapters`` (one folder per adapter, named as the adapter)."""
+    env = os.environ.get("MUSIC_GEN_ADAPTERS")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "music-gen" / "adapters"
+
+
+def require_peft() -> None:
+    """A clear error, not an ImportError, where PEFT is not installed."""
+    if importlib.util.find_spec("peft") is None:
+        raise ModelNotAvailable(
+            'LoRA adapters and fine-tuning need PEFT: pip install "music-gen[train]"',
+            details={"missing": ["peft"]},
+        )
+
+
 def resolve_adapter(adapter: str | Path, files: tuple[str, ...] | None = None) -> Path:
-    """An adapter folder (a path) with ``files`` (default: PEFT's) in it."""
+    """An adapter folder with ``files`` (default: PEFT's) in it: a path, or the name of a
+    folder in ``adapters_dir()``."""
     path = Path(adapter).expanduser()
+    if not path.is_dir() and _NAME.fullmatch(str(adapter)):
+        path = adapters_dir() / str(adapter)
     if not path.is_dir():
-        raise _err(f"adapter {str(adapter)!r} is not a folder", adapter=str(adapter))
+        raise _err(
+            f"adapter {str(adapter)!r} is neither a folder nor an adapter in "
+            f"{str(adapters_dir())!r}",
+            adapter=str(adapter),
+        )
     if files is None:
         files = ("adapter_config.json", "adapter_model.safetensors")
     missing = [f for f in files if not (path / f).is_file()]
@@ -160,6 +189,7 @@ def merge_musicgen_adapter(
 ) -> dict[str, Any]:
     """Merge the adapter at ``adapter`` into ``model.decoder`` (a transformers MusicGen model),
     scaled by ``scale``. Returns what output metadata records about it."""
+    require_peft()
     from peft import PeftModel
 
     scale = _check_scale(scale)
@@ -192,6 +222,7 @@ def merge_acestep_adapter(
 ) -> dict[str, Any]:
     """Load the diffusers LoRA file of ``adapter`` into the pipeline's DiT
     (``load_lora_weights``: ours, or one trained elsewhere) and fuse it, scaled by ``scale``."""
+    require_peft()
     scale = _check_scale(scale)
     path = Path(adapter).expanduser()
     weight = ACESTEP_LORA_FILE

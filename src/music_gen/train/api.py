@@ -49,9 +49,11 @@ def train(
     INVALID_TRAINING_CONFIG before any weights load; a dataset with nothing usable raises
     INVALID_DATASET.
     """
+    from ..families.adapters import require_peft
     from ..families.loader import detect_family
 
     cfg = _config(config, settings)
+    require_peft()
     family = detect_family(model, cache_dir)
     factory = _TASKS.get(family)
     if factory is None:
