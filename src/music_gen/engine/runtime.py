@@ -49,6 +49,7 @@ class PreparedRequest:
     prompt_audio: np.ndarray | None  # [C, N] continuation samples
     prompt_codes: torch.Tensor | None  # [1, K, P]
     started: float
+    adapter: str | None = None  # an unmerged adapter in the decoder's AdapterBank (lora.py)
 
 
 def window_chroma(

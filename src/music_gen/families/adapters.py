@@ -37,6 +37,7 @@ __all__ = [
     "adapter_info",
     "adapters_dir",
     "check_adapter",
+    "load_row_adapter",
     "merge_acestep_adapter",
     "merge_musicgen_adapter",
     "musicgen_fingerprint",
@@ -245,3 +246,54 @@ def merge_acestep_adapter(
     pipe.fuse_lora(components=["transformer"], lora_scale=scale, adapter_names=["music_gen"])
     pipe.unload_lora_weights()  # the fused weights stay; the LoRA layers go
     return {"adapter": str(path), "adapter_scale": scale}
+
+
+def load_row_adapter(
+    engine: Any,
+    adapter: str | Path,
+    scale: float = 1.0,
+    model_name: str = "",
+    in_use: set[str] | None = None,
+) -> str:
+    """Make ``adapter`` (scaled) available unmerged on the fast decoder, for requests that
+    name it in a batch of mixed adapters (``engine.lora``). Loaded on first use; the least
+    recently used adapters not ``in_use`` are evicted beyond the bank's memory budget.
+    Returns the name the request carries (``PreparedRequest.adapter``)."""
+    from safetensors.torch import load_file
+
+    from ..engine.lora import AdapterBank, LoRAWeights, install_row_lora
+
+    scale = _check_scale(scale)
+    if engine.decoder is None or engine.quantize is not None or engine.graph is not None:
+        raise _err(
+            "per-request adapters need engine='fast' without quantize or CUDA graphs; load "
+            "the model with adapter=... to merge one instead",
+            "UNSUPPORTED_FEATURE",
+        )
+    model = engine.loaded.model
+    path = resolve_adapter(adapter, ())
+    check_adapter(path, "musicgen", musicgen_fingerprint(model), model_name)
+    resolve_adapter(path)
+    name = f"{path.resolve()}@{scale:g}"
+    _, wrappers = install_row_lora(engine.decoder)
+    bank: AdapterBank | None = getattr(engine.decoder, "adapter_bank", None)
+    if bank is None:
+        bank = AdapterBank(wrappers)
+        engine.decoder.adapter_bank = bank
+    if name in bank:
+        bank.touch(name)
+        return name
+    config = json.loads((path / "adapter_config.json").read_text())
+    r, alpha = int(config["r"]), float(config["lora_alpha"])
+    factor = alpha / math.sqrt(r) if config.get("use_rslora") else alpha / r
+    weights = LoRAWeights.from_peft_state(
+        load_file(str(path / "adapter_model.safetensors")),
+        factor * scale,
+        engine.loaded.device,
+        engine.loaded.dtype,
+    )
+    try:
+        bank.add(name, weights, in_use or set())
+    except ValueError as exc:
+        raise _err(f"adapter {str(path)!r}: {exc}", "ADAPTER_MISMATCH") from None
+    return name

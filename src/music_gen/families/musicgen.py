@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from ..engine.streaming import ChunkDecoder, chunk_bounds
 from ..errors import GenerationFailed, InvalidInput
 from ..inputs import AudioSource, continuation_audio, melody_audio, prompt_groups
 from ..params import GenerationParams, resolve_seeds, validate_prompt
-from .adapters import merge_musicgen_adapter
+from .adapters import load_row_adapter, merge_musicgen_adapter
 from .base import Capability, ModelCard
 
 __all__ = ["MusicGenFamily", "musicgen_capabilities"]
@@ -105,6 +106,7 @@ class MusicGenFamily:
             self.loaded, self.engine, model, self.window_seconds, self.stride_seconds
         )
         self.pattern = self.runtime.pattern
+        self._batchers: weakref.WeakSet[ContinuousBatcher] = weakref.WeakSet()
         self.card = ModelCard(
             model,
             "musicgen",
@@ -127,7 +129,9 @@ class MusicGenFamily:
         """A continuous batcher over this checkpoint (None unless ``engine="fast"``)."""
         if self.engine.decoder is None:
             return None
-        return ContinuousBatcher(self.runtime, max_requests)
+        batcher = ContinuousBatcher(self.runtime, max_requests)
+        self._batchers.add(batcher)
+        return batcher
 
     def prepare(
         self,
@@ -140,12 +144,23 @@ class MusicGenFamily:
         guidance_scale: float = 3.0,
         melody: AudioSource | None = None,
         continuation: AudioSource | None = None,
+        adapter: str | Path | None = None,
+        adapter_scale: float = 1.0,
     ) -> PreparedRequest:
-        """Validate one request and turn it into model inputs (for ``batcher().submit``)."""
-        return self._prepare(
+        """Validate one request and turn it into model inputs (for ``batcher().submit``).
+
+        ``adapter``: a LoRA adapter for this request only, applied unmerged so that one batch
+        can mix adapters (and none); loaded on first use, evicted least recently used."""
+        req = self._prepare(
             [prompt], duration, temperature, top_k, top_p, seed, guidance_scale, melody,
             continuation,
         )  # fmt: skip
+        if adapter is not None:
+            in_use = set().union(*(b.adapters_in_use() for b in self._batchers))
+            req.adapter = load_row_adapter(
+                self.engine, adapter, adapter_scale, self.model_name, in_use
+            )
+        return req
 
     # ------------------------------------------------------------------ facts about the model
     @property
