@@ -21,7 +21,10 @@ meaning; new ones may be added.
 ``InvalidInput`` codes: INVALID_PROMPT, INVALID_DURATION, INVALID_TEMPERATURE, INVALID_TOP_K,
 INVALID_TOP_P, INVALID_GUIDANCE, INVALID_SEED, INVALID_AUDIO, INVALID_OUTPUT_PATH,
 INVALID_FORMAT, INVALID_SAMPLE_RATE, INVALID_NORMALIZATION, INVALID_DEVICE, INVALID_DTYPE,
-INVALID_INPUT (anything else).
+INVALID_INPUT (anything else); fine-tuning (``music_gen.train``): INVALID_DATASET,
+INVALID_TRAINING_CONFIG, INVALID_ADAPTER, INVALID_ADAPTER_SCALE, ADAPTER_MISMATCH (an adapter
+trained for another base model). A training run whose loss turns non-finite fails with
+GenerationFailed code TRAINING_DIVERGED.
 """
 
 from __future__ import annotations

@@ -37,15 +37,17 @@ def train(
     progress: TrainProgress | None = None,
     **settings: Any,
 ) -> TrainResult:
-    """Fine-tune ``model`` with LoRA on the dataset folder ``data``; write the adapter to
-    ``output`` (PEFT's ``adapter_config.json`` + ``adapter_model.safetensors``, our
-    ``music_gen_adapter.json`` and ``training_log.jsonl``).
+    """Fine-tune ``model`` (a MusicGen checkpoint or an ACE-Step pipeline) with LoRA on the
+    dataset folder ``data``; write the adapter to ``output`` (PEFT's ``adapter_config.json`` +
+    ``adapter_model.safetensors``; for ACE-Step also diffusers' ``pytorch_lora_weights
+    .safetensors``; our ``music_gen_adapter.json`` and ``training_log.jsonl``).
 
     ``settings`` are ``TrainConfig`` fields (``steps``, ``rank``, ``alpha``,
     ``target_modules``, ``learning_rate``, ``batch_size``, ``gradient_accumulation``, ``seed``,
     ``checkpoint_every``, ``text_dropout``, ``window_seconds`` ...), over ``config`` if given.
     A run stopped part-way resumes from its last checkpoint in ``output`` (``resume=True``).
-    ``dtype`` defaults to bfloat16 on CUDA, float32 on CPU. Bad settings raise
+    ``dtype`` defaults to bfloat16 on CUDA, float32 on CPU. ``progress(step, steps, loss)``
+    is called after every step. Bad settings raise
     INVALID_TRAINING_CONFIG before any weights load; a dataset with nothing usable raises
     INVALID_DATASET.
     """

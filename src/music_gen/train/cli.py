@@ -60,7 +60,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def add_train_parser(sub: Any) -> None:
     """Add the ``train`` command to the CLI's subparsers."""
     p = sub.add_parser("train", help="fine-tune a model (LoRA) on a folder of your own music")
-    p.add_argument("--model", required=True, help="a MusicGen hub id or checkpoint directory")
+    p.add_argument("--model", required=True, help="a MusicGen checkpoint or ACE-Step pipeline")
     p.add_argument(
         "--data", required=True, metavar="DIR",
         help="audio files with NAME.txt captions, or a metadata.jsonl",
