@@ -114,10 +114,10 @@ def install_row_lora(decoder: nn.Module) -> tuple[RowAdapters, dict[str, RowLoRA
     wrappers by transformers' module name (``layers.3.self_attn.q_proj``)."""
     existing = getattr(decoder, "row_lora", None)
     if existing is not None:
-        return existing  # type: ignore[no-any-return]
+        return existing
     state = RowAdapters()
     wrappers: dict[str, RowLoRALinear] = {}
-    for i, layer in enumerate(decoder.blocks):  # type: ignore[union-attr, arg-type]
+    for i, layer in enumerate(decoder.blocks):
         for hf_name, (part, attr) in _TARGETS.items():
             owner = layer if part is None else getattr(layer, part, None)
             if owner is None or not hasattr(owner, attr):
