@@ -22,6 +22,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -117,7 +118,7 @@ def install_row_lora(decoder: nn.Module) -> tuple[RowAdapters, dict[str, RowLoRA
         return existing
     state = RowAdapters()
     wrappers: dict[str, RowLoRALinear] = {}
-    for i, layer in enumerate(decoder.blocks):
+    for i, layer in enumerate(cast(list[Any], decoder.blocks)):
         for hf_name, (part, attr) in _TARGETS.items():
             owner = layer if part is None else getattr(layer, part, None)
             if owner is None or not hasattr(owner, attr):
