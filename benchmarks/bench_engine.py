@@ -14,6 +14,8 @@ taken from the same run.
     python benchmarks/bench_engine.py --arch medium --seconds 1 --configs transformers,int4
     python benchmarks/bench_engine.py --arch small --quality      # logits error on this arch
     python benchmarks/bench_engine.py --arch small --profile int4 # where a step's time goes
+    python benchmarks/bench_engine.py --device cuda --arch small --seconds 30 --batch 16 \
+        --configs bf16 --json results.jsonl     # throughput (audio s per GPU s); benchmarks/gpu.sh
 
 Columns: wall seconds and real-time factor (wall / audio seconds, T5 and EnCodec included),
 the process's CPU seconds for the call (all threads; for a 1-thread row on a busy machine this
@@ -27,6 +29,7 @@ average before and after, since this box is shared.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -89,17 +92,23 @@ def _generator(path: Path, dtype: str, quantize: str | None):
     return _GENERATORS[key]
 
 
-def _transformers_row(path: Path, seconds: float, steps: int, share: str | None) -> Row:
+def _prompts(batch: int) -> list[str]:
+    return [PROMPT] if batch == 1 else [f"{PROMPT} {i}" for i in range(batch)]
+
+
+def _transformers_row(
+    path: Path, seconds: float, steps: int, share: str | None, batch: int = 1
+) -> Row:
     from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
     processor = AutoProcessor.from_pretrained(path)
     if share is not None:  # a float32 generator's transformers model, which ours never alter:
         # ``from_pretrained(path, dtype=float32).eval()``, what a user loads (saves memory)
-        model = _generator(path, "float32", SETTINGS[share][1]).loaded.model
+        model = _generator(path, "float32", SETTINGS[share][1]).family_impl.loaded.model
     else:
         model = MusicgenForConditionalGeneration.from_pretrained(path)
         model = model.to(torch.device(DEVICE))  # type: ignore[arg-type]
-    inputs = processor(text=[PROMPT], padding=True, return_tensors="pt").to(DEVICE)
+    inputs = processor(text=_prompts(batch), padding=True, return_tensors="pt").to(DEVICE)
     frames = steps - model.decoder.config.num_codebooks + 1
 
     def run() -> tuple[float, float, float]:
@@ -107,7 +116,7 @@ def _transformers_row(path: Path, seconds: float, steps: int, share: str | None)
         model.generate(**inputs, do_sample=True, guidance_scale=3.0, max_new_tokens=steps)
         _sync()
         wall = time.perf_counter() - t0
-        codes = torch.randint(0, 2048, (1, 1, model.decoder.config.num_codebooks, frames))
+        codes = torch.randint(0, 2048, (1, batch, model.decoder.config.num_codebooks, frames))
         t1 = time.perf_counter()
         with torch.no_grad():
             model.audio_encoder.decode(codes.to(DEVICE), [None])
@@ -119,13 +128,16 @@ def _transformers_row(path: Path, seconds: float, steps: int, share: str | None)
     return Row("transformers float32 `generate`", run)
 
 
-def _our_row(path: Path, setting: str, seconds: float, stream: bool) -> Row:
+def _our_row(path: Path, setting: str, seconds: float, stream: bool, batch: int = 1) -> Row:
     dtype, quantize, threads = SETTINGS[setting]
     gen = _generator(path, dtype, quantize)
 
     def run() -> tuple[float, float, float]:
         t0 = time.perf_counter()
-        out = gen.generate(PROMPT, duration=seconds, seed=0)
+        if batch == 1:
+            out = gen.generate(PROMPT, duration=seconds, seed=0)
+        else:
+            out = gen.generate_batch(_prompts(batch), duration=seconds, seed=0)[0]
         _sync()
         wall = time.perf_counter() - t0
         timings = out.metadata["timings"]
@@ -152,9 +164,10 @@ def bench(args: argparse.Namespace, path: Path) -> None:
         if name == "transformers":
             fp32 = [c for c in args.configs.split(",") if c in SETTINGS]
             share = next((c for c in fp32 if SETTINGS[c][0] == "float32"), None)
-            rows.append(_transformers_row(path, args.seconds, steps, share))
+            rows.append(_transformers_row(path, args.seconds, steps, share, args.batch))
         else:
-            rows.append(_our_row(path, name, args.seconds, name in args.stream.split(",")))
+            stream = args.batch == 1 and name in args.stream.split(",")
+            rows.append(_our_row(path, name, args.seconds, stream, args.batch))
     print(f"load average before: {_load()}", file=sys.stderr)
     before = _load()
     for rep in range(args.repeats):
@@ -175,22 +188,35 @@ def bench(args: argparse.Namespace, path: Path) -> None:
     base = next((med(r.walls) for r in rows if r.name.startswith("transformers")), None)
     print(
         f"\narch {args.arch}, {args.seconds:g} s of audio ({steps} steps), guidance 3, top-k 250, "
-        f"batch 1, CPU threads {default_threads} unless stated; medians of {args.repeats} "
+        f"batch {args.batch}, device {DEVICE}, CPU threads {default_threads} unless stated; "
+        f"medians of {args.repeats} "
         f"interleaved runs; load average before {before}, after {after}"
     )
     print(
-        "| configuration | wall s | RTF | CPU s | ms/step | EnCodec s | first chunk s | "
-        "vs transformers |"
+        "| configuration | wall s | RTF | audio s / s | CPU s | ms/step | EnCodec s | "
+        "first chunk s | vs transformers |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         wall = med(r.walls)
         first = f"{med(r.first):.2f}" if r.first else "-"
         ratio = f"{base / wall:.2f}×" if base else "-"
         print(
-            f"| {r.name} | {wall:.2f} | {wall / args.seconds:.2f} | {med(r.cpu):.2f} | "
+            f"| {r.name} | {wall:.2f} | {wall / args.seconds:.2f} | "
+            f"{args.batch * args.seconds / wall:.2f} | {med(r.cpu):.2f} | "
             f"{1000 * med(r.steps_s) / steps:.1f} | {med(r.codec):.2f} | {first} | {ratio} |"
         )
+        if args.json:  # one line per row, for benchmarks/gpu_table.py
+            record = {
+                "bench": "engine", "arch": args.arch, "device": DEVICE, "batch": args.batch,
+                "seconds": args.seconds, "steps": steps, "configuration": r.name,
+                "wall_s": wall, "audio_s_per_s": args.batch * args.seconds / wall,
+                "first_chunk_s": med(r.first) if r.first else None,
+                "baseline_wall_s": base, "speedup": base / wall if base else None,
+                "repeats": args.repeats,
+            }  # fmt: skip
+            with open(args.json, "a") as f:
+                f.write(json.dumps(record) + "\n")
     print(
         "\nall walls (s): " + "; ".join(f"{r.name}: {[round(w, 2) for w in r.walls]}" for r in rows)
     )
@@ -242,8 +268,8 @@ def profile(args: argparse.Namespace, path: Path) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="small", choices=("tiny", "small", "medium", "large"))
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=3)
@@ -259,7 +285,13 @@ def main() -> None:
     parser.add_argument("--profile", choices=sorted(SETTINGS), help="profile one setting only")
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--workdir", default=None, help="keep checkpoints here between runs")
-    args = parser.parse_args()
+    parser.add_argument("--batch", type=int, default=1, help="prompts per call (throughput)")
+    parser.add_argument("--json", default=None, help="append one JSON line per row to this file")
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     warnings.simplefilter("ignore")
     global DEVICE
     DEVICE = args.device

@@ -4,11 +4,14 @@ Each configuration runs in a fresh process (so peak memory is its own) and is ti
 user calls it: ``MusicGenerator.generate_batch`` over the pipeline (the pipeline call is the
 whole cost). One warm-up call of 2 s with 1 step comes first (first-call allocations). Prints
 one table: wall time, real-time factor (wall / audio seconds per song), audio seconds made per
-wall second, and peak resident memory.
+wall second, and peak resident memory (on CUDA: peak GPU memory allocated, both runs together
+with ``--baseline``, which also times the plain diffusers pipeline call in the same process).
 
     python benchmarks/bench_songs.py                       # xl-turbo, 30 s, 8 steps, fp32+bf16
     python benchmarks/bench_songs.py --arch turbo --batch 1 4 --seconds 30 --dtype float32
     python benchmarks/bench_songs.py --arch tiny --seconds 30   # the tiny test pipeline
+    python benchmarks/bench_songs.py --device cuda --arch turbo --dtype bfloat16 --seconds 60 \
+        --baseline --json results.jsonl    # against the plain diffusers pipeline (gpu.sh)
 """
 
 from __future__ import annotations
@@ -18,67 +21,129 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
 
 
-def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int) -> dict:
+def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int, device: str = "cpu",
+         baseline: bool = False, repeats: int = 1) -> list[dict]:  # fmt: skip
+    """Ours (``MusicGenerator.generate_batch``) and, with ``baseline``, the plain diffusers
+    pipeline called directly with the same arguments, each warmed up once, then timed in turn
+    ``repeats`` times (round-robin: a burst of load hits both alike); medians."""
     import torch
 
     from music_gen import MusicGenerator
     from music_gen.families.acestep import AceStepFamily
     from music_gen.testing import make_song_pipeline
 
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
     pipe = make_song_pipeline(None if arch == "tiny" else arch, dtype=getattr(torch, dtype))
+    pipe = pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
     gen = MusicGenerator.from_family(AceStepFamily.from_pipeline(pipe, arch))
     params = sum(p.numel() for p in pipe.transformer.parameters())
     prompts = [f"upbeat synth pop song {i}" for i in range(batch)]
     lyrics = "[verse]\nwalking down the empty street\n[chorus]\nsing it loud sing it high"
+
+    def ours() -> None:
+        gen.generate_batch(prompts, lyrics=lyrics, duration=seconds, seed=list(range(batch)),
+                           steps=steps)  # fmt: skip
+
+    def plain() -> None:  # what a diffusers user writes
+        pipe(prompt=prompts if batch > 1 else prompts[0],
+             lyrics=[lyrics] * batch if batch > 1 else lyrics, audio_duration=seconds,
+             num_inference_steps=steps, guidance_scale=gen.family_impl.default_guidance,
+             generator=[torch.Generator(device).manual_seed(i) for i in range(batch)])  # fmt: skip
+
     gen.generate_batch(prompts[:1], lyrics=lyrics, duration=2.0, seed=0, steps=1)  # warm-up
-    started = time.perf_counter()
-    gen.generate_batch(prompts, lyrics=lyrics, duration=seconds, seed=list(range(batch)),
-                       steps=steps)  # fmt: skip
-    wall = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"arch": arch, "dtype": dtype, "batch": batch, "seconds": seconds, "steps": steps,
-            "wall_s": wall, "rtf": wall / seconds, "audio_s_per_s": batch * seconds / wall,
-            "peak_mb": peak_mb, "dit_params_m": params / 1e6}  # fmt: skip
+    runs = [("music-gen", ours)]
+    if baseline:
+        pipe(prompt=prompts[0], lyrics=lyrics, audio_duration=2.0, num_inference_steps=1)
+        runs.append(("diffusers pipeline", plain))
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    walls: dict[str, list[float]] = {name: [] for name, _ in runs}
+    for _ in range(repeats):
+        for name, call in runs:
+            sync()
+            started = time.perf_counter()
+            call()
+            sync()
+            walls[name].append(time.perf_counter() - started)
+    rows = []
+    for name, _ in runs:
+        wall = statistics.median(walls[name])
+        if device.startswith("cuda"):
+            peak_mb = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rows.append({"bench": "songs", "arch": arch, "dtype": dtype, "batch": batch,
+                     "seconds": seconds, "steps": steps, "device": device, "configuration": name,
+                     "wall_s": wall, "rtf": wall / seconds, "audio_s_per_s": batch * seconds / wall,
+                     "peak_mb": peak_mb, "dit_params_m": params / 1e6,
+                     "repeats": repeats, "walls": walls[name]})  # fmt: skip
+    if baseline:
+        for row in rows:
+            row["baseline_wall_s"] = rows[-1]["wall_s"]
+            row["speedup"] = rows[-1]["wall_s"] / row["wall_s"]
+    return rows
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="xl-turbo", choices=("tiny", "turbo", "xl-turbo"))
     ap.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"])
     ap.add_argument("--batch", nargs="+", type=int, default=[1])
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (benchmarks/gpu.sh)")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also time the plain diffusers pipeline call, same arguments")  # fmt: skip
+    ap.add_argument("--repeats", type=int, default=1, help="timed runs of each (medians)")
+    ap.add_argument("--json", default=None, help="append one JSON line per row to this file")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     if args.one:
-        print(json.dumps(_one(args.arch, args.dtype[0], args.batch[0], args.seconds, args.steps)))
+        print(json.dumps(_one(args.arch, args.dtype[0], args.batch[0], args.seconds, args.steps,
+                              args.device, args.baseline, args.repeats)))  # fmt: skip
         return
     rows = []
     for dtype in args.dtype:
         for batch in args.batch:
             cmd = [sys.executable, __file__, "--one", "--arch", args.arch, "--dtype", dtype,
                    "--batch", str(batch), "--seconds", str(args.seconds), "--steps",
-                   str(args.steps)]  # fmt: skip
+                   str(args.steps), "--device", args.device,
+                   "--repeats", str(args.repeats)]  # fmt: skip
+            cmd += ["--baseline"] if args.baseline else []
             out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
             if out.returncode != 0:
                 print(f"{dtype} batch {batch}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
                 continue
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            rows += json.loads(out.stdout.strip().splitlines()[-1])
     load = os.getloadavg()[0]
     threads = __import__("torch").get_num_threads()
     print(f"\n{platform.machine()}, {os.cpu_count()} CPUs, torch threads {threads}, "
           f"load average {load:.1f}")  # fmt: skip
-    print("| arch | dtype | batch | song s | steps | wall s | RTF | audio s / s | peak MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| arch | run | device | dtype | batch | song s | steps | wall s | RTF | audio s / s | "
+          "peak MB |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['arch']} ({r['dit_params_m']:.0f}M DiT) | {r['dtype']} | {r['batch']} | "
-              f"{r['seconds']:g} | {r['steps']} | {r['wall_s']:.1f} | {r['rtf']:.2f} | "
-              f"{r['audio_s_per_s']:.2f} | {r['peak_mb']:.0f} |")  # fmt: skip
+        print(f"| {r['arch']} ({r['dit_params_m']:.0f}M DiT) | {r['configuration']} | "
+              f"{r['device']} | {r['dtype']} | {r['batch']} | {r['seconds']:g} | {r['steps']} | "
+              f"{r['wall_s']:.1f} | {r['rtf']:.2f} | {r['audio_s_per_s']:.2f} | "
+              f"{r['peak_mb']:.0f} |")  # fmt: skip
+        if args.json:  # for benchmarks/gpu_table.py
+            with open(args.json, "a") as f:
+                f.write(json.dumps(r) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
-from music_gen.service.api.app import create_app
+from music_gen.service.app import create_app
 from music_gen.service.core.auth import KeyStore
 from music_gen.service.core.settings import Settings
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import secrets
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,15 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Ray (2.60) turns token authentication on for a local ray.init() and, finding no token, writes
+# one to ~/.ray/auth_token, which every later `ray start` on the machine then requires: the test
+# clusters get a token of their own in a temporary directory instead, and the home is left alone
+_ray_dir = tempfile.mkdtemp(prefix="music-gen-test-ray-")
+atexit.register(shutil.rmtree, _ray_dir, ignore_errors=True)
+(Path(_ray_dir) / "auth_token").write_text(secrets.token_hex(32))
+os.environ["RAY_AUTH_TOKEN_PATH"] = str(Path(_ray_dir) / "auth_token")
+os.environ.pop("RAY_AUTH_TOKEN", None)
 
 
 @pytest.fixture(scope="session")

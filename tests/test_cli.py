@@ -168,3 +168,55 @@ def test_models_list_shows_family_and_capabilities(song_pipeline, checkpoints, c
     assert "acestep" in song and "lyrics" in song and "edit" in song
     assert "musicgen" in melody and "melody" in melody and "lyrics" not in melody
     assert "composer" in composer and "midi" in composer
+
+
+def test_generate_a_loop(tmp_path, capsys):
+    """``--loop --bpm 120 --bars 4``: an 8.000 s WAV whose acid chunk says 16 beats at 120."""
+    import struct
+
+    out = tmp_path / "loop.wav"
+    argv = ["generate", "funk bass and drums", "--model", "composer", "--loop", "--bpm", "120",
+            "--bars", "4", "--seed", "2", "--output", str(out), "-q"]  # fmt: skip
+    assert main(argv) == 0
+    info = sf.info(out)
+    assert (info.frames, info.samplerate) == (8 * 44100, 44100)
+    data = out.read_bytes()
+    at = data.index(b"acid")
+    beats, _, numerator, tempo = struct.unpack("<IHHf", data[at + 20 : at + 32])
+    assert (beats, numerator, tempo) == (16, 4, 120.0)
+    assert "loop: 4 bars of 4 beats at 120 BPM" in capsys.readouterr().out
+
+    assert main(["generate", "funk", "--model", "composer", "--loop", "--bars", "4",
+                 "--output", str(out)]) == 1  # fmt: skip
+    assert "INVALID_LOOP" in capsys.readouterr().err
+    assert main(["generate", "funk", "--model", "composer", "--bars", "4",
+                 "--output", str(out)]) == 1  # fmt: skip
+    assert "INVALID_LOOP" in capsys.readouterr().err
+
+
+def test_models_list_shows_the_licence(capsys):
+    assert main(["models", "list", "composer", "musicgen-small"]) == 0
+    import re
+
+    lines = capsys.readouterr().out.splitlines()
+    assert re.search(r"\scached\s+licence\s+capabilities$", lines[0])
+    # the licence follows the cached column (yes/no)
+    licences = {line.split()[0]: re.search(r"\s(?:yes|no)\s+(\S+)", line)[1] for line in lines[2:]}
+    assert licences == {"composer": "mit", "musicgen-small": "cc-by-nc-4.0"}
+
+
+def test_plan_then_generate_with_the_plan(tmp_path, capsys):
+    assert main(["plan", "calm lofi piano", "--duration", "12", "--seed", "2"]) == 0
+    drafted = capsys.readouterr().out
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(drafted)
+    out = tmp_path / "planned.wav"
+    args = ["generate", "--plan", str(plan_file), "--model", "composer", "-o", str(out), "-q"]
+    assert main([*args, "--seed", "3"]) == 0
+    data, rate = sf.read(out)
+    assert (rate, data.shape[0]) == (44100, 12 * 44100)
+    assert main(["plan", "lofi", "--duration", "12", "--shape", "elevenlabs"]) == 0
+    assert "positive_global_styles" in capsys.readouterr().out
+    plan_file.write_text('{"sections": [{"name": "a", "duration": 1}]}')
+    assert main(["generate", "--plan", str(plan_file), "--model", "composer", "-o", str(out)]) == 1
+    assert "INVALID_PLAN" in capsys.readouterr().err

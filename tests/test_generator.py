@@ -138,3 +138,15 @@ def test_continuation_must_be_shorter_than_the_duration(mono):
     with pytest.raises(InvalidInput) as err:
         mono.generate("x", duration=0.3, continuation=np.ones(SR, dtype=np.float32))
     assert err.value.code == "INVALID_DURATION"
+
+
+def test_the_facade_forwards_keywords_only_and_hides_nothing(mono):
+    from music_gen import MusicGenerator
+
+    assert "__getattr__" not in vars(MusicGenerator)
+    with pytest.raises(AttributeError):
+        _ = mono.loaded  # family-specific: mono.family_impl.loaded
+    assert mono.family_impl.loaded.sample_rate == mono.sample_rate
+    with pytest.raises(TypeError):
+        mono.generate("x", 0.5)  # no positional parameters: their meaning was per family
+    assert mono.takes("temperature") and not mono.takes("lyrics") and not mono.takes("nope")

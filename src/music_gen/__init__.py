@@ -23,7 +23,7 @@ _LAZY = {
     "AudioMixer": "music_gen.audio",
     "AudioOutput": "music_gen.audio",
     "load_audio": "music_gen.audio",
-    "MultiInstrumentGenerator": "music_gen.compose.multitrack",
+    "MultiInstrumentGenerator": "music_gen.multitrack",
     "KNOWN_MODELS": "music_gen.engine.hub",
     "ModelInfo": "music_gen.engine.hub",
     "GenerationFailed": "music_gen.errors",
@@ -34,6 +34,9 @@ _LAZY = {
     "UnsupportedFeature": "music_gen.errors",
     "MusicGenerator": "music_gen.generator",
     "train": "music_gen.train",  # fine-tuning (the package is callable: music_gen.train(...))
+    "CompositionPlan": "music_gen.composition",
+    "Section": "music_gen.composition",
+    "plan_from_prompt": "music_gen.composition",
 }
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "AsyncAPIClient",
     "AudioMixer",
     "AudioOutput",
+    "CompositionPlan",
     "GenerationFailed",
     "InvalidInput",
     "ModelInfo",
@@ -49,17 +53,19 @@ __all__ = [
     "MultiInstrumentGenerator",
     "MusicGenError",
     "MusicGenerator",
+    "Section",
     "UnknownModel",
     "UnsupportedFeature",
     "__version__",
     "load_audio",
+    "plan_from_prompt",
     "train",
 ]
 
 if TYPE_CHECKING:
     from .audio import AudioMixer, AudioOutput, load_audio
     from .client import APIClient, AsyncAPIClient
-    from .compose.multitrack import MultiInstrumentGenerator
+    from .composition import CompositionPlan, Section, plan_from_prompt
     from .engine.hub import KNOWN_MODELS, ModelInfo
     from .errors import (
         GenerationFailed,
@@ -70,6 +76,7 @@ if TYPE_CHECKING:
         UnsupportedFeature,
     )
     from .generator import MusicGenerator
+    from .multitrack import MultiInstrumentGenerator
 
 
 def __getattr__(name: str) -> Any:

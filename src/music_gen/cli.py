@@ -4,6 +4,7 @@
     music-gen generate "synth pop" --model ./acestep --lyrics song.txt --bpm 120 --key "A minor"
     music-gen train --model ./tiny --data ./my-songs --output ./my-adapter --steps 500
     music-gen generate "my style" --model ./tiny --adapter ./my-adapter
+    music-gen generate "funk drums and bass" --model composer --loop --bpm 120 --bars 4
     music-gen edit repaint song.wav --model ./acestep --start 10 --end 20 --prompt "guitar solo"
     music-gen models list [MODEL ...]
     music-gen models pull musicgen-small
@@ -17,14 +18,20 @@ Errors print one line, ``error: CODE: message``, and exit with status 1 (2 for u
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput, ModelNotAvailable, MusicGenError, UnknownModel
+from .errors import (
+    InvalidInput,
+    ModelNotAvailable,
+    MusicGenError,
+    UnknownModel,
+    UnsupportedFeature,
+)
+from .params import DEFAULT_DURATION, Sampling
 
 __all__ = ["main"]
 
@@ -75,9 +82,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         gen = MusicGenerator(model="composer")
+    loop: dict[str, Any] = {}
+    if args.loop:  # the loop's tempo is the loop's, whatever the family does with a bpm
+        if args.bpm is None or args.bars is None:
+            raise InvalidInput("--loop needs --bpm and --bars", code="INVALID_LOOP")
+        loop = {"loop": True, "bpm": args.bpm, "bars": args.bars,
+                "beats_per_bar": args.beats_per_bar}  # fmt: skip
+        args.bpm = None
+    elif args.bars is not None:
+        raise InvalidInput("--bars makes a loop: add --loop", code="INVALID_LOOP")
     kwargs = _generation_kwargs(args, gen)
+    if args.plan is not None:
+        kwargs["plan"] = _read_plan(args.plan)
     with _progress_bar(args.quiet) as progress:
-        audio = gen.generate(args.prompt, progress=progress, **kwargs)
+        audio = gen.generate(args.prompt, progress=progress, **loop, **kwargs)
     return _write(audio, output, args)
 
 
@@ -85,6 +103,28 @@ def _adapter_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.adapter is None:
         return {}
     return {"adapter": args.adapter, "adapter_scale": args.adapter_scale}
+
+
+def _read_plan(path: str) -> Any:
+    """``--plan FILE`` (``-``: standard input): a composition plan in JSON, either shape."""
+    from .composition import CompositionPlan
+
+    if path == "-":
+        return CompositionPlan.from_json(sys.stdin.read())
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read the plan {path!r}: {exc}", code="INVALID_PLAN") from None
+    return CompositionPlan.from_json(text)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    """Draft a plan offline and print it as JSON (edit it, then ``generate --plan``)."""
+    from .composition import plan_from_prompt
+
+    plan = plan_from_prompt(args.prompt, args.duration, args.seed)
+    print(plan.to_json(shape=args.shape))
+    return 0
 
 
 def _write(audio: Any, output: Path, args: argparse.Namespace) -> int:
@@ -100,6 +140,12 @@ def _write(audio: Any, output: Path, args: argparse.Namespace) -> int:
     )
     if midi is not None:
         print(f"wrote {midi} (MIDI: one track per instrument)")
+    if "loop" in meta:
+        loop = meta["loop"]
+        print(
+            f"loop: {loop['bars']} bars of {loop['beats_per_bar']} beats at {loop['bpm']:g} BPM "
+            f"({loop['beats']} beats, seamless; WAV files carry smpl/acid loop chunks)"
+        )
     return 0
 
 
@@ -152,11 +198,10 @@ def _generation_kwargs(args: argparse.Namespace, gen: Any) -> dict[str, Any]:
     values.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     kwargs = {k: v for k, v in values.items() if v is not None}
     require(gen.card, kwargs)  # UNSUPPORTED_FEATURE naming the capability
-    accepted = inspect.signature(gen.family_impl.generate).parameters
     for name in kwargs:
-        if name not in accepted:
+        if not gen.takes(name):
             flag = {"guidance_scale": "guidance", "vocal_language": "language"}.get(name, name)
-            raise InvalidInput(
+            raise UnsupportedFeature(
                 f"--{flag.replace('_', '-')} does not apply to {gen.family} models "
                 f"({gen.model_name})",
                 code="UNSUPPORTED_FEATURE",
@@ -191,18 +236,19 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     names = args.models or [*KNOWN_MODELS, "composer"]
     header = (
         f"{'name':<30} {'family':<9} {'params':>6} {'rate':>6} {'ch':>3} {'cached':>6}  "
-        "capabilities"
+        f"{'licence':<13} capabilities"
     )
     print(header)
     print("-" * len(header))
     for name in names:
         card = inspect_model(name, args.cache_dir)
         info = KNOWN_MODELS.get(name)
-        cached = name == "composer" or is_cached(info.hub_id if info else name, args.cache_dir)
+        cached = not card.downloads or is_cached(info.hub_id if info else name, args.cache_dir)
         print(
             f"{Path(name).name if Path(name).is_dir() else name:<30} {card.family:<9} "
             f"{card.size:>6} {card.sample_rate:>6} {card.channels:>3} "
-            f"{'yes' if cached else 'no':>6}  {', '.join(describe_capabilities(card))}"
+            f"{'yes' if cached else 'no':>6}  {card.license:<13} "
+            f"{', '.join(describe_capabilities(card))}"
         )
     return 0
 
@@ -235,9 +281,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="music-gen", description="Text-to-music with MusicGen")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    gen = sub.add_parser("generate", help="generate audio from a text prompt")
-    gen.add_argument("prompt")
-    gen.add_argument("--duration", type=float, default=None, help="seconds (default: 10; songs 30)")
+    gen = sub.add_parser("generate", help="generate audio from a text prompt or a plan")
+    gen.add_argument("prompt", nargs="?", default="", help="optional with --plan")
+    gen.add_argument(
+        "--plan", metavar="FILE", default=None,
+        help="a composition plan (JSON; '-' reads stdin): the piece section by section",
+    )  # fmt: skip
+    gen.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help=f"seconds (default: {DEFAULT_DURATION:g}; songs 30)",
+    )
     gen.add_argument(
         "--model",
         default=None,
@@ -245,12 +300,20 @@ def build_parser() -> argparse.ArgumentParser:
         "available offline, the composer is used with a notice)",
     )
     gen.add_argument("--seed", type=int, default=None)
-    gen.add_argument("--temperature", type=float, default=None, help="MusicGen (default 1)")
-    gen.add_argument("--top-k", type=int, default=None, help="MusicGen (default 250)")
-    gen.add_argument("--top-p", type=float, default=None, help="MusicGen (default 0)")
+    gen.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"MusicGen (default {Sampling.temperature:g})",
+    )
+    gen.add_argument("--top-k", type=int, default=None, help=f"MusicGen (default {Sampling.top_k})")
+    gen.add_argument(
+        "--top-p", type=float, default=None, help=f"MusicGen (default {Sampling.top_p:g})"
+    )
     gen.add_argument(
         "--guidance", type=float, default=None,
-        help="classifier-free guidance (default: MusicGen 3; songs the checkpoint's own)",
+        help=f"classifier-free guidance (default: MusicGen {Sampling.guidance_scale:g}; songs "
+        "the checkpoint's own)",
     )  # fmt: skip
     gen.add_argument("--melody", metavar="FILE", help="condition on this audio's melody")
     gen.add_argument(
@@ -262,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     _song_options(gen)
     gen.add_argument("--reference", metavar="FILE", help="songs: a reference voice or style")
     gen.add_argument("--midi", metavar="FILE", help="also write the MIDI (composer engine)")
+    loops = gen.add_argument_group("loops (models with the loop capability)")
+    loops.add_argument(
+        "--loop", action="store_true",
+        help="a seamless loop of exactly --bars bars at --bpm (WAV: smpl/acid loop chunks)",
+    )  # fmt: skip
+    loops.add_argument("--bars", type=int, help="the loop's length in bars (1..64)")
+    loops.add_argument("--beats-per-bar", type=int, default=4, help="beats in a bar (default 4)")
     _output_options(gen)
     gen.add_argument("--engine", choices=("fast", "reference"), default="fast")
     gen.add_argument(
@@ -274,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .train.cli import add_train_parser
 
     add_train_parser(sub)
+    plan = sub.add_parser("plan", help="draft a composition plan (JSON on stdout), offline")
+    plan.add_argument("prompt")
+    plan.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    plan.add_argument("--seed", type=int, default=0)
+    plan.add_argument("--shape", choices=("music-gen", "elevenlabs"), default="music-gen")
+    plan.set_defaults(func=_cmd_plan)
 
     edit = sub.add_parser("edit", help="edit a song: repaint, cover, extract, lego, complete")
     edit.add_argument("task", choices=("repaint", "cover", "extract", "lego", "complete"))
@@ -321,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _song_options(parser: argparse.ArgumentParser) -> None:
     song = parser.add_argument_group("songs (models with the lyrics capability, e.g. ACE-Step)")
     song.add_argument("--lyrics", metavar="FILE_OR_TEXT", help="[verse]/[chorus] tagged lyrics")
-    song.add_argument("--bpm", type=int, help="tempo, 30..300")
+    song.add_argument("--bpm", type=int, help="tempo, 30..300 (songs and --loop)")
     song.add_argument("--key", help="e.g. 'A minor', 'F# major', 'Bbm'")
     song.add_argument("--time-signature", help="2/4, 3/4, 4/4 or 6/8")
     song.add_argument("--language", help="the lyrics' language (en, zh, ja, es, ...)")

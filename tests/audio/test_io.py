@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import struct
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,7 @@ import soundfile as sf
 import torch
 
 from music_gen.audio import AudioOutput, load_audio
+from music_gen.audio.io import CONTAINERS, DecodeLimits, probe_audio, scan_audio
 from music_gen.errors import InvalidInput
 
 SR = 32000
@@ -247,3 +252,133 @@ def test_too_short_is_judged_before_resampling() -> None:
 @pytest.mark.parametrize("rate", [0, 1_000_000, "32000"])
 def test_bad_target_sample_rate(rate: object) -> None:
     invalid("INVALID_SAMPLE_RATE", source=stereo(), sample_rate=SR, target_sample_rate=rate)
+
+
+# -- decode safety (hostile findings 1 and 12) -------------------------------------------------
+
+
+def _encoded(
+    rate: int, channels: int, seconds: float, fmt: str = "FLAC", noise: bool = False
+) -> bytes:
+    """Encoded audio written block by block (a long file never sits in memory whole)."""
+    buffer = io.BytesIO()
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(buffer, "w", rate, channels, format=fmt) as f:
+        left = int(rate * seconds)
+        while left:
+            n = min(left, 1 << 16)
+            block = rng.uniform(-0.3, 0.3, (n, channels)) if noise else np.zeros((n, channels))
+            f.write(block.astype(np.float32))
+            left -= n
+    return buffer.getvalue()
+
+
+def _peak_traced(fn: Callable[[], object]) -> int:
+    """The most memory Python and numpy held above the start while ``fn`` ran (bytes)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        with contextlib.suppress(InvalidInput):
+            fn()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_decompression_bomb_is_refused_from_its_header() -> None:
+    """Finding 1: a small FLAC of silence declaring 8 channels at 384 kHz decoded whole (7 GB
+    for 600 s). Here 4 s: 39 KB that decode to 12.3 M samples (49 MB as float32); with a bound
+    of 1 M samples it is refused from its header, holding nothing like its decoded size."""
+    bomb = _encoded(384_000, 8, 4.0)
+    assert len(bomb) < 100_000
+    limits = DecodeLimits(max_samples=1_000_000)
+    peak = _peak_traced(lambda: load_audio(bomb, limits=limits))
+    assert peak < 2_000_000, f"held {peak} bytes while refusing a 49 MB decode"
+    err = invalid("INVALID_AUDIO", source=bomb, limits=limits)
+    assert "too large to decode" in err.message
+    assert err.details == {"samples": 384_000 * 8 * 4, "max_samples": 1_000_000}
+    assert probe_audio(bomb).samples == 384_000 * 8 * 4  # the header, nothing decoded
+
+
+def test_sample_rate_and_channels_are_bounded_from_the_header() -> None:
+    data = _encoded(96_000, 3, 0.1)
+    assert (
+        "at most 48000 Hz"
+        in invalid(
+            "INVALID_AUDIO", source=data, limits=DecodeLimits(max_sample_rate=48_000)
+        ).message
+    )
+    assert (
+        "at most 2 are read"
+        in invalid("INVALID_AUDIO", source=data, limits=DecodeLimits(max_channels=2)).message
+    )
+
+
+def test_a_header_that_lies_is_caught_while_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bound holds while decoding too: a header declaring less than the file holds (here:
+    the header check switched off) is refused once the decoded blocks pass the bound."""
+    import music_gen.audio.io as audio_io
+
+    monkeypatch.setattr(audio_io, "_check_header", lambda *args: None)
+    data = _encoded(8000, 1, 30.0, noise=True)
+    limits = DecodeLimits(max_samples=100_000)
+    for decode in (load_audio, scan_audio):
+        with pytest.raises(InvalidInput) as err:
+            decode(data, limits=limits)
+        assert "decodes to more than" in err.value.message
+
+
+def test_decoding_holds_the_audio_once_and_scanning_one_block() -> None:
+    """Blocks go straight into the [C, N] result (no [N, C] copy beside it), and ``scan_audio``
+    keeps none of them: 20 s of 48 kHz stereo is 7.7 MB as float32."""
+    data = _encoded(48_000, 2, 20.0, noise=True)
+    decoded = 48_000 * 2 * 20 * 4
+    assert _peak_traced(lambda: load_audio(data)) < 1.3 * decoded + 2_000_000
+    assert _peak_traced(lambda: scan_audio(data)) < 0.25 * decoded
+    info = scan_audio(data)
+    assert (info.container, info.frames, info.channels, info.sample_rate) == (
+        "flac", 48_000 * 20, 2, 48_000)  # fmt: skip
+
+
+def _id3(size: int = 10) -> bytes:
+    """An ID3v2.3 tag of ``size`` bytes (syncsafe length), padding only."""
+    body = size - 10
+    syncsafe = bytes([(body >> 21) & 127, (body >> 14) & 127, (body >> 7) & 127, body & 127])
+    return b"ID3\x03\x00\x00" + syncsafe + b"\x00" * body
+
+
+def test_the_container_is_what_the_bytes_say_and_libsndfile_reads() -> None:
+    """Finding 1 (music-01): an ID3 tag before a FLAC is a FLAC, not an MP3; text behind an ID3
+    tag or under an audio name is nothing."""
+    flac, mp3 = _encoded(8000, 1, 1.0), _encoded(8000, 1, 1.0, "MP3")
+    assert probe_audio(_id3(20) + flac).container == "flac"
+    assert probe_audio(mp3).container == "mp3"
+    assert probe_audio(_encoded(8000, 1, 1.0, "WAV")).container == "wav"
+    assert probe_audio(_encoded(8000, 1, 1.0, "OGG")).container == "ogg"
+    wav_or_mp3 = DecodeLimits(containers=("wav", "mp3"))
+    err = invalid("INVALID_AUDIO", source=_id3(20) + flac, limits=wav_or_mp3)
+    assert err.details["container"] == "flac" and "not a wav or mp3 file" in err.message
+    invalid("INVALID_AUDIO", source=_id3(10) + b"not audio at all" * 64, limits=wav_or_mp3)
+    aiff = io.BytesIO()
+    sf.write(aiff, np.zeros(8000, np.float32), 8000, format="AIFF")
+    assert load_audio(aiff.getvalue()).num_samples == 8000  # the library reads what it can
+    assert invalid("INVALID_AUDIO", source=aiff.getvalue(), limits=DecodeLimits(
+        containers=CONTAINERS)).details["container"] == "aiff"  # fmt: skip
+
+
+def test_a_wav_declaring_a_huge_data_chunk_decodes_what_it_holds() -> None:
+    wav = bytearray(_encoded(8000, 1, 1.0, "WAV"))
+    at = wav.find(b"data")
+    wav[at + 4 : at + 8] = struct.pack("<I", 0xFFFFFFF0)  # 4 GB declared
+    wav[4:8] = struct.pack("<I", 0xFFFFFFF8)
+    assert load_audio(bytes(wav), limits=DecodeLimits(max_samples=10_000)).num_samples == 8000
+
+
+@pytest.mark.parametrize("data", [b"\x00\x01garbage" * 100, _id3(10) + b"\xff" * 200])
+def test_messages_carry_no_heap_addresses(data: bytes) -> None:
+    """Finding 12: INVALID_AUDIO messages showed ``<_io.BytesIO object at 0x7f6a…>``."""
+    for call in (lambda: load_audio(data), lambda: probe_audio(data), lambda: scan_audio(data)):
+        with pytest.raises(InvalidInput) as err:
+            call()
+        assert " at 0x" not in err.value.message and "object" not in err.value.message

@@ -15,13 +15,13 @@ def _request(prompt: str, **kwargs):
 
 def _submit(gen, batcher: ContinuousBatcher, requests: list[dict]) -> list[str]:
     """The batcher takes prepared requests: the family validates and prepares them."""
-    return [batcher.submit(gen.prepare(**r)) for r in requests]
+    return [batcher.submit(gen.family_impl.prepare(**r)) for r in requests]
 
 
 @pytest.mark.parametrize("variant", ["mono", "stereo", "melody"])
 def test_requests_joining_mid_flight_equal_their_solo_runs(generators, variant):
     gen = generators(variant)
-    batcher = gen.batcher(max_requests=2)
+    batcher = gen.family_impl.batcher(max_requests=2)
     first = [
         _request("calm piano melody", duration=0.6, seed=1),
         _request("rock band with loud drums", duration=0.3, seed=2, temperature=0.7, top_p=0.9),
@@ -57,7 +57,7 @@ def test_long_form_and_continuation_in_a_batch(checkpoints):
         _request("lofi beat", duration=2.3, seed=5),  # 4 windows: 0, 30, 60, 90 frames
         _request("keep going", duration=0.8, seed=6, continuation=prompt),
     ]
-    batcher = ContinuousBatcher(gen.runtime, max_requests=2)
+    batcher = ContinuousBatcher(gen.family_impl.runtime, max_requests=2)
     ids = _submit(gen, batcher, requests)
     results = batcher.run()
     for rid, r in zip(ids, requests, strict=True):
@@ -66,9 +66,9 @@ def test_long_form_and_continuation_in_a_batch(checkpoints):
 
 
 def test_invalid_requests_are_refused_before_the_batcher(mono):
-    batcher = mono.batcher()
+    batcher = mono.family_impl.batcher()
     with pytest.raises(InvalidInput):
-        batcher.submit(mono.prepare("", duration=1.0))
+        batcher.submit(mono.family_impl.prepare("", duration=1.0))
     with pytest.raises(InvalidInput):
-        batcher.submit(mono.prepare("x", duration=-1.0))
+        batcher.submit(mono.family_impl.prepare("x", duration=-1.0))
     assert batcher.idle

@@ -17,9 +17,9 @@ def test_cuda_graph_tokens_equal_eager_static_tokens(checkpoints, variant):
     from music_gen import MusicGenerator
 
     gen = MusicGenerator(str(checkpoints[variant]), device="cuda", dtype="float32")
-    assert gen.engine.graph is not None
+    assert gen.family_impl.engine.graph is not None
     graphed = gen.generate_batch(["calm piano", "rock band"], duration=1.0, seed=3, temperature=0)
-    gen.engine.graph = None  # same static layout, eager
+    gen.family_impl.engine.graph = None  # same static layout, eager
     eager = gen.generate_batch(["calm piano", "rock band"], duration=1.0, seed=3, temperature=0)
     for a, b in zip(graphed, eager, strict=True):
         torch.testing.assert_close(torch.from_numpy(a.samples), torch.from_numpy(b.samples))
@@ -29,6 +29,6 @@ def test_cuda_bf16_generation_runs(checkpoints):
     from music_gen import MusicGenerator
 
     gen = MusicGenerator(str(checkpoints["stereo"]), device="cuda")
-    assert gen.loaded.dtype in (torch.bfloat16, torch.float16)
+    assert gen.family_impl.loaded.dtype in (torch.bfloat16, torch.float16)
     out = gen.generate("x", duration=0.5, seed=1)
     assert out.samples.shape == (2, 16000)

@@ -15,8 +15,8 @@ SR = 32000
 
 def _reference(gen, prompts, frames, guidance, input_features=None):
     """transformers' generate: the codes it decodes (mono or L/R interleaved) and its audio."""
-    model = gen.loaded.model
-    tokens = gen.loaded.tokenizer(prompts, return_tensors="pt", padding=True)
+    model = gen.family_impl.loaded.model
+    tokens = gen.family_impl.loaded.tokenizer(prompts, return_tensors="pt", padding=True)
     captured: list[torch.Tensor] = []
     decode = model.audio_encoder.decode
 
@@ -59,7 +59,7 @@ def test_greedy_tokens_and_audio_equal_transformers(generators, decoded_codes, v
     prompts = ["calm piano melody with soft strings", "rock band"]  # padded batch
     ref_codes, ref_audio = _reference(gen, prompts, 40, guidance)
     codes, audio = _ours(gen, decoded_codes, prompts, 40, guidance)
-    assert codes.shape == ref_codes.shape == (2, gen.loaded.num_codebooks, 40)
+    assert codes.shape == ref_codes.shape == (2, gen.family_impl.loaded.num_codebooks, 40)
     assert torch.equal(codes, ref_codes)
     np.testing.assert_array_equal(audio, ref_audio)
 
@@ -84,7 +84,7 @@ def test_melody_conditioning_equals_transformers_with_the_same_chroma(generators
     t = np.arange(SR * 2) / SR
     melody = 0.4 * np.sin(2 * np.pi * 261.6 * t) + 0.3 * np.sin(2 * np.pi * 392.0 * t)
     melody = melody.astype(np.float32)
-    chroma = melody_chroma(melody, SR, gen.loaded.chroma)
+    chroma = melody_chroma(melody, SR, gen.family_impl.loaded.chroma)
     ref_codes, ref_audio = _reference(gen, ["piano"], 30, 3.0, input_features=chroma)
     codes, audio = _ours(gen, decoded_codes, ["piano"], 30, 3.0, melody=melody)
     assert torch.equal(codes, ref_codes)

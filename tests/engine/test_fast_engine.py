@@ -33,7 +33,7 @@ def reference(checkpoints):
 
 
 def test_fast_is_the_default(mono):
-    assert mono.engine.name == "fast"
+    assert mono.family_impl.engine.name == "fast"
     assert mono.generate("x", duration=0.1, seed=0).metadata["engine"] == "fast"
 
 
@@ -55,8 +55,8 @@ def test_fast_equals_reference(generators, reference, decoded_codes, variant, sa
 def test_sampling_matches_transformers_generate_for_one_prompt(generators):
     """One row: our per-request generator draws exactly what transformers draws globally."""
     gen = generators("mono")
-    model = gen.loaded.model
-    tokens = gen.loaded.tokenizer(["lofi hip hop beat"], return_tensors="pt")
+    model = gen.family_impl.loaded.model
+    tokens = gen.family_impl.loaded.tokenizer(["lofi hip hop beat"], return_tensors="pt")
     torch.manual_seed(1234)
     theirs = model.generate(
         **tokens, do_sample=True, top_k=250, temperature=1.0, guidance_scale=3.0, max_new_tokens=33
@@ -66,19 +66,19 @@ def test_sampling_matches_transformers_generate_for_one_prompt(generators):
 
 
 def _session(gen, prompts, exact=True, grid_len=60):
-    tokens = gen.loaded.tokenizer(prompts, return_tensors="pt", padding=True)
+    tokens = gen.family_impl.loaded.tokenizer(prompts, return_tensors="pt", padding=True)
     cond = encode_condition(
-        gen.loaded.model, tokens["input_ids"], tokens["attention_mask"], guided=True
+        gen.family_impl.loaded.model, tokens["input_ids"], tokens["attention_mask"], guided=True
     )
-    decoder = MusicGenDecoder(gen.loaded.model)
-    return FastStepDecoder(decoder, gen.loaded.model, cond, grid_len, exact=exact), cond
+    decoder = MusicGenDecoder(gen.family_impl.loaded.model)
+    return FastStepDecoder(decoder, gen.family_impl.loaded.model, cond, grid_len, exact=exact), cond
 
 
 @pytest.mark.parametrize("variant", ["mono", "melody"])
 def test_cached_decoding_equals_uncached(generators, variant):
     """Each step's logits from the KV cache equal a fresh full-prefix forward with no cache."""
     gen = generators(variant)
-    k = gen.loaded.num_codebooks
+    k = gen.family_impl.loaded.num_codebooks
     torch.manual_seed(0)
     grid = torch.randint(0, 2048, (1, k, 12))
     cached, _ = _session(gen, ["ambient pad"])
@@ -94,7 +94,7 @@ def test_cached_decoding_equals_uncached(generators, variant):
 def test_static_shapes_mode_gives_the_same_tokens(generators, variant):
     """The CUDA-graph layout (full cache + masks) decodes what the exact layout decodes."""
     gen = generators(variant)
-    pattern = gen.pattern
+    pattern = gen.family_impl.pattern
     prompts = ["jazz trio", "epic orchestral soundtrack with choir"]
     out = []
     for exact in (True, False):
@@ -111,14 +111,16 @@ def test_int8_linear_is_close_and_generation_runs(checkpoints):
     rel = (q(x) - lin(x)).norm() / lin(x).norm()
     assert rel < 0.01
     gen = MusicGenerator(str(checkpoints["mono"]), device="cpu", quantize="int8")
-    fc1 = gen.engine.decoder.blocks[0].fc1
+    fc1 = gen.family_impl.engine.decoder.blocks[0].fc1
     assert type(fc1).__module__.startswith("torch.ao.nn.quantized.dynamic")  # fbgemm int8
     a = gen.generate("piano", duration=0.5, seed=3)
     b = gen.generate("piano", duration=0.5, seed=3)
     assert a.num_samples == 16000 and a.metadata["quantize"] == "int8"
     np.testing.assert_array_equal(a.samples, b.samples)
     # transformers' own weights are untouched: the reference engine still sees float linears
-    assert isinstance(gen.loaded.model.decoder.model.decoder.layers[0].fc1, torch.nn.Linear)
+    assert isinstance(
+        gen.family_impl.loaded.model.decoder.model.decoder.layers[0].fc1, torch.nn.Linear
+    )
 
 
 def test_weight_only_int8_decoder_logits_stay_close(generators):
@@ -127,12 +129,12 @@ def test_weight_only_int8_decoder_logits_stay_close(generators):
 
     gen = generators("mono")
     torch.manual_seed(0)
-    grid = torch.randint(0, 2048, (1, gen.loaded.num_codebooks, 6))
+    grid = torch.randint(0, 2048, (1, gen.family_impl.loaded.num_codebooks, 6))
     exact, cond = _session(gen, ["ambient pad"])
-    quantized = MusicGenDecoder(gen.loaded.model)
+    quantized = MusicGenDecoder(gen.family_impl.loaded.model)
     quantize_int8(quantized)  # no device: weight-only Int8Linear everywhere
     assert isinstance(quantized.blocks[0].fc1, Int8Linear)
-    session = FastStepDecoder(quantized, gen.loaded.model, cond, 60, exact=True)
+    session = FastStepDecoder(quantized, gen.family_impl.loaded.model, cond, 60, exact=True)
     want, got = exact.prefill(grid), session.prefill(grid)
     assert ((got - want).norm() / want.norm()).item() < 0.05
 

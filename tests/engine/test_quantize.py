@@ -32,9 +32,9 @@ BOUNDS = {
 
 
 def _condition(gen, prompts):
-    tokens = gen.loaded.tokenizer(prompts, return_tensors="pt", padding=True)
+    tokens = gen.family_impl.loaded.tokenizer(prompts, return_tensors="pt", padding=True)
     return encode_condition(
-        gen.loaded.model, tokens["input_ids"], tokens["attention_mask"], guided=True
+        gen.family_impl.loaded.model, tokens["input_ids"], tokens["attention_mask"], guided=True
     )
 
 
@@ -48,10 +48,10 @@ def _teacher_forced(engine: Engine, gen, columns: torch.Tensor) -> torch.Tensor:
 
 def _compare(gen, quantize: str | None, seed: int = 0) -> tuple[torch.Tensor, float]:
     torch.manual_seed(seed)
-    k = gen.loaded.num_codebooks
+    k = gen.family_impl.loaded.num_codebooks
     columns = torch.randint(0, 2048, (STEPS, 2, k))
-    want = _teacher_forced(Engine(gen.loaded, "fast"), gen, columns)
-    got = _teacher_forced(Engine(gen.loaded, "fast", quantize), gen, columns)
+    want = _teacher_forced(Engine(gen.family_impl.loaded, "fast"), gen, columns)
+    got = _teacher_forced(Engine(gen.family_impl.loaded, "fast", quantize), gen, columns)
     flat_w, flat_g = want.flatten(1), got.flatten(1)
     rel = (flat_g - flat_w).norm(dim=1) / flat_w.norm(dim=1)  # [steps]
     agree = (got.argmax(-1) == want.argmax(-1)).float().mean().item()
@@ -70,12 +70,12 @@ def test_quantized_logits_and_greedy_tokens_stay_close(generators, variant, quan
 def test_the_guard_can_fail(generators):
     """The comparison is sensitive: a decoder with one layer's weights perturbed fails it."""
     gen = generators("mono")
-    engine = Engine(gen.loaded, "fast", "int4")
+    engine = Engine(gen.family_impl.loaded, "fast", "int4")
     head = engine.decoder.lm_heads[0]  # a wrong head: one codebook's logits off
     engine.decoder.lm_heads[0] = torch.nn.Linear(head.in_features, head.out_features, bias=False)
     torch.manual_seed(0)
-    columns = torch.randint(0, 2048, (STEPS, 2, gen.loaded.num_codebooks))
-    want = _teacher_forced(Engine(gen.loaded, "fast"), gen, columns)
+    columns = torch.randint(0, 2048, (STEPS, 2, gen.family_impl.loaded.num_codebooks))
+    want = _teacher_forced(Engine(gen.family_impl.loaded, "fast"), gen, columns)
     got = _teacher_forced(engine, gen, columns)
     rel = ((got - want).flatten(1).norm(dim=1) / want.flatten(1).norm(dim=1)).max().item()
     assert rel > BOUNDS["int4"][0]
@@ -83,13 +83,13 @@ def test_the_guard_can_fail(generators):
 
 def test_fused_qkv_in_float32_matches_separate_projections(generators):
     gen = generators("mono")
-    fused = Engine(gen.loaded, "fast")
+    fused = Engine(gen.family_impl.loaded, "fast")
     assert fused.decoder is not None
     fused.decoder.fuse_qkv()
     assert not hasattr(fused.decoder.blocks[0].self_attn, "q_proj")
     torch.manual_seed(1)
-    columns = torch.randint(0, 2048, (STEPS, 2, gen.loaded.num_codebooks))
-    want = _teacher_forced(Engine(gen.loaded, "fast"), gen, columns)
+    columns = torch.randint(0, 2048, (STEPS, 2, gen.family_impl.loaded.num_codebooks))
+    want = _teacher_forced(Engine(gen.family_impl.loaded, "fast"), gen, columns)
     got = _teacher_forced(fused, gen, columns)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
@@ -124,20 +124,20 @@ def test_int4_refuses_shapes_the_kernel_does_not_take_and_quantize_skips_them():
 
 def test_int4_generation_runs_is_seeded_and_leaves_transformers_weights(checkpoints):
     gen = MusicGenerator(str(checkpoints["mono"]), device="cpu", quantize="int4")
-    block = gen.engine.decoder.blocks[0]
+    block = gen.family_impl.engine.decoder.blocks[0]
     assert isinstance(block.fc1, Int4Linear) and isinstance(block.self_attn.qkv_proj, Int4Linear)
     a = gen.generate("piano", duration=0.5, seed=3)
     b = gen.generate("piano", duration=0.5, seed=3)
     assert a.num_samples == 16000 and a.metadata["quantize"] == "int4"
     np.testing.assert_array_equal(a.samples, b.samples)
-    hf_layer = gen.loaded.model.decoder.model.decoder.layers[0]
+    hf_layer = gen.family_impl.loaded.model.decoder.model.decoder.layers[0]
     assert type(hf_layer.fc1) is torch.nn.Linear
     assert type(hf_layer.self_attn.q_proj) is torch.nn.Linear
 
 
 def test_int4_is_refused_off_cpu(generators):
     gen = generators("mono")
-    off_cpu = dataclasses.replace(gen.loaded, device=torch.device("meta"))
+    off_cpu = dataclasses.replace(gen.family_impl.loaded, device=torch.device("meta"))
     with pytest.raises(InvalidInput) as err:
         Engine(off_cpu, "fast", "int4")
     assert err.value.code == "INVALID_QUANTIZATION"

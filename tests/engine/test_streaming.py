@@ -43,7 +43,7 @@ def test_chunks_arrive_before_generation_ends(mono):
     seen_at_first_chunk = None
     stream = mono.generate_stream("ambient", duration=2.0, seed=1, first_chunk_seconds=0.2)
     # the stream runs the decoder lazily: count steps through the engine's session factory
-    session = mono.engine.session
+    session = mono.family_impl.engine.session
 
     def counting(condition, grid_length):
         decoder = session(condition, grid_length)
@@ -56,14 +56,14 @@ def test_chunks_arrive_before_generation_ends(mono):
         decoder.step = counted
         return decoder
 
-    mono.engine.session = counting
+    mono.family_impl.engine.session = counting
     try:
         for chunk in stream:
             if seen_at_first_chunk is None:
                 seen_at_first_chunk = len(steps)
                 assert chunk.metadata["chunk_index"] == 0
     finally:
-        mono.engine.session = session
+        mono.family_impl.engine.session = session
     assert seen_at_first_chunk is not None and seen_at_first_chunk < len(steps) / 4
 
 

@@ -8,6 +8,7 @@ import torch
 
 from music_gen import InvalidInput, MusicGenerator, UnsupportedFeature
 from music_gen.families import Capability, detect_family, inspect_model
+from music_gen.params import SongParams
 
 LYRICS = "[verse]\nwalking down the empty street\n\n[chorus]\nsing it loud"
 
@@ -85,8 +86,8 @@ def test_a_batch_equals_each_single_run(songs):
     prompts = ["upbeat pop song", "upbeat pop song", "slow sad ballad with piano and strings"]
     lyrics = [LYRICS, LYRICS, "[verse]\nhold me close"]
     batch = songs.generate_batch(prompts, lyrics=lyrics, duration=1.0, seed=[5, 6, 7], steps=2)
-    assert len(songs._groups(prompts, [songs._song(1.0, x, 2, None, None, None, None, "en")
-                                       for x in lyrics])) == 2  # fmt: skip
+    rows = [SongParams.validate(duration=1.0, max_duration=600, lyrics=x, steps=2) for x in lyrics]
+    assert len(songs.family_impl._groups(prompts, rows)) == 2
     for i, out in enumerate(batch):
         alone = songs.generate(prompts[i], lyrics=lyrics[i], duration=1.0, seed=5 + i, steps=2)
         np.testing.assert_allclose(out.samples, alone.samples, atol=1e-5)

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import uvicorn
-from service_helpers import Server, free_port
+from service_helpers import Server, free_port, wait_until
 
-from music_gen.service.api.app import create_app
+from music_gen.service.app import create_app
 from music_gen.service.core.backends import Event, ToneBackend
 from music_gen.service.core.settings import Settings
 
@@ -149,9 +149,7 @@ def start_server_with(tmp: Path, backend: Any, **overrides: Any) -> Server:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
+    wait_until(lambda: server.started or not thread.is_alive(), 60, "the server to start")
+    if not server.started:
+        raise RuntimeError("server did not start")
     return Server(settings, thread, server, app)

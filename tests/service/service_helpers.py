@@ -9,19 +9,21 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 import uvicorn
 
-from music_gen.service.api.app import create_app
+from music_gen.service.app import create_app
 from music_gen.service.core.auth import KeyStore
 from music_gen.service.core.db import open_database
 from music_gen.service.core.settings import Settings
+
+T = TypeVar("T")
 
 PG_ADMIN = os.environ.get("MUSIC_GEN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -100,25 +102,53 @@ def start_server(tmp: Path, **overrides: Any) -> Server:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.started:
-            return Server(settings, thread, server, app)
-        if not thread.is_alive():
-            raise RuntimeError("server failed to start")
-        time.sleep(0.05)
-    raise RuntimeError("server did not start within 60 s")
+    wait_until(lambda: server.started or not thread.is_alive(), 60, "the server to start")
+    if not server.started:
+        raise RuntimeError("server failed to start")
+    return Server(settings, thread, server, app)
+
+
+def wait_until(
+    check: Callable[[], T],
+    timeout: float = 60.0,
+    what: str | Callable[[], str] = "the condition",
+    *,
+    interval: float = 0.05,
+    ignore: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Call ``check`` every ``interval`` seconds until it returns something truthy, and return
+    that; after ``timeout`` seconds an AssertionError naming ``what`` (a string, or a callable
+    giving one then) and the last value. Exceptions of the types in ``ignore`` count as not yet
+    (a server still starting)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = check()
+        except ignore as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        if time.monotonic() >= deadline:
+            said = what() if callable(what) else what
+            tail = "" if last is None else f" (last: {last!r})"
+            raise AssertionError(f"timed out after {timeout} s waiting for {said}{tail}")
+        time.sleep(interval)
 
 
 def wait_for(client: httpx.Client, task_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/generate/{task_id}").json()
+    """The job's JSON once it has ended (succeeded, failed or cancelled)."""
+    seen: list[dict[str, Any]] = [{}]
+
+    def ended() -> dict[str, Any] | None:
+        seen[0] = body = client.get(f"/generate/{task_id}").json()
         assert "status" in body, body
-        if body["status"] in ("succeeded", "failed", "cancelled"):
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} did not finish in {timeout} s")
+        return body if body["status"] in ("succeeded", "failed", "cancelled") else None
+
+    return wait_until(
+        ended, timeout, lambda: f"task {task_id} to finish (last: {seen[0]})", interval=0.1
+    )
 
 
 def keystore(url: str) -> KeyStore:

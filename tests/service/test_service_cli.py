@@ -7,9 +7,8 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
-from service_helpers import free_port
+from service_helpers import free_port, wait_until
 
 from music_gen.service.cli import first_contact
 from music_gen.service.core.auth import KeyStore
@@ -43,15 +42,14 @@ def test_serve_prints_the_hint_and_no_alembic_plugin_lines(tmp_path):
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
     lines: list[str] = []
     try:
-        deadline = time.monotonic() + 60
         assert proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Uvicorn running" in line:
-                break
+        out = proc.stdout
+
+        def started() -> bool:  # a line at a time, up to "Uvicorn running" or the end
+            lines.append(out.readline())
+            return not lines[-1] or "Uvicorn running" in lines[-1]
+
+        wait_until(started, 60, "Uvicorn running", interval=0)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -7,8 +7,10 @@ audiocraft's ``normalize_audio`` semantics) and downmix them to mono. Every oper
 new ``AudioOutput``; none mutates the one it is called on.
 
 It does not read or validate audio from outside (see ``music_gen.audio.io.load_audio``), it
-does not store metadata inside the encoded files, and it never clips samples except while
-encoding to a format that cannot hold values beyond full scale.
+stores no metadata inside the encoded files but a loop's (``metadata["loop"]``, written by
+``music_gen.audio.loop.make_loop``: WAV files get ``smpl`` and ``acid`` chunks, see
+``audio.wavchunks``), and it never clips samples except while encoding to a format that cannot
+hold values beyond full scale.
 """
 
 from __future__ import annotations
@@ -188,7 +190,9 @@ class AudioOutput:
     def to_bytes(self, format: str = "wav", *, subtype: str | None = None) -> bytes:
         """Encode to an in-memory file: wav/flac (PCM_16 unless ``subtype``), ogg (Vorbis), mp3.
 
-        Samples are clipped to [-1, 1] for every subtype but WAV FLOAT/DOUBLE.
+        Samples are clipped to [-1, 1] for every subtype but WAV FLOAT/DOUBLE. A loop
+        (``metadata["loop"]`` with ``bpm`` and ``beats``) encoded as WAV carries ``smpl`` (the
+        whole file loops) and ``acid`` (tempo, beats, meter) chunks.
         """
         name = _resolve_format(format)
         major, default_subtype = _ENCODINGS[name]
@@ -225,7 +229,20 @@ class AudioOutput:
                 code="INVALID_FORMAT",
                 details={"format": name, "subtype": sub},
             ) from exc
-        return buffer.getvalue()
+        data_bytes = buffer.getvalue()
+        loop = self.metadata.get("loop")
+        if name == "wav" and isinstance(loop, dict) and {"bpm", "beats"} <= loop.keys():
+            from .wavchunks import add_loop_chunks
+
+            data_bytes = add_loop_chunks(
+                data_bytes,
+                num_frames=self.num_samples,
+                sample_rate=self.sample_rate,
+                beats=int(loop["beats"]),
+                bpm=float(loop["bpm"]),
+                meter=(int(loop.get("beats_per_bar", 4)), 4),
+            )
+        return data_bytes
 
     def to_base64(self, format: str = "wav", *, subtype: str | None = None) -> str:
         """``to_bytes`` as standard base64 text (no ``data:`` prefix)."""

@@ -1,5 +1,42 @@
-"""The Python SDK for a music-gen server (``from music_gen import APIClient``)."""
+"""The Python SDK for a music-gen server (``from music_gen import APIClient``).
 
-from ._client import APIClient, AsyncAPIClient, GenerationResult, StreamChunk, Task
+``APIClient`` and ``AsyncAPIClient`` speak every route of ``/api/v1`` with the typed requests
+of ``_types`` and raise every failure (error answers, transport failures, timeouts) as the
+library's own ``music_gen.errors``. This package imports no torch and nothing of the service.
+"""
 
-__all__ = ["APIClient", "AsyncAPIClient", "GenerationResult", "StreamChunk", "Task"]
+from ._async import AsyncAPIClient
+from ._sync import APIClient
+from ._types import (
+    Batch,
+    EditRequest,
+    GenerationRequest,
+    GenerationResult,
+    Health,
+    Model,
+    MultitrackRequest,
+    Readiness,
+    StreamChunk,
+    Task,
+    TaskList,
+    Upload,
+    UploadList,
+)
+
+__all__ = [
+    "APIClient",
+    "AsyncAPIClient",
+    "Batch",
+    "EditRequest",
+    "GenerationRequest",
+    "GenerationResult",
+    "Health",
+    "Model",
+    "MultitrackRequest",
+    "Readiness",
+    "StreamChunk",
+    "Task",
+    "TaskList",
+    "Upload",
+    "UploadList",
+]

@@ -115,6 +115,7 @@ class Composer:
             "prompt": plan.prompt,
             "seed": plan.seed,
             "duration": plan.duration,
+            "beat_offset_s": 0.0,  # the first beat is the first sample (loops cut from here)
             "plan": plan.to_dict(),
             "tracks": {
                 name: {"program": inst.program, "is_drum": inst.is_drum, "notes": len(notes)}

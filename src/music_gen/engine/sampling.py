@@ -23,14 +23,18 @@ from dataclasses import dataclass
 
 import torch
 
+from ..params import Sampling
+
 __all__ = ["SamplingParams", "apply_cfg", "select_next"]
 
 
 @dataclass(frozen=True)
 class SamplingParams:
-    temperature: float = 1.0
-    top_k: int = 250
-    top_p: float = 0.0
+    """The token sampler's settings (defaults: ``params.Sampling``'s)."""
+
+    temperature: float = Sampling.temperature
+    top_k: int = Sampling.top_k
+    top_p: float = Sampling.top_p
 
     @property
     def greedy(self) -> bool:

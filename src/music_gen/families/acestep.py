@@ -20,23 +20,32 @@ last step); the service sends progress, then the audio.
 from __future__ import annotations
 
 import inspect
-import json
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from ..audio import AudioOutput, load_audio
-from ..engine.generate import Progress
-from ..engine.loading import resolve_device, resolve_dtype
+from ..composition import CompositionPlan
 from ..errors import GenerationFailed, InvalidInput, ModelNotAvailable, UnknownModel
-from ..params import SongParams, resolve_seeds, validate_prompt
-from .adapters import merge_acestep_adapter
-from .base import Capability, ModelCard
+from ..params import EDIT_TASKS, TRACKS, Edit, Request, Song, SongParams
+from .base import (
+    ADAPTER_OPTIONS,
+    Cancelled,
+    Capability,
+    CheckpointFiles,
+    ModelCard,
+    MusicFamily,
+    Progress,
+)
+from .plans import plan_metadata, sample_bounds
+from .runner import Runner
+
+if TYPE_CHECKING:  # torch and diffusers load with a pipeline, not with this module
+    import torch
 
 __all__ = ["EDIT_TASKS", "TRACKS", "AceStepFamily", "acestep_card"]
 
@@ -53,24 +62,19 @@ ACESTEP_CAPABILITIES = frozenset(
         Capability.EDIT,
         Capability.STEMS,
         Capability.BATCH,
+        Capability.LOOP,  # instrumental only: a loop takes no lyrics
+        Capability.PLAN,  # sections as structure tags in the lyrics, styles in the caption
     }
 )
-EDIT_TASKS = ("repaint", "cover", "extract", "lego", "complete")
-#: ACE-Step 1.5's track names (extract, lego, complete)
-TRACKS = (
-    "vocals", "backing_vocals", "drums", "bass", "guitar", "keyboard", "percussion", "strings",
-    "synth", "fx", "brass", "woodwinds",
-)  # fmt: skip
 MAX_DURATION = 600.0  # ACE-Step 1.5 makes songs of up to 10 minutes
 MAX_LYRIC_TOKENS = 2048  # the pipeline's max_lyric_length
 #: crossfade (seconds) where a repainted range meets the source audio
 REPAINT_FADE = 0.01
 
-Cancelled = Callable[[], bool]
-
 
 def acestep_card(name: str, path: Path, max_duration: float = MAX_DURATION) -> ModelCard:
     """The card of a pipeline directory, read from its configs."""
+    import json
 
     def config(part: str) -> dict[str, Any]:
         file = path / part / "config.json"
@@ -78,14 +82,20 @@ def acestep_card(name: str, path: Path, max_duration: float = MAX_DURATION) -> M
 
     vae, dit = config("vae"), config("transformer")
     turbo = bool(dit.get("is_turbo")) or dit.get("model_version") == "turbo"
+    index_file = path / "model_index.json"
+    index = json.loads(index_file.read_text()) if index_file.is_file() else {}
+    tokenizer = index.get("audio_tokenizer", [None]) if index else ["unknown"]
+    # cover re-encodes the source through the audio tokenizer: a pipeline saved without one
+    # cannot cover (an unreadable index says nothing: every task is kept)
+    tasks = [t for t in EDIT_TASKS if t != "cover" or (tokenizer and tokenizer[0])]
     return ModelCard(
         name,
-        "acestep",
+        AceStepFamily.name,
         ACESTEP_CAPABILITIES,
         int(vae.get("sampling_rate", 48000)),
         int(vae.get("audio_channels", 2)),
         max_duration,
-        details={"turbo": turbo, "tracks": list(TRACKS), "edit_tasks": list(EDIT_TASKS)},
+        details={"turbo": turbo, "tracks": list(TRACKS), "edit_tasks": tasks},
     )
 
 
@@ -116,8 +126,20 @@ def _load_pipeline(model: str, dtype: torch.dtype, cache_dir: str | Path | None)
         ) from None
 
 
-class AceStepFamily:
+class AceStepFamily(MusicFamily):
     """Songs with sung lyrics from an ACE-Step 1.5 pipeline (48 kHz stereo)."""
+
+    name = "acestep"
+    class_names = ("AceStepPipeline",)
+    packages = ("torch", "diffusers")
+    options: ClassVar[Mapping[str, Any]] = ADAPTER_OPTIONS
+    parts = ("song",)
+    default_duration = 30.0
+
+    @classmethod
+    def inspect(cls, files: CheckpointFiles) -> ModelCard:
+        assert files.path is not None
+        return acestep_card(files.model, files.path)
 
     def __init__(
         self,
@@ -130,11 +152,15 @@ class AceStepFamily:
         adapter: str | Path | None = None,
         adapter_scale: float = 1.0,
     ) -> None:
+        from ..engine.loading import resolve_device, resolve_dtype
+
         started = time.perf_counter()
         dev = resolve_device(device)
         pipe = _load_pipeline(model, resolve_dtype(dtype, dev), cache_dir).to(dev)
         merged = None
         if adapter is not None:  # fused into the DiT's weights (families.adapters)
+            from .adapters import merge_acestep_adapter
+
             merged = merge_acestep_adapter(pipe, adapter, adapter_scale, model)
         self._setup(pipe, model, max_duration)
         if merged is not None:
@@ -153,7 +179,7 @@ class AceStepFamily:
 
     def _setup(self, pipe: Any, model: str, max_duration: float) -> None:
         self.pipe = pipe
-        self.device = pipe.device
+        self._device = pipe.device
         self.dtype = pipe.transformer.dtype
         self.pipe.set_progress_bar_config(disable=True)
         self.model_name = model
@@ -163,7 +189,7 @@ class AceStepFamily:
         self.default_guidance = 1.0 if self.pipe.is_turbo else guidance
         self.card = ModelCard(
             model,
-            "acestep",
+            self.name,
             ACESTEP_CAPABILITIES,
             int(self.pipe.sample_rate),
             int(self.pipe.vae.config.audio_channels),
@@ -171,22 +197,9 @@ class AceStepFamily:
             details={"turbo": self.pipe.is_turbo, "tracks": list(TRACKS)},
         )
 
-    # ------------------------------------------------------------------ facts
     @property
-    def sample_rate(self) -> int:
-        return self.card.sample_rate
-
-    @property
-    def channels(self) -> int:
-        return self.card.channels
-
-    @property
-    def max_duration(self) -> float:
-        return self.card.max_duration
-
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        return self.card.capabilities
+    def device(self) -> torch.device:
+        return self._device
 
     def __repr__(self) -> str:
         return (
@@ -194,59 +207,46 @@ class AceStepFamily:
             f"dtype={self.dtype}, turbo={self.pipe.is_turbo})"
         )
 
-    # ------------------------------------------------------------------ text2music
-    def generate(
-        self,
-        prompt: str,
-        lyrics: str | None = None,
-        duration: float = 30.0,
-        seed: int | None = None,
-        steps: int | None = None,
-        guidance_scale: float | None = None,
-        bpm: int | None = None,
-        key: str | None = None,
-        time_signature: str | None = None,
-        vocal_language: str = "en",
-        reference: Any = None,
-        progress: Progress | None = None,
-        *,
-        cancelled: Cancelled | None = None,
-    ) -> AudioOutput:
-        """A song of exactly ``duration`` seconds; ``lyrics`` with [verse]/[chorus] tags."""
-        return self.generate_batch(
-            [prompt], None if lyrics is None else [lyrics], duration, seed, steps, guidance_scale,
-            bpm, key, time_signature, vocal_language, reference, progress, cancelled=cancelled,
-        )[0]  # fmt: skip
+    def check_loaded(self, request: Request) -> Request:
+        """The lyrics fit the pipeline's text encoder."""
+        for song in (request.song or Song()).per_prompt(len(request.prompts)):
+            if song.lyrics:
+                tokens = len(self.pipe.tokenizer(song.lyrics)["input_ids"])
+                if tokens > MAX_LYRIC_TOKENS - 32:  # the language header takes a few
+                    raise InvalidInput(
+                        f"lyrics are {tokens} tokens long; this model reads at most "
+                        f"{MAX_LYRIC_TOKENS - 32}",
+                        code="INVALID_LYRICS",
+                        details={"tokens": tokens, "max_tokens": MAX_LYRIC_TOKENS - 32},
+                    )
+        return request
 
-    def generate_batch(
-        self,
-        prompts: Sequence[str],
-        lyrics: str | Sequence[str] | None = None,
-        duration: float = 30.0,
-        seed: int | Sequence[int] | None = None,
-        steps: int | None = None,
-        guidance_scale: float | None = None,
-        bpm: int | None = None,
-        key: str | None = None,
-        time_signature: str | None = None,
-        vocal_language: str = "en",
-        reference: Any = None,
-        progress: Progress | None = None,
-        *,
-        cancelled: Cancelled | None = None,
+    # ------------------------------------------------------------------ text2music
+    def runner(self, capacity: int = 4) -> Runner:
+        """Songs one pipeline call at a time on a thread of their own
+        (``families.acestep_runner``)."""
+        from .acestep_runner import SongRunner
+
+        return SongRunner(self, capacity, max_batch=capacity)
+
+    def _generate(
+        self, request: Request, progress: Progress | None, cancelled: Cancelled | None
     ) -> list[AudioOutput]:
-        """One song per prompt; prompts whose text and lyrics are of equal token length share one
-        pipeline call. With one seed per prompt each output equals its single run (each row
-        draws its noise from its own generator)."""
-        texts = _prompts(prompts)
-        lyric_list = _per_prompt(lyrics, len(texts))
-        checked = [self._song(duration, lyr, steps, guidance_scale, bpm, key, time_signature,
-                              vocal_language) for lyr in lyric_list]  # fmt: skip
-        seeds = resolve_seeds(seed, len(texts))
+        """One song of exactly ``duration`` seconds per prompt (``lyrics`` with
+        [verse]/[chorus] tags); prompts whose text and lyrics are of equal token length share
+        one pipeline call. With one seed per prompt each output equals its single run (each
+        row draws its noise from its own generator)."""
+        import torch
+
+        texts = list(request.prompts)
+        duration = float(request.duration or self.default_duration)
+        song = request.song or Song()
+        checked = [SongParams.of(duration, s) for s in song.per_prompt(len(texts))]
+        seeds = request.seeds()
         call: dict[str, Any] = {}
-        if reference is not None:
-            call["reference_audio"] = torch.from_numpy(self._audio(reference, "reference"))
-        meta = {"task": "text2music", "reference": reference is not None}
+        if song.reference is not None:
+            call["reference_audio"] = torch.from_numpy(self._audio(song.reference, "reference"))
+        meta = {"task": "text2music", "reference": song.reference is not None}
         outputs: dict[int, AudioOutput] = {}
         for rows in self._groups(texts, checked):
             done = self._run(
@@ -257,6 +257,35 @@ class AceStepFamily:
                 out.metadata.update(batch_index=i, batch_size=len(texts))
                 outputs[i] = out
         return [outputs[i] for i in range(len(texts))]
+
+    def _generate_plan(
+        self,
+        plan: CompositionPlan,
+        seed: int,
+        params: Mapping[str, Any],
+        progress: Progress | None,
+        cancelled: Cancelled | None,
+    ) -> AudioOutput:
+        """One song as long as the plan: the caption is the global styles and every section's
+        (in order), the lyrics each section's lines under its ``[name]`` tag (the plan's lines
+        win over ``lyrics=``), BPM and key the plan's (else the first section's)."""
+        first = plan.sections[0]
+        keywords = dict(params)
+        if plan.lyrics:
+            keywords["lyrics"] = plan.lyrics
+        keywords.setdefault("bpm", plan.bpm if plan.bpm is not None else first.bpm)
+        keywords.setdefault("key", plan.key if plan.key is not None else first.key)
+        request = self.check_inputs(
+            self.request([plan.prompt()], duration=plan.duration, seed=seed, **keywords)
+        )
+        [out] = self._generate(request, progress, cancelled)
+        bounds = sample_bounds(plan, self)
+        honoured = {"sections": "approximate (structure tags in the lyrics)", "lines": "exact",
+                    "styles": "approximate (one caption for the song)", "bpm": "exact",
+                    "key": "exact", "negative_styles": "ignored"}  # fmt: skip
+        prompts = [plan.prompt(i) for i in range(len(plan.sections))]
+        out.metadata["plan"] = plan_metadata(plan, bounds, self.sample_rate, prompts, honoured)
+        return out
 
     def _groups(self, texts: list[str], songs: list[SongParams]) -> list[list[int]]:
         """Rows that share one pipeline call: those whose prompt and lyrics tokenize to the same
@@ -273,37 +302,11 @@ class AceStepFamily:
             groups.setdefault(key, []).append(i)
         return list(groups.values())
 
-    def generate_stream(self, prompt: str, **kwargs: Any) -> Iterator[AudioOutput]:
-        """The whole song as one final chunk (a diffusion model has no partial audio)."""
-        out = self.generate(prompt, **kwargs)
-        out.metadata.update(chunk_index=0, start_s=0.0, final=True)
-        yield out
-
     # ------------------------------------------------------------------ editing
-    def edit(
-        self,
-        task: str,
-        source: Any,
-        prompt: str = "",
-        lyrics: str | None = None,
-        *,
-        start: float | None = None,
-        end: float | None = None,
-        strength: float = 1.0,
-        track: str | None = None,
-        tracks: Sequence[str] | None = None,
-        seed: int | None = None,
-        steps: int | None = None,
-        guidance_scale: float | None = None,
-        bpm: int | None = None,
-        key: str | None = None,
-        time_signature: str | None = None,
-        vocal_language: str = "en",
-        reference: Any = None,
-        progress: Progress | None = None,
-        cancelled: Cancelled | None = None,
+    def _edit(
+        self, request: Request, progress: Progress | None, cancelled: Cancelled | None
     ) -> AudioOutput:
-        """Edit ``source`` (a path, bytes, array at 48 kHz or AudioOutput):
+        """Edit the request's source (a path, bytes, array at 48 kHz or AudioOutput):
 
         - ``repaint``: regenerate ``start..end`` seconds; outside it the audio is the source's
           (spliced back with 10 ms crossfades).
@@ -314,42 +317,41 @@ class AceStepFamily:
         - ``complete``: add ``tracks`` to the source.
         The output has the source's length.
         """
-        if task not in EDIT_TASKS:
-            raise InvalidInput(
-                f"unknown edit task {task!r}; choose one of {', '.join(EDIT_TASKS)}",
-                code="INVALID_TASK",
-                details={"task": task, "tasks": list(EDIT_TASKS)},
-            )
-        src = self._audio(source, "source")
+        import torch
+
+        from ..params import check_duration
+
+        edit: Edit | None = request.edit
+        assert edit is not None
+        src = self._audio(edit.source, "source")
         length = src.shape[-1] / self.sample_rate
-        text = validate_prompt(prompt) if (prompt or "").strip() else ""
-        song = self._song(length, lyrics, steps, guidance_scale, bpm, key, time_signature,
-                          vocal_language)  # fmt: skip
+        check_duration(length, self.max_duration)
+        song = SongParams.of(length, request.song or Song())
+        task = edit.task
         call: dict[str, Any] = {"task_type": task, "src_audio": torch.from_numpy(src)}
-        if task in ("repaint", "lego") and (start is not None or end is not None):
-            lo, hi = _range(start, end, length)
+        if task in ("repaint", "lego") and (edit.start is not None or edit.end is not None):
+            lo, hi = edit.span(length)
             call.update(repainting_start=lo, repainting_end=hi)
         if task == "cover":
-            if (
-                isinstance(strength, bool)
-                or not isinstance(strength, int | float)
-                or not (0.0 <= strength <= 1.0)
-            ):
-                raise InvalidInput("strength must be within [0, 1]", code="INVALID_STRENGTH")
             if self.pipe.audio_tokenizer is None:
                 raise InvalidInput(
                     f"{self.model_name!r} has no audio tokenizer, which cover needs",
                     code="UNSUPPORTED_TASK",
                 )
-            call["audio_cover_strength"] = float(strength)
+            call["audio_cover_strength"] = float(
+                Edit.STRENGTH if edit.strength is None else edit.strength
+            )
         if task in ("extract", "lego"):
-            call["track_name"] = _track(track)
+            call["track_name"] = edit.track
         if task == "complete":
-            call["complete_track_classes"] = [_track(t) for t in (tracks or ["drums", "bass"])]
+            call["complete_track_classes"] = list(edit.tracks or Edit.DEFAULT_TRACKS)
+        reference = request.song.reference if request.song is not None else None
         if reference is not None:
             call["reference_audio"] = torch.from_numpy(self._audio(reference, "reference"))
         meta = {"task": task, "source_seconds": length, **_task_meta(call)}
-        [out] = self._run([text], [song], resolve_seeds(seed, 1), call, progress, cancelled, meta)
+        [out] = self._run(
+            [request.prompt], [song], request.seeds(), call, progress, cancelled, meta
+        )
         if task == "repaint":
             lo, hi = call.get("repainting_start", 0.0), call.get("repainting_end", length)
             out = AudioOutput(
@@ -358,34 +360,9 @@ class AceStepFamily:
         return out
 
     # ------------------------------------------------------------------ internals
-    def _song(
-        self,
-        duration: Any,
-        lyrics: Any,
-        steps: Any,
-        guidance: Any,
-        bpm: Any,
-        key: Any,
-        time_signature: Any,
-        language: Any,
-    ) -> SongParams:
-        song = SongParams.validate(
-            duration=duration, max_duration=self.max_duration, lyrics=lyrics, steps=steps,
-            guidance_scale=guidance, bpm=bpm, key=key, time_signature=time_signature,
-            vocal_language=language,
-        )  # fmt: skip
-        if song.lyrics:
-            tokens = len(self.pipe.tokenizer(song.lyrics)["input_ids"])
-            if tokens > MAX_LYRIC_TOKENS - 32:  # the language header takes a few
-                raise InvalidInput(
-                    f"lyrics are {tokens} tokens long; this model reads at most "
-                    f"{MAX_LYRIC_TOKENS - 32}",
-                    code="INVALID_LYRICS",
-                    details={"tokens": tokens, "max_tokens": MAX_LYRIC_TOKENS - 32},
-                )
-        return song
-
     def _audio(self, source: Any, name: str) -> np.ndarray:
+        import torch
+
         rate = self.sample_rate if isinstance(source, np.ndarray | torch.Tensor) else None
         audio = load_audio(
             source, sample_rate=rate, target_sample_rate=self.sample_rate, channels=self.channels,
@@ -403,6 +380,8 @@ class AceStepFamily:
         cancelled: Cancelled | None,
         meta: dict[str, Any],
     ) -> list[AudioOutput]:
+        import torch
+
         started = time.perf_counter()
         first = songs[0]
         steps = first.steps or self.default_steps
@@ -468,43 +447,6 @@ class AceStepFamily:
             )
             for i in range(len(texts))
         ]
-
-
-def _prompts(prompts: Sequence[str]) -> list[str]:
-    if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
-        raise InvalidInput("prompts must be a non-empty list of strings", code="INVALID_PROMPT")
-    return [validate_prompt(p) for p in prompts]
-
-
-def _per_prompt(lyrics: str | Sequence[str] | None, count: int) -> list[str | None]:
-    if lyrics is None or isinstance(lyrics, str):
-        return [lyrics] * count
-    values: list[str | None] = list(lyrics)
-    if len(values) != count:
-        raise InvalidInput(f"{len(values)} lyrics given for {count} prompts", code="INVALID_LYRICS")
-    return values
-
-
-def _range(start: float | None, end: float | None, length: float) -> tuple[float, float]:
-    lo = 0.0 if start is None else float(start)
-    hi = length if end is None or end < 0 else float(end)
-    if not 0.0 <= lo < hi <= length + 1e-6:
-        raise InvalidInput(
-            f"the range {lo:g}..{hi:g} s must lie within the source's 0..{length:g} s",
-            code="INVALID_RANGE",
-            details={"start": lo, "end": hi, "source_seconds": length},
-        )
-    return lo, min(hi, length)
-
-
-def _track(name: Any) -> str:
-    if not isinstance(name, str) or name.strip().lower() not in TRACKS:
-        raise InvalidInput(
-            f"unknown track {name!r}; choose one of {', '.join(TRACKS)}",
-            code="INVALID_TRACK",
-            details={"tracks": list(TRACKS)},
-        )
-    return name.strip().lower()
 
 
 def _task_meta(call: dict[str, Any]) -> dict[str, Any]:

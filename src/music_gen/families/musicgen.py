@@ -16,27 +16,34 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..audio import AudioOutput
-from ..engine.batching import ContinuousBatcher
-from ..engine.codec import encode_audio
-from ..engine.engine import Engine
-from ..engine.generate import Progress
-from ..engine.loading import LoadedModel, load_model
-from ..engine.runtime import PreparedRequest, Runtime, splice_prompt
-from ..engine.streaming import ChunkDecoder, chunk_bounds
+from ..engine.hub import _known
 from ..errors import GenerationFailed, InvalidInput
-from ..inputs import AudioSource, continuation_audio, melody_audio, prompt_groups
-from ..params import GenerationParams, resolve_seeds, validate_prompt
-from .adapters import load_row_adapter, merge_musicgen_adapter
-from .base import Capability, ModelCard
+from ..params import Conditioning, GenerationParams, Request, Sampling
+from .base import (
+    ADAPTER_OPTIONS,
+    Cancelled,
+    Capability,
+    CheckpointFiles,
+    ModelCard,
+    MusicFamily,
+    Progress,
+)
+from .runner import Runner
+
+if TYPE_CHECKING:  # torch and the engine load with a checkpoint, not with this module
+    import torch
+
+    from ..engine.batching import ContinuousBatcher
+    from ..engine.runtime import PreparedRequest
 
 __all__ = ["MusicGenFamily", "musicgen_capabilities"]
+
+MAX_DURATION = 300.0
 
 
 def musicgen_capabilities(melody: bool, channels: int) -> frozenset[Capability]:
@@ -47,6 +54,8 @@ def musicgen_capabilities(melody: bool, channels: int) -> frozenset[Capability]:
         Capability.STREAM,
         Capability.BATCH,
         Capability.MULTITRACK,
+        Capability.LOOP,
+        Capability.PLAN,  # window by window, each continued from the last (families.plans)
     }
     if melody:
         caps.add(Capability.MELODY)
@@ -55,7 +64,7 @@ def musicgen_capabilities(melody: bool, channels: int) -> frozenset[Capability]:
     return frozenset(caps)
 
 
-class MusicGenFamily:
+class MusicGenFamily(MusicFamily):
     """Text-to-music with a MusicGen checkpoint.
 
     ``model`` is a hub id (``"facebook/musicgen-small"``, or a short name such as
@@ -73,6 +82,40 @@ class MusicGenFamily:
     (weight-only, per-channel scales).
     """
 
+    name = "musicgen"
+    model_types = ("musicgen", "musicgen_melody")
+    fallback = True  # a published name, or a repo not cached: its loader says what is wrong
+    packages = ("torch", "transformers")
+    options: ClassVar[Mapping[str, Any]] = {
+        "engine": "fast",
+        "quantize": None,
+        "window_seconds": 30.0,
+        "stride_seconds": 18.0,
+        **ADAPTER_OPTIONS,
+    }
+    parts = ("sampling", "conditioning")
+
+    @classmethod
+    def claims(cls, files: CheckpointFiles) -> bool:
+        return super().claims(files) or _known(files.model) is not None
+
+    @classmethod
+    def inspect(cls, files: CheckpointFiles) -> ModelCard:
+        info = _known(files.model)
+        size, channels, melody, rate = "unknown", 1, False, 32000
+        if info is not None:
+            size, channels, melody = info.parameters, info.channels, info.melody
+        elif files.config is not None:
+            config = files.config
+            decoder, codec = config.get("decoder", {}), config.get("audio_encoder", {})
+            channels = int(decoder.get("audio_channels", 1))
+            melody = config.get("model_type") == "musicgen_melody"
+            rate = int(codec.get("sampling_rate", 32000))
+        return ModelCard(
+            files.model, cls.name, musicgen_capabilities(melody, channels), rate, channels,
+            MAX_DURATION, size,
+        )  # fmt: skip
+
     def __init__(
         self,
         model: str = "facebook/musicgen-small",
@@ -80,7 +123,7 @@ class MusicGenFamily:
         dtype: str | torch.dtype | None = None,
         cache_dir: str | Path | None = None,
         *,
-        max_duration: float = 300.0,
+        max_duration: float = MAX_DURATION,
         window_seconds: float = 30.0,
         stride_seconds: float = 18.0,
         engine: str = "fast",
@@ -88,18 +131,23 @@ class MusicGenFamily:
         adapter: str | Path | None = None,
         adapter_scale: float = 1.0,
     ) -> None:
+        from ..engine.engine import Engine
+        from ..engine.loading import load_model
+        from ..engine.runtime import Runtime
+
         if not 0 < stride_seconds < window_seconds:
             raise InvalidInput("stride_seconds must be within (0, window_seconds)")
         started = time.perf_counter()
-        self.loaded: LoadedModel = load_model(model, device, dtype, cache_dir)
+        self.loaded = load_model(model, device, dtype, cache_dir)
         self.adapter: dict[str, Any] | None = None
         if adapter is not None:  # merged into the weights before any engine is built on them
+            from .adapters import merge_musicgen_adapter
+
             self.adapter = merge_musicgen_adapter(self.loaded.model, adapter, adapter_scale, model)
             self.loaded.extra["adapter"] = self.adapter  # recorded in every output's metadata
         self.engine = Engine(self.loaded, engine, quantize)
         self.load_seconds = time.perf_counter() - started
         self.model_name = model
-        self._max_duration = float(max_duration)
         self.window_seconds = float(window_seconds)
         self.stride_seconds = float(stride_seconds)
         self.runtime = Runtime(
@@ -109,24 +157,24 @@ class MusicGenFamily:
         self._batchers: weakref.WeakSet[ContinuousBatcher] = weakref.WeakSet()
         self.card = ModelCard(
             model,
-            "musicgen",
+            self.name,
             musicgen_capabilities(self.loaded.melody, self.loaded.audio_channels),
             self.loaded.sample_rate,
             self.loaded.audio_channels,
-            self._max_duration,
+            float(max_duration),
             details={"adapter": self.adapter} if self.adapter else {},
         )
 
-    @property
-    def max_duration(self) -> float:
-        return self._max_duration
+    def runner(self, capacity: int = 4) -> Runner:
+        """Its continuous batcher, streams beside it (``families.musicgen_runner``)."""
+        from .musicgen_runner import MusicGenRunner
 
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        return self.card.capabilities
+        return MusicGenRunner(self, capacity)
 
     def batcher(self, max_requests: int = 4) -> ContinuousBatcher | None:
         """A continuous batcher over this checkpoint (None unless ``engine="fast"``)."""
+        from ..engine.batching import ContinuousBatcher
+
         if self.engine.decoder is None:
             return None
         batcher = ContinuousBatcher(self.runtime, max_requests)
@@ -136,48 +184,46 @@ class MusicGenFamily:
     def prepare(
         self,
         prompt: str,
-        duration: float = 10.0,
-        temperature: float = 1.0,
-        top_k: int = 250,
-        top_p: float = 0.0,
-        seed: int | None = None,
-        guidance_scale: float = 3.0,
-        melody: AudioSource | None = None,
-        continuation: AudioSource | None = None,
+        *,
         adapter: str | Path | None = None,
         adapter_scale: float = 1.0,
+        **params: Any,
     ) -> PreparedRequest:
-        """Validate one request and turn it into model inputs (for ``batcher().submit``).
+        """Validate one request (``generate``'s keywords) and turn it into model inputs (for
+        ``batcher().submit``).
 
         ``adapter``: a LoRA adapter for this request only, applied unmerged so that one batch
         can mix adapters (and none); loaded on first use, evicted least recently used."""
-        req = self._prepare(
-            [prompt], duration, temperature, top_k, top_p, seed, guidance_scale, melody,
-            continuation,
-        )  # fmt: skip
+        req = self._prepare(self.check_inputs(self.request([prompt], **params)))
         if adapter is not None:
+            from .adapters import load_row_adapter
+
             in_use = set().union(*(b.adapters_in_use() for b in self._batchers))
             req.adapter = load_row_adapter(
                 self.engine, adapter, adapter_scale, self.model_name, in_use
             )
         return req
 
+    def prepare_request(self, request: Request) -> PreparedRequest:
+        """Model inputs for a request ``check_request`` validated already (a job's)."""
+        return self._prepare(self.check_loaded(request))
+
     # ------------------------------------------------------------------ facts about the model
-    @property
-    def sample_rate(self) -> int:
-        return self.loaded.sample_rate
-
-    @property
-    def channels(self) -> int:
-        return self.loaded.audio_channels
-
     @property
     def frame_rate(self) -> float:
         return self.runtime.frame_rate
 
     @property
     def supports_melody(self) -> bool:
-        return self.loaded.melody
+        return bool(self.loaded.melody)
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.loaded.hop_length / self.sample_rate  # 640 / 32000: 50 frames/s
+
+    @property
+    def context_seconds(self) -> float:
+        return self.window_seconds - self.stride_seconds  # as long windows overlap
 
     @property
     def device(self) -> torch.device:
@@ -191,61 +237,20 @@ class MusicGenFamily:
         )
 
     # ------------------------------------------------------------------ generation
-    def generate(
-        self,
-        prompt: str,
-        duration: float = 10.0,
-        temperature: float = 1.0,
-        top_k: int = 250,
-        top_p: float = 0.0,
-        seed: int | None = None,
-        guidance_scale: float = 3.0,
-        melody: AudioSource | None = None,
-        continuation: AudioSource | None = None,
-        progress: Progress | None = None,
-    ) -> AudioOutput:
-        """Generate ``duration`` seconds of audio for ``prompt``.
+    def _generate(
+        self, request: Request, progress: Progress | None, cancelled: Cancelled | None
+    ) -> list[AudioOutput]:
+        """All prompts in one padded decoder pass (melody checkpoints: one per prompt length).
 
         ``melody`` (melody checkpoints only) conditions on the chroma of an audio file, array or
         AudioOutput; ``continuation`` continues an audio prompt: the output starts with that
-        audio and ``duration`` is the total length. ``progress(steps_done, steps_total)`` is
-        called after every decoder step.
+        audio and ``duration`` is the total length.
         """
-        return self.generate_batch(
-            [prompt],
-            duration,
-            temperature,
-            top_k,
-            top_p,
-            seed,
-            guidance_scale,
-            melody,
-            continuation,
-            progress,
-        )[0]
+        import torch
 
-    def generate_batch(
-        self,
-        prompts: Sequence[str],
-        duration: float = 10.0,
-        temperature: float = 1.0,
-        top_k: int = 250,
-        top_p: float = 0.0,
-        seed: int | Sequence[int] | None = None,
-        guidance_scale: float = 3.0,
-        melody: AudioSource | None = None,
-        continuation: AudioSource | None = None,
-        progress: Progress | None = None,
-    ) -> list[AudioOutput]:
-        """Generate one output per prompt in one padded decoder pass.
+        from ..inputs import prompt_groups
 
-        ``seed``: an int seeds every output with it (an output depends only on its prompt and
-        seed, never on its batch or position), a sequence gives each prompt its own, ``None``
-        draws fresh seeds (recorded in each output's metadata).
-        """
-        req = self._prepare(
-            prompts, duration, temperature, top_k, top_p, seed, guidance_scale, melody, continuation
-        )
+        req = self._prepare(request)
         groups = prompt_groups(self.loaded, req.texts)
         codes_by_row: dict[int, torch.Tensor] = {}
         t_decode = time.perf_counter()
@@ -256,6 +261,8 @@ class MusicGenFamily:
                 for step, _ in enumerate(stream, start=1 + g * steps):
                     if progress is not None:
                         progress(step, steps * len(groups))
+                    if cancelled is not None and cancelled():
+                        raise GenerationFailed("cancelled", code="CANCELLED")
                 codes = stream.codes()
                 codes_by_row.update({i: codes[j] for j, i in enumerate(rows)})
             all_codes = torch.stack([codes_by_row[i] for i in range(len(req.texts))])  # [B, K, T]
@@ -281,41 +288,15 @@ class MusicGenFamily:
             for i in range(len(req.texts))
         ]
 
-    def generate_stream(
-        self,
-        prompt: str,
-        duration: float = 10.0,
-        temperature: float = 1.0,
-        top_k: int = 250,
-        top_p: float = 0.0,
-        seed: int | None = None,
-        guidance_scale: float = 3.0,
-        melody: AudioSource | None = None,
-        continuation: AudioSource | None = None,
-        *,
-        chunk_seconds: float = 1.0,
-        first_chunk_seconds: float = 0.25,
+    def _stream(
+        self, request: Request, chunk_seconds: float, first_chunk_seconds: float
     ) -> Iterator[AudioOutput]:
-        """Yield the audio in chunks while it is generated (same audio as ``generate`` with the
-        same seed, up to the chunked codec decode's small error; see ``engine.streaming``).
+        """The audio in chunks while it is generated (same audio as ``generate`` with the
+        same seed, up to the chunked codec decode's small error; see ``engine.streaming``)."""
+        from ..engine.runtime import splice_prompt
+        from ..engine.streaming import ChunkDecoder, chunk_bounds
 
-        The first chunk is ``first_chunk_seconds`` long (latency), then ``chunk_seconds`` each;
-        every chunk's metadata has ``chunk_index``, ``start_s`` and ``final``; the last chunk's
-        carries the whole generation's metadata too.
-        """
-        if not (first_chunk_seconds > 0 and chunk_seconds > 0):
-            raise InvalidInput("chunk sizes must be > 0 seconds")
-        req = self._prepare(
-            [prompt],
-            duration,
-            temperature,
-            top_k,
-            top_p,
-            seed,
-            guidance_scale,
-            melody,
-            continuation,
-        )
+        req = self._prepare(request)
         hop = self.loaded.hop_length
         chunks = ChunkDecoder(self.loaded.model.audio_encoder, self.channels, hop)
         stream = self.runtime.code_stream(req, [0])
@@ -363,35 +344,24 @@ class MusicGenFamily:
             pending = upcoming
 
     # ------------------------------------------------------------------ internals
-    def _prepare(
-        self,
-        prompts: Sequence[str],
-        duration: Any,
-        temperature: Any,
-        top_k: Any,
-        top_p: Any,
-        seed: Any,
-        guidance_scale: Any,
-        melody: AudioSource | None,
-        continuation: AudioSource | None,
-    ) -> PreparedRequest:
+    def _prepare(self, request: Request) -> PreparedRequest:
+        """A validated request as model inputs: seeds drawn, audio read and encoded."""
+        import torch
+
+        from ..engine.codec import encode_audio
+        from ..engine.runtime import PreparedRequest
+        from ..inputs import continuation_audio, melody_audio
+
         started = time.perf_counter()
-        if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
-            raise InvalidInput("prompts must be a non-empty list of strings", code="INVALID_PROMPT")
-        texts = [validate_prompt(p) for p in prompts]
-        params = GenerationParams.validate(
-            duration=duration,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            guidance_scale=guidance_scale,
-            max_duration=self.max_duration,
-        )
-        seeds = resolve_seeds(seed, len(texts))
-        num_samples = round(params.duration * self.sample_rate)
-        melody_samples = melody_audio(self.loaded, self.model_name, melody)
+        duration = float(request.duration or self.default_duration)
+        params = GenerationParams.of(duration, request.sampling or Sampling())
+        cond = request.conditioning or Conditioning()
+        texts = list(request.prompts)
+        seeds = request.seeds()
+        num_samples = round(duration * self.sample_rate)
+        melody_samples = melody_audio(self.loaded, self.model_name, cond.melody)
         prompt_audio = continuation_audio(
-            self.loaded, continuation, num_samples, self.runtime.window_frames
+            self.loaded, cond.continuation, num_samples, self.runtime.window_frames
         )
         prompt_codes = None
         if prompt_audio is not None:

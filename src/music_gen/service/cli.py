@@ -113,11 +113,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args, auth=False if args.no_auth else None, **_ray_overrides(args))
     import uvicorn
 
-    from .api.app import create_app
+    from .app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # 8 lines of noise
     logging.getLogger("alembic.runtime.migration").addFilter(_quiet_alembic)
+    if settings.ray_address and settings.ray_address != "local":
+        from .core.ray_backend import join
+
+        join(settings.ray_address)  # here, a refusal is one line (not a failed app startup)
     hint = first_contact(settings, args)
     if hint:
         print(hint, flush=True)

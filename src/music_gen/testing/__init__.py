@@ -2,6 +2,7 @@
 
 - ``make_tiny_checkpoint`` / ``make_checkpoint``: MusicGen (transformers layout).
 - ``make_tiny_song_pipeline`` / ``acestep_configs``: ACE-Step 1.5 (diffusers layout).
+- ``make_tiny_audio_pipeline``: Stable Audio (diffusers ``StableAudioPipeline`` layout).
 """
 
 from .acestep import (
@@ -17,6 +18,7 @@ from .musicgen import (
     make_checkpoint,
     make_tiny_checkpoint,
 )
+from .stable_audio import make_tiny_audio_pipeline
 
 __all__ = [
     "ACESTEP_ARCHITECTURES",
@@ -26,6 +28,7 @@ __all__ = [
     "build_tokenizer",
     "make_checkpoint",
     "make_song_pipeline",
+    "make_tiny_audio_pipeline",
     "make_tiny_checkpoint",
     "make_tiny_song_pipeline",
 ]

@@ -17,7 +17,7 @@ from adapter_helpers import start_with_env
 from service_helpers import postgres_database
 
 from music_gen.service.adapters.common import AdapterBase
-from music_gen.service.api.app import default_adapters
+from music_gen.service.app import default_adapters
 from music_gen.service.core.auth import hash_key
 from music_gen.service.core.db import Database, open_database, upgrade
 from music_gen.service.core.plugins import migrations_of

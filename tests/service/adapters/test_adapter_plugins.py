@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from music_gen.service.adapters.common import VendorAdapter
-from music_gen.service.api.app import create_app
+from music_gen.service.app import create_app
 from music_gen.service.core.settings import Settings
 
 

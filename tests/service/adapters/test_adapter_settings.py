@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from music_gen.service.adapters import leap, modelslab, segmind
-from music_gen.service.api.app import default_adapters
+from music_gen.service.app import default_adapters
 from music_gen.service.core.settings import Settings
 
 ENV = {

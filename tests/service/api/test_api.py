@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from service_helpers import wait_for
+from service_helpers import wait_for, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -162,10 +162,8 @@ def test_batch(alice):
 
 def test_cancel_running_job(server, alice):
     task = alice.post("/generate", json={"prompt": "long drone", "duration": 25}).json()
-    deadline = time.monotonic() + 30
-    while alice.get(f"/generate/{task['task_id']}").json()["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: alice.get(f"/generate/{task['task_id']}").json()["status"] == "running",
+               30, "the job to run")  # fmt: skip
     r = alice.delete(f"/generate/{task['task_id']}")
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     time.sleep(0.5)
@@ -173,10 +171,8 @@ def test_cancel_running_job(server, alice):
     assert final["status"] == "cancelled" and final["audio_url"] is None
     again = alice.delete(f"/generate/{task['task_id']}")
     assert again.status_code == 409 and again.json()["error"]["code"] == "NOT_CANCELLABLE"
-    deadline = time.monotonic() + 10  # the worker drops it at its next turn
-    while task["task_id"] in server.state.worker.running:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: task["task_id"] not in server.state.worker.running, 10,
+               "the worker to drop it at its next turn")  # fmt: skip
 
 
 def test_audio_range_and_conversion(alice):

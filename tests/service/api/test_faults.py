@@ -4,7 +4,6 @@ result conversions that must not outlive their result."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import signal
@@ -16,7 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 from fault_helpers import CuttableProxy, SlowTone, start_server_with, tiny_tmpfs
-from service_helpers import free_port, keystore, postgres_database, start_server, wait_for
+from service_helpers import (
+    free_port,
+    keystore,
+    postgres_database,
+    start_server,
+    wait_for,
+    wait_until,
+)
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -83,9 +89,8 @@ def test_postgresql_cut_off_answers_503_and_creates_nothing(tmp_path):
             ready = _ready(srv.url)
             assert ready.status_code == 503 and "database" in ready.json()["detail"]
             proxy.restore()
-            deadline = time.monotonic() + 30
-            while _ready(srv.url).status_code != 200 and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until(lambda: _ready(srv.url).status_code == 200, 30, "ready again",
+                       interval=0.2)  # fmt: skip
             accepted = client.post("/generate", json={"prompt": "y", "duration": 0.2})
             assert accepted.status_code == 202, accepted.text
             assert wait_for(client, accepted.json()["task_id"])["status"] == "succeeded"
@@ -126,10 +131,8 @@ def test_postgresql_cut_while_a_job_finishes_is_retried_not_stuck(tmp_path):
         try:
             client = srv.client(srv.key())
             task = client.post("/generate", json={"prompt": "x", "duration": 0.1}).json()
-            deadline = time.monotonic() + 60
-            while client.get(f"/generate/{task['task_id']}").json()["status"] != "running":
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
+            wait_until(lambda: client.get(f"/generate/{task['task_id']}").json()["status"]
+                       == "running", 60, "the job to run", interval=0.02)  # fmt: skip
             proxy.cut()  # inside the 2 s step: the result arrives with no database
             time.sleep(4.0)
             proxy.restore()
@@ -234,7 +237,7 @@ def _no_proxy_env(monkeypatch):
 # ---------------------------------------------------------------- finding 1: SIGSTOP
 _SLOW_SERVER = """
 import sys, time, uvicorn
-from music_gen.service.api.app import create_app
+from music_gen.service.app import create_app
 from music_gen.service.core.backends import ToneBackend
 from music_gen.service.core.settings import Settings
 
@@ -259,25 +262,25 @@ def _slow_server(tmp_path: Path, lease: float) -> tuple[subprocess.Popen[bytes],
     args = [sys.executable, str(tmp_path / "slow.py"), str(tmp_path), str(port), str(lease)]
     proc = subprocess.Popen(args, env={**os.environ}, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("server A did not start")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url, key
-        time.sleep(0.1)
+
+    def up() -> bool:
+        assert proc.poll() is None, "server A exited"
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+
+    try:
+        wait_until(up, 120, "server A to start", interval=0.1, ignore=(httpx.HTTPError,))
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc, url, key
 
 
 def _running(url: str, task: str, headers: dict[str, str]) -> dict:
-    deadline = time.monotonic() + 60
-    while True:
+    def running() -> dict | None:
         job = httpx.get(f"{url}/generate/{task}", headers=headers).json()
-        if job["status"] == "running":
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.02)
+        return job if job["status"] == "running" else None
+
+    return wait_until(running, 60, f"task {task} to run", interval=0.02)
 
 
 def test_a_second_server_on_the_same_data_directory_leaves_the_first_ones_jobs(tmp_path):
@@ -309,7 +312,6 @@ def test_a_stopped_server_that_lost_its_job_keeps_the_winners_result(tmp_path):
     b = None
     headers = {"Authorization": f"Bearer {key}"}
     try:
-        deadline = time.monotonic() + 120
         task = httpx.post(f"{url_a}/generate", json={"prompt": "x", "duration": 0.1},
                           headers=headers).json()["task_id"]  # fmt: skip
         _running(url_a, task, headers)  # A claims it and enters its 2 s step
@@ -319,12 +321,9 @@ def test_a_stopped_server_that_lost_its_job_keeps_the_winners_result(tmp_path):
             won = wait_for(client, task)
         assert won["status"] == "succeeded" and won["attempts"] == 2
         a.send_signal(signal.SIGCONT)
-        while True:  # A finishes its step, handles its result and forgets the job
-            ready = httpx.get(f"{url_a}/health/ready", timeout=10).json()
-            if ready["running"] == 0:
-                break
-            assert time.monotonic() < deadline, ready
-            time.sleep(0.1)
+        wait_until(lambda: httpx.get(f"{url_a}/health/ready", timeout=10).json()["running"] == 0,
+                   120, "A to finish its step, handle its result and forget the job",
+                   interval=0.1)  # fmt: skip
         for base in (url_a, b.url):
             after = httpx.get(f"{base}/generate/{task}", headers=headers).json()
             path = httpx.URL(won["audio_url"]).path
@@ -375,9 +374,7 @@ def test_a_job_failed_by_the_reaper_after_a_kill_sends_its_webhook(tmp_path):
         with b.client(key) as client:
             done = wait_for(client, task)
         assert done["status"] == "failed" and done["attempts"] == 1
-        deadline = time.monotonic() + 30
-        while not events and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: events, 30, "the webhook")
         assert [(e["task_id"], e["type"]) for e in events] == [(task, "task.failed")]
     finally:
         a.kill()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from service_helpers import Server, postgres_database, start_server, wait_for
+from service_helpers import Server, postgres_database, start_server, wait_for, wait_until
 from sqlalchemy import select
 
 from music_gen.service.api.views import public_params
@@ -126,10 +125,8 @@ def test_queue_position_and_purge_of_a_job_that_has_not_ended(server, alice):
         alice.post("/generate", json={"prompt": f"next {i}", "duration": 0.2}).json()
         for i in range(2)
     ]
-    deadline = time.monotonic() + 30
-    while alice.get(f"/generate/{long['task_id']}").json()["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: alice.get(f"/generate/{long['task_id']}").json()["status"] == "running",
+               30, "the long job to run")  # fmt: skip
     first, second = (alice.get(f"/generate/{t['task_id']}").json() for t in waiting)
     assert (first["status"], first["queue_position"]) == ("queued", 1)
     assert (second["status"], second["queue_position"]) == ("queued", 2)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import time
 from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from service_helpers import Server, start_server, wait_for
+from service_helpers import Server, start_server, wait_for, wait_until
 from websockets.sync.client import connect
 
 LYRICS = "[verse]\nwalking down the street\n\n[chorus]\nsing it loud"
@@ -201,11 +200,12 @@ def test_music01_sings_lyrics_with_a_song_model(songs_server):
         "audio_setting": {"sample_rate": 44100, "bitrate": 256000, "format": "wav"},
     }).json()  # fmt: skip
     assert started["base_resp"]["status_code"] == 0, started  # no 2060: the song model sings
-    deadline = time.monotonic() + 120
-    while (out := api.get(f"{base}/generate", params={
-            "generation_id": started["generation_id"]}).json())["data"]["status"] == 1:  # fmt: skip
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+
+    def ended() -> dict | None:
+        got = api.get(f"{base}/generate", params={"generation_id": started["generation_id"]})
+        return None if got.json()["data"]["status"] == 1 else got.json()
+
+    out = wait_until(ended, 120, "the song to finish", interval=0.2)
     assert out["data"]["status"] == 2 and out["status"] == "completed", out
     audio = sf.read(io.BytesIO(bytes.fromhex(out["data"]["audio"])))[0]
     assert out["extra_info"]["audio_sample_rate"] == 44100 and len(audio) == 44100

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from music_gen.service.api.app import create_app
 from music_gen.service.api.routes.studio import assets
+from music_gen.service.app import create_app
 from music_gen.service.core.settings import Settings
 
 
@@ -74,3 +74,16 @@ def test_the_page_is_not_in_the_api_schema(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert "/" not in paths
     assert not [p for p in paths if p.startswith("/studio")]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_load_their_scripts_from_the_server(client, page):
+    """/docs (Swagger UI) and /redoc work offline: every script, style and icon they load is
+    served by the app itself, none comes from a CDN."""
+    html = client.get(page).text
+    loaded = re.findall(r'(?:src|href)\s*[=:]\s*["\'\s]*([^"\'\s>]+\.(?:js|css|png))', html)
+    assert loaded, html
+    for url in loaded:
+        assert not url.startswith(("http://", "https://", "//")), url
+        assert client.get(url).status_code == 200, url
+    assert "cdn.jsdelivr.net" not in html

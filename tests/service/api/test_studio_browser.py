@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from service_helpers import Server, start_server, wait_for
+from service_helpers import Server, start_server, wait_for, wait_until
 
 CHROMIUM = os.environ.get("MUSIC_GEN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -130,13 +129,7 @@ def js(page: Any, expression: str) -> Any:
 
 
 def poll(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {timeout} s")
+    return wait_until(check, timeout, what)
 
 
 def audio_duration(page: Any, selector: str) -> float:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from music_gen.engine.batching import ContinuousBatcher
-from music_gen.service.core.backends import MusicGenBackend, ToneBackend
+from music_gen.service.core.backends import ModelBackend, ToneBackend
 from music_gen.service.core.spec import JobSpec
 
 
@@ -45,13 +45,13 @@ def _flaky_forward(monkeypatch, fail_at: set[int]):
 
 def test_out_of_memory_halves_the_batch_and_outputs_do_not_change(generators, monkeypatch):
     gen = generators("mono")
-    backend = MusicGenBackend(lambda name: gen, capacity=4)
+    backend = ModelBackend(lambda name: gen, capacity=4)
     params = [{"prompt": f"tune {i}", "duration": 0.3 + 0.1 * i, "seed": i} for i in range(3)]
     for i, p in enumerate(params):
         backend.submit(f"j{i}", _spec("m", p), stream=False)
     _flaky_forward(monkeypatch, {3})
     done, _, errors = _drain(backend)
-    assert not errors and backend.batchers["m"].max_requests == 2
+    assert not errors and backend.runners["m"].batcher.max_requests == 2
     for i, p in enumerate(params):
         alone = gen.generate(p["prompt"], duration=p["duration"], seed=p["seed"])
         np.testing.assert_allclose(done[f"j{i}"].samples, alone.samples, atol=1e-5)
@@ -59,7 +59,7 @@ def test_out_of_memory_halves_the_batch_and_outputs_do_not_change(generators, mo
 
 def test_out_of_memory_at_batch_one_fails_with_a_code(generators, monkeypatch):
     gen = generators("mono")
-    backend = MusicGenBackend(lambda name: gen, capacity=1)
+    backend = ModelBackend(lambda name: gen, capacity=1)
     backend.submit("j", _spec("m", {"prompt": "x", "duration": 0.2, "seed": 1}), stream=False)
     _flaky_forward(monkeypatch, {1})
     _, _, errors = _drain(backend)
@@ -68,7 +68,7 @@ def test_out_of_memory_at_batch_one_fails_with_a_code(generators, monkeypatch):
 
 def test_progress_cancel_and_streams_beside_the_batch(generators):
     gen = generators("mono")
-    backend = MusicGenBackend(lambda name: gen, capacity=2)
+    backend = ModelBackend(lambda name: gen, capacity=2)
     backend.submit("a", _spec("m", {"prompt": "a", "duration": 0.6, "seed": 1}), stream=False)
     backend.submit("b", _spec("m", {"prompt": "b", "duration": 0.6, "seed": 2}), stream=False)
     backend.submit("s", _spec("m", {"prompt": "s", "duration": 0.6, "seed": 3}), stream=True)
@@ -98,7 +98,7 @@ def test_tone_backend_is_deterministic():
 
 def test_unexpected_engine_errors_fail_the_jobs_not_the_worker(generators, monkeypatch):
     gen = generators("mono")
-    backend = MusicGenBackend(lambda name: gen, capacity=2)
+    backend = ModelBackend(lambda name: gen, capacity=2)
     backend.submit("a", _spec("m", {"prompt": "a", "duration": 0.2, "seed": 1}), stream=False)
     backend.submit("s", _spec("m", {"prompt": "s", "duration": 0.6, "seed": 3}), stream=True)
 
@@ -106,7 +106,7 @@ def test_unexpected_engine_errors_fail_the_jobs_not_the_worker(generators, monke
         raise RuntimeError("kernel exploded")
 
     monkeypatch.setattr(ContinuousBatcher, "_forward", broken)
-    monkeypatch.setattr(gen.loaded.model.audio_encoder, "decode", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(gen.family_impl.loaded.model.audio_encoder, "decode", lambda *a, **k: 1 / 0)
     _, _, errors = _drain(backend)
     assert errors["a"].code == "GENERATION_FAILED" and "kernel exploded" in errors["a"].message
     assert errors["s"].code == "GENERATION_FAILED" and "ZeroDivisionError" in errors["s"].message

@@ -9,12 +9,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from service_helpers import free_port, start_server, wait_for
+from service_helpers import free_port, start_server, wait_for, wait_until
 from sqlalchemy import func, select
 
 from music_gen.service.core.db import AudioFile, Job, open_database
@@ -48,16 +47,11 @@ def _serve(data: Path, model: Path, port: int, env: dict[str, str]) -> subproces
 
 
 def _healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    def up() -> bool:
         assert proc.poll() is None, "server exited"
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not come up")
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+
+    wait_until(up, 90, "the server to come up", interval=0.2, ignore=(httpx.HTTPError,))
 
 
 def test_killed_server_finishes_the_job_after_restart(tmp_path, checkpoints):
@@ -78,13 +72,13 @@ def test_killed_server_finishes_the_job_after_restart(tmp_path, checkpoints):
         _healthy(url, proc)
         task = httpx.post(f"{url}/generate", json={"prompt": "survivor", "duration": 30,
                                                    "seed": 5}, headers=headers).json()  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:  # mid-generation: running, with progress reported
+
+        def mid_generation() -> bool:  # running, with progress reported
             job = httpx.get(f"{url}/generate/{task['task_id']}", headers=headers).json()
-            if job["status"] == "running" and 0 < job["progress"] < 0.8:
-                break
-            assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
-            time.sleep(0.05)
+            assert job["status"] in ("queued", "running"), job
+            return job["status"] == "running" and 0 < job["progress"] < 0.8
+
+        wait_until(mid_generation, 60, "the job mid-generation")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         proc = _serve(tmp_path, checkpoints["mono"], port, env)

@@ -77,3 +77,25 @@ def test_delete_ended_removes_only_that_accounts_job_and_audio(store):
     with store.db.session() as s:
         assert list(s.scalars(select(AudioFile.id))) == ["au3"]
     assert store.get(other.id).status == "queued"
+
+
+def test_claim_passes_over_jobs_whose_runner_is_full_and_stays_fair(store):
+    """A job that does not fit (its runner is full) is skipped, not waited on: the same
+    account's jobs for another model behind a long backlog, and other accounts' jobs, are
+    claimed; fairness across accounts holds among the jobs that fit."""
+    a, b = _account(store, "a"), _account(store, "b")
+    songs = [store.create(NewJob(a, _spec(f"s{i}", model="song")))[0].id for i in range(6)]
+    a_tune = store.create(NewJob(a, _spec("a tune")))[0].id  # behind a's six songs
+    b_tunes = [store.create(NewJob(b, _spec(f"b{i}")))[0].id for i in range(2)]
+    asked: list[str] = []
+
+    def fits(model: str, params: dict) -> bool:
+        asked.append(model)
+        return model != "song"  # the song runner is full
+
+    claimed = store.claim("w", 3, per_account=10, fits=fits)
+    assert [job.id for job in claimed] == [a_tune, b_tunes[0], b_tunes[1]]
+    assert "song" in asked and all(store.get(i).status == "queued" for i in songs)
+    # once the song runner has room, the songs are claimed in their order
+    claimed = store.claim("w", 2, per_account=10, fits=lambda model, params: True)
+    assert [job.id for job in claimed] == songs[:2]

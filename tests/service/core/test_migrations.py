@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from service_helpers import postgres_database
 
-from music_gen.service.core.db import Job, open_database
+from music_gen.service.core.db import Job, Migrations, open_database
+from music_gen.service.core.plugins import migrations_of
 from music_gen.service.core.spec import JobSpec
 
 
@@ -90,3 +92,60 @@ def test_old_jobs_become_origin_type_and_options(old_database):
         assert spec.seed == job.params["seed"]
     assert JobSpec.from_stored(jobs["j-multi"].params, "m").instruments == {"bass": "funky"}
     db.dispose()
+
+
+def _adapter_migrations() -> list[Migrations]:
+    """The histories a node migrates at startup after the core's: its vendor adapters'."""
+    from music_gen.service.adapters import aimlapi, leap, modelslab, segmind
+
+    return migrations_of(
+        [leap.adapter(), segmind.adapter(), modelslab.adapter(), aimlapi.adapter()]
+    )
+
+
+def _migrate_at_startup(url: str, barrier: Any) -> None:
+    """One node's startup migration (the core's history, then the adapters'), begun together
+    with the other nodes'."""
+    extra = _adapter_migrations()
+    barrier.wait(timeout=300)
+    open_database(url, extra).dispose()
+
+
+def _schema(url: str) -> dict[str, Any]:
+    """Every table with its columns, and every Alembic version table's rows."""
+    engine = sa.create_engine(url)
+    inspector = sa.inspect(engine)
+    tables = {
+        t: sorted(c["name"] for c in inspector.get_columns(t)) for t in inspector.get_table_names()
+    }
+    with engine.connect() as c:
+        versions = {
+            t: sorted(c.execute(sa.text(f"SELECT version_num FROM {t}")).scalars())
+            for t in tables
+            if t.startswith("alembic_version")
+        }
+    engine.dispose()
+    return {"tables": tables, "versions": versions}
+
+
+def test_nodes_started_together_on_an_empty_postgresql_database_all_migrate_it():
+    """Four nodes migrate one empty PostgreSQL database at once (processes, released together
+    by a barrier): every one starts, and the schema is the one a lone node makes."""
+    import multiprocessing
+
+    nodes = 4
+    with postgres_database() as alone, postgres_database() as shared:
+        open_database(alone, _adapter_migrations()).dispose()
+        spawn = multiprocessing.get_context("spawn")
+        barrier = spawn.Barrier(nodes)
+        procs = [
+            spawn.Process(target=_migrate_at_startup, args=(shared, barrier)) for _ in range(nodes)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=600)
+        assert [p.exitcode for p in procs] == [0] * nodes
+        expected = _schema(alone)
+        assert len(expected["versions"]) == 3  # the core's history and two adapters'
+        assert _schema(shared) == expected

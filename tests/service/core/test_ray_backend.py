@@ -9,13 +9,11 @@ PostgreSQL is not there."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,14 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from service_helpers import Server, free_port, postgres_database, start_server, wait_for
+from service_helpers import (
+    Server,
+    free_port,
+    postgres_database,
+    start_server,
+    wait_for,
+    wait_until,
+)
 from sqlalchemy import func, select
 
 from music_gen import load_audio
@@ -121,17 +126,15 @@ def test_a_killed_replica_loses_nothing_and_duplicates_nothing(server, generator
     client = server.client(server.key())
     ids = _submit(client, 4, duration=30.0)
     backend = server.state.backend
-    deadline = time.monotonic() + 120
-    victim = None
-    while victim is None:  # a job mid-run on a replica that said who it is
-        assert time.monotonic() < deadline, "no job got going"
+
+    def mid_run() -> tuple[str, int, str] | None:  # a job on a replica that said who it is
         for task_id in ids:
             call = backend.calls.get(task_id)
             if call is not None and call.pid is not None and 0 < call.progress < 0.6:
-                victim = (task_id, call.pid, call.replica)
-                break
-        time.sleep(0.05)
-    task_id, pid, replica = victim
+                return (task_id, call.pid, call.replica)
+        return None
+
+    task_id, pid, replica = wait_until(mid_run, 120, "a job to get going")
     os.kill(pid, signal.SIGKILL)
     jobs = {i: wait_for(client, i, timeout=300) for i in ids}
     assert all(job["status"] == "succeeded" for job in jobs.values()), jobs
@@ -209,16 +212,9 @@ def test_a_run_whose_api_node_is_gone_is_dropped(server):
     backend = RayBackend(serve.get_deployment_handle("Generator", app_name=APP), 1, token=token)
     spec = JobSpec(model=str(server.settings.model), prompt="orphan", duration=30.0, seed=1)
     backend.submit("orphan", spec, stream=False)
-    deadline = time.monotonic() + 120
-    while backend.progress("orphan") <= 0:
-        assert time.monotonic() < deadline, "the job never got going"
-        time.sleep(0.05)
+    wait_until(lambda: backend.progress("orphan") > 0, 120, "the job to get going")
     ray.kill(token)
-    events: list[Any] = []
-    while not events:
-        assert time.monotonic() < deadline + 120, "the call never ended"
-        events = backend.step()
-    (event,) = events
+    (event,) = wait_until(backend.step, 240, "the call to end", interval=0)
     assert event.kind == "error" and "without a result" in event.error.message, event
 
 
@@ -233,15 +229,12 @@ def _api_node(data: Path, port: int, cluster: str, url: str, checkpoint: Path) -
 
 
 def _healthy(base: str, proc: Any, data: Path) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if proc.poll() is not None:
             raise AssertionError("API node exited:\n" + (data / "api.log").read_text()[-3000:])
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise AssertionError("API node did not come up")
+        return httpx.get(f"{base}/health", timeout=1).status_code == 200
+
+    wait_until(up, 180, "the API node to come up", interval=0.2, ignore=(httpx.HTTPError,))
 
 
 def test_an_api_node_killed_mid_run_finishes_its_jobs_after_restart(
@@ -258,13 +251,9 @@ def test_an_api_node_killed_mid_run_finishes_its_jobs_after_restart(
             _healthy(base, proc, tmp_path)
             client = httpx.Client(base_url=base, timeout=30)
             ids = _submit(client, 3, duration=30.0)
-            deadline = time.monotonic() + 120
-            while True:  # mid-run: running with progress reported
-                assert time.monotonic() < deadline, "no job got going"
-                jobs = [client.get(f"/generate/{i}").json() for i in ids]
-                if any(j["status"] == "running" and j["progress"] > 0 for j in jobs):
-                    break
-                time.sleep(0.1)
+            wait_until(lambda: any(j["status"] == "running" and j["progress"] > 0 for j in (
+                client.get(f"/generate/{i}").json() for i in ids)), 120,
+                "a job mid-run, running with progress reported", interval=0.1)  # fmt: skip
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
             proc = _api_node(tmp_path, port, cluster, url, checkpoints["mono"])
@@ -307,18 +296,19 @@ def test_autoscaling_from_one_to_two_replicas_and_back(cluster, pg, checkpoints,
         assert _running_replicas(app) == 1
         client = srv.client(srv.key())
         ids: list[str] = []
-        deadline = time.monotonic() + 300
-        while _running_replicas(app) < 2:
-            assert time.monotonic() < deadline, "never scaled up to two replicas"
+
+        def scaled_up() -> bool:
+            if _running_replicas(app) >= 2:
+                return True
             if srv.state.store.queue_depth() < 2:  # a backlog: more jobs than replicas take
-                ids += _submit(client, 2, duration=30.0)
-            time.sleep(0.2)
+                ids.extend(_submit(client, 2, duration=30.0))
+            return False
+
+        wait_until(scaled_up, 300, "two replicas (scaled up)", interval=0.2)
         jobs = [wait_for(client, i, timeout=300) for i in ids]
         assert all(j["status"] == "succeeded" for j in jobs), jobs
-        deadline = time.monotonic() + 120
-        while _running_replicas(app) != 1:
-            assert time.monotonic() < deadline, "never scaled back down to one replica"
-            time.sleep(0.2)
+        wait_until(lambda: _running_replicas(app) == 1, 120, "one replica (scaled back down)",
+                   interval=0.2)  # fmt: skip
     finally:
         srv.stop()
         serve.delete(app)
@@ -340,6 +330,96 @@ def test_serve_with_ray_refuses_sqlite(tmp_path):
          str(tmp_path)], capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert sizing.returncode != 0 and "--replicas need --ray" in sizing.stderr + sizing.stdout
+
+
+def _tokenless_env(home: Path) -> dict[str, str]:
+    """This environment as a machine that has no Ray token sees it: another home, no token."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH_")}
+    home.mkdir(parents=True, exist_ok=True)
+    return {**env, "HOME": str(home), "HF_HUB_OFFLINE": "1"}
+
+
+def test_serve_ray_without_the_clusters_token_says_what_is_missing_in_one_line(
+    cluster, pg, checkpoints, tmp_path
+):
+    """The module's cluster has token authentication on (Ray's default for a local cluster):
+    an API node without the token exits at start with one line naming the variables to set,
+    not a traceback ending in "Failed to connect to Ray cluster at <the node's address>"."""
+    assert os.environ.get("RAY_AUTH_MODE") == "token"  # the cluster does want a token
+    args = ["serve", "--port", str(free_port()), "--model", str(checkpoints["mono"]), "--no-auth",
+            "--data-dir", str(tmp_path), "--database-url", pg, "--ray", cluster]  # fmt: skip
+    env = _tokenless_env(tmp_path / "home")
+    done = subprocess.run([sys.executable, "-m", "music_gen.cli", *args], capture_output=True,
+                          text=True, timeout=300, env=env)  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr[-3000:]
+    assert lines[-1].startswith(f"error: RAY_AUTH_REQUIRED: the Ray cluster at {cluster} "), lines
+    assert "RAY_AUTH_MODE=token" in lines[-1] and "RAY_AUTH_TOKEN_PATH" in lines[-1], lines[-1]
+
+
+def test_a_local_cluster_of_the_suite_writes_nothing_into_the_home(tmp_path):
+    """Ray writes ~/.ray/auth_token on a local ray.init() that finds no token; the suite gives
+    its clusters one in a temporary directory (tests/conftest.py), so the home stays as it was
+    (here a home of the test's own, with the suite's environment otherwise)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    script = "import ray; ray.init(num_cpus=1, include_dashboard=False); ray.shutdown()"
+    env = {**os.environ, "HOME": str(home), "RAY_ENABLE_AUTO_CONNECT": "0"}  # a new cluster
+    for name in ("RAY_AUTH_MODE", "RAY_ADDRESS"):  # as a fresh process of the suite starts
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not (home / ".ray").exists(), list(home.rglob("*"))
+
+
+AUTH_REFUSED = (
+    "Failed to connect to GCS. Last connection error: Traceback (most recent call last):\n"
+    '  File "python/ray/includes/common.pxi", line 119, in ray._raylet.check_status\n'
+    "ray.exceptions.AuthenticationError: RPC error: InvalidAuthToken: Authentication token is "
+    "missing or incorrect. Note: RAY_AUTH_MODE is currently 'disabled' (not 'token')."
+)  # what Ray 2.60's ray.init(address=...) chains under its ConnectionError
+
+
+def _refused(inner: BaseException) -> ConnectionError:
+    try:
+        raise ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:6379") from inner
+    except ConnectionError as exc:
+        return exc
+
+
+def test_connection_errors_are_one_line_naming_what_is_missing(monkeypatch, tmp_path):
+    from ray.exceptions import AuthenticationError
+
+    from music_gen.service.core.ray_backend import connection_error
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ray/auth_token
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    sent_none = connection_error("head:6379", _refused(RuntimeError(AUTH_REFUSED)))
+    assert sent_none.code == "RAY_AUTH_REQUIRED"
+    assert "head:6379 requires token authentication" in sent_none.message
+    assert "RAY_AUTH_MODE=token" in sent_none.message and "RAY_AUTH_TOKEN" in sent_none.message
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "missing"))
+    none_found = connection_error("head:6379", AuthenticationError("no token was found"))
+    assert (
+        none_found.code == "RAY_AUTH_REQUIRED"
+        and "no Ray authentication token" in none_found.message
+    )
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "wrong")
+    wrong = connection_error("head:6379", _refused(RuntimeError(AUTH_REFUSED)))
+    assert (
+        wrong.code == "RAY_AUTH_REQUIRED"
+        and "refused this node's authentication token (from RAY_AUTH_TOKEN)" in wrong.message
+    )
+    down = connection_error(
+        "head:6379", _refused(RuntimeError("Failed to connect to GCS.\nDeadline exceeded"))
+    )
+    assert down.code == "RAY_UNAVAILABLE" and down.message.endswith("head:6379: Deadline exceeded")
+    for error in (sent_none, none_found, wrong, down):
+        assert "\n" not in error.message and error.code.startswith("RAY_")
 
 
 def test_the_guides_serve_config_is_valid_and_builds_the_app():

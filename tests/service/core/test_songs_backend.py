@@ -1,105 +1,57 @@
-"""SongJobs, the song runner of the worker: batching, out-of-memory splits, cancel, progress."""
+"""Songs beside MusicGen jobs in one worker: each runner has its own capacity, so songs that
+fill the song runner never hold up another account's MusicGen job (issue 20, item 7)."""
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 
-import numpy as np
-import torch
+from service_helpers import wait_until
 
-from music_gen.service.core.songs import SongJobs
+from music_gen.service.core.auth import KeyStore
+from music_gen.service.core.backends import ModelBackend
+from music_gen.service.core.db import open_database
+from music_gen.service.core.jobs import JobStore, NewJob
 from music_gen.service.core.spec import JobSpec
+from music_gen.service.core.storage import LocalStorage
+from music_gen.service.core.webhooks import Dispatcher
+from music_gen.service.core.worker import Worker
 
 LYRICS = "[verse]\nwalking down the street"
 
 
-def _params(seed: int, **extra) -> JobSpec:
-    fields = {"prompt": "upbeat pop song", "lyrics": LYRICS, "duration": 0.6, "steps": 2}
-    return JobSpec(model="song", seed=seed, **{**fields, **extra})
+def _worker(tmp: Path, models: dict, capacity: int) -> tuple[Worker, JobStore, KeyStore]:
+    db = open_database(f"sqlite:///{tmp / 'jobs.db'}")
+    keys = KeyStore(db)
+    store = JobStore(db)
+    backend = ModelBackend(models.__getitem__, capacity=capacity)
+    worker = Worker(store, backend, LocalStorage(tmp / "audio"),
+                    Dispatcher(db, keys.webhook_secret, allow_loopback=True),
+                    audio_url=lambda audio_id: audio_id, worker_id="w")  # fmt: skip
+    return worker, store, keys
 
 
-def _run(jobs: SongJobs, timeout: float = 120.0) -> dict:
-    events, deadline = {}, time.monotonic() + timeout
-    while jobs.active() or jobs.running:
-        for event in jobs.step():
-            events.setdefault(event.job_id, []).append(event)
-        jobs.join(0.05)
-        assert time.monotonic() < deadline
-    for event in jobs.step():
-        events.setdefault(event.job_id, []).append(event)
-    return events
+def test_a_musicgen_job_starts_while_songs_fill_their_runner(tmp_path, songs, mono):
+    worker, store, keys = _worker(tmp_path, {"song": songs, "mono": mono}, capacity=2)
+    a, b = keys.account("a").id, keys.account("b").id
+    song = {"prompt": "upbeat pop song", "lyrics": LYRICS, "duration": 2.0, "steps": 40}
+    ids = [store.create(NewJob(a, JobSpec(model="song", seed=i, **song)))[0].id for i in range(4)]
+    worker.turn()  # the song runner takes two songs (its capacity), two stay queued
+    assert [store.get(i).status for i in ids] == ["running", "running", "queued", "queued"]
 
+    tune, _ = store.create(NewJob(b, JobSpec(model="mono", prompt="tune", duration=1.0, seed=7)))
+    worker.wake()  # as a submission in this process does
+    seen: list[tuple[str, list[str]]] = []  # (the tune's status, the songs') after each turn
 
-def _counting(songs, monkeypatch) -> list[int]:
-    calls: list[int] = []
-    original = songs.family_impl._run
+    def turn() -> bool:
+        worker.turn()
+        statuses = [store.get(i).status for i in ids]
+        seen.append((store.get(tune.id).status, statuses))
+        assert "failed" not in [*statuses, seen[-1][0]]
+        return all(s == "succeeded" for s in [*statuses, seen[-1][0]])
 
-    def counted(texts, *args, **kwargs):
-        calls.append(len(texts))
-        return original(texts, *args, **kwargs)
+    wait_until(turn, 300, "the songs and the tune to succeed", interval=0.01)
 
-    monkeypatch.setattr(songs.family_impl, "_run", counted)
-    return calls
-
-
-def test_equal_shaped_jobs_share_a_call_and_equal_their_single_runs(songs, monkeypatch):
-    calls = _counting(songs, monkeypatch)
-    jobs = SongJobs(max_batch=4, batch_on_cpu=True)
-    for i in range(3):
-        jobs.submit(f"j{i}", songs, _params(10 + i), stream=False)
-    jobs.submit("other", songs, _params(13, duration=0.8), stream=True)  # other shape
-    events = _run(jobs)
-    assert calls == [3, 1]
-    for i in range(3):
-        [done] = events[f"j{i}"]
-        alone = songs.generate("upbeat pop song", lyrics=LYRICS, duration=0.6, steps=2, seed=10 + i)
-        np.testing.assert_allclose(done.audio.samples, alone.samples, atol=1e-5)
-    assert [e.kind for e in events["other"]] == ["chunk", "done"]  # a stream gets the whole song
-
-
-def test_on_the_cpu_jobs_run_one_by_one_by_default(songs, monkeypatch):
-    calls = _counting(songs, monkeypatch)
-    jobs = SongJobs(max_batch=4)
-    for i in range(2):
-        jobs.submit(f"j{i}", songs, _params(i), stream=False)
-    events = _run(jobs)
-    assert calls == [1, 1] and set(events) == {"j0", "j1"}
-
-
-def test_out_of_memory_splits_the_group_and_every_job_still_finishes(songs, monkeypatch):
-    original = songs.family_impl._run
-
-    def tight(texts, *args, **kwargs):
-        if len(texts) > 1:
-            raise torch.OutOfMemoryError("simulated")
-        return original(texts, *args, **kwargs)
-
-    monkeypatch.setattr(songs.family_impl, "_run", tight)
-    jobs = SongJobs(max_batch=4, batch_on_cpu=True)
-    for i in range(3):
-        jobs.submit(f"j{i}", songs, _params(i), stream=False)
-    events = _run(jobs)
-    assert {k: [e.kind for e in v] for k, v in events.items()} == {
-        "j0": ["done"], "j1": ["done"], "j2": ["done"]
-    }  # fmt: skip
-
-
-def test_a_cancelled_song_stops_between_steps(songs):
-    jobs = SongJobs()
-    jobs.submit("long", songs, _params(1, steps=200, duration=2.0), stream=False)
-    jobs.step()  # starts the call
-    deadline = time.monotonic() + 60
-    while jobs.progress("long") in (None, 0.0):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    assert 0.0 < jobs.progress("long") < 1.0  # progress per denoising step
-    jobs.cancel("long")
-    jobs.join(60)
-    assert not jobs.running and not jobs.step()  # no result for a cancelled job
-
-
-def test_bad_input_fails_the_job_with_its_code(songs):
-    jobs = SongJobs()
-    jobs.submit("bad", songs, _params(1, bpm=500), stream=False)
-    [event] = _run(jobs)["bad"]
-    assert event.kind == "error" and event.error.code == "INVALID_BPM"
+    # the MusicGen job started at once: before any song ended (and so before the queued songs
+    # could start); before the fix it waited for a song to end, then behind the queued songs
+    started = next(songs_then for tune_status, songs_then in seen if tune_status != "queued")
+    assert started == ["running", "running", "queued", "queued"]

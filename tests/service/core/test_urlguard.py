@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from service_helpers import wait_until
 from sqlalchemy import select
 
 from music_gen import InvalidInput
@@ -200,9 +201,7 @@ def test_a_slow_receiver_does_not_delay_another_accounts_webhooks(tmp_path):
         dispatcher.enqueue(job, None)
     dispatcher.start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and dispatcher.delivered == 0:
-            time.sleep(0.05)
+        wait_until(lambda: dispatcher.delivered, 30, "a delivery")
         with db.session() as s:
             status = {d.url.rsplit("/", 1)[1]: d.status for d in s.scalars(select(WebhookDelivery))}
         assert status["fast"] == "delivered", status  # B's went out while A's receiver hung

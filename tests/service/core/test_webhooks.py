@@ -8,7 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from service_helpers import wait_for
+from service_helpers import wait_for, wait_until
 from sqlalchemy import select
 
 from music_gen import InvalidInput
@@ -62,10 +62,7 @@ def _secret(server, key_name: str) -> tuple[str, str]:
 
 
 def _wait(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+    wait_until(predicate, timeout)
 
 
 def test_success_webhook_is_signed_and_retried(server):

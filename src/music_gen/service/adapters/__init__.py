@@ -2,5 +2,5 @@
 the service's own jobs, validation, engine and storage: ``leap``, ``modelslab``, ``segmind``,
 ``aimlapi``. Each owns its routes, schemas, settings, tables (with its own migrations), webhook
 body and middleware, and plugs in through ``core.plugins.Adapter`` (``<vendor>.adapter()``);
-``service/api/app.py`` is the one place that lists them. What they share is in ``common``.
+``service/app.py`` is the one place that lists them. What they share is in ``common``.
 """

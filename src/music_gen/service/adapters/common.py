@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 import soundfile as sf
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from scipy import signal
 from sqlalchemy import JSON, DateTime, select
@@ -41,6 +42,7 @@ from ...errors import InvalidInput, MusicGenError
 from ..core.db import AudioFile, Job, JobStatus, Migrations
 from ..core.events import JobEvent
 from ..core.plugins import Middleware, WebhookBody
+from ..core.quota import UsageSource
 from ..core.state import ServiceState
 from ..core.worker import store_file
 
@@ -55,6 +57,7 @@ __all__ = [
     "conditioning_for",
     "derived_audio",
     "encode_mp3",
+    "json_body",
     "mp3_kbps",
     "parse_json_object",
     "reference_hint",
@@ -91,6 +94,7 @@ class VendorAdapter:
     middleware: tuple[Middleware, ...] = ()
     migrations: Migrations | None = None
     webhook_body: WebhookBody | None = None
+    storage_usage: UsageSource | None = None  # bytes an account keeps in its stored files
 
 
 def adapter_settings(request: Request, name: str) -> Any:
@@ -102,6 +106,13 @@ def adapter_settings(request: Request, name: str) -> Any:
 def migrations_dir(package_file: str, name: str) -> Migrations:
     """An adapter's history: the ``migrations`` folder beside its package's ``__init__``."""
     return Migrations(name, Path(package_file).with_name("migrations"))
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body that the route parses itself (to answer a bad
+    one in its vendor's shape, or to check the path and key first)."""
+    schema = {"content": {"application/json": {"schema": model.model_json_schema()}}}
+    return {"requestBody": {**schema, "required": True}}
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -1,7 +1,7 @@
-"""The FastAPI application: ``create_app(settings)`` wires state, routes and error handling,
-and is the one place that lists the vendor adapters (``default_adapters``): their routers, their
+"""The FastAPI application: ``build_app(settings, adapters=...)`` wires state, routes and error
+handling, and plugs in the adapters it is handed (``core.plugins.Adapter``): their routers, their
 middleware (``OnPaths``: on their own paths only), their tables' migrations and their webhook
-bodies (``core.plugins``).
+bodies. It imports no adapter: ``service/app.py`` (the composition root) lists them.
 
 Every error leaves as ``{"error": {"code", "message", "details"}}`` with the library's stable
 codes: ``MusicGenError`` subclasses carry their own status; request validation is 422
@@ -23,24 +23,23 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ... import __version__
 from ...errors import MusicGenError, PayloadTooLarge, RateLimited
-from ..adapters import aimlapi, leap, modelslab, segmind
 from ..core import plugins
 from ..core.backends import Backend
 from ..core.plugins import Adapter, Middleware
 from ..core.settings import Settings
 from ..core.state import ServiceState
 from .deps import QUERY_KEY_SCOPE
-from .routes import audio, generate, multitrack, songs, studio, system, ws
+from .responses import SafeJSONResponse as JSONResponse
+from .routes import audio, generate, multitrack, plans, songs, studio, system, ws
 from .schemas import ERROR_RESPONSES
 
-__all__ = ["OnPaths", "create_app", "default_adapters"]
+__all__ = ["OnPaths", "build_app"]
 
 log = logging.getLogger("music_gen.service")
 
@@ -159,22 +158,28 @@ class OnPaths:
             await self.app(scope, receive, send)
 
 
-def default_adapters() -> list[Adapter]:
-    """The vendor adapters this service runs, each with its settings read from the
-    environment: the one list of them in the code base."""
-    return [leap.adapter(), segmind.adapter(), modelslab.adapter(), aimlapi.adapter()]
+def _fastapi(**kwargs: Any) -> FastAPI:
+    """The FastAPI app; ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from the package
+    (``fastapi-offline``, in the ``service`` extra: no CDN, the docs work offline), or from
+    their CDN where it is not installed."""
+    try:
+        from fastapi_offline import FastAPIOffline
+    except ImportError:
+        return FastAPI(**kwargs)
+    return FastAPIOffline(static_url="/docs-assets", **kwargs)
 
 
-def create_app(
+def build_app(
     settings: Settings | None = None,
     *,
     backend: Backend | None = None,
     webhook_transport: httpx.BaseTransport | None = None,
-    adapters: Sequence[Adapter] | None = None,
+    adapters: Sequence[Adapter] = (),
 ) -> FastAPI:
-    """The app for ``settings``, with ``adapters`` (default: ``default_adapters()``)."""
+    """The app for ``settings`` with ``adapters`` plugged in (``service.app.create_app`` hands
+    it the vendor adapters)."""
     settings = settings or Settings()  # type: ignore[call-arg]
-    adapters = list(default_adapters() if adapters is None else adapters)
+    adapters = list(adapters)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -191,18 +196,20 @@ def create_app(
         finally:
             service.stop()
 
-    app = FastAPI(
+    app = _fastapi(
         title="music-gen",
         version=__version__,
         description="Self-hosted text-to-music generation (MusicGen) with durable async jobs.",
         lifespan=lifespan,
         docs_url="/docs",
+        redoc_url="/redoc",
+        default_response_class=JSONResponse,  # SafeJSONResponse: text that always encodes
     )
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )
     app.add_middleware(RedactQueryKeys)
-    for module in (generate, multitrack, songs, system, audio, ws):
+    for module in (generate, multitrack, songs, system, audio, ws, plans):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.state.adapters = {a.name: a for a in adapters}  # where their routes find their settings
     for adapter in adapters:  # each router carries its own prefix and documented errors
@@ -272,6 +279,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         response: JSONResponse = _error(
             503, "DATABASE_UNAVAILABLE", "the database is not answering; retry shortly",
             {"retry_after": DATABASE_RETRY_AFTER}, **{"Retry-After": str(DATABASE_RETRY_AFTER)},
+        )  # fmt: skip
+        return response
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def unencodable(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # text no check caught (a lone surrogate) reached the database or a hash: the
+        # request's fault, never a 500
+        log.warning("%s %s: text that cannot be encoded", request.method, request.url.path)
+        response: JSONResponse = _error(
+            422, "INVALID_INPUT", "the request holds text that is not valid Unicode "
+            "(a lone surrogate)",
         )  # fmt: skip
         return response
 

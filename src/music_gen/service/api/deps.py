@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, WebSocket
+from fastapi import Depends, Header, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..core.auth import Caller
@@ -13,6 +13,7 @@ from ..core.state import ServiceState
 __all__ = [
     "QUERY_KEY_SCOPE",
     "CallerDep",
+    "IdempotencyKey",
     "StateDep",
     "authenticate",
     "caller_for_key",
@@ -73,3 +74,12 @@ QUERY_KEY_SCOPE = "music_gen.api_key"
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Retrying a submit with the same key returns the first task, not a new one; "
+        "the same key with another body is 409 IDEMPOTENCY_KEY_REUSED.",
+    ),
+]

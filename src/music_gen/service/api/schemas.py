@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.spec import AudioFormat, JobRequest
+from ..core.requests import EditRequest, MultitrackRequest
+from ..core.spec import JobRequest
 
 __all__ = [
     "BatchCreate",
@@ -28,6 +29,8 @@ __all__ = [
     "ModelPublic",
     "MultiInstrumentCreate",
     "ReadinessPublic",
+    "StorageUsage",
+    "UploadList",
     "UploadPublic",
 ]
 
@@ -36,29 +39,8 @@ class JobCreate(JobRequest):
     """A generation job (POST /generate, batches, the WebSocket)."""
 
 
-class EditCreate(BaseModel):
+class EditCreate(EditRequest):
     """Edit a song (models with the "edit" capability): the source by upload, job or URL."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    task: Literal["repaint", "cover", "extract", "lego", "complete"]
-    source_upload_id: str | None = Field(default=None, max_length=64)
-    source_job_id: str | None = Field(default=None, max_length=64)
-    source_url: str | None = Field(default=None, max_length=2000)
-    prompt: str = Field(default="", description="What the edited audio should sound like.")
-    lyrics: str | None = None
-    start: float | None = Field(default=None, description="repaint/lego: from this second")
-    end: float | None = Field(default=None, description="repaint/lego: to this second")
-    strength: float | None = Field(default=None, description="cover: 0..1")
-    track: str | None = Field(default=None, max_length=40, description="extract/lego")
-    tracks: list[str] | None = Field(default=None, max_length=12, description="complete")
-    seed: int | None = None
-    steps: int | None = None
-    model: str | None = None
-    format: AudioFormat = "wav"
-    sample_rate: int | None = None
-    webhook_url: str | None = None
-    track_id: str | None = Field(default=None, max_length=200)
 
 
 class UploadPublic(BaseModel):
@@ -66,27 +48,26 @@ class UploadPublic(BaseModel):
     duration: float
     sample_rate: int
     channels: int
+    format: str | None = None  # its container, as stored (as sent): wav, flac, ogg or mp3
+    size: int | None = None  # bytes stored (counted toward the storage quota)
+    created_at: dt.datetime | None = None
 
 
-class MultiInstrumentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StorageUsage(BaseModel):
+    """Bytes the account keeps, by kind (results, uploads, adapters' files) and ``total``;
+    ``quota`` in bytes (null: no limit)."""
 
-    instruments: dict[str, str] = Field(
-        min_length=1, max_length=16, description="Stem name → its prompt."
-    )
-    duration: float = 30.0
-    mix_preset: str | None = Field(
-        default=None, description="jazz_club, rock_band, lofi, cinematic, edm"
-    )
-    mix_settings: dict[str, Any] | None = Field(
-        None, description="levels, panning, effects, target_lufs (as AudioMixer takes them)"
-    )
-    seed: int | None = None
-    model: str | None = Field(default=None, description="Default: the composer.")
-    format: AudioFormat = "wav"
-    sample_rate: int | None = None
-    webhook_url: str | None = None
-    track_id: str | None = Field(default=None, max_length=200)
+    usage: dict[str, int]
+    quota: int | None
+
+
+class UploadList(BaseModel):
+    uploads: list[UploadPublic]
+    storage: StorageUsage
+
+
+class MultiInstrumentCreate(MultitrackRequest):
+    """Stems that share one plan, their mix, and (composer) the MIDI."""
 
 
 class BatchCreate(BaseModel):
@@ -165,6 +146,13 @@ class ModelPublic(BaseModel):
     sample_rate: int
     channels: int
     capabilities: list[str]
+    license: str = Field(
+        description="The weights' licence as the checkpoint declares it (its model card's "
+        "license:), or the published name's; 'unknown' otherwise."
+    )
+    commercial_use: bool | None = Field(
+        description="Whether the licence allows commercial use (null: cannot tell)."
+    )
     loaded: bool
     cached: bool
     default: bool
@@ -210,3 +198,23 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (429, "Rate limited (see Retry-After)"),
     )
 }
+
+
+class PlanCreate(BaseModel):
+    """Draft a composition plan from ``prompt`` (offline, the composer's planner), or check
+    ``plan`` (our shape or ElevenLabs' ``composition_plan``), for ``model`` where named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = Field(None, max_length=2000)
+    duration: float = Field(60.0, gt=0, description="seconds (a draft)")
+    seed: int = Field(0, ge=0)
+    plan: dict[str, Any] | None = None
+    model: str | None = Field(None, description="check the total against this model's limit")
+
+
+class PlanPublic(BaseModel):
+    plan: dict[str, Any] = Field(description="our JSON shape (POST it back, or to /generate)")
+    composition_plan: dict[str, Any] = Field(description="the same plan in ElevenLabs' shape")
+    duration: float
+    sections: int

@@ -10,6 +10,7 @@ from ..core.db import Job
 from ..core.spec import INPUT_FILES
 from ..core.state import ServiceState
 from ..core.submit import eta_seconds, queue_position
+from .responses import scrub
 from .schemas import JobPublic, JobSubmitted
 
 __all__ = ["job_public", "public_params", "submitted"]
@@ -65,15 +66,17 @@ def _running_on(state: ServiceState, job: Job) -> str | None:
 
 
 def job_public(state: ServiceState, job: Job) -> JobPublic:
+    """What a client sees of ``job``; text a stored row holds that cannot be encoded (a lone
+    surrogate) is shown as U+FFFD, so one bad row never fails a read or a list."""
     result = job.result or {}
     created = _utc(job.created_at)
     assert created is not None
-    return JobPublic(
+    return JobPublic.model_validate(scrub(dict(
         task_id=job.id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         progress=round(job.progress, 4),
         queue_position=queue_position(state, job),
-        type=job.type,  # type: ignore[arg-type]
+        type=job.type,
         origin=job.origin,
         kind=_LEGACY_KIND.get(job.type, job.type) if job.origin == "api" else job.origin,
         model=job.model,
@@ -93,4 +96,4 @@ def job_public(state: ServiceState, job: Job) -> JobPublic:
         created_at=created,
         started_at=_utc(job.started_at),
         finished_at=_utc(job.finished_at),
-    )
+    )))  # fmt: skip

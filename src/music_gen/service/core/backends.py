@@ -1,14 +1,18 @@
 """What the worker drives: a ``Backend`` decodes many jobs together, one step at a time.
 
-- ``MusicGenBackend``: every model family, kept warm (loaded once per model name). What a job
-  runs on follows the model's capabilities: MusicGen's fast engine feeds its
-  ``ContinuousBatcher`` (jobs join and leave at step boundaries; a CUDA out-of-memory error
-  halves the batch and restarts its requests, seeded, so their output does not change);
-  streaming jobs run ``generate_stream`` one chunk per step, interleaved with the batch; song
-  models (the ``lyrics`` capability) run in ``SongJobs`` (``service.songs``); the rest run
-  whole, one per step.
+- ``ModelBackend``: every model family, kept warm (loaded once per model name). It does not know
+  how a family runs jobs: each loaded model gives it a runner (``family.runner``, see
+  ``families.runner``) — MusicGen its continuous batcher, ACE-Step its song runner, the composer
+  whole runs — and it drives every runner the same way. Multitrack jobs run whole in a runner of
+  their own per model (``MultiInstrumentGenerator`` over the warm model), and so do loops
+  (``generate(loop=True, ...)`` on the warm model: the source audio, cut and crossfaded).
 - ``ToneBackend`` (``engine="test-tone"``): no model; deterministic tones, ten steps per second of
   audio. It measures the service's own overhead and lets the service run where no weights are.
+
+Capacity is per runner: each holds at most ``capacity`` jobs, and the worker asks ``free``
+for the runner a queued job needs (``runner_key``, known from the job alone, without loading
+anything) before it claims it — so songs filling their runner never hold up MusicGen jobs.
+``capacity`` is also what ``submit`` uses for its ETAs.
 
 Backends know nothing about the database or HTTP: the worker hands them ``(job_id, spec)``
 (a validated ``JobSpec``; nothing here validates it again) and collects ``Event``s.
@@ -17,22 +21,22 @@ Backends know nothing about the database or HTTP: the worker hands them ``(job_i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 
 from ...audio import AudioOutput
-from ...errors import GenerationFailed
+from ...families.runner import RunEvent, Runner, Whole, WholeRunner
+from ...params import Request
 from .events import Event, JobEvent, failure
-from .songs import SongJobs
 from .spec import JobSpec
 
 __all__ = [
     "Backend",
     "Event",
     "JobEvent",
-    "MusicGenBackend",
+    "ModelBackend",
     "ToneBackend",
     "failure",
     "make_backend",
@@ -42,9 +46,12 @@ log = logging.getLogger("music_gen.worker")
 
 
 class Backend(Protocol):
-    capacity: int
+    capacity: int  # jobs each runner holds (one runner for the simpler backends)
 
     def active(self) -> int: ...
+    def runner_key(self, spec: JobSpec) -> str: ...
+    def free(self, key: str) -> int: ...
+    def warm(self, model: str) -> None: ...
     def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None: ...
     def step(self) -> list[Event]: ...
     def progress(self, job_id: str) -> float: ...
@@ -52,66 +59,49 @@ class Backend(Protocol):
     def loaded_models(self) -> list[str]: ...
 
 
-class _Streams:
-    """Streaming jobs: one iterator each, advanced one chunk per ``step``."""
-
-    def __init__(self) -> None:
-        self.running: dict[str, tuple[Iterator[AudioOutput], list[AudioOutput], float]] = {}
-
-    def add(self, job_id: str, chunks: Iterator[AudioOutput], duration: float) -> None:
-        self.running[job_id] = (chunks, [], duration)
-
-    def step(self) -> list[Event]:
-        events: list[Event] = []
-        for job_id, (chunks, seen, _) in list(self.running.items()):
-            try:
-                chunk = next(chunks)
-            except Exception as exc:  # the job fails, the worker goes on
-                del self.running[job_id]
-                events.append(Event(job_id, JobEvent.ERROR, error=failure(exc)))
-                continue
-            seen.append(chunk)
-            events.append(Event(job_id, JobEvent.CHUNK, audio=chunk))
-            if chunk.metadata.get("final"):
-                del self.running[job_id]
-                whole = np.concatenate([c.samples for c in seen], axis=-1)
-                meta = {k: v for k, v in chunk.metadata.items() if k not in ("chunk_index",)}
-                meta.update(start_s=0.0, chunks=len(seen))
-                events.append(
-                    Event(job_id, JobEvent.DONE, AudioOutput(whole, chunk.sample_rate, meta))
-                )
-        return events
-
-    def progress(self, job_id: str) -> float | None:
-        if job_id not in self.running:
-            return None
-        _, seen, duration = self.running[job_id]
-        done = sum(c.duration for c in seen)
-        return min(1.0, done / max(duration, 1e-9))
-
-    def cancel(self, job_id: str) -> bool:
-        return self.running.pop(job_id, None) is not None
+MULTITRACK = "multitrack"
+LOOP = "loop"
+PLAN = "plan"
 
 
-class MusicGenBackend:
-    def __init__(
-        self,
-        load: Callable[[str], Any],
-        capacity: int = 4,
-    ) -> None:
+def whole_kind(spec: JobSpec) -> str | None:
+    """The kind of whole job ``spec`` is (run from the spec itself on a runner of its own per
+    model, first come first served), or None for the model's own runner."""
+    if spec.instruments:
+        return MULTITRACK
+    if spec.loop is not None:
+        return LOOP
+    return PLAN if spec.plan is not None else None
+
+
+def run_request(spec: JobSpec, family: Any) -> Request:
+    """The job's typed request as the family runs it: ``spec.request``, normalised by the
+    family's own check against its card (seeds per prompt, defaults filled in; the same check
+    ``core.submit`` made, so it cannot refuse a stored job that passed it)."""
+    checked: Request = family.check_request(family.card, spec.request)
+    return checked
+
+
+def _event(event: RunEvent) -> Event:
+    return Event(event.job_id, JobEvent(event.kind.value), event.audio, event.error, event.stems)
+
+
+class ModelBackend:
+    def __init__(self, load: Callable[[str], Any], capacity: int = 4) -> None:
         self.load = load  # model name -> MusicGenerator
         self.capacity = capacity
         self.generators: dict[str, Any] = {}
-        self.batchers: dict[str, Any] = {}
-        self.owner: dict[str, str] = {}  # job id -> model
-        self.sequential: dict[str, JobSpec] = {}  # run whole, one per step
-        self.streams = _Streams()
-        self.songs = SongJobs(max_batch=capacity)
+        self.runners: dict[str, Runner] = {}  # runner key -> runner
+        self.owner: dict[str, str] = {}  # job id -> runner key
+        self.held: dict[str, JobSpec] = {}  # whole jobs held (instruments, loops, plans)
 
     def generator(self, model: str) -> Any:
         if model not in self.generators:
             self.generators[model] = self.load(model)
         return self.generators[model]
+
+    def warm(self, model: str) -> None:
+        self.generator(model)
 
     def loaded_models(self) -> list[str]:
         return list(self.generators)
@@ -119,110 +109,112 @@ class MusicGenBackend:
     def active(self) -> int:
         return len(self.owner)
 
-    def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None:
-        from ...families import Capability
+    def runner_key(self, spec: JobSpec) -> str:
+        """Which runner runs the job: its model's, or that model's multitrack, loop or plan
+        runner (whole runs, first come first served)."""
+        kind = whole_kind(spec)
+        return spec.model if kind is None else f"{spec.model}#{kind}"
 
-        model = spec.model
-        gen = self.generator(model)
-        if spec.instruments:  # a multitrack job: one call, run whole in a step
-            self.sequential[job_id] = spec
-        elif gen.can(Capability.LYRICS):  # a song model: its own runner
-            self.songs.submit(job_id, gen, spec, stream)
-        elif stream:
-            chunks = gen.generate_stream(spec.prompt, **spec.sampling(), **spec.conditioning())
-            self.streams.add(job_id, chunks, spec.duration)
-        else:
-            batcher = self.batchers.get(model)
-            if batcher is None and gen.can(Capability.BATCH) and hasattr(gen, "batcher"):
-                batcher = gen.batcher(self.capacity)  # None where the engine cannot batch
-                if batcher is not None:
-                    self.batchers[model] = batcher
-            if batcher is None:
-                self.sequential[job_id] = spec
+    def free(self, key: str) -> int:
+        runner = self.runners.get(key)
+        return self.capacity if runner is None else runner.free()
+
+    def _runner(self, key: str, spec: JobSpec) -> Runner:
+        runner = self.runners.get(key)
+        if runner is None:
+            gen = self.generator(spec.model)
+            if spec.instruments:
+                runner = WholeRunner(gen.family_impl, self.capacity, whole=self._multitrack(gen))
+            elif spec.loop is not None:
+                runner = WholeRunner(gen.family_impl, self.capacity, whole=self._loop(gen))
+            elif spec.plan is not None:
+                runner = WholeRunner(gen.family_impl, self.capacity, whole=self._plan(gen))
             else:
-                prepared = gen.prepare(spec.prompt, **spec.sampling(), **spec.conditioning())
-                batcher.submit(prepared, job_id)
-        self.owner[job_id] = model
+                runner = gen.family_impl.runner(self.capacity)
+            self.runners[key] = runner
+        return runner
+
+    def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None:
+        key = self.runner_key(spec)
+        runner = self._runner(key, spec)
+        if whole_kind(spec) is not None:  # whole, from the spec itself
+            runner.submit(job_id, spec.request)
+            self.held[job_id] = spec
+        else:
+            family = self.generator(spec.model).family_impl
+            runner.submit(job_id, run_request(spec, family), stream)
+        self.owner[job_id] = key
 
     def step(self) -> list[Event]:
-        import torch
-
-        events = self.streams.step() + self.songs.step()
-        for model, batcher in list(self.batchers.items()):
-            if batcher.idle:
+        events: list[Event] = []
+        for key, runner in list(self.runners.items()):
+            if not runner.active():
                 continue
             try:
-                finished = batcher.step()
-            except torch.OutOfMemoryError:
-                events += self._split(model, batcher)
-                continue
-            except Exception as exc:  # its jobs fail, the worker goes on
+                events += [_event(e) for e in runner.step()]
+            except Exception as exc:  # a runner's bug fails its jobs, not the others'
+                log.exception("runner %s failed", key)
                 error = failure(exc)
-                events += [Event(rid, JobEvent.ERROR, error=error) for rid, _ in batcher.drain()]
-                continue
-            events += [Event(job_id, JobEvent.DONE, audio) for job_id, audio in finished]
-        if self.sequential:
-            job_id, spec = next(iter(self.sequential.items()))
-            del self.sequential[job_id]
-            try:
-                events.append(self._run_whole(job_id, spec))
-            except Exception as exc:
-                events.append(Event(job_id, JobEvent.ERROR, error=failure(exc)))
+                for job_id in [j for j, k in self.owner.items() if k == key]:
+                    runner.cancel(job_id)
+                    events.append(Event(job_id, JobEvent.ERROR, error=error))
         for event in events:
             if event.kind != JobEvent.CHUNK:
                 self.owner.pop(event.job_id, None)
+                self.held.pop(event.job_id, None)
         return events
 
-    def _run_whole(self, job_id: str, spec: JobSpec) -> Event:
-        gen = self.generator(spec.model)
-        if spec.instruments:
-            from ...compose.multitrack import MultiInstrumentGenerator
+    def progress(self, job_id: str) -> float:
+        key = self.owner.get(job_id)
+        runner = self.runners.get(key) if key is not None else None
+        return (runner.progress(job_id) if runner is not None else None) or 0.0
 
+    def _multitrack(self, gen: Any) -> Whole:
+        """A multitrack job, whole: one call per instrument on the warm model, mixed."""
+
+        def run(job_id: str, request: Request) -> tuple[AudioOutput, dict[str, AudioOutput]]:
+            from ...multitrack import MultiInstrumentGenerator
+
+            spec = self.held.pop(job_id)
             multi = MultiInstrumentGenerator.from_generator(gen)  # the warm model, no reload
             tracks = multi.generate_multi_track(
-                spec.instruments, spec.duration, spec.mix_settings, seed=spec.seed
+                spec.instruments or {}, spec.duration, spec.mix_settings, seed=spec.seed
             )
             mix = tracks.pop("mix")
-            return Event(job_id, JobEvent.DONE, mix, stems=tracks)
-        audio = gen.generate(spec.prompt, **spec.sampling(), **spec.conditioning())
-        return Event(job_id, JobEvent.DONE, audio)
+            return mix, tracks
 
-    def _split(self, model: str, batcher: Any) -> list[Event]:
-        """Out of memory: restart the same requests with half as many decoded at once."""
-        from ...engine.batching import ContinuousBatcher
+        return run
 
-        requests = batcher.drain()
-        if batcher.max_requests == 1:
-            error = GenerationFailed(
-                "out of memory even with one request at a time", code="OUT_OF_MEMORY"
-            )
-            return [Event(rid, JobEvent.ERROR, error=error) for rid, _ in requests]
-        smaller = ContinuousBatcher(batcher.runtime, batcher.max_requests // 2)
-        log.warning(
-            "out of memory at batch %d; retrying at %d", batcher.max_requests, smaller.max_requests
-        )
-        for rid, prepared in requests:
-            smaller.submit(prepared, rid)
-        self.batchers[model] = smaller
-        return []
+    def _loop(self, gen: Any) -> Whole:
+        """A loop job, whole: the loop sets the duration, tempo and meter; the rest of the
+        spec's values are the family's own."""
 
-    def progress(self, job_id: str) -> float:
-        p = self.streams.progress(job_id)
-        if p is None:
-            p = self.songs.progress(job_id)
-        if p is None:
-            model = self.owner.get(job_id)
-            batcher = self.batchers.get(model) if model else None
-            p = batcher.progress(job_id) if batcher is not None else None
-        return p or 0.0
+        def run(job_id: str, request: Request) -> tuple[AudioOutput, None]:
+            from ...families import Capability
+
+            spec = self.held.pop(job_id)
+            given = spec.song() if gen.can(Capability.LYRICS) else spec.sampling()
+            skip = ("duration", "bpm", "lyrics", "time_signature")
+            args = {k: v for k, v in given.items() if k not in skip}
+            return gen.generate(spec.prompt, **spec.loop_options(), **args), None
+
+        return run
+
+    def _plan(self, gen: Any) -> Whole:
+        """A plan's job, whole: the family's ``generate_plan`` on the warm model (its
+        ``metadata["plan"]``: each section's start and end)."""
+
+        def run(job_id: str, request: Request) -> tuple[AudioOutput, None]:
+            spec = self.held.pop(job_id)
+            return gen.family_impl.generate_plan(spec.plan, seed=spec.seed), None
+
+        return run
 
     def cancel(self, job_id: str) -> None:
-        self.streams.cancel(job_id)
-        self.songs.cancel(job_id)
-        self.sequential.pop(job_id, None)
-        model = self.owner.pop(job_id, None)
-        if model in self.batchers:
-            self.batchers[model].cancel(job_id)
+        self.held.pop(job_id, None)
+        key = self.owner.pop(job_id, None)
+        if key is not None and key in self.runners:
+            self.runners[key].cancel(job_id)
 
 
 class ToneBackend:
@@ -237,6 +229,15 @@ class ToneBackend:
 
     def loaded_models(self) -> list[str]:
         return ["test-tone"]
+
+    def warm(self, model: str) -> None:
+        pass
+
+    def runner_key(self, spec: JobSpec) -> str:
+        return "test-tone"
+
+    def free(self, key: str) -> int:
+        return max(0, self.capacity - self.active())
 
     def active(self) -> int:
         return len(self.jobs)
@@ -294,14 +295,19 @@ def make_backend(settings: Any) -> Backend:
         return ToneBackend(settings.max_batch)
 
     def load(model: str) -> Any:
-        from ...families import detect_family
+        from ...families import family_options
         from ...generator import MusicGenerator
 
-        options: dict[str, Any] = {"max_duration": settings.max_duration}
-        if detect_family(model, settings.cache_dir) == "musicgen":  # MusicGen's own options
-            options.update(engine=settings.engine, quantize=settings.quantize)
-        return MusicGenerator(
-            model, device=settings.device, cache_dir=settings.cache_dir, **options
-        )
+        if getattr(settings, "commercial_only", False):  # never load refused weights
+            from .catalog import ModelCatalog
 
-    return MusicGenBackend(load, settings.max_batch)
+            ModelCatalog(settings).check_license(model)
+        where = {"device": settings.device, "cache_dir": settings.cache_dir}
+        limits = {"max_duration": settings.max_duration}
+        engine = {"engine": settings.engine, "quantize": settings.quantize}
+        options = family_options(  # those the model's family takes (MusicGen's engine & co)
+            model, settings.cache_dir, **limits, **engine
+        )
+        return MusicGenerator(model, **where, **options)
+
+    return ModelBackend(load, settings.max_batch)

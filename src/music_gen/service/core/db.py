@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -42,6 +43,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "Migrations",
+    "Upload",
     "WebhookAttempt",
     "WebhookDelivery",
     "open_database",
@@ -138,6 +140,21 @@ class AudioFile(Base):
     node: Mapped[str | None] = mapped_column(String(300), default=None)
 
 
+class Upload(Base):
+    """Audio an account uploaded (``POST /uploads``), stored as sent under ``key``."""
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # up_…
+    account_id: Mapped[str] = mapped_column(String(40), index=True)
+    key: Mapped[str] = mapped_column(String(300))  # storage key
+    format: Mapped[str] = mapped_column(String(10))  # its container: wav | flac | ogg | mp3
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    duration: Mapped[float] = mapped_column(Float)
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes stored
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -220,11 +237,21 @@ def _config(url: str, connection: Any, versions: Path | None, version_table: str
     return config
 
 
+# the PostgreSQL advisory lock that serialises migrations ("music-ge" in ASCII, a bigint)
+MIGRATION_LOCK = 0x6D757369632D6765
+
+
 def upgrade(db: Database, revision: str = "heads", extra: Sequence[Migrations] = ()) -> None:
-    """Run the core's migrations up to ``revision``, then each of ``extra`` to its head."""
+    """Run the core's migrations up to ``revision``, then each of ``extra`` to its head, in one
+    transaction. On PostgreSQL that transaction first takes an advisory lock, so nodes started
+    together migrate one at a time: the first upgrades, the others wait for its commit and
+    then find every history at its head (without the lock two nodes both ran ``CREATE TABLE``
+    on an empty database, and all but one died of a unique violation)."""
     from alembic import command
 
     with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # released when the transaction ends
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         command.upgrade(_config(db.url, connection, None, "alembic_version"), revision)
         for other in extra:
             config = _config(db.url, connection, other.versions, other.version_table)

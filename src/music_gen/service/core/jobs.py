@@ -70,6 +70,8 @@ class JobStore:
         self.db = db
         self.max_attempts = max_attempts
         self.counters: Counter[str] = Counter()
+        # asked before a new job is stored (raises to refuse it), e.g. the storage quota
+        self.admit: Callable[[str], None] | None = None
 
     def _changed(self, job_id: str, status: str, **extra: Any) -> None:
         self.counters[status] += 1
@@ -87,6 +89,8 @@ class JobStore:
             existing = self._by_key(new.account_id, new.idempotency_key)
             if existing is not None:
                 return self._same_request(existing, digest), False
+        if self.admit is not None:
+            self.admit(new.account_id)
         job = Job(
             id=new_job_id(),
             account_id=new.account_id,
@@ -179,13 +183,17 @@ class JobStore:
 
     def queue_positions(self, ids: list[str]) -> dict[str, int]:
         """Where these jobs stand in the queue, in the order ``claim`` takes queued jobs (each
-        account's oldest first, then each one's second oldest, …): 1 = claimed next. Jobs not
-        queued are left out. An estimate: an account at its running limit waits its turn."""
+        account's oldest first, then each one's second oldest, …, counted per model): 1 =
+        claimed next. Jobs not queued are left out. An estimate: an account at its running
+        limit, or a job whose runner is full, waits its turn."""
         if not ids:
             return {}
         rank = (
             func.row_number()
-            .over(partition_by=Job.account_id, order_by=(Job.created_at, Job.id))
+            .over(
+                partition_by=(Job.account_id, Job.model, Job.type),
+                order_by=(Job.created_at, Job.id),
+            )
             .label("rank")
         )
         queued = select(Job.id, Job.created_at, rank).where(Job.status == "queued").subquery()
@@ -220,10 +228,21 @@ class JobStore:
         self._changed(job_id, "cancelled")
         return self.get(job_id)
 
-    def claim(self, worker_id: str, limit: int, per_account: int) -> list[Job]:
+    def claim(
+        self,
+        worker_id: str,
+        limit: int,
+        per_account: int,
+        fits: Callable[[str, dict[str, Any]], bool] | None = None,
+    ) -> list[Job]:
         """Up to ``limit`` queued jobs for ``worker_id``, fairly across accounts: each account's
         oldest job first, then each one's second oldest, … (one account's backlog cannot starve
-        another's jobs), at most ``per_account`` running per account."""
+        another's jobs), at most ``per_account`` running per account.
+
+        ``fits(model, params)``: whether the worker has room for that job now (its runner is not
+        full); a job that does not fit is passed over, not waited on, so jobs for a full runner
+        never hold up jobs for another. Ranks count per account and model (and job type), so a
+        backlog for one runner does not hide the same account's jobs for another."""
         if limit <= 0:
             return []
         with self.db.session() as s:
@@ -236,25 +255,30 @@ class JobStore:
             )
             rank = (
                 func.row_number()
-                .over(partition_by=Job.account_id, order_by=(Job.created_at, Job.id))
+                .over(
+                    partition_by=(Job.account_id, Job.model, Job.type),
+                    order_by=(Job.created_at, Job.id),
+                )
                 .label("rank")
             )
             queued = (
-                select(Job.id, Job.account_id, Job.created_at, rank)
+                select(Job.id, Job.account_id, Job.created_at, Job.model, Job.params, rank)
                 .where(Job.status == "queued")
                 .subquery()
             )
             candidates = s.execute(
-                select(queued.c.id, queued.c.account_id)
+                select(queued.c.id, queued.c.account_id, queued.c.model, queued.c.params)
                 .where(queued.c.rank <= min(limit, per_account))
                 .order_by(queued.c.rank, queued.c.created_at, queued.c.id)
                 .limit(200)
             ).all()
         claimed: list[Job] = []
-        for job_id, account_id in candidates:
+        for job_id, account_id, model, params in candidates:
             if len(claimed) >= limit:
                 break
             if running.get(account_id, 0) >= per_account:
+                continue
+            if fits is not None and not fits(model, params):
                 continue
             now = utcnow()
             with self.db.session.begin() as s:

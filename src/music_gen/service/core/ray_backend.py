@@ -27,17 +27,18 @@ job's claim. ``connect`` starts or joins the cluster and deploys (or attaches to
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...errors import GenerationFailed, MusicGenError, UnsupportedFeature
+from ...errors import GenerationFailed, MusicGenError, ServiceUnavailable, UnsupportedFeature
 from .events import Event, JobEvent, failure
 from .spec import INPUT_FILES, JobSpec
 
-__all__ = ["RayBackend", "connect", "replica_options"]
+__all__ = ["RayBackend", "connect", "connection_error", "join", "replica_options"]
 
 log = logging.getLogger("music_gen.ray")
 
@@ -89,6 +90,16 @@ class RayBackend:
 
     def active(self) -> int:
         return len(self.calls)
+
+    def runner_key(self, spec: JobSpec) -> str:
+        """One lane: the calls this node keeps in flight (each replica runs its own runners)."""
+        return "ray"
+
+    def free(self, key: str) -> int:
+        return max(0, self.capacity - self.active())
+
+    def warm(self, model: str) -> None:
+        """The replicas load their models themselves."""
 
     def loaded_models(self) -> list[str]:
         """What the replicas hold warm: their default model, and what jobs have asked for."""
@@ -254,6 +265,75 @@ def _running_replicas(app: str) -> int:
     return max(1, sum(n for state, n in states.items() if state == "RUNNING"))
 
 
+_GIVE_TOKEN = "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH, a file holding it)"
+
+
+def _token_source() -> str | None:
+    """Where Ray would read this process's authentication token from, if anywhere."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "RAY_AUTH_TOKEN"
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if path:
+        return f"RAY_AUTH_TOKEN_PATH={path}" if Path(path).is_file() else None
+    default = Path.home() / ".ray" / "auth_token"
+    return str(default) if default.is_file() else None
+
+
+def connection_error(address: str, exc: BaseException) -> MusicGenError:
+    """What a failed ``ray.init(address=...)`` means, in one line: ``RAY_AUTH_REQUIRED`` when
+    the cluster wants a token this process does not send (Ray 2.60 turns token authentication
+    on for clusters started where a token exists; its own error only says that it "failed to
+    connect to Ray cluster at" the node's address), ``RAY_UNAVAILABLE`` otherwise."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    said = " ".join(f"{type(e).__name__}: {e}" for e in chain)
+    if any(type(e).__name__ == "AuthenticationError" for e in chain) or any(
+        word in said for word in ("InvalidAuthToken", "Unauthenticated", "AuthenticationError")
+    ):
+        source = _token_source()
+        if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+            message = (
+                f"the Ray cluster at {address} requires token authentication and this node "
+                f"sends no token: set RAY_AUTH_MODE=token and the cluster's token in {_GIVE_TOKEN}"
+            )
+        elif source is None:
+            message = (
+                f"RAY_AUTH_MODE=token but no Ray authentication token was found to join {address}:"
+                f" set {_GIVE_TOKEN} to the cluster's token"
+            )
+        else:
+            message = (
+                f"the Ray cluster at {address} refused this node's authentication token (from "
+                f"{source}): set {_GIVE_TOKEN} to the cluster's token"
+            )
+        return ServiceUnavailable(message, code="RAY_AUTH_REQUIRED")
+    last = str(chain[-1]).strip().splitlines()
+    reason = last[-1] if last else type(chain[-1]).__name__
+    return ServiceUnavailable(
+        f"could not connect to the Ray cluster at {address}: {reason}", code="RAY_UNAVAILABLE"
+    )
+
+
+def join(address: str) -> None:
+    """Connect this process to the running Ray cluster at ``address`` (``auto``: the one this
+    machine is part of); a refusal raises ``connection_error``'s one-line error."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise UnsupportedFeature(RAY_EXTRA, code="RAY_NOT_INSTALLED") from exc
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address)
+    except MusicGenError:
+        raise
+    except Exception as exc:
+        raise connection_error(address, exc) from exc
+
+
 def connect(settings: Any) -> RayBackend:
     """Join (or, with ``ray_address="local"``, start) a Ray cluster and return a backend on the
     ``Generator`` application named ``ray_app``: deployed from these settings when it is not
@@ -272,7 +352,7 @@ def connect(settings: Any) -> RayBackend:
             ray.init(include_dashboard=False)
             owns = True
         else:
-            ray.init(address=settings.ray_address)
+            join(settings.ray_address)
     serve.start(proxy_location="Disabled")  # API nodes call replicas by handle: no HTTP proxy
     app = settings.ray_app
     running = serve.status().applications.get(app)

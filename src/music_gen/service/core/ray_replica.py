@@ -1,7 +1,7 @@
 """The Ray Serve side of the Ray backend: one ``Generator`` replica per GPU (or CPU slot).
 
-A replica keeps one warm ``Backend`` (``make_backend``: ``MusicGenBackend`` with its
-continuous batcher, or ``ToneBackend`` for ``engine="test-tone"``) and drives it from one
+A replica keeps one warm ``Backend`` (``make_backend``: ``ModelBackend`` with each model's
+runner, or ``ToneBackend`` for ``engine="test-tone"``) and drives it from one
 thread of its own (``ReplicaEngine``), so every job routed to the replica joins the same batch.
 Each job is one streaming call, ``Generator.run(job_id, spec, stream, files)`` (the ``JobSpec``
 in its stored JSON form; the input audio it names as bytes, written to a scratch directory of
@@ -174,9 +174,8 @@ class GeneratorReplica:
         # (MUSIC_GEN_* inherited from an API node fill the rest; a replica is no API node)
         settings = Settings(**{**options, "ray_address": None})
         backend = make_backend(settings)
-        warm = getattr(backend, "generator", None)
-        if warm is not None and settings.model:  # load the default model before taking jobs
-            warm(settings.model)
+        if settings.model:  # load the default model before taking jobs
+            backend.warm(settings.model)
         context = serve.get_replica_context()
         self.name = f"ray-replica-{context.replica_id.unique_id}@{socket.gethostname()}"
         self.backend = backend

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     engine: Literal["fast", "reference", "test-tone"] = "fast"
     quantize: Literal["int8", "int4"] | None = None  # MusicGen's fast engine (CPU speed)
     cache_dir: Path | None = None
+    # refuse models whose weights' licence forbids commercial use (cc-by-nc-*: MusicGen);
+    # LICENSE_NOT_COMMERCIAL names the licence. Unknown licences are not refused.
+    commercial_only: bool = False
 
     # accounts and limits
     auth: bool = True
@@ -61,6 +64,8 @@ class Settings(BaseSettings):
     max_duration: float = Field(300.0, gt=0)
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_upload_bytes: int = Field(150_000_000, ge=1024)  # reference-track uploads (10 min WAV)
+    # what one account may keep stored (uploads, results, adapters' files), in MB; 0: no limit
+    storage_quota_mb: float = Field(2048.0, ge=0)
     max_batch_requests: int = Field(32, ge=1)
 
     # jobs

@@ -4,8 +4,12 @@
   API's ``JobCreate`` is one).
 - ``JobSpec``: the job after ``core.submit`` validated it once, against the served model's
   capabilities and limits derived from ``Settings``: seed drawn, model resolved, input audio
-  fetched into server files. It is stored as JSON (``jobs.params``), loaded back by the worker
-  and handed to the backend as this type; nothing downstream validates it again.
+  fetched into server files. It holds the typed request (``params.Request``: the prompt,
+  duration and seed, and its ``Sampling`` / ``Conditioning`` / ``Song`` / ``Edit`` parts, input
+  audio as server file paths) and ``params.Output``; the family runs ``spec.request`` as it
+  is. It is stored as the same flat JSON as ever (``jobs.params``; old rows load as they are),
+  loaded back by the worker and handed to the backend as this type; nothing downstream
+  validates it again.
 - ``JobType``: what the job is (a whole result, a stream of chunks, a multitrack mix with
   stems, an edit of a song). Where it came from is the job's ``origin`` (``"api"`` or an
   adapter's name) with that adapter's own ``options``, kept beside the spec, never inside it.
@@ -16,9 +20,13 @@ This module knows no database, no HTTP and no adapter.
 from __future__ import annotations
 
 import enum
+from dataclasses import asdict, fields
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ...audio.loop import LoopSpec
+from ...params import DEFAULT_DURATION, Conditioning, Edit, Output, Request, Sampling, Song
 
 __all__ = ["INPUT_FILES", "AudioFormat", "JobRequest", "JobSpec", "JobType"]
 
@@ -27,17 +35,25 @@ AudioFormat = Literal["wav", "mp3", "flac", "ogg"]
 #: spec fields naming a server file the job reads (input audio); shown by upload id, never path
 INPUT_FILES = ("reference", "melody", "continuation", "source")
 
+#: the flat (stored) names of each typed part's fields
+_SAMPLING = tuple(f.name for f in fields(Sampling))
+_CONDITIONING = tuple(f.name for f in fields(Conditioning))
+_SONG = tuple(f.name for f in fields(Song))
+_EDIT = tuple(f.name for f in fields(Edit))
+_OUTPUT = tuple(f.name for f in fields(Output))
 #: what the sampling of a generation takes (``generate``'s keyword arguments)
-SAMPLING = ("duration", "temperature", "top_k", "top_p", "guidance_scale", "seed")
+SAMPLING = ("duration", *_SAMPLING, "seed")
 #: what a song generation takes beside the prompt
-SONG = (
-    "lyrics", "duration", "seed", "steps", "guidance_scale", "bpm", "key", "time_signature",
-    "vocal_language", "reference",
-)  # fmt: skip
+SONG = ("lyrics", "duration", "seed", *(n for n in _SONG if n != "lyrics"))
 #: what an edit task takes beside ``task``, ``source`` and the prompt
 EDIT = (
-    "lyrics", "seed", "steps", "guidance_scale", "bpm", "key", "time_signature",
-    "vocal_language", "reference", "start", "end", "strength", "track", "tracks",
+    "lyrics", "seed", *(n for n in _SONG if n != "lyrics"),
+    *(n for n in _EDIT if n not in ("task", "source")),
+)  # fmt: skip
+#: the ids of the uploads (and the job) the input files came from: what a client is shown
+_ORIGINS = (
+    "reference_upload_id", "melody_upload_id", "continuation_upload_id", "source_upload_id",
+    "source_job_id",
 )  # fmt: skip
 
 
@@ -50,32 +66,91 @@ class JobType(enum.StrEnum):
     EDIT = "edit"  # a song edit (repaint, cover, extract, lego, complete) of a source
 
 
-class JobSpec(BaseModel):
-    """A validated job, as the backend runs it (``None``: the model's own default)."""
+class _Flat:
+    """A field of the flat (stored) form, read from the typed part that holds it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    def __init__(self, part: str | None) -> None:
+        self.part = part
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, spec: Any, owner: type | None = None) -> Any:
+        if spec is None:
+            return self
+        if self.part is None:  # the request itself: prompt, duration, seed
+            return getattr(spec.request, self.name)
+        if self.part == "output":
+            return getattr(spec.output, self.name)
+        holder = getattr(spec.request, self.part)
+        return None if holder is None else getattr(holder, self.name)
+
+
+def _plain(value: Any) -> Any:
+    """A typed part as the dict pydantic validates (and coerces) into it again."""
+    if value is None or isinstance(value, dict):
+        return value
+    return {f.name: _plain(getattr(value, f.name)) if f.name in _PARTS else getattr(value, f.name)
+            for f in fields(value)}  # fmt: skip
+
+
+_PARTS = ("sampling", "conditioning", "song", "edit")
+
+
+def _fold(data: dict[str, Any]) -> dict[str, Any]:
+    """The flat form (as stored, and as the service's code writes it) as typed parts."""
+    flat = dict(data)
+    if flat.get("loop") is True:  # stored flat: a loop's bpm is the loop's, not a song's
+        flat["loop"] = {"bpm": flat.pop("bpm", None), "bars": flat.pop("bars", None),
+                        "beats_per_bar": flat.pop("beats_per_bar", None) or 4}  # fmt: skip
+    elif not flat.get("loop"):
+        for unused in ("loop", "bars", "beats_per_bar"):
+            flat.pop(unused, None)
+    request = _plain(flat.pop("request", None))
+    output = _plain(flat.pop("output", None)) or {}
+    parts: dict[str, Any] = {}
+    pick = {n: flat.pop(n) for n in (*_SAMPLING, *_CONDITIONING, *_SONG, *_EDIT) if n in flat}
+    guidance = pick.pop("guidance_scale", None)
+    song_given = any(pick.get(n) is not None for n in (*_SONG, "task"))
+    sampled = any(pick.get(n) is not None for n in _SAMPLING)
+    for part, names in (("sampling", _SAMPLING), ("song", _SONG),
+                        ("conditioning", _CONDITIONING)):  # fmt: skip
+        values = {n: pick[n] for n in names if pick.get(n) is not None}
+        wanted = (part == "song") == (song_given and not sampled)
+        if guidance is not None and "guidance_scale" in names and wanted:
+            values["guidance_scale"] = guidance
+        if values:
+            parts[part] = values
+    if pick.get("task") is not None:
+        parts["edit"] = {n: pick[n] for n in _EDIT if pick.get(n) is not None}
+    elif any(pick.get(n) is not None for n in _EDIT):
+        raise ValueError("edit fields need a task")
+    top = {n: flat.pop(n) for n in ("prompt", "duration", "seed") if n in flat}
+    if request is None:
+        for name in ("duration", "seed"):
+            if top.get(name) is None:
+                raise ValueError(f"{name} is required")
+        request = {"prompts": (top.get("prompt") or "",), "duration": top["duration"],
+                   "seed": top["seed"]}  # fmt: skip
+    request = {**request, **parts}
+    output.update({n: flat.pop(n) for n in _OUTPUT if flat.get(n) is not None})
+    for n in _OUTPUT:
+        flat.pop(n, None)
+    return {**flat, "request": request, "output": output}
+
+
+class JobSpec(BaseModel):
+    """A validated job, as the backend runs it: the typed ``request`` and ``output`` (parts and
+    fields ``None``: the model's own default). The flat names of the stored form (``prompt``,
+    ``duration``, ``temperature``, ``lyrics``, ``melody``, ``task`` ...) read the part that
+    holds them, and build one: ``JobSpec(model=..., prompt=..., duration=..., seed=...)``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(_Flat,))
 
     model: str
-    prompt: str = ""
-    seed: int
-    duration: float
-    # MusicGen sampling
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    guidance_scale: float | None = None
-    # songs (models with the "lyrics" capability)
-    lyrics: str | None = None
-    bpm: float | None = None
-    key: str | None = None
-    time_signature: str | None = None
-    vocal_language: str | None = None
-    steps: int | None = None
-    # input audio: server files the job reads, and the uploads / jobs they came from
-    reference: str | None = None
-    melody: str | None = None
-    continuation: str | None = None
-    source: str | None = None
+    request: Request
+    output: Output = Output()
+    # the uploads / job the input files came from (what a client is shown instead of a path)
     reference_upload_id: str | None = None
     melody_upload_id: str | None = None
     continuation_upload_id: str | None = None
@@ -84,20 +159,68 @@ class JobSpec(BaseModel):
     # multitrack
     instruments: dict[str, str] | None = None
     mix_settings: dict[str, Any] | None = None
-    # edits
-    task: Literal["repaint", "cover", "extract", "lego", "complete"] | None = None
-    start: float | None = None
-    end: float | None = None
-    strength: float | None = None
-    track: str | None = None
-    tracks: list[str] | None = None
-    # the stored result
-    format: AudioFormat = "wav"
-    sample_rate: int | None = Field(default=None, description="Resample the result (Hz).")
+    # a seamless loop of ``bars`` bars at ``bpm`` (models with the "loop" capability); the
+    # request's duration is the loop's length
+    loop: LoopSpec | None = None
+    # a composition plan (``music_gen.composition``, checked, our JSON shape): the piece
+    # section by section; the request's duration is the plan's
+    plan: dict[str, Any] | None = None
+
+    prompt = _Flat(None)
+    duration = _Flat(None)
+    seed = _Flat(None)
+    temperature = _Flat("sampling")
+    top_k = _Flat("sampling")
+    top_p = _Flat("sampling")
+    melody = _Flat("conditioning")
+    continuation = _Flat("conditioning")
+    lyrics = _Flat("song")
+    steps = _Flat("song")
+    bpm = _Flat("song")
+    key = _Flat("song")
+    time_signature = _Flat("song")
+    vocal_language = _Flat("song")
+    reference = _Flat("song")
+    task = _Flat("edit")
+    source = _Flat("edit")
+    start = _Flat("edit")
+    end = _Flat("edit")
+    strength = _Flat("edit")
+    track = _Flat("edit")
+    tracks = _Flat("edit")
+    format = _Flat("output")
+    sample_rate = _Flat("output")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed(cls, data: Any) -> Any:
+        return _fold(data) if isinstance(data, dict) else data
+
+    @property
+    def guidance_scale(self) -> float | None:
+        part = self.request.sampling or self.request.song
+        return None if part is None else part.guidance_scale
+
+    def flat(self) -> dict[str, Any]:
+        """Every field by its flat name (``None`` where not set)."""
+        r = self.request
+        out: dict[str, Any] = {"model": self.model, "prompt": r.prompt, "duration": r.duration,
+                               "seed": r.seed}  # fmt: skip
+        for part in (r.sampling, r.song, r.conditioning, r.edit):
+            if part is not None:
+                out.update({f.name: getattr(part, f.name) for f in fields(part)})
+        out.update(format=self.output.format, sample_rate=self.output.sample_rate)
+        out.update({n: getattr(self, n) for n in _ORIGINS})
+        out.update(instruments=self.instruments, mix_settings=self.mix_settings, plan=self.plan)
+        if self.loop is not None:  # flat, as the caller asked for it
+            out.update(loop=True, **asdict(self.loop))
+        if isinstance(out.get("tracks"), tuple):
+            out["tracks"] = list(out["tracks"])
+        return out
 
     def stored(self) -> dict[str, Any]:
-        """The JSON stored with the job (``jobs.params``)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The JSON stored with the job (``jobs.params``): the flat form, as ever."""
+        return {k: v for k, v in self.flat().items() if v is not None}
 
     @classmethod
     def from_stored(cls, params: dict[str, Any], model: str) -> JobSpec:
@@ -117,12 +240,19 @@ class JobSpec(BaseModel):
     def edit(self) -> dict[str, Any]:
         return self._given(EDIT)
 
+    def loop_options(self) -> dict[str, Any]:
+        """``generate``'s loop arguments (empty for a job that is not a loop)."""
+        if self.loop is None:
+            return {}
+        return {"loop": True, **asdict(self.loop)}
+
     def input_files(self) -> list[str]:
         """The server files this job reads (deleted when it ends, where they are scratch)."""
         return [v for v in (getattr(self, name) for name in INPUT_FILES) if v]
 
     def _given(self, names: tuple[str, ...]) -> dict[str, Any]:
-        values = {name: getattr(self, name) for name in names}
+        flat = self.flat()
+        values = {name: flat.get(name) for name in names}
         return {k: v for k, v in values.items() if v is not None}
 
 
@@ -132,10 +262,10 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: str = Field(description="What the music should sound like.")
-    duration: float = Field(default=10.0, description="Seconds of audio.")
-    temperature: float = 1.0
-    top_k: int = 250
-    top_p: float = 0.0
+    duration: float = Field(default=DEFAULT_DURATION, description="Seconds of audio.")
+    temperature: float = Sampling.temperature
+    top_k: int = Sampling.top_k
+    top_p: float = Sampling.top_p
     seed: int | None = Field(
         default=None, description="Same seed, same audio. Omitted: a random one."
     )
@@ -152,13 +282,29 @@ class JobRequest(BaseModel):
         default=None, description="POSTed a signed event when the job ends."
     )
     track_id: str | None = Field(default=None, max_length=200, description="Echoed in the webhook.")
+    # models with the "plan" capability (GET /models): the piece section by section
+    plan: dict[str, Any] | None = Field(
+        default=None,
+        description="A composition plan (POST /plans; ours or ElevenLabs' composition_plan): "
+        "its sections set the duration; the prompt is one more global style.",
+    )
     # songs: models with the "lyrics" capability (GET /models)
     lyrics: str | None = Field(default=None, description="Sung lyrics, [verse]/[chorus] tagged.")
-    bpm: float | None = Field(default=None, description="Tempo, 30..300 (songs).")
+    bpm: float | None = Field(
+        default=None, description=f"Tempo, {Song.MIN_BPM}..{Song.MAX_BPM} (songs)."
+    )
     key: str | None = Field(default=None, max_length=40, description="e.g. 'A minor' (songs).")
     time_signature: str | None = Field(default=None, max_length=8, description="2/4 .. 6/8.")
     vocal_language: str | None = Field(default=None, max_length=16, description="e.g. 'en'.")
     steps: int | None = Field(default=None, description="Denoising steps (songs).")
+    # loops: models with the "loop" capability (GET /models)
+    loop: bool = Field(
+        default=False,
+        description="A seamless loop of exactly bars × beats_per_bar × 60 / bpm seconds (needs "
+        "bpm and bars; duration is ignored). WAV results carry smpl/acid loop chunks.",
+    )
+    bars: int | None = Field(default=None, description="The loop's length in bars (1..64).")
+    beats_per_bar: int | None = Field(default=None, description="Beats in a bar (default 4).")
     reference_upload_id: str | None = Field(
         default=None, max_length=64, description="A reference voice/style from POST /uploads."
     )

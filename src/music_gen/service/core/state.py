@@ -26,6 +26,7 @@ from .backends import Backend, make_backend
 from .catalog import ModelCatalog
 from .db import AudioFile, Database, Migrations, open_database
 from .jobs import JobStore
+from .quota import check_quota
 from .settings import Settings
 from .storage import LocalStorage, NodeStorage, Storage, storage_failure
 from .webhooks import Dispatcher
@@ -84,7 +85,18 @@ DEFAULT_MODEL = "facebook/musicgen-small"
 def _default_model(settings: Settings) -> str:
     from ...engine.hub import is_cached
 
-    if settings.engine == "test-tone" or is_cached(DEFAULT_MODEL, settings.cache_dir):
+    if settings.engine == "test-tone":
+        return DEFAULT_MODEL
+    from ...families.licenses import allows_commercial, license_of
+
+    if settings.commercial_only and allows_commercial(license_of(DEFAULT_MODEL)) is False:
+        log.warning(
+            "notice: %s is licensed for non-commercial use only and this server is "
+            "commercial-only; serving the offline composer engine instead",
+            DEFAULT_MODEL,
+        )
+        return "composer"
+    if is_cached(DEFAULT_MODEL, settings.cache_dir):
         return DEFAULT_MODEL
     log.warning(
         "notice: %s is not available here; serving the offline composer engine instead "
@@ -164,6 +176,7 @@ class ServiceState:
             raise InvalidInput(f"bad rate_limit {settings.rate_limit!r}: {exc}") from exc
         service = cls(settings, db, store, keys, storage, webhooks, worker, backend, limiter)
         service.link_secret = _secret_file(settings.data_dir / "link-secret")
+        store.admit = lambda account_id: check_quota(service, account_id)  # full: no new jobs
         service.extras["worker_lock"] = worker_lock
         return service
 

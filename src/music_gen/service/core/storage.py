@@ -4,8 +4,10 @@ Keys are opaque strings chosen by the caller (the service uses unguessable ids).
 (S3 and friends) fits the same four methods; ``local_path`` lets the HTTP layer serve files with
 Range support and may return None for stores that have no local file.
 
-A failed write raises ``OSError``; ``storage_failure`` turns it into the error a job fails with
-(STORAGE_FULL when the disk or quota is full, STORAGE_UNAVAILABLE otherwise, e.g. read-only).
+A failed write raises ``OSError`` and leaves nothing; ``storage_failure`` turns it into the
+error a job fails with, or an upload is answered with (503: STORAGE_FULL when the disk or the
+file system's quota is full, STORAGE_UNAVAILABLE otherwise, e.g. read-only). An account's own
+storage quota is ``quota``'s.
 ``probe`` tells readiness whether a write of a given size would fit now.
 """
 
@@ -56,17 +58,17 @@ def remove_conversions(storage: Storage, audio_id: str) -> None:
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-def storage_failure(exc: OSError) -> ServiceUnavailable:
-    """The job error for a failed storage write, naming the true cause."""
+def storage_failure(exc: OSError, what: str = "the result") -> ServiceUnavailable:
+    """The error for a failed storage write of ``what``, naming the true cause."""
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
     if exc.errno in _FULL:
         return ServiceUnavailable(
-            f"the result could not be stored: storage is full ({reason})",
+            f"{what} could not be stored: storage is full ({reason})",
             code="STORAGE_FULL",
             details={"errno": exc.errno},
         )
     return ServiceUnavailable(
-        f"the result could not be stored: storage cannot be written ({reason})",
+        f"{what} could not be stored: storage cannot be written ({reason})",
         code="STORAGE_UNAVAILABLE",
         details={"errno": exc.errno},
     )

@@ -1,33 +1,55 @@
-"""Turning a request into a queued job: validation with the library's codes, limits, the model
-choice, the seed that will be used, the webhook URL check, the ETA, and the public view of a job.
+"""The intake: turning a request into a queued job. Validation with the library's codes (text
+that can be stored, limits, the model's capabilities, output format, webhook URL), the seed
+that will be used, the Idempotency-Key's fingerprint, the queue; and the ETA of a job.
 
-Every route that creates work (REST, WebSocket, and the drop-in adapters) goes through here, so
-there is one validation and one job system.
+Every way a job is created (``/generate``, batches, the WebSocket, ``/multi-instrument``,
+``/edit`` and the drop-in adapters) goes through ``submit``: one validation, one job system.
+A request is a ``JobRequest`` (a generation), an ``EditRequest`` or a ``MultitrackRequest``.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import soundfile as sf
 from sqlalchemy.exc import SQLAlchemyError
 
+from ...audio.effects import build_chain
+from ...audio.loop import LoopSpec, loop_source_seconds
+from ...audio.mixer import PRESETS
 from ...audio.output import _MP3_SAMPLE_RATES, AUDIO_FORMATS
-from ...errors import InvalidInput, UnsupportedFeature
-from ...families import Capability, require
+from ...composition import CompositionPlan
+from ...errors import Conflict, InvalidInput, MusicGenError, UnsupportedFeature
+from ...families import Capability, ModelCard, require
+from ...families.base import unsupported
 from ...params import GenerationParams, SongParams, resolve_seeds, validate_prompt
 from .auth import Caller
 from .db import Job, JobStatus
-from .inputs import MAX_UPLOAD_SECONDS, fetch_input_audio, upload_input
+from .inputs import MAX_UPLOAD_SECONDS, fetch_input_audio, job_input, upload_input
 from .jobs import NewJob
+from .requests import EditRequest, MultitrackRequest
 from .spec import INPUT_FILES, JobRequest, JobSpec, JobType
 from .state import ServiceState
 from .urlguard import check_public_url
 
-__all__ = ["eta_seconds", "queue_position", "submit", "validate_request"]
+__all__ = [
+    "Request",
+    "check_storable",
+    "eta_seconds",
+    "queue_position",
+    "submit",
+    "validate",
+    "validate_request",
+]
+
+#: every kind of request ``submit`` takes
+Request = JobRequest | EditRequest | MultitrackRequest
+#: the job type each kind of request makes by default
+_TYPES: dict[type, JobType] = {EditRequest: JobType.EDIT, MultitrackRequest: JobType.MULTITRACK}
 
 
 def resolve_model(state: ServiceState, requested: str | None) -> str:
@@ -40,31 +62,32 @@ def validate_request(
     """``body`` as the job's spec (model resolved, seed drawn, inputs fetched), validated once
     against the model's capabilities and the server's limits; raises InvalidInput,
     UnsupportedFeature & co."""
-    s = state.settings
+    check_storable(body.model_dump())
     model = resolve_model(state, body.model)
     card = state.catalog.card(model)
     reference = body.reference_upload_id or body.reference_url
-    require(card, {"lyrics": body.lyrics, "bpm": body.bpm, "key": body.key,
+    loop = _loop(state, model, card, body)  # a loop's bpm is the loop's, whatever the model
+    duration = body.duration if loop is None else loop.seconds
+    require(card, {"lyrics": body.lyrics, "bpm": None if loop else body.bpm, "key": body.key,
                    "time_signature": body.time_signature, "vocal_language": body.vocal_language,
                    "reference": reference, "melody": body.melody_upload_id,
                    "continuation": body.continuation_upload_id})  # fmt: skip
-    for name in ("prompt", "track_id", "webhook_url", "model"):
-        _storable_text(name, getattr(body, name))
-    prompt = validate_prompt(body.prompt)
-    if len(prompt) > s.max_prompt_chars:
-        raise InvalidInput(
-            f"prompt is {len(prompt)} characters long; this server allows {s.max_prompt_chars}",
-            code="INVALID_PROMPT",
-            details={"length": len(prompt), "max_length": s.max_prompt_chars},
-        )
+    plan = _plan(state, model, body) if body.plan is not None else None
+    if plan is not None:
+        if loop is not None:
+            raise InvalidInput("a loop is one piece; a plan has sections: ask for one",
+                               code="INVALID_PLAN")  # fmt: skip
+        duration = plan.duration
+    prompt = _prompt(state, body.prompt if plan is None or body.prompt.strip() else plan.prompt())
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     resolve_seeds(seed, 1)  # INVALID_SEED
     sound: dict[str, Any]
     if card.can(Capability.LYRICS):
         sound = SongParams.validate(
-            duration=body.duration, max_duration=_max_duration(state, model), lyrics=body.lyrics,
-            steps=body.steps, guidance_scale=body.guidance_scale, bpm=body.bpm, key=body.key,
-            time_signature=body.time_signature, vocal_language=body.vocal_language or "en",
+            duration=duration, max_duration=_max_duration(state, model), lyrics=body.lyrics,
+            steps=body.steps, guidance_scale=body.guidance_scale,
+            bpm=None if loop else body.bpm, key=body.key, time_signature=body.time_signature,
+            vocal_language=body.vocal_language or "en",
         ).to_dict()  # fmt: skip
     else:
         if body.steps is not None:
@@ -73,31 +96,14 @@ def validate_request(
                 details={"model": model, "family": card.family},
             )
         sound = GenerationParams.validate(
-            duration=body.duration,
+            duration=duration,
             temperature=body.temperature,
             top_k=body.top_k,
             top_p=body.top_p,
             guidance_scale=3.0 if body.guidance_scale is None else body.guidance_scale,
             max_duration=_max_duration(state, model),
         ).to_dict()
-    if body.format not in AUDIO_FORMATS:
-        raise InvalidInput(f"unknown format {body.format!r}", code="INVALID_FORMAT")
-    if body.sample_rate is not None and not 8000 <= body.sample_rate <= 192000:
-        raise InvalidInput(
-            "sample_rate must be within 8000..192000 Hz",
-            code="INVALID_SAMPLE_RATE",
-            details={"sample_rate": body.sample_rate},
-        )
-    if body.format == "mp3" and body.sample_rate not in (None, *_MP3_SAMPLE_RATES):
-        raise InvalidInput(
-            f"mp3 cannot encode {body.sample_rate} Hz; choose one of {_MP3_SAMPLE_RATES}",
-            code="INVALID_SAMPLE_RATE",
-            details={"sample_rate": body.sample_rate},
-        )
-    if body.webhook_url is not None:
-        check_public_url(
-            body.webhook_url, s.allow_private_urls, s.allow_loopback_urls, what="webhook url"
-        )
+    _check_output(state, body.format, body.sample_rate, body.webhook_url)
     spec: dict[str, Any] = {
         "model": model,
         "prompt": prompt,
@@ -106,6 +112,10 @@ def validate_request(
         "format": body.format,
         "sample_rate": body.sample_rate,
     }
+    if loop is not None:
+        spec["loop"] = loop  # the request's duration is the loop's length
+    if plan is not None:
+        spec["plan"] = plan.to_dict()
     if reference is not None:
         spec["reference"] = str(reference_input(state, caller, body))
         spec["reference_upload_id"] = body.reference_upload_id  # what job_public shows
@@ -120,10 +130,97 @@ def validate_request(
     return JobSpec.model_validate(spec)
 
 
+def _loop(state: ServiceState, model: str, card: ModelCard, body: JobRequest) -> LoopSpec | None:
+    """The loop ``body`` asks for (None: not a loop), checked against the model."""
+    if not body.loop:
+        if body.bars is not None or body.beats_per_bar is not None:
+            raise InvalidInput("bars and beats_per_bar make a loop: add loop=true",
+                               code="INVALID_LOOP")  # fmt: skip
+        return None
+    if not card.can(Capability.LOOP):
+        raise unsupported(model, card.family, "loop", Capability.LOOP)
+    if body.lyrics:
+        raise UnsupportedFeature(
+            "a loop is instrumental: leave the lyrics out",
+            code="LOOP_NOT_INSTRUMENTAL",
+            details={"model": model},
+        )
+    beats_per_bar = 4 if body.beats_per_bar is None else body.beats_per_bar
+    loop = LoopSpec.validate(body.bpm, body.bars, beats_per_bar)
+    loop_source_seconds(loop, _max_duration(state, model))  # INVALID_DURATION: too long here
+    if not card.can(Capability.BPM):
+        from ...looping import prompt_with_tempo
+
+        prompt_with_tempo(body.prompt, loop.bpm)  # INVALID_BPM: the prompt names another tempo
+    return loop
+
+
+#: what a plan carries itself (its lines, its sections) and so cannot come beside it
+_NOT_WITH_A_PLAN = ("lyrics", "melody_upload_id", "continuation_upload_id")
+
+
+def _plan(state: ServiceState, model: str, body: JobRequest) -> CompositionPlan:
+    """``body.plan`` checked for ``model`` (``plan`` capability, its duration limit), the
+    prompt, if any, one more global style: ``INVALID_PLAN`` for what a plan cannot take."""
+    require(state.catalog.card(model), {"plan": body.plan})
+    plan = CompositionPlan.coerce(body.plan)
+    given = [name for name in _NOT_WITH_A_PLAN if getattr(body, name) is not None]
+    if given:
+        raise InvalidInput(
+            f"a plan carries its own lines and sections; {given[0]} cannot come with it",
+            code="INVALID_PLAN", details={"field": given[0]},
+        )  # fmt: skip
+    if "duration" in body.model_fields_set and abs(body.duration - plan.duration) > 1e-6:
+        raise InvalidInput(
+            f"the plan lasts {plan.duration:g} s; duration {body.duration:g} disagrees",
+            code="INVALID_PLAN", details={"duration": body.duration, "plan": plan.duration},
+        )  # fmt: skip
+    if body.prompt.strip():
+        plan = replace(plan, global_styles=(body.prompt.strip(), *plan.global_styles))
+    return plan.checked(_max_duration(state, model))
+
+
 def _max_duration(state: ServiceState, model: str) -> float:
     """The longest job this server runs on ``model``: the server's limit, or the model's own
     where that is lower (one limit, the same one the loaded model is given)."""
     return min(state.settings.max_duration, state.catalog.card(model).max_duration)
+
+
+def _prompt(state: ServiceState, prompt: str) -> str:
+    prompt = validate_prompt(prompt)
+    limit = state.settings.max_prompt_chars
+    if len(prompt) > limit:
+        raise InvalidInput(
+            f"prompt is {len(prompt)} characters long; this server allows {limit}",
+            code="INVALID_PROMPT",
+            details={"length": len(prompt), "max_length": limit},
+        )
+    return prompt
+
+
+def _check_output(
+    state: ServiceState, fmt: str, sample_rate: int | None, webhook_url: str | None
+) -> None:
+    """What every job is delivered as (format, sample rate) and to (its webhook URL)."""
+    if fmt not in AUDIO_FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}", code="INVALID_FORMAT")
+    if sample_rate is not None and not 8000 <= sample_rate <= 192000:
+        raise InvalidInput(
+            "sample_rate must be within 8000..192000 Hz",
+            code="INVALID_SAMPLE_RATE",
+            details={"sample_rate": sample_rate},
+        )
+    if fmt == "mp3" and sample_rate not in (None, *_MP3_SAMPLE_RATES):
+        raise InvalidInput(
+            f"mp3 cannot encode {sample_rate} Hz; choose one of {_MP3_SAMPLE_RATES}",
+            code="INVALID_SAMPLE_RATE",
+            details={"sample_rate": sample_rate},
+        )
+    if webhook_url is not None:
+        s = state.settings
+        check_public_url(
+            webhook_url, s.allow_private_urls, s.allow_loopback_urls, what="webhook url"
+        )
 
 
 def _account_upload(state: ServiceState, caller: Caller | None, upload_id: str, what: str) -> Path:
@@ -157,22 +254,32 @@ def reference_input(state: ServiceState, caller: Caller | None, body: JobRequest
     )
 
 
-def _storable_text(name: str, value: Any) -> None:
-    """Text that can be stored and sent back as JSON: no lone surrogates, no NUL."""
-    if not isinstance(value, str):
-        return
-    code = "INVALID_PROMPT" if name == "prompt" else "INVALID_INPUT"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(
-            f"{name} is not valid Unicode text (a lone surrogate at {exc.start})",
-            code=code,
-            details={"field": name, "position": exc.start},
-        ) from exc
-    if "\x00" in value:
-        raise InvalidInput(f"{name} must not contain NUL characters", code=code,
-                           details={"field": name})  # fmt: skip
+def check_storable(value: Any, field: str | None = None) -> None:
+    """Every text in ``value`` (a request's fields, an adapter's options; keys too) can be
+    stored and sent back as JSON: no lone surrogates, no NUL. The error names the top-level
+    field only (the bad text itself cannot be repeated)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = field or str(key).encode("utf-8", "replace").decode()
+            check_storable(key, where)
+            check_storable(item, where)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_storable(item, field)
+    elif isinstance(value, str):
+        name = field or "text"
+        code = "INVALID_PROMPT" if name == "prompt" else "INVALID_INPUT"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(
+                f"{name} is not valid Unicode text (it holds a lone surrogate)",
+                code=code,
+                details={"field": name, "position": exc.start},
+            ) from exc
+        if "\x00" in value:
+            raise InvalidInput(f"{name} must not contain NUL characters", code=code,
+                               details={"field": name})  # fmt: skip
 
 
 def eta_seconds(state: ServiceState, duration: float) -> float:
@@ -184,12 +291,198 @@ def eta_seconds(state: ServiceState, duration: float) -> float:
     return round((ahead + 1) * duration * state.worker.rtf, 1)
 
 
+def validate(state: ServiceState, body: Request, caller: Caller | None = None) -> JobSpec:
+    """Any request as the job's spec, validated once (see ``validate_request``)."""
+    if isinstance(body, EditRequest):
+        return validate_edit(state, body, caller)
+    if isinstance(body, MultitrackRequest):
+        return validate_multitrack(state, body, caller)
+    return validate_request(state, body, caller)
+
+
+def validate_multitrack(
+    state: ServiceState, body: MultitrackRequest, caller: Caller | None = None
+) -> JobSpec:
+    """A multitrack request: instruments and mix settings checked, then one generation
+    request for all of them (their prompts joined) with the stems and mix as spec fields."""
+    check_storable(body.model_dump())
+    instruments = {}
+    for name, prompt in body.instruments.items():
+        if not name.strip() or name.strip() == "mix":
+            raise InvalidInput(
+                "an instrument needs a name other than 'mix'",
+                code="INVALID_INSTRUMENT",
+                details={"instrument": name},
+            )
+        instruments[name.strip()] = validate_prompt(prompt)
+    settings = dict(body.mix_settings or {})
+    if body.mix_preset is not None:
+        settings["preset"] = body.mix_preset
+    if settings.get("preset") is not None and settings["preset"] not in PRESETS:
+        raise InvalidInput(
+            f"unknown mix preset; choose one of {', '.join(PRESETS)}",
+            code="INVALID_MIX",
+            details={"known": sorted(PRESETS), "preset": settings["preset"]},
+        )
+    unknown = sorted(str(k) for k in set(settings) - _MIX_SETTINGS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown mix settings; known are {', '.join(sorted(_MIX_SETTINGS))}",
+            code="INVALID_MIX",
+            details={"unknown": unknown},
+        )
+    for field in ("levels", "panning", "effects"):  # a list or number here is a clear 422
+        if not isinstance(settings.get(field) or {}, dict):
+            raise InvalidInput(
+                f"mix_settings.{field} must be an object keyed by instrument", code="INVALID_MIX"
+            )
+    for chain in (settings.get("effects") or {}).values():
+        build_chain(chain)  # INVALID_EFFECT before anything is queued
+    joined = "; ".join(f"{name}: {prompt}" for name, prompt in instruments.items())
+    request = JobRequest(
+        prompt=joined[: state.settings.max_prompt_chars],
+        duration=body.duration,
+        seed=body.seed,
+        model=body.model or _multitrack_model(state),
+        format=body.format,
+        sample_rate=body.sample_rate,
+        webhook_url=body.webhook_url,
+        track_id=body.track_id,
+    )
+    spec = validate_request(state, request, caller)
+    return JobSpec.model_validate(
+        {**spec.stored(), "instruments": instruments, "mix_settings": settings}
+    )
+
+
+_MIX_SETTINGS = {"preset", "levels", "panning", "effects", "target_lufs"}
+
+
+def _multitrack_model(state: ServiceState) -> str:
+    """The default model of a multitrack job: the first served one whose stems come from one
+    plan and line up (multitrack and stems: the composer)."""
+    for name in state.catalog.names():
+        try:
+            card = state.catalog.card(name)
+            if card.can(Capability.MULTITRACK) and card.can(Capability.STEMS):
+                return name
+        except MusicGenError:
+            continue
+    return "composer"
+
+
+def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None = None) -> JobSpec:
+    """An edit of a song (repaint, cover, extract, lego, complete) on a model with the
+    ``edit`` capability (default: the server's song model), of a source the caller names once:
+    an upload, a finished job of the account, or a URL fetched behind the SSRF guard."""
+    check_storable(body.model_dump())
+    model = resolve_model(state, body.model or state.catalog.song_model() or None)
+    card = state.catalog.card(model)
+    if not card.can(Capability.EDIT):
+        raise UnsupportedFeature(
+            f"model {model!r} ({card.family}) cannot edit songs: it lacks the 'edit' capability",
+            details={"model": model, "family": card.family, "capability": "edit"},
+        )
+    tasks = card.details.get("edit_tasks")
+    if tasks is not None and body.task not in tasks:  # e.g. cover without an audio tokenizer
+        raise InvalidInput(
+            f"model {model!r} cannot {body.task}: its files lack what that task needs",
+            code="UNSUPPORTED_TASK",
+            details={"model": model, "task": body.task, "tasks": list(tasks)},
+        )
+    sources = [x for x in (body.source_upload_id, body.source_job_id, body.source_url) if x]
+    if len(sources) != 1:
+        raise InvalidInput(
+            "name the source once: source_upload_id, source_job_id or source_url",
+            code="INVALID_SOURCE",
+        )
+    prompt = _prompt(state, body.prompt) if body.prompt.strip() else ""
+    max_duration = _max_duration(state, model)
+    song = SongParams.validate(
+        duration=1.0, max_duration=max_duration, lyrics=body.lyrics, steps=body.steps
+    )
+    [seed] = resolve_seeds(body.seed if body.seed is not None else secrets.randbelow(2**31), 1)
+    options = _edit_options(body, list(card.details.get("tracks") or []))
+    _check_output(state, body.format, body.sample_rate, body.webhook_url)
+    path = _edit_source(state, caller, body)
+    length = float(sf.info(str(path)).duration)
+    problem = None
+    if length > max_duration:
+        problem = InvalidInput(
+            f"the source is {length:.1f} s; this model edits at most {max_duration:g} s here",
+            code="INVALID_DURATION",
+            details={"duration": round(length, 3), "max_duration": max_duration},
+        )
+    for name in ("start", "end"):
+        value = options.get(name)
+        if problem is None and value is not None and not 0.0 <= value <= length:
+            problem = InvalidInput(
+                f"{name} {value:g} s lies outside the source's 0..{length:.2f} s",
+                code="INVALID_RANGE",
+            )
+    if problem is not None:
+        path.unlink(missing_ok=True)
+        raise problem
+    return JobSpec.model_validate(dict(
+        model=model, prompt=prompt, task=body.task, source=str(path), duration=length,
+        lyrics=song.lyrics or None, steps=song.steps, seed=seed, **options,
+        format=body.format, sample_rate=body.sample_rate,
+        # what GET /generate/{id} shows instead of the server's file path
+        source_upload_id=body.source_upload_id, source_job_id=body.source_job_id,
+    ))  # fmt: skip
+
+
+def _edit_source(state: ServiceState, caller: Caller | None, body: EditRequest) -> Path:
+    """The edit's source as a scratch file of this request."""
+    if body.source_upload_id or body.source_job_id:
+        if caller is None:
+            raise InvalidInput("edit sources need an account", code="INVALID_SOURCE")
+        if body.source_upload_id:
+            return upload_input(state, caller, body.source_upload_id)
+        assert body.source_job_id is not None
+        return job_input(state, caller, body.source_job_id)
+    assert body.source_url is not None
+    return fetch_input_audio(
+        state, body.source_url, what="source audio", max_seconds=MAX_UPLOAD_SECONDS
+    )
+
+
+def _edit_options(body: EditRequest, tracks: list[str]) -> dict[str, Any]:
+    """The task's own options, checked: a range for repaint/lego, strength for cover, tracks
+    (the model's own names, from its card) for extract/lego/complete."""
+    options: dict[str, Any] = {}
+    if body.task in ("repaint", "lego"):
+        if body.start is not None and body.end is not None and body.start >= body.end:
+            raise InvalidInput("start must be before end", code="INVALID_RANGE")
+        options.update(start=body.start, end=body.end)
+    if body.task == "cover":
+        strength = 1.0 if body.strength is None else body.strength
+        if not 0.0 <= strength <= 1.0:
+            raise InvalidInput("strength must be within [0, 1]", code="INVALID_STRENGTH")
+        options["strength"] = strength
+    wanted: dict[str, list[str | None]] = {
+        "extract": [body.track], "lego": [body.track], "complete": list(body.tracks or []),
+    }  # fmt: skip
+    for track in wanted.get(body.task, []):
+        if track not in tracks:
+            raise InvalidInput(
+                f"unknown track; choose one of {', '.join(tracks)}",
+                code="INVALID_TRACK",
+                details={"tracks": tracks, "track": track},
+            )
+    if body.task in ("extract", "lego"):
+        options["track"] = body.track
+    if body.task == "complete":
+        options["tracks"] = body.tracks or ["drums", "bass"]
+    return options
+
+
 def submit(
     state: ServiceState,
     caller: Caller,
-    body: JobRequest,
+    body: Request,
     *,
-    type: JobType = JobType.BATCH,
+    type: JobType | None = None,
     origin: str = "api",
     options: dict[str, Any] | None = None,
     fields: dict[str, Any] | None = None,
@@ -198,38 +491,76 @@ def submit(
     on_created: Callable[[Job], None] | None = None,
     validated: JobSpec | None = None,
 ) -> tuple[Job, bool]:
-    """Validate ``body`` (unless ``validated`` holds ``validate_request``'s result already)
-    and queue it as a job of ``type`` from ``origin`` (an adapter's name, with its own
-    ``options``). ``fields``: more spec fields the caller set itself (a multitrack's
-    instruments, an adapter's conditioning file), checked by ``JobSpec``."""
-    spec = validated if validated is not None else validate_request(state, body, caller)
-    if fields:
-        spec = JobSpec.model_validate({**spec.stored(), **fields})
-    stored = spec.stored()
-    # a seed the server drew is not part of what the Idempotency-Key identifies, nor is the
-    # scratch copy of an upload (each try makes its own; the upload id stands for it)
-    drop = {"seed"} if body.seed is None else set()
-    drop |= {name for name in INPUT_FILES if stored.get(f"{name}_upload_id") is not None}
-    same = {k: v for k, v in stored.items() if k not in drop}
-    job, created = state.store.create(
-        NewJob(
-            account_id=caller.account_id,
-            spec=spec,
-            type=type,
-            origin=origin,
-            options=options,
-            webhook_url=body.webhook_url,
-            track_id=body.track_id,
-            batch_id=batch_id,
-            idempotency_key=idempotency_key,
-            fingerprint={"spec": same, "origin": origin, "type": type.value, "options": options},
+    """Validate ``body`` (unless ``validated`` holds ``validate``'s result already) and queue
+    it as a job of ``type`` (default: the request's kind) from ``origin`` (an adapter's name,
+    with its own ``options``). ``fields``: more spec fields the caller set itself (an
+    adapter's conditioning file), checked by ``JobSpec``. With an ``idempotency_key`` seen
+    before, the first job comes back (``created`` False), or 409 for another request."""
+    if type is None:
+        kinds = [t for kind, t in _TYPES.items() if isinstance(body, kind)]
+        type = kinds[0] if kinds else JobType.BATCH
+    try:
+        check_storable(body.model_dump())  # the caller's words first, then the adapter's
+        check_storable({"options": options or {}, "fields": fields or {}})
+        spec = validated if validated is not None else validate(state, body, caller)
+        if fields:
+            spec = JobSpec.model_validate({**spec.stored(), **fields})
+    except Exception:
+        _drop_files(state, [fields.get(name) for name in INPUT_FILES] if fields else [])
+        raise
+    try:
+        job, created = state.store.create(
+            NewJob(
+                account_id=caller.account_id,
+                spec=spec,
+                type=type,
+                origin=origin,
+                options=options,
+                webhook_url=body.webhook_url,
+                track_id=body.track_id,
+                batch_id=batch_id,
+                idempotency_key=idempotency_key,
+                fingerprint=_fingerprint(body, spec, type, origin, options),
+            )
         )
-    )
-    if created:
-        if on_created is not None:  # e.g. attach a listener before the worker can see the job
-            on_created(job)
-        state.worker.wake()
-    return job, created
+    except Conflict:
+        _drop_inputs(state, spec)  # the request is refused: its scratch copies are nobody's
+        raise
+    if not created:
+        _drop_inputs(state, spec, keep=job)
+        return job, False
+    if on_created is not None:  # e.g. attach a listener before the worker can see the job
+        on_created(job)
+    state.worker.wake()
+    return job, True
+
+
+def _fingerprint(
+    body: Request, spec: JobSpec, type: JobType, origin: str, options: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What an Idempotency-Key identifies: the request as the caller sent it and the spec it
+    made, less what differs between two tries of one request (a seed the server drew, the
+    scratch copies of input audio: the request names their upload, job or URL)."""
+    stored = spec.stored()
+    drop = set(INPUT_FILES) | ({"seed"} if body.seed is None else set())
+    same = {k: v for k, v in stored.items() if k not in drop}
+    return {"request": body.model_dump(mode="json"), "spec": same, "origin": origin,
+            "type": type.value, "options": options}  # fmt: skip
+
+
+def _drop_inputs(state: ServiceState, spec: JobSpec, keep: Job | None = None) -> None:
+    """Delete the scratch input files of a request that made no job (``keep``: the job it
+    found instead, whose files stay)."""
+    kept = {keep.params.get(name) for name in INPUT_FILES} if keep is not None else set()
+    _drop_files(state, [name for name in spec.input_files() if name not in kept])
+
+
+def _drop_files(state: ServiceState, names: list[Any]) -> None:
+    """Delete these files where they are scratch copies (under ``data_dir/inputs``)."""
+    scratch = (state.settings.data_dir / "inputs").resolve()
+    for name in names:
+        if isinstance(name, str) and Path(name).resolve().parent == scratch:
+            Path(name).unlink(missing_ok=True)
 
 
 def queue_position(state: ServiceState, job: Job) -> int | None:

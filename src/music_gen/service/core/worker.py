@@ -6,11 +6,13 @@ One thread owns the models (the backend). Each turn of its loop:
    worker died (``JobStore.requeue_stale``; the ones it fails get their webhook), noticing jobs
    cancelled by another process, deleting results older than the retention period (with their
    conversions) and downloaded inputs left behind;
-2. admitting: claims as many queued jobs as the backend has free slots (fairly across
-   accounts, at most ``max_concurrent_per_account`` running per account) and submits them —
-   invalid parameters fail the job with their error code. It asks the database when told
-   (a submission in this process, a job that left), when idle, and otherwise every
-   ``CLAIM_SECONDS`` (jobs queued by other processes): not between every two decode steps;
+2. admitting: claims queued jobs for which the backend's runner has free slots (each runner —
+   MusicGen's batcher, the song runner, … — has its own capacity, so a full one never holds up
+   jobs for another), fairly across accounts, at most ``max_concurrent_per_account`` running
+   per account, and submits them — invalid parameters fail the job with their error code. It
+   asks the database when told (a submission in this process, a job that left), when idle,
+   and otherwise every ``CLAIM_SECONDS`` (jobs queued by other processes): not between every
+   two decode steps;
 3. one backend step; each event is handled on its own (one that fails fails its job, never the
    loop): chunks of streaming jobs go to their listener (the WebSocket that asked for them); a
    run lost with the machine it ran on (``RETRY``: a Ray replica died) goes back to the queue,
@@ -36,6 +38,7 @@ import secrets
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -315,8 +318,20 @@ class Worker:
                     path.unlink()
 
     def _admit(self) -> None:
-        free = self.backend.capacity - self.backend.active()
-        for job in self.store.claim(self.worker_id, free, self.per_account):
+        taken: Counter[str] = Counter()  # claimed this round, per runner (not submitted yet)
+
+        def fits(model: str, params: dict[str, Any]) -> bool:
+            try:
+                key = self.backend.runner_key(JobSpec.from_stored(params, model))
+            except Exception:  # claimed, then failed with its error below
+                return True
+            if self.backend.free(key) - taken[key] <= 0:
+                return False
+            taken[key] += 1
+            return True
+
+        # each runner has its own capacity: ``fits`` passes over jobs whose runner is full
+        for job in self.store.claim(self.worker_id, self.backend.capacity, self.per_account, fits):
             self.running[job.id] = job
             try:
                 spec = JobSpec.from_stored(job.params, job.model)

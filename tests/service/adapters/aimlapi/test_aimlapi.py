@@ -4,12 +4,12 @@ generation conditioned on a reference, lyrics refused clearly, results in hex.""
 from __future__ import annotations
 
 import io
-import time
 
 import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from service_helpers import wait_until
 
 from music_gen import load_audio
 from music_gen.audio.separate import separate_vocals
@@ -97,13 +97,11 @@ def test_bad_uploads(api, data, name, purpose):
 
 
 def _wait(api, generation_id: str) -> dict:
-    deadline = time.monotonic() + 120
-    while True:
+    def ended() -> dict | None:
         out = api.get(f"{BASE}/generate", params={"generation_id": generation_id}).json()
-        if out["data"]["status"] != 1:
-            return out
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+        return out if out["data"]["status"] != 1 else None
+
+    return wait_until(ended, 120, f"generation {generation_id} to end", interval=0.1)
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "wav", "pcm"])
@@ -152,7 +150,34 @@ def test_lyrics_to_sing_fail_clearly_and_bad_references(api, server):
     assert theirs.json()["base_resp"]["status_code"] == 2013  # references are per account
     wrong_model = api.post(f"{BASE}/generate", json={"model": "music-02",
                                                      "refer_voice": song["voice_id"]})  # fmt: skip
-    assert wrong_model.status_code == 422
+    assert wrong_model.status_code == 200  # MiniMax's shape: 200 with base_resp 2013
+    assert wrong_model.json()["base_resp"]["status_code"] == 2013
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content"),
+    [
+        ("POST", "/generate", b"not json"),
+        ("POST", "/generate", b""),
+        ("POST", "/generate", b"[1, 2]"),
+        ("POST", "/generate", b'{"refer_voice": 5, "audio_setting": "loud"}'),
+        ("POST", "/generate", b'{"refer_voice": "x", "audio_setting": {"sample_rate": 1}}'),
+        ("POST", "/generate", b'{"duration": "long", "refer_voice": "x"}'),
+        ("GET", "/generate", None),  # no generation_id
+        ("POST", "/generate/retrieve", b"not json"),
+        ("POST", "/generate/retrieve", b"{}"),
+        ("POST", "/generate/retrieve", b'{"generation_id": 5}'),
+    ],
+)
+def test_bad_bodies_answer_in_minimax_shape(api, method, path, content):
+    """music-01 answers a request it cannot use with HTTP 200 and base_resp 2013 (invalid
+    parameters), never the core's 422 {"error": ...} a MiniMax client cannot read."""
+    headers = {"Content-Type": "application/json"}
+    r = api.request(method, f"{BASE}{path}", content=content, headers=headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["base_resp"]["status_code"] == 2013 and body["base_resp"]["status_msg"], body
+    assert "error" not in body
 
 
 def test_a_neural_separator_is_used_when_installed(monkeypatch):

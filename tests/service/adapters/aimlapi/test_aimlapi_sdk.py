@@ -4,11 +4,9 @@ the composer, the default model of a machine with no weights."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 from adapter_helpers import PENDING, loop
-from service_helpers import start_server
+from service_helpers import start_server, wait_until
 
 from music_gen import load_audio
 
@@ -26,15 +24,15 @@ def test_aimlapi_readme_example_on_the_composer(tmp_path):
             "audio_setting": {"sample_rate": 44100, "bitrate": 256000, "format": "mp3"},
             "duration": 6}).json()  # fmt: skip
         assert gen["base_resp"]["status_code"] == 0, gen
-        seen, deadline = [], time.monotonic() + 120
-        while True:  # aimlapi's poll_job: keep polling while the top-level status is pending
-            result = httpx.get(f"{base}/v2/generate/audio/minimax/generate", headers=headers,
-                               params={"generation_id": gen["generation_id"]}).json()  # fmt: skip
-            seen.append(result["status"])
-            if result["status"].lower() not in PENDING:
-                break
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        seen: list[str] = []
+
+        def polled() -> dict | None:  # aimlapi's poll_job: poll while the top status is pending
+            out = httpx.get(f"{base}/v2/generate/audio/minimax/generate", headers=headers,
+                            params={"generation_id": gen["generation_id"]}).json()  # fmt: skip
+            seen.append(out["status"])
+            return None if out["status"].lower() in PENDING else out
+
+        result = wait_until(polled, 120, "the generation to end", interval=0.2)
         assert result["status"] == "completed" and result["data"]["status"] == 2
         decoded = load_audio(bytes.fromhex(result["data"]["audio"]))
         assert decoded.sample_rate == 44100 and abs(decoded.duration - 6) < 0.1

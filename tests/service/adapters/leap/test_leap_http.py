@@ -4,10 +4,10 @@ server (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import io
-import time
 
 import httpx
 import soundfile as sf
+from service_helpers import wait_until
 
 
 def test_leap_example_request(server):
@@ -23,11 +23,12 @@ def test_leap_example_request(server):
     job = r.json()
     assert job["state"] == "queued" and job["prompt"].startswith("An electronic")
     assert job["createdAt"].endswith("Z") and job["mediaUri"] is None and job["mode"] == "melody"
-    deadline = time.monotonic() + 120
-    while job["state"] in ("queued", "processing"):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-        job = client.get(f"/api/v1/music/{job['id']}").json()
+
+    def ended() -> dict | None:
+        current = client.get(f"/api/v1/music/{job['id']}").json()
+        return None if current["state"] in ("queued", "processing") else current
+
+    job = wait_until(ended, 120, "the job to end", interval=0.2)
     assert job["state"] == "finished"
     samples, rate = sf.read(io.BytesIO(client.get(job["mediaUri"]).content))
     assert rate == 32000 and len(samples) == 28 * 32000

@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
 
 import httpx
 import numpy as np
 import pytest
 import soundfile as sf
 from adapter_helpers import adapter_settings
-from service_helpers import start_server
+from service_helpers import start_server, wait_until
 
 from music_gen import load_audio
 from music_gen.service.core.webhooks import verify_signature
@@ -74,18 +73,15 @@ def test_modelslab_base64_temp_webhook_and_fetch(server, files):
         settings.sync_wait_seconds = 10.0
     assert queued["status"] == "processing" and queued["eta"] > 0
     assert queued["fetch_result"].endswith(f"/api/v6/voice/fetch/{queued['id']}")
-    deadline = time.monotonic() + 60
-    while True:
-        fetched = httpx.post(queued["fetch_result"], json={"key": key}).json()
-        if fetched["status"] != "processing":
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+
+    def fetch() -> dict | None:
+        out = httpx.post(queued["fetch_result"], json={"key": key}).json()
+        return None if out["status"] == "processing" else out
+
+    fetched = wait_until(fetch, 60, "the fetch to end", interval=0.1)
     assert fetched["status"] == "success" and fetched["track_id"] == "t-9"
-    deadline = time.monotonic() + 20
-    while not [p for p in files.posts if json.loads(p[0])["id"] == queued["id"]]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: [p for p in files.posts if json.loads(p[0])["id"] == queued["id"]], 20,
+               "the webhook")  # fmt: skip
     body, signature = next(p for p in files.posts if json.loads(p[0])["id"] == queued["id"])
     assert json.loads(body)["status"] == "success"
     assert json.loads(body)["track_id"] == "t-9"

@@ -1,14 +1,15 @@
 """The AI/ML API adapter (seed 003), music-01: reference uploads, then generation conditioned on
-them. ``adapter()`` is what ``service/api/app.py`` wires in. ``routes``: the endpoints;
+them. ``adapter()`` is what ``service/app.py`` wires in. ``routes``: the endpoints;
 ``schemas``: bodies and ``base_resp``; ``references``: uploads stored and looked up; ``music``:
 generation and its answer; ``tables``: ``aimlapi_reference_tracks`` (its own migration). No
 settings of its own.
 
 - ``POST /v2/generate/audio/minimax/upload`` (multipart ``file`` + ``purpose``):
   ``song`` → separated into vocals and accompaniment (``voice_id`` + ``instrumental_id``),
-  ``voice`` → ``voice_id``, ``instrumental`` → ``instrumental_id``. The file must decode as WAV
-  or MP3 (sniffed from its bytes, whatever its name says) and last 10 s … 10 min. Separation:
-  a neural separator when one is installed (none is, here), else REPET-SIM
+  ``voice`` → ``voice_id``, ``instrumental`` → ``instrumental_id``. The file must be WAV
+  or MP3 by its real container (its bytes and what it decodes as, whatever its name says) and
+  last 10 s … 10 min; references are stored as FLAC and count toward the storage quota.
+  Separation: a neural separator when one is installed (none is, here), else REPET-SIM
   (``audio.separate``), named in ``separation``. References are per account:
   ``GET …/minimax/references`` lists them, ``DELETE …/minimax/references/{id}`` deletes one.
 - ``POST /v2/generate/audio/minimax/generate`` ``{model: "music-01", lyrics, refer_voice,
@@ -36,6 +37,7 @@ engine, 1000 other (message says why); HTTP status 200 except for authentication
 from __future__ import annotations
 
 from ..common import VendorAdapter, migrations_dir
+from .references import stored_bytes
 from .routes import NAME, router
 
 __all__ = ["adapter"]
@@ -43,4 +45,9 @@ __all__ = ["adapter"]
 
 def adapter() -> VendorAdapter:
     """AI/ML API music-01 (no settings of its own)."""
-    return VendorAdapter(name=NAME, router=router, migrations=migrations_dir(__file__, NAME))
+    return VendorAdapter(
+        name=NAME,
+        router=router,
+        migrations=migrations_dir(__file__, NAME),
+        storage_usage=stored_bytes,  # its references count toward the storage quota
+    )

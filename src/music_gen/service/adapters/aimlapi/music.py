@@ -13,9 +13,9 @@ import numpy as np
 
 from ....audio import AudioOutput, load_audio
 from ....errors import InvalidInput, NotFound
-from ...api.schemas import JobCreate
 from ...core.db import Job
 from ...core.inputs import scratch_file
+from ...core.spec import JobRequest
 from ...core.state import ServiceState
 from ...core.submit import resolve_model, submit
 from ..common import conditioning_for, derived_audio, mp3_kbps
@@ -93,7 +93,7 @@ def generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, A
     job, _ = submit(
         state,
         caller,
-        JobCreate(
+        JobRequest(
             prompt=prompt,
             duration=body.duration,
             format=fmt,
@@ -134,7 +134,7 @@ def sing(
     job, _ = submit(
         state,
         caller,
-        JobCreate(
+        JobRequest(
             prompt=body.prompt or "a song in the style of the reference track",
             duration=body.duration,
             model=model,

@@ -1,6 +1,6 @@
 """The Leap adapter (seed 000): ``/api/v1/music`` create, list and find one, the key as
 ``Authorization: Bearer`` (``findOne`` needs none). ``adapter()`` is what
-``service/api/app.py`` wires in.
+``service/app.py`` wires in.
 
 - ``routes``: the endpoints and the entity of a job; ``schemas``: the body and the entity;
   ``settings``: ``MUSIC_GEN_LEAP_MELODY_MODEL``. No tables of its own; webhooks carry the

@@ -26,8 +26,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ....errors import NotFound
 from ...api.deps import CallerDep, StateDep, caller_for_key
-from ...api.schemas import ERROR_RESPONSES, JobCreate
+from ...api.schemas import ERROR_RESPONSES
 from ...core.db import Job
+from ...core.spec import JobRequest
 from ...core.state import ServiceState
 from ...core.submit import submit
 from ..common import adapter_settings
@@ -81,7 +82,7 @@ def create_audio(
     job, _ = submit(
         state,
         caller,
-        JobCreate(
+        JobRequest(
             prompt=body.prompt, duration=body.duration, model=model, webhook_url=body.webhookUrl
         ),
         origin="leap",

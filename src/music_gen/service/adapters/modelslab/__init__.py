@@ -1,6 +1,6 @@
 """The ModelsLab adapter (seed 001): ``/api/v6/voice/music_gen``, ``fetch`` and temporary
 links, the key in the body, answers (and webhooks) in ModelsLab's shape. ``adapter()`` is what
-``service/api/app.py`` wires in.
+``service/app.py`` wires in.
 
 - ``routes``: the endpoints; ``schemas``: the body and formats; ``answers``: the answer for a
   job, the delivered file, signed temporary links, the webhook body; ``settings``:

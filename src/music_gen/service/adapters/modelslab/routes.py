@@ -34,18 +34,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ....errors import InvalidInput, MusicGenError, NotFound
 from ...api.deps import caller_for_key
-from ...api.schemas import JobCreate
 from ...core.inputs import fetch_input_audio
+from ...core.spec import JobRequest
 from ...core.state import ServiceState
-from ...core.submit import resolve_model, submit
+from ...core.submit import check_storable, resolve_model, submit
 from ..common import (
     adapter_settings,
     conditioning_for,
     error_message,
+    json_body,
     listener_event,
     parse_json_object,
     wait_for_job,
@@ -103,6 +104,7 @@ def temporary_audio(
 def _create(state: ServiceState, settings: ModelsLabSettings, raw: bytes) -> dict[str, Any]:
     try:
         values = parse_json_object(raw)
+        check_storable(values)  # every text in it (the key too) can be used and stored
         body = ModelsLabCreate(**values)
     except MusicGenError as exc:
         return error(error_message(exc))
@@ -137,7 +139,7 @@ def _create(state: ServiceState, settings: ModelsLabSettings, raw: bytes) -> dic
         job, _ = submit(
             state,
             caller,
-            JobCreate(
+            JobRequest(
                 prompt=prompt,
                 duration=duration,
                 sample_rate=rate,
@@ -158,15 +160,10 @@ def _create(state: ServiceState, settings: ModelsLabSettings, raw: bytes) -> dic
         return error(error_message(exc))
 
 
-def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    schema = {"content": {"application/json": {"schema": model.model_json_schema()}}}
-    return {"requestBody": {**schema, "required": True}}
-
-
 @router.post(
     "/music_gen",
     summary="Music Gen (ModelsLab-compatible)",
-    openapi_extra=_json_body(ModelsLabCreate),
+    openapi_extra=json_body(ModelsLabCreate),
 )
 async def music_gen(request: Request, settings: SettingsDep) -> dict[str, Any]:
     state: ServiceState = request.app.state.service

@@ -1,5 +1,5 @@
 """The Segmind adapter (seed 002): ``/v1/{model}`` blocking, ``/v2/{model}`` submit-poll-fetch,
-``x-api-key``, per-key credits. ``adapter()`` is what ``service/api/app.py`` wires in.
+``x-api-key``, per-key credits. ``adapter()`` is what ``service/app.py`` wires in.
 
 - ``routes``: the endpoints; ``schemas``: the body and media types; ``errors``: Segmind's
   envelope and codes; ``settings``: ``MUSIC_GEN_KEY_CREDITS``, ``MUSIC_GEN_CREDITS_PER_SECOND``,

@@ -4,9 +4,8 @@ status codes: validation 400 (not 422), 401 with a message that says to send ``x
 
 from __future__ import annotations
 
-from fastapi.responses import JSONResponse
-
 from ....errors import AuthenticationFailed, MusicGenError, ServiceError
+from ...api.responses import SafeJSONResponse as JSONResponse
 
 __all__ = ["NotEnoughCredits", "segmind_error"]
 

@@ -31,18 +31,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import update
 
 from ....errors import GenerationFailed, InvalidInput, MusicGenError, NotFound
 from ...api.deps import caller_for_key
-from ...api.schemas import ERROR_RESPONSES, JobCreate
+from ...api.responses import SafeJSONResponse as JSONResponse
+from ...api.schemas import ERROR_RESPONSES
 from ...core.auth import Caller
 from ...core.db import AudioFile, Job
+from ...core.spec import JobRequest
 from ...core.state import ServiceState
 from ...core.submit import submit
-from ..common import adapter_settings, listener_event, parse_json_object, wait_for_job
+from ..common import (
+    adapter_settings,
+    json_body,
+    listener_event,
+    parse_json_object,
+    wait_for_job,
+)
 from .credits import remaining, spend
 from .errors import NotEnoughCredits, segmind_error
 from .schemas import ACCEPT, MEDIA, V2_STATUS, SegmindCreate
@@ -63,12 +70,6 @@ def _settings(request: Request) -> SegmindSettings:
 
 
 SettingsDep = Annotated[SegmindSettings, Depends(_settings)]
-
-
-def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI for a body the route parses itself (to check the path and key first)."""
-    schema = {"content": {"application/json": {"schema": model.model_json_schema()}}}
-    return {"requestBody": {**schema, "required": True}}
 
 
 def _format(accept: str | None) -> str:
@@ -110,8 +111,8 @@ def _cost(
     return cost
 
 
-def _job_body(body: SegmindCreate, fmt: str) -> JobCreate:
-    return JobCreate(
+def _job_body(body: SegmindCreate, fmt: str) -> JobRequest:
+    return JobRequest(
         prompt=body.prompt,
         duration=body.duration,
         seed=None if body.seed == -1 else body.seed,
@@ -138,7 +139,7 @@ def generate(
     with state.db.session() as s:
         record = s.get(AudioFile, final.audio_id)
     if record is None:
-        raise GenerationFailed("the result's audio is gone", code="AUDIO_NOT_FOUND")
+        raise NotFound("the result's audio is gone", code="AUDIO_NOT_FOUND")
     data = state.storage.get(record.key)
     if settings.key_credits is not None:
         spend(state.db, caller.key_id, cost)
@@ -170,7 +171,7 @@ def _v1(
         500: {"description": "Generation failed"},
     },
     summary="MusicGen (Segmind-compatible, v1: the audio in the response)",
-    openapi_extra=_json_body(SegmindCreate),
+    openapi_extra=json_body(SegmindCreate),
 )
 async def segmind_generate(
     model_path: str,
@@ -298,7 +299,7 @@ def _v2_view(
         406: {"description": "Not enough credits"},
     },
     summary="MusicGen (Segmind-compatible, v2: submit, then poll status_url)",
-    openapi_extra=_json_body(SegmindCreate),
+    openapi_extra=json_body(SegmindCreate),
 )
 async def segmind_submit(
     model_path: str,

@@ -6,29 +6,20 @@ import logging
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from ....errors import InvalidInput
 from ...core.db import JobStatus
 from ...core.state import ServiceState
 from ...core.storage import remove_conversions
 from ...core.submit import submit, validate_request
-from ..deps import CallerDep, StateDep
+from ..deps import CallerDep, IdempotencyKey, StateDep
 from ..schemas import BatchCreate, BatchPublic, JobCreate, JobList, JobPublic, JobSubmitted
 from ..views import job_public, submitted
 
 log = logging.getLogger("music_gen.service")
 
 router = APIRouter(prefix="/generate", tags=["generate"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="Retrying a submit with the same key returns the first task, not a new one.",
-    ),
-]
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobSubmitted)

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Response
 
 from .... import __version__
 from ....engine.hub import _known, is_cached
+from ....errors import MusicGenError
 from ....families import describe_capabilities
+from ....families.licenses import allows_commercial
 from ...core.state import ServiceState
 from ..deps import CallerDep, StateDep
 from ..schemas import HealthPublic, ModelList, ModelPublic, ReadinessPublic
@@ -21,6 +23,7 @@ def describe_model(state: ServiceState, name: str) -> ModelPublic:
     """A served model as its card tells it: family and capabilities (no weights loaded)."""
     card = state.catalog.card(name)
     loaded = name in state.backend.loaded_models()
+    weightless = not state.catalog.needs_weights(name)  # the composer, the test tone
     info = _known(name)
     local = Path(name).expanduser()
     return ModelPublic(
@@ -31,12 +34,20 @@ def describe_model(state: ServiceState, name: str) -> ModelPublic:
         sample_rate=card.sample_rate,
         channels=card.channels,
         capabilities=describe_capabilities(card),
-        loaded=loaded or card.family in ("composer", "test-tone"),
-        cached=loaded
-        or card.family in ("composer", "test-tone")
-        or is_cached(name, state.settings.cache_dir),
+        license=card.license,
+        commercial_use=allows_commercial(card.license),
+        loaded=loaded or weightless,
+        cached=loaded or weightless or is_cached(name, state.settings.cache_dir),
         default=name == state.catalog.names()[0],
     )
+
+
+def _weightless(state: ServiceState, name: str) -> bool:
+    """``name`` runs without downloaded weights (False where its card cannot be read)."""
+    try:
+        return not state.catalog.needs_weights(name)
+    except MusicGenError:
+        return False
 
 
 @router.get("/models", response_model=ModelList)
@@ -61,9 +72,9 @@ def ready(state: StateDep, response: Response) -> ReadinessPublic:
     default = state.catalog.default
     loadable = (
         state.settings.engine == "test-tone"
-        or default == "composer"
         or default in state.backend.loaded_models()
         or is_cached(default, state.settings.cache_dir)
+        or _weightless(state, default)
     )
     problems = [
         p

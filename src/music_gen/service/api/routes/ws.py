@@ -44,10 +44,21 @@ from ...core.spec import JobType
 from ...core.state import ServiceState
 from ...core.submit import submit
 from ..deps import caller_for_key, ws_key
+from ..responses import scrub_text
 from ..schemas import JobCreate
 from ..views import job_public, submitted
 
 router = APIRouter(tags=["stream"])
+
+
+async def _send(websocket: WebSocket, message: Any) -> None:
+    """``message`` as a JSON text frame that always encodes (``responses.scrub_text``)."""
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = scrub_text(text)
+    await websocket.send_text(text)
 
 
 def _error(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -66,11 +77,11 @@ async def stream(websocket: WebSocket) -> None:
     try:
         caller = await run_in_threadpool(caller_for_key, state, key)
     except SQLAlchemyError:
-        await websocket.send_json(_DATABASE_DOWN)
+        await _send(websocket, _DATABASE_DOWN)
         await websocket.close(code=1013)  # try again later
         return
     except MusicGenError as exc:
-        await websocket.send_json({"type": "error", **exc.to_dict()})
+        await _send(websocket, {"type": "error", **exc.to_dict()})
         await websocket.close(code=4401 if exc.http_status == 401 else 4429)
         return
     try:
@@ -79,18 +90,18 @@ async def stream(websocket: WebSocket) -> None:
             if message is None:
                 return
             if isinstance(message, str):  # unreadable: say so and wait for the next one
-                await websocket.send_json(_error("INVALID_MESSAGE", message))
+                await _send(websocket, _error("INVALID_MESSAGE", message))
                 continue
             if message["type"] == "ping":
-                await websocket.send_json({"type": "pong", "timestamp": time.time()})
+                await _send(websocket, {"type": "pong", "timestamp": time.time()})
                 continue
             try:  # each request: the key must still be valid, and it spends a hit
                 caller = await run_in_threadpool(caller_for_key, state, key)
             except SQLAlchemyError:
-                await websocket.send_json(_DATABASE_DOWN)
+                await _send(websocket, _DATABASE_DOWN)
                 continue
             except MusicGenError as exc:
-                await websocket.send_json({"type": "error", **exc.to_dict()})
+                await _send(websocket, {"type": "error", **exc.to_dict()})
                 if exc.http_status == 401:
                     await websocket.close(code=4401)
                     return
@@ -98,7 +109,7 @@ async def stream(websocket: WebSocket) -> None:
             try:
                 await _generate(websocket, state, caller, message)
             except SQLAlchemyError:  # the database is down: say so, keep the socket
-                await websocket.send_json(_DATABASE_DOWN)
+                await _send(websocket, _DATABASE_DOWN)
     except WebSocketDisconnect:
         return
 
@@ -130,7 +141,7 @@ async def _generate(
         body = JobCreate(**fields)
     except ValidationError as exc:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        await websocket.send_json(_error("VALIDATION_ERROR", "invalid request", {"errors": errors}))
+        await _send(websocket, _error("VALIDATION_ERROR", "invalid request", {"errors": errors}))
         return
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[tuple[JobEvent, Any]] = asyncio.Queue()
@@ -151,10 +162,10 @@ async def _generate(
             on_created=register,
         )
     except MusicGenError as exc:
-        await websocket.send_json({"type": "error", **exc.to_dict()})
+        await _send(websocket, {"type": "error", **exc.to_dict()})
         return
     info = await run_in_threadpool(submitted, state, job)
-    await websocket.send_json({"type": "started", "task_id": job.id, "eta": info.eta,
+    await _send(websocket, {"type": "started", "task_id": job.id, "eta": info.eta,
                                "queue_position": info.queue_position})  # fmt: skip
     receiver = asyncio.ensure_future(websocket.receive())
     index = 0
@@ -180,7 +191,7 @@ async def _generate(
                 if latest is not None and not JobStatus(latest.status).final and reports:
                     if latest.progress != reported:  # songs: progress while there is no audio
                         reported = latest.progress
-                        await websocket.send_json(_progress(job.id, latest))
+                        await _send(websocket, _progress(job.id, latest))
                     continue
                 if latest is None or not JobStatus(latest.status).final or not events.empty():
                     continue
@@ -188,10 +199,10 @@ async def _generate(
             else:
                 kind, payload = getter.result()
             if kind == JobEvent.CHUNK:
-                await websocket.send_json(_chunk(job.id, index, payload))
+                await _send(websocket, _chunk(job.id, index, payload))
                 index += 1
                 continue
-            await websocket.send_json(_outcome(state, job.id, kind, payload, index))
+            await _send(websocket, _outcome(state, job.id, kind, payload, index))
             return
     finally:
         state.worker.unlisten(job.id)

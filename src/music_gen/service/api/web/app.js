@@ -153,6 +153,10 @@ function applyCapabilities() {
   if (model) {
     const info = [`${model.sample_rate / 1000} kHz`, model.channels === 2 ? "stereo" : "mono"];
     if (model.size && model.size !== "unknown") info.push(`size ${model.size}`);
+    if (model.license) {
+      const use = model.commercial_use === false ? " (non-commercial)" : "";
+      info.push(`licence ${model.license}${use}`);
+    }
     info.push((model.capabilities || []).join(", "));
     $("#model-info").textContent = info.join(" · ");
   }
@@ -188,6 +192,15 @@ async function requestBody(uploads) {
     if (!visible(name)) continue;
     const value = $(`#${name}`).value.trim();
     if (value !== "") body[fieldFor(name)] = NUMBERS.has(name) ? Number(value) : value;
+  }
+  if (visible("loop") && $("#loop").checked) {
+    // a seamless loop: its length is bars × beats × 60 / bpm, not the duration
+    delete body.duration;
+    delete body.time_signature;
+    Object.assign(body, {
+      loop: true, bpm: numberOf("loop_bpm"), bars: numberOf("bars"),
+      beats_per_bar: numberOf("beats_per_bar"),
+    });
   }
   for (const name of FILES) {
     const input = $(`#${name}`);
@@ -239,10 +252,10 @@ async function generate() {
   state.starting = true; // until the job runs (uploads first): one submit per click
   audioContext(); // in the click: lets stream playback start without another gesture
   clearErrors(form);
-  const stream = visible("stream") && $("#stream").checked;
   const uploads = []; // files sent for this request only: deleted once the job has ended
   try {
     const body = await requestBody(uploads);
+    const stream = visible("stream") && $("#stream").checked && !body.loop; // loops: whole
     const job = stream ? await generateStreaming(body) : await generateRest(body);
     if (job) await finish(job);
   } catch (exc) {

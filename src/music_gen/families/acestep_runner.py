@@ -1,21 +1,20 @@
-"""Song jobs: models with the ``lyrics`` capability (ACE-Step), run by a backend of their own.
+"""ACE-Step's runner: song requests, one pipeline call at a time on a thread of its own.
 
 A song is one diffusion-pipeline call (all of its audio appears at the last denoising step), so
-it cannot join MusicGen's token-by-token batcher. ``SongJobs`` runs one call at a time in a
-thread of its own, so the worker loop keeps stepping MusicGen jobs meanwhile; the pipeline's
-per-step callback records each job's progress (read by the worker's heartbeat) and stops the
-call between steps when the job is cancelled.
+it cannot join a token-by-token batch. ``SongRunner`` runs one call at a time in a thread, so
+whoever drives it (the service's worker) keeps stepping other runners meanwhile; the pipeline's
+per-step callback records each request's progress and stops the call between steps when the
+request is cancelled.
 
 Batching (on CUDA; on the CPU it measured no faster — docs/benchmarks.md — so it is off there
-unless ``batch_on_cpu``): queued text-to-music jobs that share the model and every
-shape-defining parameter (duration, steps, guidance, BPM, key, time signature, language; no
-reference audio) run as one ``generate_batch`` call (up to ``max_batch``), each with its own
-seed and lyrics, so each output equals its single run. An out-of-memory error splits the group
-in halves and queues them again (seeded, so the audio does not change); a single job out of
-memory fails with ``OUT_OF_MEMORY``. Edit jobs (repaint, cover, extract, lego, complete) run
-alone.
+unless ``batch_on_cpu``): queued text-to-music requests that share every shape-defining
+parameter (duration, steps, guidance, BPM, key, time signature, language; no reference audio)
+run as one ``generate_batch`` call (up to ``max_batch``), each with its own seed and lyrics, so
+each output equals its single run. An out-of-memory error splits the group in halves and queues
+them again (seeded, so the audio does not change); a single request out of memory fails with
+``OUT_OF_MEMORY``. Edit requests (repaint, cover, extract, lego, complete) run alone.
 
-Streaming jobs get the whole song as one final chunk (there is no partial audio to send).
+Streaming requests get the whole song as one final chunk (there is no partial audio to send).
 """
 
 from __future__ import annotations
@@ -23,60 +22,83 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import torch
 
-from ...errors import GenerationFailed
-from .events import Event, JobEvent, failure
-from .spec import JobSpec
+from ..audio import AudioOutput
+from ..errors import GenerationFailed
+from ..params import Request, Song
+from .base import Cancelled, Progress
+from .runner import RunEvent, RunKind, Runner, as_error
 
-__all__ = ["SongJobs"]
+__all__ = ["SongRunner"]
 
 log = logging.getLogger("music_gen.worker")
 
-#: what must be equal for two jobs to share one pipeline call
-_SHAPE = (
-    "duration", "steps", "guidance_scale", "bpm", "key", "time_signature", "vocal_language",
-)  # fmt: skip
+
+class _Songs(Protocol):
+    """What the runner uses of ``AceStepFamily``."""
+
+    @property
+    def device(self) -> Any: ...
+
+    def run(
+        self, request: Request, progress: Progress | None = None, cancelled: Cancelled | None = None
+    ) -> list[AudioOutput]: ...
+    def edit_request(
+        self, request: Request, progress: Progress | None = None, cancelled: Cancelled | None = None
+    ) -> AudioOutput: ...
+
+
+def _one(lyrics: str | tuple[str, ...] | None) -> str:
+    """A one-prompt request's lyrics."""
+    return (lyrics if isinstance(lyrics, str) else "".join(lyrics or ())) or ""
 
 
 @dataclass
 class _Job:
     job_id: str
-    model: str
-    generator: Any
-    spec: JobSpec
+    request: Request
     stream: bool
     max_group: int = 1 << 30  # lowered when a group with this job ran out of memory
 
     @property
+    def song(self) -> Song:
+        return self.request.song or Song()
+
+    @property
     def batchable(self) -> bool:
-        return not self.spec.task and not self.spec.reference
+        return self.request.edit is None and self.song.reference is None
 
     def shape(self) -> tuple[Any, ...]:
-        return (self.model, *(getattr(self.spec, k) for k in _SHAPE))
+        """What must be equal for two requests to share one pipeline call: everything but the
+        prompt, lyrics and seed (duration, steps, guidance, BPM, key, time signature,
+        language)."""
+        return (self.request.duration, replace(self.song, lyrics=None))
 
 
 @dataclass
-class SongJobs:
+class SongRunner(Runner):
+    family: _Songs
+    capacity: int = 4
     max_batch: int = 4
     batch_on_cpu: bool = False
     queue: deque[_Job] = field(default_factory=deque)
     running: list[_Job] = field(default_factory=list)
     progress_of: dict[str, float] = field(default_factory=dict)
     cancelled: set[str] = field(default_factory=set)
-    _done: list[Event] = field(default_factory=list)
+    _done: list[RunEvent] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
 
-    def submit(self, job_id: str, generator: Any, spec: JobSpec, stream: bool) -> None:
-        self.queue.append(_Job(job_id, spec.model, generator, spec, stream))
+    def submit(self, job_id: str, request: Request, stream: bool = False) -> None:
+        self.queue.append(_Job(job_id, request, stream))
         self.progress_of[job_id] = 0.0
 
     def active(self) -> int:
-        return len(self.queue) + len(self.running)
+        return len(self.progress_of)
 
     def owns(self, job_id: str) -> bool:
         return job_id in self.progress_of
@@ -94,8 +116,8 @@ class SongJobs:
         self.progress_of.pop(job_id, None)
         return True
 
-    def step(self) -> list[Event]:
-        """Collect finished jobs; start the next call when none runs."""
+    def step(self) -> list[RunEvent]:
+        """Collect finished requests; start the next call when none runs."""
         if (self._thread is None or not self._thread.is_alive()) and self.queue:
             self.running = self._next_group()
             self._thread = threading.Thread(
@@ -105,7 +127,7 @@ class SongJobs:
         with self._lock:
             events, self._done = self._done, []
         for event in events:
-            if event.kind != JobEvent.CHUNK:
+            if event.kind != RunKind.CHUNK:
                 self.progress_of.pop(event.job_id, None)
         return events
 
@@ -117,8 +139,7 @@ class SongJobs:
     def _next_group(self) -> list[_Job]:
         first = self.queue.popleft()
         group = [first]
-        device = getattr(first.generator, "device", None)
-        on_cpu = getattr(device, "type", "cpu") != "cuda"
+        on_cpu = getattr(self.family.device, "type", "cpu") != "cuda"
         if first.batchable and (self.batch_on_cpu or not on_cpu):
             for job in list(self.queue):
                 if len(group) >= min(self.max_batch, first.max_group):
@@ -129,7 +150,7 @@ class SongJobs:
         return group
 
     def _run(self, group: list[_Job]) -> None:
-        events: list[Event] = []
+        events: list[RunEvent] = []
         try:
             outputs = self._call(group)
         except torch.OutOfMemoryError:
@@ -143,26 +164,25 @@ class SongJobs:
                 self.running = []
                 return
             oom = GenerationFailed("out of memory with one song at a time", code="OUT_OF_MEMORY")
-            events = [Event(group[0].job_id, JobEvent.ERROR, error=oom)]
-        except Exception as exc:  # the jobs fail (a cancelled one just ends), the worker goes on
-            error = failure(exc)
-            events = [Event(job.job_id, JobEvent.ERROR, error=error) for job in group
+            events = [RunEvent(group[0].job_id, RunKind.ERROR, error=oom)]
+        except Exception as exc:  # they fail (a cancelled one just ends); the runner goes on
+            error = as_error(exc)
+            events = [RunEvent(job.job_id, RunKind.ERROR, error=error) for job in group
                       if job.job_id not in self.cancelled]  # fmt: skip
         else:
             for job, audio in zip(group, outputs, strict=True):
                 if job.job_id in self.cancelled:
                     continue
                 if job.stream:
-                    events.append(Event(job.job_id, JobEvent.CHUNK, audio=audio))
-                events.append(Event(job.job_id, JobEvent.DONE, audio))
+                    events.append(RunEvent(job.job_id, RunKind.CHUNK, audio=audio))
+                events.append(RunEvent(job.job_id, RunKind.DONE, audio))
         with self._lock:
             self._done.extend(events)
             self.cancelled.difference_update(job.job_id for job in group)
         self.running = []
 
     def _call(self, group: list[_Job]) -> list[Any]:
-        first = group[0]
-        gen, spec = first.generator, first.spec
+        family, request = self.family, group[0].request
         ids = [job.job_id for job in group]
 
         def progress(step: int, steps: int) -> None:
@@ -173,23 +193,14 @@ class SongJobs:
         def cancelled() -> bool:
             return all(job_id in self.cancelled for job_id in ids)
 
-        if spec.task:
-            return [
-                gen.edit(spec.task, spec.source, spec.prompt, progress=progress,
-                         cancelled=cancelled, **spec.edit())
-            ]  # fmt: skip
-        kwargs = spec.song()
-        if len(group) == 1:
-            return [gen.generate(spec.prompt, progress=progress, cancelled=cancelled, **kwargs)]
-        kwargs.pop("seed", None)
-        kwargs.pop("lyrics", None)
-        return list(
-            gen.generate_batch(
-                [job.spec.prompt for job in group],
-                lyrics=[job.spec.lyrics or "" for job in group],
-                seed=[job.spec.seed for job in group],
-                progress=progress,
-                cancelled=cancelled,
-                **kwargs,
+        if request.edit is not None:
+            return [family.edit_request(request, progress, cancelled)]
+        if len(group) > 1:  # one request: every prompt with its own lyrics and seed
+            lyrics = tuple(_one(job.song.lyrics) for job in group)
+            request = replace(
+                request,
+                prompts=tuple(job.request.prompt for job in group),
+                seed=tuple(job.request.seeds()[0] for job in group),
+                song=replace(request.song or Song(), lyrics=lyrics),
             )
-        )
+        return list(family.run(request, progress, cancelled))

@@ -9,7 +9,7 @@ import pretty_midi
 import pytest
 
 from music_gen import InvalidInput
-from music_gen.compose.multitrack import MultiInstrumentGenerator
+from music_gen.multitrack import MultiInstrumentGenerator
 
 PROMPTS = {"piano": "Jazz piano comping", "bass": "Walking bass line", "drums": "Swing pattern"}
 

@@ -1,15 +1,17 @@
-"""``MultiInstrumentGenerator``: stems that line up, and their mix.
+"""``MultiInstrumentGenerator``: stems that line up, and their mix (beside the facade: it drives
+a ``MusicGenerator``; ``compose/`` is the composer engine below it).
 
 One ``MusicPlan`` (tempo, key, chords, form), made from all the instrument prompts together,
 drives every stem:
 
-- with the composer, each stem is that instrument's part of one arrangement, rendered alone —
-  the stems share the beat grid sample for sample, and the MIDI holds them all;
-- with a MusicGen checkpoint, each stem is generated from its own prompt extended with the
-  plan's tempo and key ("…, 104 bpm, in A minor"); melody checkpoints are also conditioned on
-  the plan's chord progression rendered to audio (its chroma), so independently generated stems
-  share the harmony. All stems are generated for the same whole number of bars and trimmed to
-  the requested duration, so they have the same length and start on the downbeat.
+- families that write scores (the composer: ``MusicFamily.score``) arrange every stem from one
+  score — the stems share the beat grid sample for sample, and the MIDI holds them all;
+- with the others (a MusicGen checkpoint), each stem is generated from its own prompt
+  extended with the plan's tempo and key ("…, 104 bpm, in A minor"); melody checkpoints are
+  also conditioned on the plan's chord progression rendered to audio (its chroma), so
+  independently generated stems share the harmony. All stems are generated for the same whole
+  number of bars and trimmed to the requested duration, so they have the same length and start
+  on the downbeat.
 
 The mix uses ``AudioMixer`` with ``mix_settings``: ``levels``, ``panning``, ``effects``,
 ``preset`` (default: by genre for the composer) and ``target_lufs`` (mastering, default -14).
@@ -22,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import AudioOutput
-from ..audio.mixer import AudioMixer, instrument_family
-from ..errors import InvalidInput
-from ..families.base import Capability, unsupported
-from ..params import resolve_seeds, validate_prompt
-from .arrange import Note, arrange
-from .plan import INSTRUMENTS, Instrument, MusicPlan, plan_music
-from .render import build_midi, render_part
+from .audio import AudioOutput
+from .audio.mixer import AudioMixer, instrument_family
+from .compose.plan import INSTRUMENTS, Instrument, MusicPlan, plan_music
+from .compose.render import render_part
+from .errors import InvalidInput
+from .families.base import Capability, unsupported
+from .generator import MusicGenerator
+from .params import check_duration, resolve_seeds, validate_prompt
 
 __all__ = ["MultiInstrumentGenerator"]
 
@@ -48,13 +50,11 @@ def _instrument_for(name: str, prompt: str) -> Instrument:
 
 class MultiInstrumentGenerator:
     def __init__(self, model: str = "composer", **kwargs: Any) -> None:
-        from ..generator import MusicGenerator
-
         self.generator = MusicGenerator(model, **kwargs)
         self.mixer = AudioMixer()
 
     @classmethod
-    def from_generator(cls, generator: Any) -> MultiInstrumentGenerator:
+    def from_generator(cls, generator: MusicGenerator) -> MultiInstrumentGenerator:
         """Around an already loaded ``MusicGenerator`` (the service keeps models warm)."""
         multi = cls.__new__(cls)
         multi.generator, multi.mixer = generator, AudioMixer()
@@ -95,22 +95,15 @@ class MultiInstrumentGenerator:
                 Capability.MULTITRACK,
             )  # fmt: skip
         [seed_used] = resolve_seeds(seed, 1)
-        from ..params import GenerationParams
-
-        GenerationParams.validate(duration=duration, max_duration=self.generator.max_duration)
+        check_duration(duration, self.generator.max_duration)
         plan = self.plan(prompts, float(duration), seed_used)
-        if self.is_composer:
-            stems, midi = self._composed(plan)
+        scored = self.generator.family_impl.score(plan, mix_settings)
+        midi: bytes | None = None
+        if scored is not None:
+            stems, mix, midi = scored
         else:
-            stems, midi = self._generated(plan, prompts, seed_used), None
-        settings = dict(mix_settings or {})
-        if self.is_composer:
-            composer = self.generator.composer
-            parts: dict[str, tuple[Instrument, list[Note]]] = {
-                name: (inst, []) for name, inst in zip(stems, plan.instruments, strict=True)
-            }
-            mix = composer.mix(plan, stems, parts, settings)
-        else:
+            stems = self._generated(plan, prompts, seed_used)
+            settings = dict(mix_settings or {})
             target = settings.pop("target_lufs", -14.0)
             mixed = self.mixer.mix_tracks(
                 stems, settings.pop("levels", None), settings.pop("panning", None),
@@ -123,19 +116,13 @@ class MultiInstrumentGenerator:
             mix = self.mixer.master(mixed, target_lufs=target)
         mix.midi = midi
         mix.metadata.update(
-            engine="composer" if self.is_composer else "musicgen",
+            engine=self.generator.family,
             model=self.generator.model_name,
             seed=seed_used,
             plan=plan.to_dict(),
             stems=list(stems),
         )
         return {**stems, "mix": mix}
-
-    def _composed(self, plan: MusicPlan) -> tuple[dict[str, AudioOutput], bytes]:
-        composer = self.generator.composer
-        parts = arrange(plan)
-        stems = composer.stems(plan, parts)
-        return stems, build_midi(plan, parts)
 
     def _generated(
         self, plan: MusicPlan, prompts: dict[str, str], seed: int
@@ -160,8 +147,8 @@ class MultiInstrumentGenerator:
     @staticmethod
     def _chord_guide(plan: MusicPlan, sample_rate: int) -> AudioOutput:
         """The plan's chords as sustained organ chords: the melody model's chroma source."""
-        from .arrange import _Grid, _pad
-        from .harmony import chord_pitches
+        from .compose.arrange import _Grid, _pad
+        from .compose.harmony import chord_pitches
 
         chords = [chord_pitches(c, plan.tonic, plan.mode) for c in plan.chords]
         notes = _pad(plan, _Grid(plan), chords)

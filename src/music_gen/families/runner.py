@@ -1,0 +1,219 @@
+"""How a family runs many requests at once: the ``Runner`` every family gives its caller.
+
+A server (the service's worker, a Ray replica) holds many requests of one model at a time. It
+does not know how a family runs them: it asks the family for a runner (``family.runner``) and
+drives every runner the same way — ``submit`` requests, call ``step`` (each call does a bounded
+piece of work: one token of a batch, one chunk of a stream, one whole request, or collecting
+what a background call finished) and collect ``RunEvent``s, ask ``progress``, ``cancel``.
+
+Each runner has its own ``capacity`` (how many requests it holds, queued or running); a server
+gives a runner at most ``free()`` new requests, so a full runner never holds up requests for
+another (a song filling its runner does not stop MusicGen jobs).
+
+- ``WholeRunner``: one request whole per step; streaming requests chunk by chunk
+  (``ChunkStreams``), interleaved. The composer's runner, and the base of MusicGen's.
+- ``families.musicgen_runner.MusicGenRunner``: MusicGen's continuous batcher.
+- ``families.acestep_runner.SongRunner``: ACE-Step songs, one pipeline call at a time on a
+  thread of its own.
+
+Requests are typed ``params.Request``s already validated for the model (``check_request``: the
+service validates every job once at the door); runners hand them to the family's paths for
+validated requests (``run``, ``stream_request``, ``edit_request``, MusicGen's
+``prepare_request``).
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..audio import AudioOutput
+from ..errors import GenerationFailed, MusicGenError
+from ..params import Request
+
+__all__ = [
+    "ChunkStreams",
+    "RunEvent",
+    "RunKind",
+    "Runner",
+    "Whole",
+    "WholeRunner",
+    "as_error",
+]
+
+
+class RunKind(enum.StrEnum):
+    CHUNK = "chunk"  # a piece of a streaming request's audio
+    DONE = "done"  # the whole result
+    ERROR = "error"  # the request failed (``RunEvent.error`` says why)
+
+
+@dataclass
+class RunEvent:
+    job_id: str
+    kind: RunKind
+    audio: AudioOutput | None = None
+    error: MusicGenError | None = None
+    stems: dict[str, AudioOutput] | None = None  # separate parts beside the mix, where made
+
+
+def as_error(exc: BaseException) -> MusicGenError:
+    """Any exception as a request's error: the library's own, or GENERATION_FAILED naming it."""
+    if isinstance(exc, MusicGenError):
+        return exc
+    return GenerationFailed(f"{type(exc).__name__}: {exc}")
+
+
+class Runner(ABC):
+    """Runs the requests of one loaded model. Not thread-safe: one thread drives it."""
+
+    capacity: int
+
+    @abstractmethod
+    def submit(self, job_id: str, request: Request, stream: bool = False) -> None:
+        """Take a validated one-prompt request (``stream``: its audio in chunks while it is
+        made); errors in it surface as an ``ERROR`` event of a later step."""
+
+    @abstractmethod
+    def step(self) -> list[RunEvent]:
+        """A bounded piece of work; the events of requests that moved or ended."""
+
+    @abstractmethod
+    def active(self) -> int:
+        """Requests held, queued or running."""
+
+    @abstractmethod
+    def owns(self, job_id: str) -> bool: ...
+
+    @abstractmethod
+    def progress(self, job_id: str) -> float | None:
+        """Fraction done (None: not held here)."""
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> bool:
+        """Drop the request (no event follows for it); False if not held here."""
+
+    def free(self) -> int:
+        """How many more requests it takes now."""
+        return max(0, self.capacity - self.active())
+
+
+class ChunkStreams:
+    """Streaming requests: one iterator each, advanced one chunk per ``step``; the last chunk
+    (``metadata["final"]``) is followed by the whole audio."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, tuple[Iterator[AudioOutput], list[AudioOutput], float]] = {}
+
+    def add(self, job_id: str, chunks: Iterator[AudioOutput], duration: float) -> None:
+        self.running[job_id] = (chunks, [], duration)
+
+    def step(self) -> list[RunEvent]:
+        events: list[RunEvent] = []
+        for job_id, (chunks, seen, _) in list(self.running.items()):
+            try:
+                chunk = next(chunks)
+            except Exception as exc:  # the request fails, the others go on
+                del self.running[job_id]
+                events.append(RunEvent(job_id, RunKind.ERROR, error=as_error(exc)))
+                continue
+            seen.append(chunk)
+            events.append(RunEvent(job_id, RunKind.CHUNK, audio=chunk))
+            if chunk.metadata.get("final"):
+                del self.running[job_id]
+                whole = np.concatenate([c.samples for c in seen], axis=-1)
+                meta = {k: v for k, v in chunk.metadata.items() if k != "chunk_index"}
+                meta.update(start_s=0.0, chunks=len(seen))
+                audio = AudioOutput(whole, chunk.sample_rate, meta, chunk.midi)
+                events.append(RunEvent(job_id, RunKind.DONE, audio))
+        return events
+
+    def progress(self, job_id: str) -> float | None:
+        if job_id not in self.running:
+            return None
+        _, seen, duration = self.running[job_id]
+        done = sum(c.duration for c in seen)
+        return min(1.0, done / max(duration, 1e-9))
+
+    def cancel(self, job_id: str) -> bool:
+        return self.running.pop(job_id, None) is not None
+
+    def __len__(self) -> int:
+        return len(self.running)
+
+
+class _Runs(Protocol):
+    """What a whole runner uses of a family (``MusicFamily``'s paths for validated requests)."""
+
+    def run(self, request: Request) -> list[AudioOutput]: ...
+    def stream_request(self, request: Request) -> Iterator[AudioOutput]: ...
+    def edit_request(self, request: Request) -> AudioOutput: ...
+
+
+#: a whole run: (job id, request) -> the audio, and its stems where it has them
+Whole = Callable[[str, Request], tuple[AudioOutput, dict[str, AudioOutput] | None]]
+
+
+class WholeRunner(Runner):
+    """Each request run whole, one per ``step`` (first come, first served); streaming requests
+    advance one chunk per step beside them.
+
+    ``family``'s ``run`` / ``edit_request`` / ``stream_request`` run the requests, or ``whole``
+    (a call that makes a request's audio and stems, such as a multitrack mix) where given."""
+
+    def __init__(self, family: _Runs, capacity: int = 4, whole: Whole | None = None) -> None:
+        self.family = family
+        self.capacity = capacity
+        self.whole: Whole = whole or self._generate
+        self.queue: dict[str, Request] = {}
+        self.streams = ChunkStreams()
+
+    def _generate(
+        self, job_id: str, request: Request
+    ) -> tuple[AudioOutput, dict[str, AudioOutput] | None]:
+        if request.edit is not None:
+            return self.family.edit_request(request), None
+        [audio] = self.family.run(request)
+        return audio, None
+
+    def submit(self, job_id: str, request: Request, stream: bool = False) -> None:
+        if stream:
+            duration = request.duration or 0.0
+            self.streams.add(job_id, self.family.stream_request(request), duration)
+        else:
+            self._queue(job_id, request)
+
+    def _queue(self, job_id: str, request: Request) -> None:
+        self.queue[job_id] = request
+
+    def active(self) -> int:
+        return len(self.queue) + len(self.streams)
+
+    def owns(self, job_id: str) -> bool:
+        return job_id in self.queue or job_id in self.streams.running
+
+    def step(self) -> list[RunEvent]:
+        events = self.streams.step()
+        if self.queue:
+            job_id, request = next(iter(self.queue.items()))
+            del self.queue[job_id]
+            try:
+                audio, stems = self.whole(job_id, request)
+            except Exception as exc:  # the request fails, the others go on
+                events.append(RunEvent(job_id, RunKind.ERROR, error=as_error(exc)))
+            else:
+                events.append(RunEvent(job_id, RunKind.DONE, audio, stems=stems))
+        return events
+
+    def progress(self, job_id: str) -> float | None:
+        if job_id in self.queue:
+            return 0.0
+        return self.streams.progress(job_id)
+
+    def cancel(self, job_id: str) -> bool:
+        return self.streams.cancel(job_id) or self.queue.pop(job_id, None) is not None
