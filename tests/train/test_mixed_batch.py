@@ -16,10 +16,13 @@ REQ = dict(duration=0.5, seed=9)
 
 def test_mixed_adapters_in_one_batch_equal_solo_merged_runs(trained, tiny_musicgen):
     base = MusicGenerator(str(tiny_musicgen), device="cpu")
-    batcher = base.batcher(max_requests=3)
+    batcher = base.family_impl.batcher(max_requests=3)
     plan = [("funk groove", trained.output, 1.0), ("jazz trio", None, 1.0),
             ("rock band", trained.output, 0.5)]  # fmt: skip
-    ids = [batcher.submit(base.prepare(p, adapter=a, adapter_scale=s, **REQ)) for p, a, s in plan]
+    ids = [
+        batcher.submit(base.family_impl.prepare(p, adapter=a, adapter_scale=s, **REQ))
+        for p, a, s in plan
+    ]
     results = batcher.run()
     for rid, (prompt, adapter, scale) in zip(ids, plan, strict=True):
         if adapter is None:
@@ -41,7 +44,7 @@ def test_mixed_adapters_in_one_batch_equal_solo_merged_runs(trained, tiny_musicg
 def test_per_request_adapters_for_another_base_are_refused(trained, other_musicgen):
     other = MusicGenerator(str(other_musicgen), device="cpu")
     with pytest.raises(InvalidInput) as err:
-        other.prepare("x", adapter=trained.output, **REQ)
+        other.family_impl.prepare("x", adapter=trained.output, **REQ)
     assert err.value.code == "ADAPTER_MISMATCH"
 
 
