@@ -33,6 +33,7 @@ _LAZY = {
     "UnknownModel": "music_gen.errors",
     "UnsupportedFeature": "music_gen.errors",
     "MusicGenerator": "music_gen.generator",
+    "train": "music_gen.train",  # fine-tuning (the package is callable: music_gen.train(...))
     "CompositionPlan": "music_gen.composition",
     "Section": "music_gen.composition",
     "plan_from_prompt": "music_gen.composition",
@@ -58,6 +59,7 @@ __all__ = [
     "__version__",
     "load_audio",
     "plan_from_prompt",
+    "train",
 ]
 
 if TYPE_CHECKING:
@@ -81,7 +83,10 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'music_gen' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    if module == f"{__name__}.{name}":  # a subpackage that is also the function's name
+        value = importlib.import_module(module)
+    else:
+        value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

@@ -2,6 +2,8 @@
 
     music-gen generate "calm piano melody" --duration 10 --seed 7 --output calm.wav
     music-gen generate "synth pop" --model ./acestep --lyrics song.txt --bpm 120 --key "A minor"
+    music-gen train --model ./tiny --data ./my-songs --output ./my-adapter --steps 500
+    music-gen generate "my style" --model ./tiny --adapter ./my-adapter
     music-gen generate "funk drums and bass" --model composer --loop --bpm 120 --bars 4
     music-gen edit repaint song.wav --model ./acestep --start 10 --end 20 --prompt "guitar solo"
     music-gen models list [MODEL ...]
@@ -69,9 +71,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir,
             engine=args.engine,
             quantize=args.quantize,
+            **_adapter_options(args),
         )
     except ModelNotAvailable as exc:
-        if args.model is not None or isinstance(exc, UnknownModel):
+        if args.model is not None or args.adapter or isinstance(exc, UnknownModel):
             raise  # a model asked for by name never falls back
         print(
             f"notice: {model} is not available here ({exc.code}); using the offline composer "
@@ -94,6 +97,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     with _progress_bar(args.quiet) as progress:
         audio = gen.generate(args.prompt, progress=progress, **loop, **kwargs)
     return _write(audio, output, args)
+
+
+def _adapter_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.adapter is None:
+        return {}
+    return {"adapter": args.adapter, "adapter_scale": args.adapter_scale}
 
 
 def _read_plan(path: str) -> Any:
@@ -328,8 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--quantize", choices=("int8", "int4"), default=None, help="int8 or int4 decoder weights"
     )
+    gen.add_argument("--adapter", metavar="DIR", help="a LoRA adapter (music-gen train)")
+    gen.add_argument("--adapter-scale", type=float, default=1.0, help="its strength (default 1)")
     gen.set_defaults(func=_cmd_generate)
 
+    from .train.cli import add_train_parser
+
+    add_train_parser(sub)
     plan = sub.add_parser("plan", help="draft a composition plan (JSON on stdout), offline")
     plan.add_argument("prompt")
     plan.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")

@@ -28,7 +28,10 @@ class, so the SDK raises what the library would have raised in-process.
 ``InvalidInput`` codes: INVALID_PROMPT, INVALID_DURATION, INVALID_TEMPERATURE, INVALID_TOP_K,
 INVALID_TOP_P, INVALID_GUIDANCE, INVALID_SEED, INVALID_AUDIO, INVALID_OUTPUT_PATH,
 INVALID_FORMAT, INVALID_SAMPLE_RATE, INVALID_NORMALIZATION, INVALID_DEVICE, INVALID_DTYPE,
-INVALID_INPUT (anything else).
+INVALID_INPUT (anything else); fine-tuning (``music_gen.train``): INVALID_DATASET,
+INVALID_TRAINING_CONFIG, INVALID_ADAPTER, INVALID_ADAPTER_SCALE, ADAPTER_MISMATCH (an adapter
+trained for another base model). A training run whose loss turns non-finite fails with
+GenerationFailed code TRAINING_DIVERGED.
 
 ``TransportError`` and ``Timeout`` are raised by the SDK (``music_gen.client``) where the server
 could not be reached or did not answer in time; they never come from the server itself.
@@ -102,6 +105,7 @@ class InvalidInput(MusicGenError):
     codes = (
         "UNSUPPORTED_TASK", "VALIDATION_ERROR", "BAD_REQUEST", "NOT_ACCEPTABLE",
         "UNSUPPORTED_MEDIA_TYPE", "RANGE_NOT_SATISFIABLE",
+        "ADAPTER_MISMATCH",  # an adapter trained for another base model
     )  # fmt: skip
     statuses = (400, 406, 415, 416, 422)
 
@@ -142,7 +146,7 @@ class GenerationFailed(MusicGenError):
 
     default_code = "GENERATION_FAILED"
     http_status = 500
-    codes = ("OUT_OF_MEMORY", "CANCELLED")
+    codes = ("OUT_OF_MEMORY", "CANCELLED", "TRAINING_DIVERGED")
 
 
 class ServiceError(MusicGenError):

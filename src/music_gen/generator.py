@@ -37,7 +37,9 @@ class MusicGenerator:
     defaults to bfloat16/float16 on GPU and float32 on CPU. The model loads in the constructor.
 
     ``options``: ``max_duration`` (every family); MusicGen also takes ``engine`` (``"fast"`` or
-    ``"reference"``), ``quantize`` (``"int8"``), ``window_seconds`` and ``stride_seconds``.
+    ``"reference"``), ``quantize`` (``"int8"``), ``window_seconds`` and ``stride_seconds``;
+    MusicGen and ACE-Step take ``adapter`` (a LoRA folder or name from ``music-gen train``,
+    merged at load) and ``adapter_scale`` (``families.base.ADAPTER_OPTIONS``).
     """
 
     def __init__(

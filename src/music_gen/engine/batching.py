@@ -30,6 +30,7 @@ import torch
 from ..audio import AudioOutput
 from .fast_decoder import FastStepDecoder
 from .kv_cache import KVCache
+from .lora import RowAdapters
 from .patterns import UNKNOWN
 from .runtime import PreparedRequest, Runtime
 from .sampling import SamplingParams, apply_cfg, select_next
@@ -186,9 +187,16 @@ class ContinuousBatcher:
         assert act.codes is not None
         grid = rt.pattern.build(act.codes[:, :, start : start + context], length)
         big, self.decoder.caches = self.decoder.caches, []
-        session = FastStepDecoder(self.decoder, rt.loaded.model, condition, grid.shape[-1])
-        first = rt.pattern.prefill_length(grid)
-        logits = session.prefill(grid[:, :, :first])
+        rows = self._row_adapters()
+        if rows is not None:  # the request's own adapter on every row of its prefill
+            rows.use(act.prepared.adapter)
+        try:
+            session = FastStepDecoder(self.decoder, rt.loaded.model, condition, grid.shape[-1])
+            first = rt.pattern.prefill_length(grid)
+            logits = session.prefill(grid[:, :, :first])
+        finally:
+            if rows is not None:
+                rows.use(None)
         own, self.decoder.caches = self.decoder.caches, big
         act.grid, act.pos, act.logits = grid, first, logits
         act.offset = session.pos - first  # the melody prefix's length
@@ -218,6 +226,9 @@ class ContinuousBatcher:
             request_id=act.request_id,
             batching="continuous",
         )
+        if prepared.adapter is not None:  # "<folder>@<scale>"
+            folder, _, scale = prepared.adapter.rpartition("@")
+            meta["adapter"] = {"adapter": folder, "adapter_scale": float(scale)}
         return AudioOutput(audio[0], rt.loaded.sample_rate, meta)
 
     # ------------------------------------------------------------------ the batched step
@@ -251,6 +262,12 @@ class ContinuousBatcher:
         mask = (keys[None, :] <= pos) & self._key_ok  # [R, L]
         x = self.decoder.embed(ids)
         big, self.decoder.caches = self.decoder.caches, self._caches
+        adapters = self._row_adapters()
+        if adapters is not None:  # each slot's rows with its request's adapter
+            per_row: list[str | None] = [None] * rows
+            for act in self.active.values():
+                per_row[act.rows.start] = per_row[act.rows.start + 1] = act.prepared.adapter
+            adapters.use_rows(per_row)
         try:
             logits = self.decoder(
                 x,
@@ -261,8 +278,19 @@ class ContinuousBatcher:
             )[:, :, -1].float()
         finally:
             self.decoder.caches = big
+            if adapters is not None:
+                adapters.use(None)
         for act in moving:
             act.logits = logits[act.rows] if act.guided else logits[act.rows][:1]
+
+    def _row_adapters(self) -> RowAdapters | None:
+        installed = getattr(self.decoder, "row_lora", None)
+        return None if installed is None else installed[0]
+
+    def adapters_in_use(self) -> set[str]:
+        """The adapters of the requests queued or decoding (not to be evicted)."""
+        reqs = [p for _, p in self.queue] + [a.prepared for a in self.active.values()]
+        return {p.adapter for p in reqs if p.adapter is not None}
 
     # ------------------------------------------------------------------ slot buffers
     def _install(self, act: _Active, own: list[KVCache], session: FastStepDecoder) -> None:

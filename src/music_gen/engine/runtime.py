@@ -49,6 +49,7 @@ class PreparedRequest:
     prompt_audio: np.ndarray | None  # [C, N] continuation samples
     prompt_codes: torch.Tensor | None  # [1, K, P]
     started: float
+    adapter: str | None = None  # an unmerged adapter in the decoder's AdapterBank (lora.py)
 
 
 def window_chroma(
@@ -179,6 +180,7 @@ class Runtime:
             "family": "musicgen",
             "engine": self.engine.name,
             "quantize": self.engine.quantize,
+            "adapter": self.loaded.extra.get("adapter"),
             "device": str(self.device),
             "dtype": str(self.loaded.dtype).removeprefix("torch."),
             **req.params.to_dict(),

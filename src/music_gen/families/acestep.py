@@ -24,7 +24,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -32,7 +32,15 @@ from ..audio import AudioOutput, load_audio
 from ..composition import CompositionPlan
 from ..errors import GenerationFailed, InvalidInput, ModelNotAvailable, UnknownModel
 from ..params import EDIT_TASKS, TRACKS, Edit, Request, Song, SongParams
-from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
+from .base import (
+    ADAPTER_OPTIONS,
+    Cancelled,
+    Capability,
+    CheckpointFiles,
+    ModelCard,
+    MusicFamily,
+    Progress,
+)
 from .plans import plan_metadata, sample_bounds
 from .runner import Runner
 
@@ -124,6 +132,7 @@ class AceStepFamily(MusicFamily):
     name = "acestep"
     class_names = ("AceStepPipeline",)
     packages = ("torch", "diffusers")
+    options: ClassVar[Mapping[str, Any]] = ADAPTER_OPTIONS
     parts = ("song",)
     default_duration = 30.0
 
@@ -140,13 +149,22 @@ class AceStepFamily(MusicFamily):
         cache_dir: str | Path | None = None,
         *,
         max_duration: float = MAX_DURATION,
+        adapter: str | Path | None = None,
+        adapter_scale: float = 1.0,
     ) -> None:
         from ..engine.loading import resolve_device, resolve_dtype
 
         started = time.perf_counter()
         dev = resolve_device(device)
         pipe = _load_pipeline(model, resolve_dtype(dtype, dev), cache_dir).to(dev)
+        merged = None
+        if adapter is not None:  # fused into the DiT's weights (families.adapters)
+            from .adapters import merge_acestep_adapter
+
+            merged = merge_acestep_adapter(pipe, adapter, adapter_scale, model)
         self._setup(pipe, model, max_duration)
+        if merged is not None:
+            self.card.details["adapter"] = merged
         self.load_seconds = time.perf_counter() - started
 
     @classmethod

@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # no torch, no composer engine at import time
     from ..compose.plan import MusicPlan
 
 __all__ = [
+    "ADAPTER_OPTIONS",
     "FEATURE_CAPABILITIES",
     "Cancelled",
     "Capability",
@@ -54,6 +55,10 @@ __all__ = [
     "require",
     "unsupported",
 ]
+
+#: load options of a family that takes a LoRA adapter (``music_gen.train``), with their defaults:
+#: the adapter folder (or name) merged at load and its strength (``families.adapters``)
+ADAPTER_OPTIONS: Mapping[str, Any] = {"adapter": None, "adapter_scale": 1.0}
 
 #: ``progress(steps_done, steps_total)``, called as a generation goes
 Progress = Callable[[int, int], None]

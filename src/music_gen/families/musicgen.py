@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,7 +24,15 @@ from ..audio import AudioOutput
 from ..engine.hub import _known
 from ..errors import GenerationFailed, InvalidInput
 from ..params import Conditioning, GenerationParams, Request, Sampling
-from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
+from .base import (
+    ADAPTER_OPTIONS,
+    Cancelled,
+    Capability,
+    CheckpointFiles,
+    ModelCard,
+    MusicFamily,
+    Progress,
+)
 from .runner import Runner
 
 if TYPE_CHECKING:  # torch and the engine load with a checkpoint, not with this module
@@ -82,6 +91,7 @@ class MusicGenFamily(MusicFamily):
         "quantize": None,
         "window_seconds": 30.0,
         "stride_seconds": 18.0,
+        **ADAPTER_OPTIONS,
     }
     parts = ("sampling", "conditioning")
 
@@ -118,6 +128,8 @@ class MusicGenFamily(MusicFamily):
         stride_seconds: float = 18.0,
         engine: str = "fast",
         quantize: str | None = None,
+        adapter: str | Path | None = None,
+        adapter_scale: float = 1.0,
     ) -> None:
         from ..engine.engine import Engine
         from ..engine.loading import load_model
@@ -127,6 +139,12 @@ class MusicGenFamily(MusicFamily):
             raise InvalidInput("stride_seconds must be within (0, window_seconds)")
         started = time.perf_counter()
         self.loaded = load_model(model, device, dtype, cache_dir)
+        self.adapter: dict[str, Any] | None = None
+        if adapter is not None:  # merged into the weights before any engine is built on them
+            from .adapters import merge_musicgen_adapter
+
+            self.adapter = merge_musicgen_adapter(self.loaded.model, adapter, adapter_scale, model)
+            self.loaded.extra["adapter"] = self.adapter  # recorded in every output's metadata
         self.engine = Engine(self.loaded, engine, quantize)
         self.load_seconds = time.perf_counter() - started
         self.model_name = model
@@ -136,6 +154,7 @@ class MusicGenFamily(MusicFamily):
             self.loaded, self.engine, model, self.window_seconds, self.stride_seconds
         )
         self.pattern = self.runtime.pattern
+        self._batchers: weakref.WeakSet[ContinuousBatcher] = weakref.WeakSet()
         self.card = ModelCard(
             model,
             self.name,
@@ -143,6 +162,7 @@ class MusicGenFamily(MusicFamily):
             self.loaded.sample_rate,
             self.loaded.audio_channels,
             float(max_duration),
+            details={"adapter": self.adapter} if self.adapter else {},
         )
 
     def runner(self, capacity: int = 4) -> Runner:
@@ -157,12 +177,32 @@ class MusicGenFamily(MusicFamily):
 
         if self.engine.decoder is None:
             return None
-        return ContinuousBatcher(self.runtime, max_requests)
+        batcher = ContinuousBatcher(self.runtime, max_requests)
+        self._batchers.add(batcher)
+        return batcher
 
-    def prepare(self, prompt: str, **params: Any) -> PreparedRequest:
+    def prepare(
+        self,
+        prompt: str,
+        *,
+        adapter: str | Path | None = None,
+        adapter_scale: float = 1.0,
+        **params: Any,
+    ) -> PreparedRequest:
         """Validate one request (``generate``'s keywords) and turn it into model inputs (for
-        ``batcher().submit``)."""
-        return self._prepare(self.check_inputs(self.request([prompt], **params)))
+        ``batcher().submit``).
+
+        ``adapter``: a LoRA adapter for this request only, applied unmerged so that one batch
+        can mix adapters (and none); loaded on first use, evicted least recently used."""
+        req = self._prepare(self.check_inputs(self.request([prompt], **params)))
+        if adapter is not None:
+            from .adapters import load_row_adapter
+
+            in_use = set().union(*(b.adapters_in_use() for b in self._batchers))
+            req.adapter = load_row_adapter(
+                self.engine, adapter, adapter_scale, self.model_name, in_use
+            )
+        return req
 
     def prepare_request(self, request: Request) -> PreparedRequest:
         """Model inputs for a request ``check_request`` validated already (a job's)."""

@@ -45,6 +45,7 @@ ENTRY_POINT_GROUP = "music_gen.families"
 #: modules of this package that are not families (the runners load torch with their model)
 _NOT_FAMILIES = {
     "base", "loader", "registry", "plans", "runner", "acestep_runner", "musicgen_runner",
+    "adapters",
 }  # fmt: skip
 
 log = logging.getLogger("music_gen.families")
