@@ -17,14 +17,7 @@ from .loader import (
     inspect_model,
     load_family,
 )
-from .registry import (
-    ENTRY_POINT_GROUP,
-    build_request,
-    check_request,
-    families,
-    family_for,
-    family_named,
-)
+from .registry import ENTRY_POINT_GROUP, check_request, families, family_for, family_named
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -34,7 +27,6 @@ __all__ = [
     "GeneratorFamily",
     "ModelCard",
     "MusicFamily",
-    "build_request",
     "check_request",
     "describe_capabilities",
     "detect_family",

@@ -23,7 +23,6 @@ import logging
 import os
 import pkgutil
 import sys
-from collections.abc import Sequence
 from functools import lru_cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -35,7 +34,6 @@ from .base import CheckpointFiles, ModelCard, MusicFamily
 
 __all__ = [
     "ENTRY_POINT_GROUP",
-    "build_request",
     "check_request",
     "checkpoint_files",
     "families",
@@ -97,13 +95,6 @@ def family_named(name: str) -> type[MusicFamily]:
         f"no model family {name!r} is installed",
         details={"family": name, "families": [c.name for c in families()]},
     )
-
-
-def build_request(card: ModelCard, prompts: Sequence[str], **params: Any) -> Request:
-    """The typed request of keyword arguments for the model ``card`` describes, as its own
-    family builds it (not validated: ``check_request``); a keyword the family does not take is
-    ``UnsupportedFeature``, naming the capability where one stands for it."""
-    return family_named(card.family).build_request(card, prompts, **params)
 
 
 def check_request(card: ModelCard, request: Request) -> Request:

@@ -24,7 +24,7 @@ from ...audio.mixer import PRESETS
 from ...audio.output import _MP3_SAMPLE_RATES, AUDIO_FORMATS
 from ...composition import CompositionPlan
 from ...errors import Conflict, InvalidInput, MusicGenError, UnsupportedFeature
-from ...families import Capability, ModelCard, build_request, check_request, require
+from ...families import Capability, ModelCard, require
 from ...families.base import unsupported
 from ...params import Edit, Song, validate_prompt
 from ...params import Request as ParamsRequest
@@ -66,7 +66,7 @@ def validate_request(
     state: ServiceState, body: JobRequest, caller: Caller | None = None
 ) -> JobSpec:
     """``body`` as the job's spec: the typed ``params.Request`` its model's family builds of
-    the fields the client set, validated once by that family (``families.check_request``, at
+    the fields the client set, validated once by that family (``MusicFamily.check_request``, at
     this server's duration limit); here only what the service alone knows: the model
     resolved, text it can store, a loop or plan, the seed drawn, output and webhook, input
     files fetched. Raises InvalidInput, UnsupportedFeature & co."""
@@ -86,7 +86,8 @@ def validate_request(
         "continuation": body.continuation_upload_id,
     }
     given.update({name: value for name, value in inputs.items() if value is not None})
-    request = build_request(card, [body.prompt], **given)  # what only other families take
+    family = state.catalog.family(model)
+    request = family.build_request(card, [body.prompt], **given)  # UNSUPPORTED_FEATURE
     plan = _plan(state, model, body) if body.plan is not None else None
     duration = body.duration if loop is None else loop.seconds
     if plan is not None:
@@ -98,7 +99,7 @@ def validate_request(
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     request = replace(request, prompts=(prompt,), duration=duration, seed=seed)
     limited = replace(card, max_duration=_max_duration(state, model))
-    request = replace(check_request(limited, request), seed=seed)  # the family's one check
+    request = replace(family.check_request(limited, request), seed=seed)  # the one check
     _check_output(state, body.format, body.sample_rate, body.webhook_url)
     files = {}
     if inputs["reference"] is not None:
@@ -409,9 +410,11 @@ def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None 
     source = body.source_upload_id or body.source_job_id or body.source_url  # fetched later
     tracks = options.get("tracks")
     edit = Edit(body.task, source, options.get("start"), options.get("end"),
-                options.get("strength"), options.get("track"), tracks and tuple(tracks))  # fmt: skip
+                options.get("strength"), options.get("track"),
+                tracks and tuple(tracks))  # fmt: skip
     request = ParamsRequest((prompt,), seed=seed, song=Song(body.lyrics, body.steps), edit=edit)
-    song = check_request(replace(card, max_duration=max_duration), request).song  # the family's
+    limited = replace(card, max_duration=max_duration)
+    song = state.catalog.family(model).check_request(limited, request).song  # the one check
     assert song is not None
     _check_output(state, body.format, body.sample_rate, body.webhook_url)
     path = _edit_source(state, caller, body)
