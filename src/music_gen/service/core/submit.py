@@ -484,7 +484,7 @@ def _edit_options(body: EditRequest, tracks: list[str]) -> dict[str, Any]:
     if body.task in ("extract", "lego"):
         options["track"] = body.track
     if body.task == "complete":
-        options["tracks"] = body.tracks or ["drums", "bass"]
+        options["tracks"] = body.tracks or list(Edit.DEFAULT_TRACKS)
     return options
 
 
