@@ -71,6 +71,27 @@ def test_a_song_job_with_lyrics_succeeds(client):
     assert rate == 48000 and data.shape == (48000, 2)
 
 
+def test_the_family_builds_the_request_song_models_get_no_sampling_defaults(client):
+    """The intake asks the model's family for the typed request of the fields the client set:
+    a song job carries no sampling defaults, a MusicGen job the ``params.Sampling`` ones, and
+    sampling given to a song model is refused (it does not take that part)."""
+    song = _song_id(client)
+    r = client.post("/generate", json={"prompt": "pop", "model": song, "duration": 0.5,
+                                       "seed": 3, "steps": 1})  # fmt: skip
+    assert r.status_code == 202, r.text
+    params = client.get(f"/generate/{r.json()['task_id']}").json()["params"]
+    assert not {"temperature", "top_k", "top_p", "guidance_scale"} & set(params), params
+    assert params["vocal_language"] == "en" and params["seed"] == 3
+    r = client.post("/generate", json={"prompt": "jazz", "duration": 0.5, "seed": 3})
+    assert r.status_code == 202, r.text
+    params = client.get(f"/generate/{r.json()['task_id']}").json()["params"]
+    assert (params["temperature"], params["top_k"], params["guidance_scale"]) == (1.0, 250, 3.0)
+    assert "vocal_language" not in params
+    r = client.post("/generate", json={"prompt": "pop", "model": song, "temperature": 0.5})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "UNSUPPORTED_FEATURE"
+
+
 @pytest.mark.parametrize(
     ("extra", "code", "capability"),
     [

@@ -9,7 +9,7 @@ no weights loaded). Request validation asks the card for capabilities, never a m
 from __future__ import annotations
 
 from ...errors import LicenseRefused, UnknownModel
-from ...families import ModelCard, inspect_model
+from ...families import ModelCard, MusicFamily, family_named, inspect_model
 from ...families.base import Capability
 from ...families.licenses import allows_commercial
 from .settings import Settings
@@ -73,6 +73,13 @@ class ModelCatalog:
         if name not in self._cards:
             self._cards[name] = inspect_model(name, self.settings.cache_dir)
         return self._cards[name]
+
+    def family(self, name: str) -> type[MusicFamily]:
+        """The family that builds and validates ``name``'s requests (its card's; the test
+        tone, which no family runs, is checked as the base class checks a sampled model)."""
+        if name == "test-tone":
+            return MusicFamily
+        return family_named(self.card(name).family)
 
     def needs_weights(self, name: str) -> bool:
         """Whether ``name`` runs on downloaded weights (its card says when it has none)."""

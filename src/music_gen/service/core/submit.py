@@ -26,7 +26,8 @@ from ...composition import CompositionPlan
 from ...errors import Conflict, InvalidInput, MusicGenError, UnsupportedFeature
 from ...families import Capability, ModelCard, require
 from ...families.base import unsupported
-from ...params import GenerationParams, SongParams, resolve_seeds, validate_prompt
+from ...params import Edit, Song, validate_prompt
+from ...params import Request as ParamsRequest
 from .auth import Caller
 from .db import Job, JobStatus
 from .inputs import MAX_UPLOAD_SECONDS, fetch_input_audio, job_input, upload_input
@@ -56,23 +57,39 @@ def resolve_model(state: ServiceState, requested: str | None) -> str:
     return state.catalog.resolve(requested)
 
 
+#: the request's fields its family takes as keywords (``MusicFamily.build_request``)
+_KEYWORDS = ("temperature", "top_k", "top_p", "guidance_scale", "lyrics", "bpm", "key",
+             "time_signature", "vocal_language", "steps")  # fmt: skip
+
+
 def validate_request(
     state: ServiceState, body: JobRequest, caller: Caller | None = None
 ) -> JobSpec:
-    """``body`` as the job's spec (model resolved, seed drawn, inputs fetched), validated once
-    against the model's capabilities and the server's limits; raises InvalidInput,
-    UnsupportedFeature & co."""
+    """``body`` as the job's spec: the typed ``params.Request`` its model's family builds of
+    the fields the client set, validated once by that family (``MusicFamily.check_request``, at
+    this server's duration limit); here only what the service alone knows: the model
+    resolved, text it can store, a loop or plan, the seed drawn, output and webhook, input
+    files fetched. Raises InvalidInput, UnsupportedFeature & co."""
     check_storable(body.model_dump())
     model = resolve_model(state, body.model)
     card = state.catalog.card(model)
-    reference = body.reference_upload_id or body.reference_url
     loop = _loop(state, model, card, body)  # a loop's bpm is the loop's, whatever the model
-    duration = body.duration if loop is None else loop.seconds
-    require(card, {"lyrics": body.lyrics, "bpm": None if loop else body.bpm, "key": body.key,
-                   "time_signature": body.time_signature, "vocal_language": body.vocal_language,
-                   "reference": reference, "melody": body.melody_upload_id,
-                   "continuation": body.continuation_upload_id})  # fmt: skip
+    given = {name: getattr(body, name) for name in _KEYWORDS
+             if name in body.model_fields_set and getattr(body, name) is not None}  # fmt: skip
+    if loop is not None:
+        given.pop("bpm", None)
+    # input audio: the request names it (an upload, a URL); the file is fetched once the
+    # request passed, and its name stands for it until then
+    inputs = {
+        "reference": body.reference_upload_id or body.reference_url,
+        "melody": body.melody_upload_id,
+        "continuation": body.continuation_upload_id,
+    }
+    given.update({name: value for name, value in inputs.items() if value is not None})
+    family = state.catalog.family(model)
+    request = family.build_request(card, [body.prompt], **given)  # UNSUPPORTED_FEATURE
     plan = _plan(state, model, body) if body.plan is not None else None
+    duration = body.duration if loop is None else loop.seconds
     if plan is not None:
         if loop is not None:
             raise InvalidInput("a loop is one piece; a plan has sections: ask for one",
@@ -80,54 +97,43 @@ def validate_request(
         duration = plan.duration
     prompt = _prompt(state, body.prompt if plan is None or body.prompt.strip() else plan.prompt())
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    resolve_seeds(seed, 1)  # INVALID_SEED
-    sound: dict[str, Any]
-    if card.can(Capability.LYRICS):
-        sound = SongParams.validate(
-            duration=duration, max_duration=_max_duration(state, model), lyrics=body.lyrics,
-            steps=body.steps, guidance_scale=body.guidance_scale,
-            bpm=None if loop else body.bpm, key=body.key, time_signature=body.time_signature,
-            vocal_language=body.vocal_language or "en",
-        ).to_dict()  # fmt: skip
-    else:
-        if body.steps is not None:
-            raise UnsupportedFeature(
-                f"steps applies to song (diffusion) models; {model} is a {card.family} model",
-                details={"model": model, "family": card.family},
-            )
-        sound = GenerationParams.validate(
-            duration=duration,
-            temperature=body.temperature,
-            top_k=body.top_k,
-            top_p=body.top_p,
-            guidance_scale=3.0 if body.guidance_scale is None else body.guidance_scale,
-            max_duration=_max_duration(state, model),
-        ).to_dict()
+    request = replace(request, prompts=(prompt,), duration=duration, seed=seed)
+    limited = replace(card, max_duration=_max_duration(state, model))
+    request = replace(family.check_request(limited, request), seed=seed)  # the one check
     _check_output(state, body.format, body.sample_rate, body.webhook_url)
+    files = {}
+    if inputs["reference"] is not None:
+        files["reference"] = str(reference_input(state, caller, body))
+    for name in ("melody", "continuation"):
+        upload_id = inputs[name]
+        if upload_id is not None:
+            path = _account_upload(state, caller, upload_id, name)
+            if name == "continuation":
+                _shorter_than(path, float(request.duration or 0.0))
+            files[name] = str(path)  # the file the engine reads
     spec: dict[str, Any] = {
         "model": model,
-        "prompt": prompt,
-        **sound,
-        "seed": seed,
-        "format": body.format,
-        "sample_rate": body.sample_rate,
+        "request": _with_files(request, files),
+        "output": {"format": body.format, "sample_rate": body.sample_rate},
+        "reference_upload_id": body.reference_upload_id,  # what job_public shows
+        "melody_upload_id": body.melody_upload_id,
+        "continuation_upload_id": body.continuation_upload_id,
     }
     if loop is not None:
         spec["loop"] = loop  # the request's duration is the loop's length
     if plan is not None:
         spec["plan"] = plan.to_dict()
-    if reference is not None:
-        spec["reference"] = str(reference_input(state, caller, body))
-        spec["reference_upload_id"] = body.reference_upload_id  # what job_public shows
-    for name in ("melody", "continuation"):
-        upload_id = getattr(body, f"{name}_upload_id")
-        if upload_id is not None:
-            path = _account_upload(state, caller, upload_id, name)
-            if name == "continuation":
-                _shorter_than(path, float(sound["duration"]))
-            spec[name] = str(path)  # the file the engine reads
-            spec[f"{name}_upload_id"] = upload_id
     return JobSpec.model_validate(spec)
+
+
+def _with_files(request: ParamsRequest, files: dict[str, str]) -> ParamsRequest:
+    """``request`` with its input audio as the server files fetched for it."""
+    if "reference" in files and request.song is not None:
+        request = replace(request, song=replace(request.song, reference=files["reference"]))
+    fetched = {name: files[name] for name in ("melody", "continuation") if name in files}
+    if fetched and request.conditioning is not None:
+        request = replace(request, conditioning=replace(request.conditioning, **fetched))
+    return request
 
 
 def _loop(state: ServiceState, model: str, card: ModelCard, body: JobRequest) -> LoopSpec | None:
@@ -187,7 +193,8 @@ def _max_duration(state: ServiceState, model: str) -> float:
 
 
 def _prompt(state: ServiceState, prompt: str) -> str:
-    prompt = validate_prompt(prompt)
+    """``prompt`` within this server's length limit (the family checks the rest)."""
+    prompt = prompt.strip()
     limit = state.settings.max_prompt_chars
     if len(prompt) > limit:
         raise InvalidInput(
@@ -398,11 +405,17 @@ def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None 
         )
     prompt = _prompt(state, body.prompt) if body.prompt.strip() else ""
     max_duration = _max_duration(state, model)
-    song = SongParams.validate(
-        duration=1.0, max_duration=max_duration, lyrics=body.lyrics, steps=body.steps
-    )
-    [seed] = resolve_seeds(body.seed if body.seed is not None else secrets.randbelow(2**31), 1)
     options = _edit_options(body, list(card.details.get("tracks") or []))
+    seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
+    source = body.source_upload_id or body.source_job_id or body.source_url  # fetched later
+    tracks = options.get("tracks")
+    edit = Edit(body.task, source, options.get("start"), options.get("end"),
+                options.get("strength"), options.get("track"),
+                tracks and tuple(tracks))  # fmt: skip
+    request = ParamsRequest((prompt,), seed=seed, song=Song(body.lyrics, body.steps), edit=edit)
+    limited = replace(card, max_duration=max_duration)
+    song = state.catalog.family(model).check_request(limited, request).song  # the one check
+    assert song is not None
     _check_output(state, body.format, body.sample_rate, body.webhook_url)
     path = _edit_source(state, caller, body)
     length = float(sf.info(str(path)).duration)
@@ -448,18 +461,16 @@ def _edit_source(state: ServiceState, caller: Caller | None, body: EditRequest) 
 
 
 def _edit_options(body: EditRequest, tracks: list[str]) -> dict[str, Any]:
-    """The task's own options, checked: a range for repaint/lego, strength for cover, tracks
-    (the model's own names, from its card) for extract/lego/complete."""
+    """The task's own options: a range for repaint/lego (its order checked), strength for
+    cover, tracks (checked against the model's own names, from its card) for
+    extract/lego/complete."""
     options: dict[str, Any] = {}
     if body.task in ("repaint", "lego"):
         if body.start is not None and body.end is not None and body.start >= body.end:
             raise InvalidInput("start must be before end", code="INVALID_RANGE")
         options.update(start=body.start, end=body.end)
-    if body.task == "cover":
-        strength = 1.0 if body.strength is None else body.strength
-        if not 0.0 <= strength <= 1.0:
-            raise InvalidInput("strength must be within [0, 1]", code="INVALID_STRENGTH")
-        options["strength"] = strength
+    if body.task == "cover":  # its range: the family's check (``params.Edit``)
+        options["strength"] = Edit.STRENGTH if body.strength is None else body.strength
     wanted: dict[str, list[str | None]] = {
         "extract": [body.track], "lego": [body.track], "complete": list(body.tracks or []),
     }  # fmt: skip
@@ -473,7 +484,7 @@ def _edit_options(body: EditRequest, tracks: list[str]) -> dict[str, Any]:
     if body.task in ("extract", "lego"):
         options["track"] = body.track
     if body.task == "complete":
-        options["tracks"] = body.tracks or ["drums", "bass"]
+        options["tracks"] = body.tracks or list(Edit.DEFAULT_TRACKS)
     return options
 
 
