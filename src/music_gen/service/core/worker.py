@@ -62,6 +62,10 @@ log = logging.getLogger("music_gen.worker")
 
 Listener = Callable[[JobEvent, Any], None]  # (event, its audio or the stored job)
 Step = Callable[[], "Step | None"]  # a piece of settling a job; returns the next one
+#: a busy turn shorter than this did no work of its own (its jobs run in their runners' own
+#: threads): the loop waits IDLE_TURN_WAIT before the next instead of spinning a core
+IDLE_TURN_SECONDS = 0.0005
+IDLE_TURN_WAIT = 0.002
 CLAIM_SECONDS = 0.25  # while decoding: how often to look for jobs nobody told this worker of
 UNKNOWN_ERROR_RETRIES = 5  # database errors are retried for as long as the process lives
 
@@ -210,6 +214,7 @@ class Worker:
     # ------------------------------------------------------------------ the loop
     def _run(self) -> None:
         while not self._stop.is_set():
+            started = time.perf_counter()
             try:
                 busy = self.turn()
             except Exception:
@@ -218,6 +223,9 @@ class Worker:
                 time.sleep(0.5)
             if not busy:
                 self._wake.wait(0.25)
+                self._wake.clear()
+            elif time.perf_counter() - started < IDLE_TURN_SECONDS:
+                self._wake.wait(IDLE_TURN_WAIT)
                 self._wake.clear()
 
     def turn(self) -> bool:
