@@ -36,15 +36,15 @@ os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
 from service_helpers import postgres_database
 
-from music_gen.service.core.auth import KeyStore
-from music_gen.service.core.backends import make_backend
-from music_gen.service.core.db import open_database
-from music_gen.service.core.jobs import JobStore, NewJob
-from music_gen.service.core.settings import Settings
-from music_gen.service.core.spec import JobSpec
-from music_gen.service.core.storage import LocalStorage
-from music_gen.service.core.webhooks import Dispatcher
-from music_gen.service.core.worker import Worker
+from music_gen.service.core.infra.auth import KeyStore
+from music_gen.service.core.infra.db import open_database
+from music_gen.service.core.infra.settings import Settings
+from music_gen.service.core.infra.storage import LocalStorage
+from music_gen.service.core.infra.webhooks import Dispatcher
+from music_gen.service.core.jobs.jobs import JobStore, NewJob
+from music_gen.service.core.jobs.spec import JobSpec
+from music_gen.service.core.runners.backends import make_backend
+from music_gen.service.core.runners.worker import Worker
 
 
 class Rig:
@@ -154,7 +154,7 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from music_gen.service.core.ray_backend import connect
+    from music_gen.service.core.runners.ray_backend import connect
     from music_gen.testing import make_tiny_checkpoint
 
     ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)

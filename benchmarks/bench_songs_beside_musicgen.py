@@ -21,14 +21,14 @@ def run(songs: int, capacity: int) -> tuple[float, float, float | None]:
     import torch
 
     from music_gen import MusicGenerator
-    from music_gen.service.core.auth import KeyStore
-    from music_gen.service.core.backends import ModelBackend
-    from music_gen.service.core.db import open_database
-    from music_gen.service.core.jobs import JobStore, NewJob
-    from music_gen.service.core.spec import JobSpec
-    from music_gen.service.core.storage import LocalStorage
-    from music_gen.service.core.webhooks import Dispatcher
-    from music_gen.service.core.worker import Worker
+    from music_gen.service.core.infra.auth import KeyStore
+    from music_gen.service.core.infra.db import open_database
+    from music_gen.service.core.infra.storage import LocalStorage
+    from music_gen.service.core.infra.webhooks import Dispatcher
+    from music_gen.service.core.jobs.jobs import JobStore, NewJob
+    from music_gen.service.core.jobs.spec import JobSpec
+    from music_gen.service.core.runners.backends import ModelBackend
+    from music_gen.service.core.runners.worker import Worker
     from music_gen.testing import make_tiny_checkpoint, make_tiny_song_pipeline
 
     torch.set_num_threads(1)

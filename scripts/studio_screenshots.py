@@ -20,8 +20,8 @@ import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
 from music_gen.service.app import create_app
-from music_gen.service.core.auth import KeyStore
-from music_gen.service.core.settings import Settings
+from music_gen.service.core.infra.auth import KeyStore
+from music_gen.service.core.infra.settings import Settings
 
 ARGS = [
     "--headless",

@@ -18,8 +18,8 @@ import uvicorn
 from service_helpers import Server, free_port, wait_until
 
 from music_gen.service.app import create_app
-from music_gen.service.core.backends import Event, ToneBackend
-from music_gen.service.core.settings import Settings
+from music_gen.service.core.infra.settings import Settings
+from music_gen.service.core.runners.backends import Event, ToneBackend
 
 
 class CuttableProxy:

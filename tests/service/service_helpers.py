@@ -19,9 +19,9 @@ import pytest
 import uvicorn
 
 from music_gen.service.app import create_app
-from music_gen.service.core.auth import KeyStore
-from music_gen.service.core.db import open_database
-from music_gen.service.core.settings import Settings
+from music_gen.service.core.infra.auth import KeyStore
+from music_gen.service.core.infra.db import open_database
+from music_gen.service.core.infra.settings import Settings
 
 T = TypeVar("T")
 

@@ -11,9 +11,9 @@ import sys
 from service_helpers import free_port, wait_until
 
 from music_gen.service.cli import first_contact
-from music_gen.service.core.auth import KeyStore
-from music_gen.service.core.db import open_database
-from music_gen.service.core.settings import Settings
+from music_gen.service.core.infra.auth import KeyStore
+from music_gen.service.core.infra.db import open_database
+from music_gen.service.core.infra.settings import Settings
 
 
 def _args(data_dir) -> argparse.Namespace:

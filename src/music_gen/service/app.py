@@ -14,9 +14,9 @@ from fastapi import FastAPI
 
 from .adapters import aimlapi, leap, modelslab, segmind
 from .api.app import build_app
-from .core.backends import Backend
+from .core.infra.settings import Settings
 from .core.plugins import Adapter
-from .core.settings import Settings
+from .core.runners.backends import Backend
 
 __all__ = ["create_app", "default_adapters"]
 

@@ -38,7 +38,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
     from pydantic import ValidationError
 
     from ..errors import InvalidInput
-    from .core.settings import Settings
+    from .core.infra.settings import Settings
 
     overrides = {
         k: v
@@ -119,7 +119,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # 8 lines of noise
     logging.getLogger("alembic.runtime.migration").addFilter(_quiet_alembic)
     if settings.ray_address and settings.ray_address != "local":
-        from .core.ray_backend import join
+        from .core.runners.ray_backend import join
 
         join(settings.ray_address)  # here, a refusal is one line (not a failed app startup)
     hint = first_contact(settings, args)
@@ -135,8 +135,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> Any:
-    from .core.auth import KeyStore
-    from .core.db import open_database
+    from .core.infra.auth import KeyStore
+    from .core.infra.db import open_database
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

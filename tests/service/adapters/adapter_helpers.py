@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 from service_helpers import Server, start_server
 
-from music_gen.service.core.webhooks import SIGNATURE_HEADER
+from music_gen.service.core.infra.webhooks import SIGNATURE_HEADER
 
 
 def start_with_env(tmp: Path, env: dict[str, str], **overrides: Any) -> Server:

@@ -18,8 +18,8 @@ from service_helpers import postgres_database
 
 from music_gen.service.adapters.common import AdapterBase
 from music_gen.service.app import default_adapters
-from music_gen.service.core.auth import hash_key
-from music_gen.service.core.db import Database, open_database, upgrade
+from music_gen.service.core.infra.auth import hash_key
+from music_gen.service.core.infra.db import Database, open_database, upgrade
 from music_gen.service.core.plugins import migrations_of
 
 KEY = "mgk_" + "o" * 43  # an old key, inserted by its hash

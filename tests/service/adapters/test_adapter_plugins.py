@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from music_gen.service.adapters.common import VendorAdapter
 from music_gen.service.app import create_app
-from music_gen.service.core.settings import Settings
+from music_gen.service.core.infra.settings import Settings
 
 
 def _settings(tmp_path) -> Settings:

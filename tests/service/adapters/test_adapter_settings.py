@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from music_gen.service.adapters import leap, modelslab, segmind
 from music_gen.service.app import default_adapters
-from music_gen.service.core.settings import Settings
+from music_gen.service.core.infra.settings import Settings
 
 ENV = {
     "MUSIC_GEN_KEY_CREDITS": "12.5",

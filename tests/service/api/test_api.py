@@ -120,7 +120,7 @@ def test_auth_and_account_isolation(server, alice, bob):
 
 
 def test_revoked_key_stops_working(server):
-    from music_gen.service.core.auth import KeyStore
+    from music_gen.service.core.infra.auth import KeyStore
 
     keys = KeyStore(server.state.db)
     key, record, _ = keys.create_key("temp")

@@ -26,8 +26,8 @@ from service_helpers import (
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from music_gen.service.core.db import Job
-from music_gen.service.core.settings import Settings
+from music_gen.service.core.infra.db import Job
+from music_gen.service.core.infra.settings import Settings
 from music_gen.service.core.state import ServiceState
 
 
@@ -187,7 +187,7 @@ def test_any_server_answers_any_audio_url(tmp_path):
 def test_routes_and_adapters_read_results_stored_by_another_server(tmp_path):
     """Segmind's synchronous endpoint answers with the audio bytes: asked on server A while
     only server B runs jobs (separate data directories), it used to fail FileNotFoundError."""
-    from music_gen.service.core.db import AudioFile
+    from music_gen.service.core.infra.db import AudioFile
 
     shared = f"sqlite:///{tmp_path / 'shared.db'}"
     a = start_server(tmp_path / "a", engine="test-tone", database_url=shared)
@@ -238,8 +238,8 @@ def _no_proxy_env(monkeypatch):
 _SLOW_SERVER = """
 import sys, time, uvicorn
 from music_gen.service.app import create_app
-from music_gen.service.core.backends import ToneBackend
-from music_gen.service.core.settings import Settings
+from music_gen.service.core.runners.backends import ToneBackend
+from music_gen.service.core.infra.settings import Settings
 
 class Slow(ToneBackend):  # every step takes 2 s: long enough to be stopped inside one
     def step(self):

@@ -19,8 +19,8 @@ from service_helpers import Server, postgres_database, start_server, wait_for, w
 from sqlalchemy import select
 
 from music_gen.service.api.views import public_params
-from music_gen.service.core.db import AudioFile
-from music_gen.service.core.storage import conversion_key
+from music_gen.service.core.infra.db import AudioFile
+from music_gen.service.core.infra.storage import conversion_key
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from websockets.sync.client import connect
 
-from music_gen.service.core.db import Job
+from music_gen.service.core.infra.db import Job
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +213,7 @@ def test_a_database_outage_on_an_open_socket_is_an_error_message(srv, monkeypatc
 
 
 def test_a_revoked_key_stops_working_on_an_open_socket(srv):
-    from music_gen.service.core.auth import KeyStore
+    from music_gen.service.core.infra.auth import KeyStore
 
     keys = KeyStore(srv.state.db)
     key, record, _ = keys.create_key("soon-revoked")

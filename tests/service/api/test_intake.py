@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from websockets.sync.client import connect
 
 from music_gen.service.api.responses import SafeJSONResponse
-from music_gen.service.core.db import Job
+from music_gen.service.core.infra.db import Job
 
 BAD = "la\ud800"  # a lone surrogate: valid JSON ("\ud800"), not encodable as UTF-8
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from music_gen.service.api.routes.studio import assets
 from music_gen.service.app import create_app
-from music_gen.service.core.settings import Settings
+from music_gen.service.core.infra.settings import Settings
 
 
 @pytest.fixture(scope="module")

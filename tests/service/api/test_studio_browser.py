@@ -186,7 +186,7 @@ def test_sign_in_wrong_key_right_key_and_sign_out(page, server, key, console):
 def test_a_revoked_key_is_signed_out(page, server, console):
     from playwright.sync_api import expect
 
-    from music_gen.service.core.auth import KeyStore
+    from music_gen.service.core.infra.auth import KeyStore
 
     console.allow_api_error(401)
     store = KeyStore(server.state.db)

@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 from service_helpers import Server, start_server, wait_for
 
-from music_gen.service.core.storage import LocalStorage
+from music_gen.service.core.infra.storage import LocalStorage
 
 QUOTA = 300_000  # bytes per account
 
@@ -211,7 +211,7 @@ def test_music01_refuses_an_id3_tagged_flac_and_counts_its_references(srv):
 
 
 def test_the_quota_is_a_setting_and_zero_means_none(tmp_path):
-    from music_gen.service.core.settings import Settings
+    from music_gen.service.core.infra.settings import Settings
 
     assert Settings(data_dir=tmp_path).storage_quota_mb == 2048.0
     assert Settings(data_dir=tmp_path, storage_quota_mb=0).storage_quota_mb == 0

@@ -16,10 +16,10 @@ import pytest
 from service_helpers import free_port, start_server, wait_for, wait_until
 from sqlalchemy import func, select
 
-from music_gen.service.core.db import AudioFile, Job, open_database
-from music_gen.service.core.jobs import JobStore, NewJob
-from music_gen.service.core.settings import Settings
-from music_gen.service.core.spec import JobSpec
+from music_gen.service.core.infra.db import AudioFile, Job, open_database
+from music_gen.service.core.infra.settings import Settings
+from music_gen.service.core.jobs.jobs import JobStore, NewJob
+from music_gen.service.core.jobs.spec import JobSpec
 
 
 def _spec(prompt: str, duration: float = 1.0, model: str = "m") -> JobSpec:
@@ -100,7 +100,7 @@ def test_killed_server_finishes_the_job_after_restart(tmp_path, checkpoints):
 
 def test_a_reclaimed_job_completes_only_under_its_latest_claim(tmp_path):
     db = open_database(f"sqlite:///{tmp_path / 'jobs.db'}")
-    from music_gen.service.core.auth import KeyStore
+    from music_gen.service.core.infra.auth import KeyStore
 
     account = KeyStore(db).account("acct")
     store = JobStore(db, max_attempts=3)
@@ -125,7 +125,7 @@ def test_a_reclaimed_job_completes_only_under_its_latest_claim(tmp_path):
 
 def test_per_account_claims(tmp_path):
     db = open_database(f"sqlite:///{tmp_path / 'jobs.db'}")
-    from music_gen.service.core.auth import KeyStore
+    from music_gen.service.core.infra.auth import KeyStore
 
     a, b = KeyStore(db).account("a"), KeyStore(db).account("b")
     store = JobStore(db)
@@ -159,7 +159,7 @@ def test_migrations_match_the_models(tmp_path):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from music_gen.service.core.db import Base
+    from music_gen.service.core.infra.db import Base
 
     db = open_database(f"sqlite:///{tmp_path / 'm.db'}")
     with db.engine.connect() as connection:

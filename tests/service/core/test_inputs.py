@@ -117,7 +117,7 @@ def test_fetched_audio_is_checked_and_kept_as_sent(tmp_path):
     are kept as sent, not expanded to WAV."""
     from types import SimpleNamespace
 
-    from music_gen.service.core.settings import Settings
+    from music_gen.service.core.infra.settings import Settings
 
     state = SimpleNamespace(settings=Settings(data_dir=tmp_path, max_input_audio_bytes=10_000_000))
     bomb = base64.b64encode(_flac(192_000, 8, 4.0)).decode()
@@ -157,9 +157,9 @@ from types import SimpleNamespace
 import numpy as np, soundfile as sf
 from music_gen.errors import ServiceUnavailable
 from music_gen.service.core import inputs
-from music_gen.service.core.auth import Caller
-from music_gen.service.core.settings import Settings
-from music_gen.service.core.storage import LocalStorage
+from music_gen.service.core.infra.auth import Caller
+from music_gen.service.core.infra.settings import Settings
+from music_gen.service.core.infra.storage import LocalStorage
 
 root = Path(sys.argv[1])
 buf = io.BytesIO()

@@ -39,12 +39,12 @@ from sqlalchemy.orm import DeclarativeBase
 from ...audio import AudioOutput, load_audio
 from ...audio.output import _MP3_SAMPLE_RATES
 from ...errors import InvalidInput, MusicGenError
-from ..core.db import AudioFile, Job, JobStatus, Migrations
-from ..core.events import JobEvent
+from ..core.infra.db import AudioFile, Job, JobStatus, Migrations
+from ..core.infra.quota import UsageSource
+from ..core.jobs.events import JobEvent
 from ..core.plugins import Middleware, WebhookBody
-from ..core.quota import UsageSource
+from ..core.runners.worker import store_file
 from ..core.state import ServiceState
-from ..core.worker import store_file
 
 __all__ = [
     "AdapterBase",

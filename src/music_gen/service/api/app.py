@@ -30,9 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ... import __version__
 from ...errors import MusicGenError, PayloadTooLarge, RateLimited
 from ..core import plugins
-from ..core.backends import Backend
+from ..core.infra.settings import Settings
 from ..core.plugins import Adapter, Middleware
-from ..core.settings import Settings
+from ..core.runners.backends import Backend
 from ..core.state import ServiceState
 from .deps import QUERY_KEY_SCOPE
 from .responses import SafeJSONResponse as JSONResponse

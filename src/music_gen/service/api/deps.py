@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..core.auth import Caller
+from ..core.infra.auth import Caller
 from ..core.state import ServiceState
 
 __all__ = [

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.requests import EditRequest, MultitrackRequest
-from ..core.spec import JobRequest
+from ..core.jobs.requests import EditRequest, MultitrackRequest
+from ..core.jobs.spec import JobRequest
 
 __all__ = [
     "BatchCreate",

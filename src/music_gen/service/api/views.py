@@ -6,8 +6,8 @@ import datetime as dt
 import os
 from typing import Any
 
-from ..core.db import Job
-from ..core.spec import INPUT_FILES
+from ..core.infra.db import Job
+from ..core.jobs.spec import INPUT_FILES
 from ..core.state import ServiceState
 from ..core.submit import eta_seconds, queue_position
 from .responses import scrub

@@ -38,11 +38,11 @@ from sqlalchemy import delete, select
 from ...audio import AudioOutput, load_audio
 from ...audio.io import CONTAINERS, AudioInfo, DecodeLimits, probe_audio, scan_audio
 from ...errors import InvalidInput, NotFound
-from . import urlguard
-from .auth import Caller
-from .db import AudioFile, Upload
-from .quota import check_quota
-from .storage import storage_failure
+from .infra import urlguard
+from .infra.auth import Caller
+from .infra.db import AudioFile, Upload
+from .infra.quota import check_quota
+from .infra.storage import storage_failure
 
 if TYPE_CHECKING:
     from .state import ServiceState

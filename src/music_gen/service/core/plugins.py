@@ -23,8 +23,8 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from .db import Job, Migrations
-from .quota import UsageSource, register_usage
+from .infra.db import Job, Migrations
+from .infra.quota import UsageSource, register_usage
 
 if TYPE_CHECKING:
     from fastapi import APIRouter

@@ -21,16 +21,16 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ...errors import InvalidInput, RateLimited
-from .auth import Caller, KeyStore
-from .backends import Backend, make_backend
-from .catalog import ModelCatalog
-from .db import AudioFile, Database, Migrations, open_database
-from .jobs import JobStore
-from .quota import check_quota
-from .settings import Settings
-from .storage import LocalStorage, NodeStorage, Storage, storage_failure
-from .webhooks import Dispatcher
-from .worker import Worker
+from .infra.auth import Caller, KeyStore
+from .infra.catalog import ModelCatalog
+from .infra.db import AudioFile, Database, Migrations, open_database
+from .infra.quota import check_quota
+from .infra.settings import Settings
+from .infra.storage import LocalStorage, NodeStorage, Storage, storage_failure
+from .infra.webhooks import Dispatcher
+from .jobs.jobs import JobStore
+from .runners.backends import Backend, make_backend
+from .runners.worker import Worker
 
 __all__ = ["ServiceState"]
 
@@ -150,7 +150,7 @@ class ServiceState:
             transport=webhook_transport,
         )
         if backend is None and settings.ray_address:  # generation on Ray Serve replicas
-            from .ray_backend import connect
+            from .runners.ray_backend import connect
 
             backend = connect(settings)
         backend = backend or make_backend(settings)

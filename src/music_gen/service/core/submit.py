@@ -28,14 +28,14 @@ from ...families import Capability, ModelCard, require
 from ...families.base import unsupported
 from ...params import Edit, Song, validate_prompt
 from ...params import Request as ParamsRequest
-from .auth import Caller
-from .db import Job, JobStatus
+from .infra.auth import Caller
+from .infra.db import Job, JobStatus
+from .infra.urlguard import check_public_url
 from .inputs import MAX_UPLOAD_SECONDS, fetch_input_audio, job_input, upload_input
-from .jobs import NewJob
-from .requests import EditRequest, MultitrackRequest
-from .spec import INPUT_FILES, JobRequest, JobSpec, JobType
+from .jobs.jobs import NewJob
+from .jobs.requests import EditRequest, MultitrackRequest
+from .jobs.spec import INPUT_FILES, JobRequest, JobSpec, JobType
 from .state import ServiceState
-from .urlguard import check_public_url
 
 __all__ = [
     "Request",

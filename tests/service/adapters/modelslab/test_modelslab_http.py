@@ -15,7 +15,7 @@ from adapter_helpers import adapter_settings
 from service_helpers import start_server, wait_until
 
 from music_gen import load_audio
-from music_gen.service.core.webhooks import verify_signature
+from music_gen.service.core.infra.webhooks import verify_signature
 
 
 # ---------------------------------------------------------------------------------- ModelsLab
@@ -85,7 +85,7 @@ def test_modelslab_base64_temp_webhook_and_fetch(server, files):
     body, signature = next(p for p in files.posts if json.loads(p[0])["id"] == queued["id"])
     assert json.loads(body)["status"] == "success"
     assert json.loads(body)["track_id"] == "t-9"
-    from music_gen.service.core.auth import KeyStore
+    from music_gen.service.core.infra.auth import KeyStore
 
     secret = next(a.webhook_secret for k, a in KeyStore(server.state.db).list_keys()
                   if k.name == "modelslab2")  # fmt: skip

@@ -14,8 +14,8 @@ from service_helpers import postgres_database
 from music_gen.service.adapters import segmind
 from music_gen.service.adapters.segmind.credits import remaining, spend, spent
 from music_gen.service.adapters.segmind.settings import SegmindSettings
-from music_gen.service.core.auth import Caller
-from music_gen.service.core.db import Database, open_database
+from music_gen.service.core.infra.auth import Caller
+from music_gen.service.core.infra.db import Database, open_database
 from music_gen.service.core.plugins import migrations_of
 
 

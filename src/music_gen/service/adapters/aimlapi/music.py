@@ -13,9 +13,9 @@ import numpy as np
 
 from ....audio import AudioOutput, load_audio
 from ....errors import InvalidInput, NotFound
-from ...core.db import Job
+from ...core.infra.db import Job
 from ...core.inputs import scratch_file
-from ...core.spec import JobRequest
+from ...core.jobs.spec import JobRequest
 from ...core.state import ServiceState
 from ...core.submit import resolve_model, submit
 from ..common import conditioning_for, derived_audio, mp3_kbps

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from ....audio import AudioOutput, load_audio
 from ....audio.separate import separate
 from ....errors import InvalidInput
-from ...core.db import utcnow
+from ...core.infra.db import utcnow
+from ...core.infra.quota import check_quota
+from ...core.infra.storage import storage_failure
 from ...core.inputs import checked_audio, scratch_file
-from ...core.quota import check_quota
 from ...core.state import ServiceState
-from ...core.storage import storage_failure
 from .schemas import base_resp
 from .tables import ReferenceTrack
 

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import Float, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ...core.db import utcnow
+from ...core.infra.db import utcnow
 from ..common import AdapterBase
 
 __all__ = ["ReferenceTrack"]

@@ -27,8 +27,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ....errors import NotFound
 from ...api.deps import CallerDep, StateDep, caller_for_key
 from ...api.schemas import ERROR_RESPONSES
-from ...core.db import Job
-from ...core.spec import JobRequest
+from ...core.infra.db import Job
+from ...core.jobs.spec import JobRequest
 from ...core.state import ServiceState
 from ...core.submit import submit
 from ..common import adapter_settings

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from ...api.views import submitted
-from ...core.db import AudioFile, Job
+from ...core.infra.db import AudioFile, Job
 from ...core.state import ServiceState
 from ..common import derived_audio, mp3_kbps
 from .schemas import BITRATES

@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from ....errors import InvalidInput, MusicGenError, NotFound
 from ...api.deps import caller_for_key
 from ...core.inputs import fetch_input_audio
-from ...core.spec import JobRequest
+from ...core.jobs.spec import JobRequest
 from ...core.state import ServiceState
 from ...core.submit import check_storable, resolve_model, submit
 from ..common import (

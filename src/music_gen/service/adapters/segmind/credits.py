@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ....errors import ServiceUnavailable
-from ...core.auth import Caller
-from ...core.db import Database
+from ...core.infra.auth import Caller
+from ...core.infra.db import Database
 from ..common import AdapterBase
 from .settings import SegmindSettings
 

@@ -38,9 +38,9 @@ from ....errors import GenerationFailed, InvalidInput, MusicGenError, NotFound
 from ...api.deps import caller_for_key
 from ...api.responses import SafeJSONResponse as JSONResponse
 from ...api.schemas import ERROR_RESPONSES
-from ...core.auth import Caller
-from ...core.db import AudioFile, Job
-from ...core.spec import JobRequest
+from ...core.infra.auth import Caller
+from ...core.infra.db import AudioFile, Job
+from ...core.jobs.spec import JobRequest
 from ...core.state import ServiceState
 from ...core.submit import submit
 from ..common import (

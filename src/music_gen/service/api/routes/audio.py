@@ -19,8 +19,8 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from ....audio import load_audio
 from ....audio.output import AUDIO_FORMATS
 from ....errors import InvalidInput, NotFound
-from ...core.db import AudioFile
-from ...core.storage import conversion_key
+from ...core.infra.db import AudioFile
+from ...core.infra.storage import conversion_key
 from ..deps import StateDep
 
 router = APIRouter(tags=["audio"])

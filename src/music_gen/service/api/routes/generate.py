@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from ....errors import InvalidInput
-from ...core.db import JobStatus
+from ...core.infra.db import JobStatus
+from ...core.infra.storage import remove_conversions
 from ...core.state import ServiceState
-from ...core.storage import remove_conversions
 from ...core.submit import submit, validate_request
 from ..deps import CallerDep, IdempotencyKey, StateDep
 from ..schemas import BatchCreate, BatchPublic, JobCreate, JobList, JobPublic, JobSubmitted

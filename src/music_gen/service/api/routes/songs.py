@@ -16,9 +16,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, UploadFile, status
 
-from ...core.db import Upload
+from ...core.infra.db import Upload
+from ...core.infra.quota import quota_bytes, usage
 from ...core.inputs import delete_upload, list_uploads, store_upload
-from ...core.quota import quota_bytes, usage
 from ...core.submit import submit
 from ..deps import CallerDep, IdempotencyKey, StateDep
 from ..schemas import EditCreate, JobSubmitted, StorageUsage, UploadList, UploadPublic

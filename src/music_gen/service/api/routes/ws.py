@@ -37,10 +37,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from ....audio import AudioOutput
 from ....errors import MusicGenError
 from ....families import Capability
-from ...core.auth import Caller
-from ...core.db import Job, JobStatus
-from ...core.events import JobEvent
-from ...core.spec import JobType
+from ...core.infra.auth import Caller
+from ...core.infra.db import Job, JobStatus
+from ...core.jobs.events import JobEvent
+from ...core.jobs.spec import JobType
 from ...core.state import ServiceState
 from ...core.submit import submit
 from ..deps import caller_for_key, ws_key

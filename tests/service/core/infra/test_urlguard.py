@@ -19,9 +19,9 @@ from service_helpers import wait_until
 from sqlalchemy import select
 
 from music_gen import InvalidInput
-from music_gen.service.core.auth import KeyStore
-from music_gen.service.core.db import Job, WebhookDelivery, open_database
-from music_gen.service.core.webhooks import Dispatcher, check_public_url
+from music_gen.service.core.infra.auth import KeyStore
+from music_gen.service.core.infra.db import Job, WebhookDelivery, open_database
+from music_gen.service.core.infra.webhooks import Dispatcher, check_public_url
 
 
 @pytest.mark.parametrize(
@@ -152,7 +152,7 @@ def test_a_webhook_connects_to_the_address_it_checked(tmp_path, rebinding_dns):
 
 
 def test_a_download_connects_to_the_address_it_checked(rebinding_dns):
-    from music_gen.service.core.urlguard import fetch
+    from music_gen.service.core.infra.urlguard import fetch
 
     receiver = _Receiver()
     try:
@@ -165,7 +165,7 @@ def test_a_download_connects_to_the_address_it_checked(rebinding_dns):
 
 
 def test_a_trickling_download_stops_at_the_total_deadline():
-    from music_gen.service.core.urlguard import fetch
+    from music_gen.service.core.infra.urlguard import fetch
 
     receiver = _Receiver(trickle=True)  # 200 bytes, one every 50 ms: never a per-read timeout
     try:

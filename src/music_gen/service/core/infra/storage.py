@@ -23,7 +23,7 @@ from typing import Protocol
 
 import httpx
 
-from ...errors import ServiceUnavailable
+from ....errors import ServiceUnavailable
 
 __all__ = [
     "CACHED_RATES",

@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ...audio.loop import LoopSpec
-from ...params import DEFAULT_DURATION, Conditioning, Edit, Output, Request, Sampling, Song
+from ....audio.loop import LoopSpec
+from ....params import DEFAULT_DURATION, Conditioning, Edit, Output, Request, Sampling, Song
 
 __all__ = ["INPUT_FILES", "AudioFormat", "JobRequest", "JobSpec", "JobType"]
 

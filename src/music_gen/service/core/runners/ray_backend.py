@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...errors import GenerationFailed, MusicGenError, ServiceUnavailable, UnsupportedFeature
-from .events import Event, JobEvent, failure
-from .spec import INPUT_FILES, JobSpec
+from ....errors import GenerationFailed, MusicGenError, ServiceUnavailable, UnsupportedFeature
+from ..jobs.events import Event, JobEvent, failure
+from ..jobs.spec import INPUT_FILES, JobSpec
 
 __all__ = ["RayBackend", "connect", "connection_error", "join", "replica_options"]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ...audio import AudioOutput
-from ...errors import GenerationFailed, MusicGenError
+from ....audio import AudioOutput
+from ....errors import GenerationFailed, MusicGenError
 
 __all__ = ["Event", "JobEvent", "failure"]
 

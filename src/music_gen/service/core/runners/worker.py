@@ -46,15 +46,15 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ...audio import AudioOutput
-from ...errors import GenerationFailed, InvalidInput, MusicGenError
+from ....audio import AudioOutput
+from ....errors import GenerationFailed, InvalidInput, MusicGenError
+from ..infra.db import AudioFile, Database, Job, utcnow
+from ..infra.storage import Storage, remove_conversions, storage_failure
+from ..infra.webhooks import Dispatcher
+from ..jobs.events import Event, JobEvent
+from ..jobs.jobs import JobStore
+from ..jobs.spec import INPUT_FILES, JobSpec, JobType
 from .backends import Backend
-from .db import AudioFile, Database, Job, utcnow
-from .events import Event, JobEvent
-from .jobs import JobStore
-from .spec import INPUT_FILES, JobSpec, JobType
-from .storage import Storage, remove_conversions, storage_failure
-from .webhooks import Dispatcher
 
 __all__ = ["Worker", "store_audio"]
 

@@ -14,14 +14,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from music_gen.audio import AudioOutput
-from music_gen.service.core.auth import KeyStore
-from music_gen.service.core.backends import Event, ToneBackend
-from music_gen.service.core.db import AudioFile, Database, Job, WebhookDelivery, open_database
-from music_gen.service.core.jobs import JobStore, NewJob
-from music_gen.service.core.spec import JobSpec
-from music_gen.service.core.storage import LocalStorage
-from music_gen.service.core.webhooks import Dispatcher
-from music_gen.service.core.worker import Worker
+from music_gen.service.core.infra.auth import KeyStore
+from music_gen.service.core.infra.db import AudioFile, Database, Job, WebhookDelivery, open_database
+from music_gen.service.core.infra.storage import LocalStorage
+from music_gen.service.core.infra.webhooks import Dispatcher
+from music_gen.service.core.jobs.jobs import JobStore, NewJob
+from music_gen.service.core.jobs.spec import JobSpec
+from music_gen.service.core.runners.backends import Event, ToneBackend
+from music_gen.service.core.runners.worker import Worker
 
 
 def _spec(prompt: str, duration: float = 1.0, model: str = "m") -> JobSpec:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ...errors import AuthenticationFailed, InvalidInput
+from ....errors import AuthenticationFailed, InvalidInput
 from .db import Account, ApiKey, Database, utcnow
 
 __all__ = ["Caller", "KeyStore", "hash_key"]

@@ -8,10 +8,10 @@ no weights loaded). Request validation asks the card for capabilities, never a m
 
 from __future__ import annotations
 
-from ...errors import LicenseRefused, UnknownModel
-from ...families import ModelCard, MusicFamily, family_named, inspect_model
-from ...families.base import Capability
-from ...families.licenses import allows_commercial
+from ....errors import LicenseRefused, UnknownModel
+from ....families import ModelCard, MusicFamily, family_named, inspect_model
+from ....families.base import Capability
+from ....families.licenses import allows_commercial
 from .settings import Settings
 
 __all__ = ["TEST_TONE_CARD", "ModelCatalog"]

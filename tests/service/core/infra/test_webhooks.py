@@ -12,8 +12,8 @@ from service_helpers import wait_for, wait_until
 from sqlalchemy import select
 
 from music_gen import InvalidInput
-from music_gen.service.core.db import WebhookAttempt, WebhookDelivery
-from music_gen.service.core.webhooks import (
+from music_gen.service.core.infra.db import WebhookAttempt, WebhookDelivery
+from music_gen.service.core.infra.webhooks import (
     SIGNATURE_HEADER,
     check_public_url,
     sign,
@@ -55,7 +55,7 @@ class Receiver:
 
 
 def _secret(server, key_name: str) -> tuple[str, str]:
-    from music_gen.service.core.auth import KeyStore
+    from music_gen.service.core.infra.auth import KeyStore
 
     key, _, account = KeyStore(server.state.db).create_key(key_name)
     return key, account.webhook_secret

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ...errors import InvalidInput
+from ....errors import InvalidInput
 
 __all__ = ["Target", "address_class", "check_public_url", "fetch", "pinned_request", "resolve"]
 

@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from music_gen.errors import Conflict, NotFound
-from music_gen.service.core.auth import KeyStore
-from music_gen.service.core.db import AudioFile, open_database
-from music_gen.service.core.jobs import JobStore, NewJob
-from music_gen.service.core.spec import JobSpec
+from music_gen.service.core.infra.auth import KeyStore
+from music_gen.service.core.infra.db import AudioFile, open_database
+from music_gen.service.core.jobs.jobs import JobStore, NewJob
+from music_gen.service.core.jobs.spec import JobSpec
 
 
 def _spec(prompt: str, duration: float = 1.0, model: str = "m") -> JobSpec:

@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ...errors import Conflict, NotFound
-from .db import AudioFile, Database, Job, JobStatus, utcnow
+from ....errors import Conflict, NotFound
+from ..infra.db import AudioFile, Database, Job, JobStatus, utcnow
 from .spec import JobSpec, JobType
 
 __all__ = ["JobStore", "NewJob", "request_hash"]

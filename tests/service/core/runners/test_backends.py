@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from music_gen.engine.batching import ContinuousBatcher
-from music_gen.service.core.backends import ModelBackend, ToneBackend
-from music_gen.service.core.spec import JobSpec
+from music_gen.service.core.jobs.spec import JobSpec
+from music_gen.service.core.runners.backends import ModelBackend, ToneBackend
 
 
 def _spec(model: str, fields: dict) -> JobSpec:

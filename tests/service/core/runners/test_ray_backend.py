@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 
 from music_gen import load_audio
 from music_gen.audio import AudioOutput
-from music_gen.service.core.db import AudioFile, open_database
+from music_gen.service.core.infra.db import AudioFile, open_database
 
 # autoscaling metrics every 0.2 s instead of 10 s (read when Serve is imported; the cluster
 # started here passes them on to its controller and replicas)
@@ -204,9 +204,9 @@ def test_a_run_whose_api_node_is_gone_is_dropped(server):
     """Serve does not end a call whose caller died; the replica asks the caller's token and
     drops the job (here the token is killed as an API node's death kills it: the long job
     then ends without a result instead of running to its end)."""
-    from music_gen.service.core.ray_backend import RayBackend
-    from music_gen.service.core.ray_replica import CallerToken
-    from music_gen.service.core.spec import JobSpec
+    from music_gen.service.core.jobs.spec import JobSpec
+    from music_gen.service.core.runners.ray_backend import RayBackend
+    from music_gen.service.core.runners.ray_replica import CallerToken
 
     token = ray.remote(num_cpus=0)(CallerToken).remote()
     backend = RayBackend(serve.get_deployment_handle("Generator", app_name=APP), 1, token=token)
@@ -315,7 +315,7 @@ def test_autoscaling_from_one_to_two_replicas_and_back(cluster, pg, checkpoints,
 
 
 def test_serve_with_ray_refuses_sqlite(tmp_path):
-    from music_gen.service.core.settings import Settings
+    from music_gen.service.core.infra.settings import Settings
 
     with pytest.raises(ValueError, match="PostgreSQL"):
         Settings(data_dir=tmp_path, ray_address="local")
@@ -392,7 +392,7 @@ def _refused(inner: BaseException) -> ConnectionError:
 def test_connection_errors_are_one_line_naming_what_is_missing(monkeypatch, tmp_path):
     from ray.exceptions import AuthenticationError
 
-    from music_gen.service.core.ray_backend import connection_error
+    from music_gen.service.core.runners.ray_backend import connection_error
 
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ray/auth_token
     for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
@@ -430,7 +430,7 @@ def test_the_guides_serve_config_is_valid_and_builds_the_app():
     import yaml
     from ray.serve.schema import ServeDeploySchema
 
-    guide = (Path(__file__).resolve().parents[3] / "docs" / "ray.md").read_text()
+    guide = (Path(__file__).resolve().parents[4] / "docs" / "ray.md").read_text()
     block = re.search(r"```yaml\n(.*?)```", guide, re.S)
     assert block is not None
     config = ServeDeploySchema.model_validate(yaml.safe_load(block.group(1)))
@@ -445,8 +445,8 @@ def test_the_guides_serve_config_is_valid_and_builds_the_app():
 def test_the_call_carries_the_input_audio_bytes(tmp_path):
     """What ``RayBackend.submit`` sends: the spec's JSON and the bytes of each input file it
     names (so a replica on another machine needs no shared data directory)."""
-    from music_gen.service.core.ray_backend import RayBackend
-    from music_gen.service.core.spec import JobSpec
+    from music_gen.service.core.jobs.spec import JobSpec
+    from music_gen.service.core.runners.ray_backend import RayBackend
 
     calls: list[tuple[Any, ...]] = []
 
@@ -488,8 +488,8 @@ def test_a_call_the_cluster_refuses_is_a_lost_run():
     puts the job back, attempt counted), not a failure of the job."""
     from ray.exceptions import RaySystemError
 
-    from music_gen.service.core.ray_backend import RayBackend
-    from music_gen.service.core.spec import JobSpec
+    from music_gen.service.core.jobs.spec import JobSpec
+    from music_gen.service.core.runners.ray_backend import RayBackend
 
     class Handle:
         def options(self, **_: Any) -> Handle:

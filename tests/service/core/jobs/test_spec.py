@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from music_gen.params import Conditioning, Edit, Output, Request, Sampling, Song
-from music_gen.service.core.spec import JobRequest, JobSpec
+from music_gen.service.core.jobs.spec import JobRequest, JobSpec
 
 STORED = [  # as core.submit and the routes store them
     {"prompt": "a", "duration": 1.0, "seed": 1, "format": "wav", "temperature": 0.8,

@@ -6,7 +6,7 @@ The same environment runs the core's history and each vendor adapter's (``db.Mig
 
 from alembic import context
 
-from music_gen.service.core.db import Base
+from music_gen.service.core.infra.db import Base
 
 target_metadata = Base.metadata
 version_table = context.config.attributes.get("version_table", "alembic_version")

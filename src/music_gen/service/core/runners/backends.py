@@ -26,11 +26,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ...audio import AudioOutput
-from ...families.runner import RunEvent, Runner, Whole, WholeRunner
-from ...params import Request
-from .events import Event, JobEvent, failure
-from .spec import JobSpec
+from ....audio import AudioOutput
+from ....families.runner import RunEvent, Runner, Whole, WholeRunner
+from ....params import Request
+from ..jobs.events import Event, JobEvent, failure
+from ..jobs.spec import JobSpec
 
 __all__ = [
     "Backend",
@@ -173,7 +173,7 @@ class ModelBackend:
         """A multitrack job, whole: one call per instrument on the warm model, mixed."""
 
         def run(job_id: str, request: Request) -> tuple[AudioOutput, dict[str, AudioOutput]]:
-            from ...multitrack import MultiInstrumentGenerator
+            from ....multitrack import MultiInstrumentGenerator
 
             spec = self.held.pop(job_id)
             multi = MultiInstrumentGenerator.from_generator(gen)  # the warm model, no reload
@@ -190,7 +190,7 @@ class ModelBackend:
         spec's values are the family's own."""
 
         def run(job_id: str, request: Request) -> tuple[AudioOutput, None]:
-            from ...families import Capability
+            from ....families import Capability
 
             spec = self.held.pop(job_id)
             given = spec.song() if gen.can(Capability.LYRICS) else spec.sampling()
@@ -295,11 +295,11 @@ def make_backend(settings: Any) -> Backend:
         return ToneBackend(settings.max_batch)
 
     def load(model: str) -> Any:
-        from ...families import family_options
-        from ...generator import MusicGenerator
+        from ....families import family_options
+        from ....generator import MusicGenerator
 
         if getattr(settings, "commercial_only", False):  # never load refused weights
-            from .catalog import ModelCatalog
+            from ..infra.catalog import ModelCatalog
 
             ModelCatalog(settings).check_license(model)
         where = {"device": settings.device, "cache_dir": settings.cache_dir}

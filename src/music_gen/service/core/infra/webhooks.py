@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from ...errors import InvalidInput
+from ....errors import InvalidInput
 from .db import Database, Job, WebhookAttempt, WebhookDelivery, utcnow
 from .urlguard import check_public_url, pinned_request
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from ...errors import StorageQuotaExceeded
+from ....errors import StorageQuotaExceeded
 from .db import AudioFile, Database, Upload
 from .settings import Settings
 

@@ -39,9 +39,9 @@ from typing import Any
 
 from ray import serve
 
+from ..jobs.events import JobEvent, failure
+from ..jobs.spec import JobSpec
 from .backends import Backend
-from .events import JobEvent, failure
-from .spec import JobSpec
 
 __all__ = [
     "PROGRESS_SECONDS",
@@ -168,8 +168,8 @@ class GeneratorReplica:
     """A Serve replica: a warm backend shared by every job routed here."""
 
     def __init__(self, options: dict[str, Any]) -> None:
+        from ..infra.settings import Settings
         from .backends import make_backend
-        from .settings import Settings
 
         # (MUSIC_GEN_* inherited from an API node fill the rest; a replica is no API node)
         settings = Settings(**{**options, "ray_address": None})
@@ -245,7 +245,7 @@ Generator: Any = serve.deployment(name="Generator")(GeneratorReplica)
 
 def generator_app(args: dict[str, Any]) -> Any:
     """Application builder for Serve configs: ``import_path:
-    music_gen.service.core.ray_replica:generator_app`` with ``args: {options: {...}}`` (the
+    music_gen.service.core.runners.ray_replica:generator_app`` with ``args: {options: {...}}`` (the
     replica's settings: engine, model, device, cache_dir, max_batch). Sizing (replicas,
     autoscaling, GPUs) comes from the config's ``deployments`` section."""
     return Generator.bind(dict(args.get("options") or {}))

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from service_helpers import wait_until
 
-from music_gen.service.core.auth import KeyStore
-from music_gen.service.core.backends import ModelBackend
-from music_gen.service.core.db import open_database
-from music_gen.service.core.jobs import JobStore, NewJob
-from music_gen.service.core.spec import JobSpec
-from music_gen.service.core.storage import LocalStorage
-from music_gen.service.core.webhooks import Dispatcher
-from music_gen.service.core.worker import Worker
+from music_gen.service.core.infra.auth import KeyStore
+from music_gen.service.core.infra.db import open_database
+from music_gen.service.core.infra.storage import LocalStorage
+from music_gen.service.core.infra.webhooks import Dispatcher
+from music_gen.service.core.jobs.jobs import JobStore, NewJob
+from music_gen.service.core.jobs.spec import JobSpec
+from music_gen.service.core.runners.backends import ModelBackend
+from music_gen.service.core.runners.worker import Worker
 
 LYRICS = "[verse]\nwalking down the street"
 

@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from music_gen.errors import GenerationFailed
-from music_gen.service.core.auth import KeyStore
-from music_gen.service.core.backends import ToneBackend
-from music_gen.service.core.db import open_database
-from music_gen.service.core.events import Event, JobEvent
-from music_gen.service.core.jobs import JobStore, NewJob
-from music_gen.service.core.spec import JobSpec
-from music_gen.service.core.storage import LocalStorage
-from music_gen.service.core.webhooks import Dispatcher
-from music_gen.service.core.worker import Worker
+from music_gen.service.core.infra.auth import KeyStore
+from music_gen.service.core.infra.db import open_database
+from music_gen.service.core.infra.storage import LocalStorage
+from music_gen.service.core.infra.webhooks import Dispatcher
+from music_gen.service.core.jobs.events import Event, JobEvent
+from music_gen.service.core.jobs.jobs import JobStore, NewJob
+from music_gen.service.core.jobs.spec import JobSpec
+from music_gen.service.core.runners.backends import ToneBackend
+from music_gen.service.core.runners.worker import Worker
 
 
 class LosingBackend(ToneBackend):

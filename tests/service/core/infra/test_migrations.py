@@ -13,16 +13,16 @@ import pytest
 import sqlalchemy as sa
 from service_helpers import postgres_database
 
-from music_gen.service.core.db import Job, Migrations, open_database
+from music_gen.service.core.infra.db import Job, Migrations, open_database
+from music_gen.service.core.jobs.spec import JobSpec
 from music_gen.service.core.plugins import migrations_of
-from music_gen.service.core.spec import JobSpec
 
 
 def _upgrade(url: str, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    import music_gen.service.core.db as db_module
+    import music_gen.service.core.infra.db as db_module
 
     config = Config()
     config.set_main_option("script_location", str(Path(db_module.__file__).with_name("migrations")))
