@@ -6,14 +6,17 @@ import datetime as dt
 import os
 from typing import Any
 
+from fastapi import Response
+
+from ..core.infra.auth import Caller
 from ..core.infra.db import Job
 from ..core.jobs.spec import INPUT_FILES
 from ..core.state import ServiceState
-from ..core.submit import eta_seconds, queue_position
+from ..core.submit import Request, eta_seconds, queue_position, submit
 from .responses import scrub
 from .schemas import JobPublic, JobSubmitted
 
-__all__ = ["job_public", "public_params", "submitted"]
+__all__ = ["accept", "job_public", "public_params", "submitted"]
 
 
 def submitted(state: ServiceState, job: Job) -> JobSubmitted:
@@ -24,6 +27,21 @@ def submitted(state: ServiceState, job: Job) -> JobSubmitted:
         status_url=f"{state.settings.base_url}/api/v1/generate/{job.id}",
         queue_position=queue_position(state, job),
     )
+
+
+def accept(
+    state: ServiceState,
+    caller: Caller,
+    body: Request,
+    response: Response,
+    idempotency_key: str | None,
+) -> JobSubmitted:
+    """A job route's whole answer: ``body`` through the core's intake, the 202 body and its
+    ``Location`` header."""
+    job, _ = submit(state, caller, body, idempotency_key=idempotency_key)
+    out = submitted(state, job)
+    response.headers["Location"] = out.status_url
+    return out
 
 
 #: the deprecated ``kind`` field's old values for the API's own jobs

@@ -15,7 +15,7 @@ from ...core.state import ServiceState
 from ...core.submit import submit, validate_request
 from ..deps import CallerDep, IdempotencyKey, StateDep
 from ..schemas import BatchCreate, BatchPublic, JobCreate, JobList, JobPublic, JobSubmitted
-from ..views import job_public, submitted
+from ..views import accept, job_public, submitted
 
 log = logging.getLogger("music_gen.service")
 
@@ -30,10 +30,7 @@ def create_job(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobSubmitted:
-    job, _ = submit(state, caller, body, idempotency_key=idempotency_key)
-    out = submitted(state, job)
-    response.headers["Location"] = out.status_url
-    return out
+    return accept(state, caller, body, response, idempotency_key)
 
 
 @router.post("/batch", status_code=status.HTTP_202_ACCEPTED, response_model=BatchPublic)

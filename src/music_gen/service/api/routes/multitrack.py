@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from ...core.submit import submit
 from ..deps import CallerDep, IdempotencyKey, StateDep
 from ..schemas import JobSubmitted, MultiInstrumentCreate
-from ..views import submitted
+from ..views import accept
 
 router = APIRouter(tags=["generate"])
 
@@ -26,7 +25,4 @@ def create_multitrack(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobSubmitted:
-    job, _ = submit(state, caller, body, idempotency_key=idempotency_key)
-    out = submitted(state, job)
-    response.headers["Location"] = out.status_url
-    return out
+    return accept(state, caller, body, response, idempotency_key)

@@ -19,10 +19,9 @@ from fastapi import APIRouter, Query, Response, UploadFile, status
 from ...core.infra.db import Upload
 from ...core.infra.quota import quota_bytes, usage
 from ...core.inputs import delete_upload, list_uploads, store_upload
-from ...core.submit import submit
 from ..deps import CallerDep, IdempotencyKey, StateDep
 from ..schemas import EditCreate, JobSubmitted, StorageUsage, UploadList, UploadPublic
-from ..views import submitted
+from ..views import accept
 
 __all__ = ["router"]
 
@@ -82,7 +81,4 @@ def create_edit(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobSubmitted:
-    job, _ = submit(state, caller, body, idempotency_key=idempotency_key)
-    out = submitted(state, job)
-    response.headers["Location"] = out.status_url
-    return out
+    return accept(state, caller, body, response, idempotency_key)
