@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import inspect
 import time
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,8 +29,9 @@ import numpy as np
 
 from ..audio import AudioOutput, load_audio
 from ..composition import CompositionPlan
-from ..errors import GenerationFailed, InvalidInput, ModelNotAvailable, UnknownModel
+from ..errors import GenerationFailed, InvalidInput
 from ..params import EDIT_TASKS, TRACKS, Edit, Request, Song, SongParams
+from ._diffusers import load_pipeline
 from .base import (
     ADAPTER_OPTIONS,
     Cancelled,
@@ -100,30 +100,7 @@ def acestep_card(name: str, path: Path, max_duration: float = MAX_DURATION) -> M
 
 
 def _load_pipeline(model: str, dtype: torch.dtype, cache_dir: str | Path | None) -> Any:
-    from diffusers import AceStepPipeline
-    from diffusers.utils import logging as df_logging
-
-    df_logging.set_verbosity_error()
-    df_logging.disable_progress_bar()
-    path = Path(model).expanduser()
-    source = str(path) if path.is_dir() else model
-    kwargs: dict[str, Any] = {"dtype": dtype}
-    if cache_dir is not None and not path.is_dir():
-        kwargs["cache_dir"] = str(cache_dir)
-    try:
-        with warnings.catch_warnings():  # torch's weight_norm deprecation, inside the VAE
-            warnings.simplefilter("ignore", FutureWarning)
-            return AceStepPipeline.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as exc:
-        if path.is_dir():
-            raise UnknownModel(
-                f"{model!r} is not a readable ACE-Step pipeline: {exc}", details={"model": model}
-            ) from None
-        raise ModelNotAvailable(
-            f"ACE-Step pipeline {model!r} is not in the local cache and could not be fetched "
-            f"({type(exc).__name__}); download it on a connected machine or pass a directory",
-            details={"model": model},
-        ) from None
+    return load_pipeline("AceStepPipeline", "ACE-Step", model, dtype, cache_dir)
 
 
 class AceStepFamily(MusicFamily):

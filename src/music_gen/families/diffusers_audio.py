@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio import AudioOutput
-from ..errors import InvalidInput, ModelNotAvailable, UnknownModel
 from ..params import Request
+from ._diffusers import load_pipeline
 from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
 
 if TYPE_CHECKING:  # torch and diffusers load with a pipeline, not with this module
@@ -33,7 +33,6 @@ __all__ = ["STABLE_AUDIO_CLASS", "StableAudioFamily", "stable_audio_card"]
 STABLE_AUDIO_CLASS = "StableAudioPipeline"
 DEFAULT_STEPS = 100  # the pipeline's own default
 DEFAULT_GUIDANCE = 7.0
-MAX_STEPS = 500
 
 
 def _capabilities(channels: int) -> frozenset[Capability]:
@@ -60,32 +59,7 @@ def stable_audio_card(name: str, path: Path, max_duration: float | None = None) 
 
 
 def _load_pipeline(model: str, dtype: torch.dtype, cache_dir: str | Path | None) -> Any:
-    from diffusers import StableAudioPipeline
-    from diffusers.utils import logging as df_logging
-
-    df_logging.set_verbosity_error()
-    path = Path(model).expanduser()
-    kwargs: dict[str, Any] = {"torch_dtype": dtype}
-    if cache_dir is not None and not path.is_dir():
-        kwargs["cache_dir"] = str(cache_dir)
-    try:
-        with warnings.catch_warnings():  # torch's weight_norm deprecation, inside the VAE
-            warnings.simplefilter("ignore", FutureWarning)
-            return StableAudioPipeline.from_pretrained(
-                str(path) if path.is_dir() else model, **kwargs
-            )
-    except (OSError, ValueError) as exc:
-        if path.is_dir():
-            raise UnknownModel(
-                f"{model!r} is not a readable Stable Audio pipeline: {exc}",
-                details={"model": model},
-            ) from None
-        raise ModelNotAvailable(
-            f"Stable Audio pipeline {model!r} is not in the local cache and could not be "
-            f"fetched ({type(exc).__name__}); download it on a connected machine or pass a "
-            "directory",
-            details={"model": model},
-        ) from None
+    return load_pipeline("StableAudioPipeline", "Stable Audio", model, dtype, cache_dir)
 
 
 class StableAudioFamily(MusicFamily):
@@ -148,9 +122,6 @@ class StableAudioFamily(MusicFamily):
 
         song = request.song
         steps = DEFAULT_STEPS if song is None or song.steps is None else song.steps
-        if not 1 <= steps <= MAX_STEPS:
-            raise InvalidInput(f"steps must be an integer in 1..{MAX_STEPS}, got {steps!r}",
-                               code="INVALID_STEPS")  # fmt: skip
         guidance = DEFAULT_GUIDANCE
         if song is not None and song.guidance_scale is not None:
             guidance = song.guidance_scale
