@@ -65,6 +65,16 @@ class NewJob:
     fingerprint: dict[str, Any] | None = None
 
 
+def _queue_rank() -> Any:
+    """A queued job's rank within its account, model and job type (oldest first): the order
+    ``JobStore.claim`` takes jobs in, and so the order ``queue_positions`` reports."""
+    return (
+        func.row_number()
+        .over(partition_by=(Job.account_id, Job.model, Job.type), order_by=(Job.created_at, Job.id))
+        .label("rank")
+    )
+
+
 class JobStore:
     def __init__(self, db: Database, max_attempts: int = 3) -> None:
         self.db = db
@@ -188,14 +198,7 @@ class JobStore:
         limit, or a job whose runner is full, waits its turn."""
         if not ids:
             return {}
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=(Job.account_id, Job.model, Job.type),
-                order_by=(Job.created_at, Job.id),
-            )
-            .label("rank")
-        )
+        rank = _queue_rank()
         queued = select(Job.id, Job.created_at, rank).where(Job.status == "queued").subquery()
         order = (queued.c.rank, queued.c.created_at, queued.c.id)
         ordered = select(
@@ -253,14 +256,7 @@ class JobStore:
                     .group_by(Job.account_id)
                 ).all()
             )
-            rank = (
-                func.row_number()
-                .over(
-                    partition_by=(Job.account_id, Job.model, Job.type),
-                    order_by=(Job.created_at, Job.id),
-                )
-                .label("rank")
-            )
+            rank = _queue_rank()
             queued = (
                 select(Job.id, Job.account_id, Job.created_at, Job.model, Job.params, rank)
                 .where(Job.status == "queued")
