@@ -205,10 +205,28 @@ def _lyrics(lyrics: Any) -> str:
     return lyrics
 
 
+def _negative_prompt(text: Any) -> str | None:
+    """A negative prompt: a string of at most ``MAX_PROMPT_CHARS`` characters (blank: none)."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise InvalidInput("negative_prompt must be a string", code="INVALID_NEGATIVE_PROMPT")
+    if len(text.strip()) > MAX_PROMPT_CHARS:
+        raise InvalidInput(
+            f"negative_prompt is {len(text.strip())} characters long; the limit is "
+            f"{MAX_PROMPT_CHARS}",
+            code="INVALID_NEGATIVE_PROMPT",
+            details={"length": len(text.strip()), "max_length": MAX_PROMPT_CHARS},
+        )
+    return text.strip() or None
+
+
 @dataclass(frozen=True)
 class Song:
-    """A song with sung lyrics (``None``: the checkpoint's own default). ``lyrics`` is one text
-    for every prompt, or one per prompt (a batch)."""
+    """A song with sung lyrics, or any diffusion model's knobs (``None``: the checkpoint's own
+    default). ``lyrics`` is one text for every prompt, or one per prompt (a batch);
+    ``negative_prompt`` what to steer away from (classifier-free guidance's unconditional
+    text), one for every prompt."""
 
     MIN_BPM: ClassVar[int] = 30
     MAX_BPM: ClassVar[int] = 300
@@ -225,6 +243,7 @@ class Song:
     time_signature: str | None = None
     vocal_language: str | None = None
     reference: Any = None
+    negative_prompt: str | None = None
 
     def checked(self) -> Song:
         if self.lyrics is None or isinstance(self.lyrics, str):
@@ -270,7 +289,8 @@ class Song:
                 details={"vocal_language": repr(self.vocal_language)},
             )
         key = None if self.key is None else validate_key(self.key)
-        return Song(lyrics, steps, g, b, key, ts, lang.strip().lower(), self.reference)
+        negative = _negative_prompt(self.negative_prompt)
+        return Song(lyrics, steps, g, b, key, ts, lang.strip().lower(), self.reference, negative)
 
     def per_prompt(self, count: int) -> list[Song]:
         """One ``Song`` per prompt (each with its own lyrics)."""

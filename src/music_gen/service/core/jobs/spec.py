@@ -181,6 +181,7 @@ class JobSpec(BaseModel):
     time_signature = _Flat("song")
     vocal_language = _Flat("song")
     reference = _Flat("song")
+    negative_prompt = _Flat("song")
     task = _Flat("edit")
     source = _Flat("edit")
     start = _Flat("edit")
@@ -271,7 +272,13 @@ class JobRequest(BaseModel):
     )
     guidance_scale: float | None = Field(
         default=None,
-        description="Classifier-free guidance; default: MusicGen 3, songs the model's.",
+        description="Classifier-free guidance; default: MusicGen 3, diffusion models the "
+        "model's own.",
+    )
+    negative_prompt: str | None = Field(
+        default=None,
+        description="What to steer away from (models with the negative_prompt capability; "
+        "needs guidance on).",
     )
     model: str | None = Field(
         default=None, description="A model from GET /models; default: the server's."
@@ -296,7 +303,9 @@ class JobRequest(BaseModel):
     key: str | None = Field(default=None, max_length=40, description="e.g. 'A minor' (songs).")
     time_signature: str | None = Field(default=None, max_length=8, description="2/4 .. 6/8.")
     vocal_language: str | None = Field(default=None, max_length=16, description="e.g. 'en'.")
-    steps: int | None = Field(default=None, description="Denoising steps (songs).")
+    steps: int | None = Field(
+        default=None, description="Denoising steps (models with the steps capability)."
+    )
     # loops: models with the "loop" capability (GET /models)
     loop: bool = Field(
         default=False,

@@ -190,12 +190,14 @@ class ModelBackend:
         spec's values are the family's own."""
 
         def run(job_id: str, request: Request) -> tuple[AudioOutput, None]:
-            from ....families import Capability
+            from ....families import FEATURE_CAPABILITIES
 
             spec = self.held.pop(job_id)
-            given = spec.song() if gen.can(Capability.LYRICS) else spec.sampling()
             skip = ("duration", "bpm", "lyrics", "time_signature")
-            args = {k: v for k, v in given.items() if k not in skip}
+            # the values the model's family takes (a feature only where it has the capability)
+            args = {k: v for k, v in {**spec.sampling(), **spec.song()}.items()
+                    if k not in skip and gen.takes(k)
+                    and (k not in FEATURE_CAPABILITIES or gen.can(FEATURE_CAPABILITIES[k]))}  # fmt: skip
             return gen.generate(spec.prompt, **spec.loop_options(), **args), None
 
         return run
