@@ -123,14 +123,29 @@ def make_sa3_pipeline(configs: dict[str, dict[str, Any]] | None = None, seed: in
         T5GemmaConfig(encoder=text, decoder=text, is_encoder_decoder=False,
                       vocab_size=text["vocab_size"])  # fmt: skip
     )
+    vae, dit = AutoencoderSAME(**cfg["vae"]), StableAudio3DiTModel(**cfg["transformer"])
+    for model in (vae, dit):  # zero-initialised output layers would make the audio constant
+        _randomize_zeros(model)
     return StableAudio3Pipeline(
-        vae=AutoencoderSAME(**cfg["vae"]),
+        vae=vae,
         text_encoder=encoder.eval(),
         tokenizer=tokenizer,
         duration_embedder=StableAudio3DurationEmbedder(**cfg["duration_embedder"]),
-        transformer=StableAudio3DiTModel(**cfg["transformer"]),
+        transformer=dit,
         scheduler=FlowMatchEulerDiscreteScheduler(**cfg["scheduler"]),
     )
+
+
+def _randomize_zeros(model: Any) -> None:
+    """Random weights where the class initialises weights to (nearly) zero: zero output layers
+    and the decoder's 1e-5-scaled output tokens (a trained model's are not; untouched, the
+    decoder's output would not depend on the latent)."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.dim() >= 2 and param.abs().max() < 1e-3:  # zeros, and 1e-5 · randn
+                param.normal_(0.0, 0.5)
 
 
 def make_tiny_sa3_pipeline(directory: str | Path, seed: int = 0) -> Path:
