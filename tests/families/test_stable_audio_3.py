@@ -97,7 +97,9 @@ def test_repaint_keeps_the_outside_exactly(sa3, source):
                mask_start_seconds=0.3, mask_end_seconds=0.7, num_inference_steps=2,
                generator=_gen(5)).audios[0].numpy()  # fmt: skip
     fade = round(0.01 * RATE)
-    np.testing.assert_array_equal(out.samples[:, lo + fade : hi - fade], ref[:, lo + fade : hi - fade])
+    np.testing.assert_array_equal(
+        out.samples[:, lo + fade : hi - fade], ref[:, lo + fade : hi - fade]
+    )
 
 
 def test_cover_differs_and_is_reproducible(sa3, source):
@@ -109,6 +111,12 @@ def test_cover_differs_and_is_reproducible(sa3, source):
     assert not np.allclose(a.samples, source.samples)
     assert a.metadata["init_noise_level"] == pytest.approx(0.4)
     pipe = StableAudio3AudioToAudioPipeline(**sa3.family_impl.pipe.components)
-    ref = pipe("orchestral swell", duration=1.0, audio=torch.from_numpy(source.samples[None]),
-               init_noise_level=1.0 - 0.6, num_inference_steps=2, generator=_gen(2)).audios
+    ref = pipe(
+        "orchestral swell",
+        duration=1.0,
+        audio=torch.from_numpy(source.samples[None]),
+        init_noise_level=1.0 - 0.6,
+        num_inference_steps=2,
+        generator=_gen(2),
+    ).audios
     np.testing.assert_array_equal(a.samples, ref[0].numpy())

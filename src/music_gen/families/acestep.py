@@ -334,7 +334,9 @@ class AceStepFamily(MusicFamily):
         if task == "repaint":
             lo, hi = call.get("repainting_start", 0.0), call.get("repainting_end", length)
             out = AudioOutput(
-                splice(src, out.samples, lo, hi, self.sample_rate, REPAINT_FADE), out.sample_rate, out.metadata
+                splice(src, out.samples, lo, hi, self.sample_rate, REPAINT_FADE),
+                out.sample_rate,
+                out.metadata,
             )
         return out
 

@@ -1,8 +1,9 @@
 """The diffusers text-to-audio family: every pipeline ``AutoPipelineForText2Audio`` knows.
 
 What it knows: how to load a pipeline in its diffusers layout (a hub id or a local directory
-whose ``model_index.json`` names ``StableAudioPipeline`` (Stable Audio Open), ``StableAudio3Pipeline``
-(Stable Audio 3 small and medium), ``AudioLDM2Pipeline`` or ``LongCatAudioDiTPipeline``) through
+whose ``model_index.json`` names ``StableAudioPipeline`` (Stable Audio Open),
+``StableAudio3Pipeline`` (Stable Audio 3 small and medium), ``AudioLDM2Pipeline`` or
+``LongCatAudioDiTPipeline``) through
 ``AutoPipelineForText2Audio``, each pipeline's card from its configs (``families._t2a``: rate,
 channels, longest clip, default steps and guidance, edit tasks), and ``generate`` /
 ``generate_batch`` of audio of an exact length, with a seed per output.
@@ -291,8 +292,11 @@ class DiffusersAudioFamily(MusicFamily):
         common = {"model": self.model_name, "family": FAMILY, "pipeline": self.spec.class_name,
                   "duration": duration, "sample_rate": self.sample_rate, **meta}  # fmt: skip
         return [
-            AudioOutput(np.ascontiguousarray(audio), self.sample_rate,
-                        {**common, "prompt": text, "seed": s, "batch_index": i})  # fmt: skip
+            AudioOutput(
+                np.ascontiguousarray(audio),
+                self.sample_rate,
+                {**common, "prompt": text, "seed": s, "batch_index": i},
+            )
             for i, (audio, text, s) in enumerate(zip(audios, texts, seeds, strict=True))
         ]
 
@@ -347,4 +351,3 @@ class DiffusersAudioFamily(MusicFamily):
             name="source",
         )  # fmt: skip
         return np.ascontiguousarray(audio.samples, dtype=np.float32)
-

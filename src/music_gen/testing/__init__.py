@@ -20,7 +20,12 @@ from .musicgen import (
     make_tiny_checkpoint,
 )
 from .stable_audio import make_tiny_audio_pipeline
-from .stable_audio_3 import SA3_SMALL, build_gemma_tokenizer, make_sa3_pipeline, make_tiny_sa3_pipeline
+from .stable_audio_3 import (
+    SA3_SMALL,
+    build_gemma_tokenizer,
+    make_sa3_pipeline,
+    make_tiny_sa3_pipeline,
+)
 
 __all__ = [
     "ACESTEP_ARCHITECTURES",

@@ -95,7 +95,7 @@ def build_gemma_tokenizer(vocab_size: int = 400, max_length: int = 16) -> Any:
     return GemmaTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
 
 
-def _merges(tok: Any) -> list[tuple[str, str]]:
+def _merges(tok: Any) -> list[Any]:
     import json
 
     merges = json.loads(tok.to_str())["model"]["merges"]
@@ -120,8 +120,9 @@ def make_sa3_pipeline(configs: dict[str, dict[str, Any]] | None = None, seed: in
     text = dict(cfg["text_encoder"])
     text.setdefault("vocab_size", max(len(tokenizer), 256))
     encoder = T5GemmaEncoderModel(
-        T5GemmaConfig(encoder=text, decoder=text, is_encoder_decoder=False,
-                      vocab_size=text["vocab_size"])  # fmt: skip
+        T5GemmaConfig(
+            encoder=text, decoder=text, is_encoder_decoder=False, vocab_size=text["vocab_size"]
+        )
     )
     vae, dit = AutoencoderSAME(**cfg["vae"]), StableAudio3DiTModel(**cfg["transformer"])
     for model in (vae, dit):  # zero-initialised output layers would make the audio constant
@@ -143,7 +144,7 @@ def _randomize_zeros(model: Any) -> None:
     import torch
 
     with torch.no_grad():
-        for name, param in model.named_parameters():
+        for param in model.parameters():
             if param.dim() >= 2 and param.abs().max() < 1e-3:  # zeros, and 1e-5 · randn
                 param.normal_(0.0, 0.5)
 

@@ -194,10 +194,13 @@ class ModelBackend:
 
             spec = self.held.pop(job_id)
             skip = ("duration", "bpm", "lyrics", "time_signature")
+
             # the values the model's family takes (a feature only where it has the capability)
-            args = {k: v for k, v in {**spec.sampling(), **spec.song()}.items()
-                    if k not in skip and gen.takes(k)
-                    and (k not in FEATURE_CAPABILITIES or gen.can(FEATURE_CAPABILITIES[k]))}  # fmt: skip
+            def wanted(k: str) -> bool:
+                cap = FEATURE_CAPABILITIES.get(k)
+                return k not in skip and gen.takes(k) and (cap is None or gen.can(cap))
+
+            args = {k: v for k, v in {**spec.sampling(), **spec.song()}.items() if wanted(k)}
             return gen.generate(spec.prompt, **spec.loop_options(), **args), None
 
         return run
