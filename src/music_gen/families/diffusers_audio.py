@@ -315,6 +315,7 @@ class DiffusersAudioFamily(MusicFamily):
 
         edit = request.edit
         assert edit is not None
+        started = time.perf_counter()
         source = self._source(edit.source)
         length = source.shape[-1] / self.sample_rate
         check_duration(length, self.max_duration)
@@ -340,6 +341,8 @@ class DiffusersAudioFamily(MusicFamily):
         if edit.task == "repaint":
             samples = splice(source, out.samples, lo, hi, self.sample_rate, REPAINT_FADE)
             out = AudioOutput(samples, out.sample_rate, out.metadata)
+        total = time.perf_counter() - started
+        out.metadata.update(timings={"total_s": total}, real_time_factor=total / length)
         return out
 
     def _source(self, source: Any) -> np.ndarray:
