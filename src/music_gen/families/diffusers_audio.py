@@ -56,6 +56,16 @@ def stable_audio_card(name: str, path: Path, max_duration: float | None = None) 
         card.max_duration, float(max_duration)))  # fmt: skip
 
 
+def _unset_song_defaults(song: Song) -> Song:
+    """``song`` without the values ``Song.checked`` fills in for a song (no lyrics as "", the
+    default language): this family takes neither, and a re-check must not count them."""
+    return replace(
+        song,
+        lyrics=None if song.lyrics == "" else song.lyrics,
+        vocal_language=None if song.vocal_language == Song.LANGUAGE else song.vocal_language,
+    )
+
+
 class _Stop(Exception):
     """Raised from the step callback to stop a cancelled call between steps."""
 
@@ -79,7 +89,11 @@ class DiffusersAudioFamily(MusicFamily):
     def check_request(cls, card: ModelCard, request: Request) -> Request:
         """The base checks; a negative prompt needs guidance on (the pipelines ignore it at
         ``guidance_scale`` ≤ 1); an edit task this checkpoint runs; a cover's strength below 1."""
+        if request.song is not None:  # what ``Song.checked`` fills in (a stored job's) is unset
+            request = replace(request, song=_unset_song_defaults(request.song))
         request = super().check_request(card, request)
+        if request.song is not None:
+            request = replace(request, song=_unset_song_defaults(request.song))
         song = request.song or Song()
         guidance = song.guidance_scale
         if guidance is None:

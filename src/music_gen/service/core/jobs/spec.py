@@ -111,12 +111,13 @@ def _fold(data: dict[str, Any]) -> dict[str, Any]:
     parts: dict[str, Any] = {}
     pick = {n: flat.pop(n) for n in (*_SAMPLING, *_CONDITIONING, *_SONG, *_EDIT) if n in flat}
     guidance = pick.pop("guidance_scale", None)
-    song_given = any(pick.get(n) is not None for n in (*_SONG, "task"))
     sampled = any(pick.get(n) is not None for n in _SAMPLING)
     for part, names in (("sampling", _SAMPLING), ("song", _SONG),
                         ("conditioning", _CONDITIONING)):  # fmt: skip
         values = {n: pick[n] for n in names if pick.get(n) is not None}
-        wanted = (part == "song") == (song_given and not sampled)
+        # guidance is the sampling's where sampling values are stored (a sampled model's job
+        # always stores them), else the song's (a diffusion model's, even with no other field)
+        wanted = (part == "song") == (not sampled)
         if guidance is not None and "guidance_scale" in names and wanted:
             values["guidance_scale"] = guidance
         if values:
