@@ -113,7 +113,8 @@ def test_adapters_are_listed_per_account_and_per_model(server, alice, bob, check
     assert models[stereo]["adapters"] == ["for-stereo"] and models["composer"]["adapters"] == []
     assert "adapter" in models[mono]["capabilities"]
     assert "adapter" not in models["composer"]["capabilities"]
-    assert [m["adapters"] for m in bob.get("/models").json()["models"]][0] == ["house"]
+    bobs = {m["id"]: m["adapters"] for m in bob.get("/models").json()["models"]}
+    assert bobs[mono] == ["house"]
     usage = alice.get("/account/storage").json()["usage"]
     assert usage["adapters"] == own["size_bytes"]  # shared ones count for nobody
 
