@@ -8,6 +8,7 @@ library's own ``music_gen.errors``. This package imports no torch and nothing of
 from ._async import AsyncAPIClient
 from ._sync import APIClient
 from ._types import (
+    Adapter,
     Batch,
     EditRequest,
     GenerationRequest,
@@ -25,6 +26,7 @@ from ._types import (
 
 __all__ = [
     "APIClient",
+    "Adapter",
     "AsyncAPIClient",
     "Batch",
     "EditRequest",
