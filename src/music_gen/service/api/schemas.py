@@ -98,8 +98,9 @@ class JobPublic(BaseModel):
     queue_position: int | None = Field(
         default=None, description="While queued: its place in the queue, 1 = next."
     )
-    type: Literal["batch", "stream", "multitrack", "edit"] = Field(
-        description="batch (one whole result), stream, multitrack (a mix with stems) or edit"
+    type: Literal["batch", "stream", "multitrack", "edit", "finetune"] = Field(
+        description="batch (one whole result), stream, multitrack (a mix with stems), edit or "
+        "finetune (GET /finetunes/{id} shows its loss history)"
     )
     origin: str = Field(description="api, or the drop-in API it came through (segmind, ...)")
     kind: str = Field(
