@@ -21,10 +21,11 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ...errors import InvalidInput, RateLimited
+from .infra.adapter_store import AdapterStore, adapters_root
 from .infra.auth import Caller, KeyStore
 from .infra.catalog import ModelCatalog
 from .infra.db import AudioFile, Database, Migrations, open_database
-from .infra.quota import check_quota
+from .infra.quota import check_quota, register_usage
 from .infra.settings import Settings
 from .infra.storage import LocalStorage, NodeStorage, Storage, storage_failure
 from .infra.webhooks import Dispatcher
@@ -178,6 +179,9 @@ class ServiceState:
         service.link_secret = _secret_file(settings.data_dir / "link-secret")
         store.admit = lambda account_id: check_quota(service, account_id)  # full: no new jobs
         service.extras["worker_lock"] = worker_lock
+        register_usage(
+            service, "adapters", lambda state, account: state.adapter_store.usage(account)
+        )
         return service
 
     @property
@@ -187,6 +191,14 @@ class ServiceState:
             self.extras["catalog"] = ModelCatalog(self.settings)
         catalog: ModelCatalog = self.extras["catalog"]
         return catalog
+
+    @property
+    def adapter_store(self) -> AdapterStore:
+        """The server's LoRA adapters (``infra.adapter_store``)."""
+        if "adapter_store" not in self.extras:
+            self.extras["adapter_store"] = AdapterStore(adapters_root(self.settings))
+        store: AdapterStore = self.extras["adapter_store"]
+        return store
 
     def start(self) -> None:
         self.webhooks.start()

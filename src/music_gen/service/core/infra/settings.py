@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     engine: Literal["fast", "reference", "test-tone"] = "fast"
     quantize: Literal["int8", "int4"] | None = None  # MusicGen's fast engine (CPU speed)
     cache_dir: Path | None = None
+    # LoRA adapters requests may name (one folder each): default <data_dir>/adapters
+    adapters_dir: Path | None = None
     # refuse models whose weights' licence forbids commercial use (cc-by-nc-*: MusicGen);
     # LICENSE_NOT_COMMERCIAL names the licence. Unknown licences are not refused.
     commercial_only: bool = False
