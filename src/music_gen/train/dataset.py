@@ -106,7 +106,8 @@ def _read_metadata(root: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     entries: dict[str, dict[str, Any]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

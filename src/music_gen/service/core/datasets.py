@@ -111,9 +111,7 @@ class _Budget:
                 out.write(chunk)
 
 
-def write_files(
-    files: Iterable[tuple[str, IO[bytes]]], folder: Path, limits: DatasetLimits
-) -> int:
+def write_files(files: Iterable[tuple[str, IO[bytes]]], folder: Path, limits: DatasetLimits) -> int:
     """Write uploaded ``(name, stream)`` pairs under ``folder``; returns how many were kept."""
     budget = _Budget(limits, "INVALID_DATASET")
     kept = 0

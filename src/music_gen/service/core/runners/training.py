@@ -50,18 +50,33 @@ from ..jobs.finetune import FinetuneSpec, history_point, trim_history
 from ..jobs.jobs import JobStore
 from ..jobs.spec import JobType
 
-__all__ = ["GenerationGate", "LocalTraining", "Trainer", "TrainingRun", "publish_adapter"]
+__all__ = [
+    "GenerationGate",
+    "LocalTraining",
+    "RunLost",
+    "Stopped",
+    "Trainer",
+    "TrainingRun",
+    "publish_adapter",
+]
 
 log = logging.getLogger("music_gen.training")
 
 GATE_SECONDS = 0.1  # how often a paused run asks whether generation still waits
 REPORT_SECONDS = 1.0  # how often a running job's report is written (and heart-beaten)
+SWEEP_SECONDS = 600.0  # how often folders of ended jobs are looked for
+SWEEP_AGE = 3600.0  # … and how old such a folder must be (the intake writes it before the job)
 #: what of a training output an adapter keeps (the checkpoints stay behind)
 _SKIP = ("checkpoints",)
 
 
-class Stopped(Exception):  # noqa: N818 (a control signal, not an error)
+class Stopped(Exception):
     """Raised inside a run's progress callback: cancelled, or the server is stopping."""
+
+
+class RunLost(Exception):
+    """The run was lost with the machine it ran on (a Ray node): the job goes back to the
+    queue, its attempt counted, and resumes from its last checkpoint."""
 
 
 class AdapterSink(Protocol):
@@ -128,8 +143,9 @@ class Executor(Protocol):
     ``run.wait_turn`` where it may yield; returns the folder holding the adapter's files and
     what the run reports (``steps``, ``final_loss``, ``resumed_from``, ``dataset``)."""
 
-    def run(self, run: TrainingRun, wait_turn: Callable[[], None]) -> tuple[Path, dict[str, Any]]:
-        ...
+    def run(
+        self, run: TrainingRun, wait_turn: Callable[[], None]
+    ) -> tuple[Path, dict[str, Any]]: ...
 
 
 class GenerationGate:
@@ -221,6 +237,7 @@ class Trainer:
         executor: Executor,
         *,
         worker_id: str,
+        work_root: Path | None = None,
         slots: int = 1,
         per_account: int = 10,
         gate: Callable[[], bool] | None = None,
@@ -228,6 +245,7 @@ class Trainer:
         self.store, self.webhooks, self.adapters = store, webhooks, adapters
         self.executor = executor
         self.worker_id = worker_id
+        self.work_root = work_root  # the jobs' folders: swept of those no job needs
         self.slots = slots
         self.per_account = per_account
         self.gate = gate  # True while training should yield (local executor only)
@@ -236,6 +254,7 @@ class Trainer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._reported = 0.0
+        self._swept = 0.0
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
@@ -245,7 +264,8 @@ class Trainer:
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop every run at its next step and give its job back to the queue."""
+        """Stop every run at its next step and give its job back to the queue (a run that
+        ended meanwhile is settled as it ended)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -256,9 +276,15 @@ class Trainer:
         for run in list(self.runs.values()):
             if run.thread is not None:
                 run.thread.join(timeout=max(0.0, deadline - time.monotonic()))
-            with contextlib.suppress(Exception):
+            try:
+                if run.outcome is not None and run.outcome[0] != "stopped":
+                    self._settle(run)
+                    continue
                 self.store.report(run.job, run.progress, run.report())
                 self.store.release(run.job, reason="server stopping")
+            except Exception:
+                log.warning("finetune %s: could not be given back:\n%s", run.job.id,
+                            traceback.format_exc())  # fmt: skip
         self.runs.clear()
 
     def wake(self) -> None:
@@ -286,6 +312,9 @@ class Trainer:
             self._wake.clear()
 
     def turn(self) -> None:
+        if time.monotonic() - self._swept >= SWEEP_SECONDS:
+            self._swept = time.monotonic()
+            self._sweep()
         for run in [r for r in self.runs.values() if r.outcome is not None]:
             self._settle(run)
         now = time.monotonic()
@@ -303,7 +332,8 @@ class Trainer:
         try:
             spec = FinetuneSpec.from_stored(job.params, job.model)
         except Exception as exc:
-            self.store.fail(job, GenerationFailed(f"unreadable finetune job: {exc}").to_dict()["error"])
+            error = GenerationFailed(f"unreadable finetune job: {exc}")
+            self.store.fail(job, error.to_dict()["error"])
             return
         run = TrainingRun(job, spec)
         self.runs[job.id] = run
@@ -333,6 +363,8 @@ class Trainer:
             run.outcome = ("done", (folder, info))
         except Stopped:
             run.outcome = ("cancelled" if run.cancelled.is_set() else "stopped", None)
+        except RunLost as exc:
+            run.outcome = ("lost", exc)
         except Exception as exc:
             if run.cancelled.is_set() or run.stopping.is_set():
                 run.outcome = ("cancelled" if run.cancelled.is_set() else "stopped", None)
@@ -340,6 +372,19 @@ class Trainer:
                 log.warning("finetune %s failed: %s", run.job.id, exc)
                 run.outcome = ("error", failure(exc))
         self._wake.set()
+
+    def _sweep(self) -> None:
+        """Delete job folders no queued or running finetune needs (jobs cancelled before they
+        ran, failed by the lease reaper, or deleted), once they are ``SWEEP_AGE`` old."""
+        root = self.work_root
+        if root is None or not root.is_dir():
+            return
+        needed = {str(j.params.get("work")) for j in self.store.active(None, JobType.FINETUNE)}
+        cutoff = time.time() - SWEEP_AGE
+        for folder in root.iterdir():
+            with contextlib.suppress(OSError):
+                if str(folder) not in needed and folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
 
     def _report(self) -> None:
         for run in list(self.runs.values()):
@@ -354,7 +399,8 @@ class Trainer:
     # ------------------------------------------------------------------ settling
     def _settle(self, run: TrainingRun) -> None:
         job = run.job
-        kind, value = run.outcome or ("stopped", None)
+        outcome: tuple[str, Any] = run.outcome or ("stopped", None)
+        kind, value = outcome
         if kind == "stopped" and self._stop.is_set():
             return  # ``stop`` gives it back to the queue
         self.runs.pop(job.id, None)
@@ -362,6 +408,9 @@ class Trainer:
             self._succeed(run, *value)
         elif kind == "error":
             self._fail(run, value)
+        elif kind == "lost":
+            self._requeue(run, value)
+            return
         elif kind == "stopped":  # taken over by another node: its folder is theirs now
             log.info("finetune %s is no longer ours", job.id)
             return
@@ -395,6 +444,20 @@ class Trainer:
             log.info("finetune %s ended elsewhere; adapter %s removed", job.id, stored.name)
             return
         self.webhooks.enqueue(self.store.get(job.id), None)
+
+    def _requeue(self, run: TrainingRun, lost: RunLost) -> None:
+        job = run.job
+        if job.attempts >= self.store.max_attempts:
+            self._fail(run, GenerationFailed(
+                f"{lost} ({job.attempts} runs lost; giving up)",
+                details={"attempts": job.attempts},
+            ))  # fmt: skip
+            _remove(run.spec)
+            return
+        with contextlib.suppress(Exception):
+            self.store.report(job, run.progress, run.report())
+        self.store.release(job, reason="lost")
+        self._wake.set()
 
     def _fail(self, run: TrainingRun, error: MusicGenError) -> None:
         job = run.job
