@@ -36,7 +36,18 @@ from ..core.runners.backends import Backend
 from ..core.state import ServiceState
 from .deps import QUERY_KEY_SCOPE
 from .responses import SafeJSONResponse as JSONResponse
-from .routes import audio, finetunes, generate, multitrack, plans, songs, studio, system, ws
+from .routes import (
+    audio,
+    finetunes,
+    generate,
+    lora,
+    multitrack,
+    plans,
+    songs,
+    studio,
+    system,
+    ws,
+)
 from .schemas import ERROR_RESPONSES
 
 __all__ = ["OnPaths", "build_app"]
@@ -221,7 +232,7 @@ def build_app(
         dataset_limit=settings.max_dataset_bytes + 1_000_000,  # the multipart's own bytes
     )
     app.add_middleware(RedactQueryKeys)
-    for module in (generate, multitrack, songs, system, audio, ws, plans, finetunes):
+    for module in (generate, multitrack, songs, system, audio, ws, plans, lora, finetunes):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.state.adapters = {a.name: a for a in adapters}  # where their routes find their settings
     for adapter in adapters:  # each router carries its own prefix and documented errors

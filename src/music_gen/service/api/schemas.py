@@ -15,6 +15,8 @@ from ..core.jobs.requests import EditRequest, MultitrackRequest
 from ..core.jobs.spec import JobRequest
 
 __all__ = [
+    "AdapterList",
+    "AdapterPublic",
     "BatchCreate",
     "BatchPublic",
     "EditCreate",
@@ -207,10 +209,37 @@ class ModelPublic(BaseModel):
     loaded: bool
     cached: bool
     default: bool
+    adapters: list[str] = Field(
+        default=[],
+        description="The LoRA adapters (GET /adapters: yours and the shared ones) trained for "
+        "this model: names a request's adapter may take.",
+    )
 
 
 class ModelList(BaseModel):
     models: list[ModelPublic]
+
+
+class AdapterPublic(BaseModel):
+    """A LoRA adapter in the server's store: the account's own, or shared by the operator."""
+
+    name: str
+    shared: bool = Field(description="Placed by the server's operator: usable, not deletable.")
+    base_model: str | None = Field(description="The model it was trained on (null: unknown).")
+    family: str | None = Field(description="musicgen, acestep, … (null: not trained yet).")
+    ready: bool = Field(description="Its weights are there (false while it trains).")
+    created_at: dt.datetime
+    size_bytes: int = Field(description="Its files (counted in the account's storage).")
+    rank: int | None = None
+    steps: int | None = Field(default=None, description="Training steps it was trained for.")
+    final_loss: float | None = Field(default=None, description="The last training loss.")
+    models: list[str] = Field(
+        default=[], description="The served models it applies to (its base model's)."
+    )
+
+
+class AdapterList(BaseModel):
+    adapters: list[AdapterPublic]
 
 
 class HealthPublic(BaseModel):
