@@ -185,6 +185,7 @@ class Conflict(ServiceError):
     codes = (
         "IDEMPOTENCY_KEY_REUSED", "NOT_CANCELLABLE", "NOT_DELETABLE",
         "ADAPTER_EXISTS", "ADAPTER_SHARED", "ADAPTER_NOT_READY",  # the server's LoRA adapters
+        "FINETUNE_LIMIT_REACHED",  # an account's fine-tuning jobs at once
     )  # fmt: skip
     statuses = (409,)
 

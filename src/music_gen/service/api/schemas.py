@@ -22,6 +22,8 @@ __all__ = [
     "EditCreate",
     "ErrorBody",
     "ErrorResponse",
+    "FinetuneList",
+    "FinetunePublic",
     "HealthPublic",
     "JobCreate",
     "JobList",
@@ -100,8 +102,9 @@ class JobPublic(BaseModel):
     queue_position: int | None = Field(
         default=None, description="While queued: its place in the queue, 1 = next."
     )
-    type: Literal["batch", "stream", "multitrack", "edit"] = Field(
-        description="batch (one whole result), stream, multitrack (a mix with stems) or edit"
+    type: Literal["batch", "stream", "multitrack", "edit", "finetune"] = Field(
+        description="batch (one whole result), stream, multitrack (a mix with stems), edit or "
+        "finetune (GET /finetunes/{id} shows its loss history)"
     )
     origin: str = Field(description="api, or the drop-in API it came through (segmind, ...)")
     kind: str = Field(
@@ -131,6 +134,54 @@ class JobPublic(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+
+
+class LossPoint(BaseModel):
+    step: int
+    loss: float | None = Field(description="The step's training loss (null: not finite).")
+
+
+class FinetunePublic(BaseModel):
+    """A fine-tuning job (``POST /finetunes``): its progress, loss history and result."""
+
+    task_id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float = Field(description="step / total_steps")
+    queue_position: int | None = None
+    model: str = Field(description="The base model it trains on.")
+    adapter: str = Field(description="The adapter's name in GET /adapters once it succeeded.")
+    step: int = Field(description="Optimiser steps done.")
+    total_steps: int
+    loss: float | None = Field(description="The newest step's loss.")
+    loss_history: list[LossPoint] = Field(
+        description="Every step's loss (runs over 1000 steps: every n-th step, and the last)."
+    )
+    paused_s: float = Field(description="Seconds the run yielded to generation jobs.")
+    resumed_from: int | None = Field(
+        default=None, description="The checkpoint step this run resumed from (0: fresh)."
+    )
+    settings: dict[str, Any] = Field(description="The training settings (TrainConfig).")
+    dataset: dict[str, Any] = Field(
+        description="What the door saw (files, skipped) and, once loaded, the training's "
+        "own summary (clips, windows, seconds, skipped files with their reasons)."
+    )
+    result: dict[str, Any] | None = Field(
+        description="Once succeeded: adapter, model, steps, final_loss, resumed_from."
+    )
+    error: dict[str, Any] | None
+    attempts: int
+    track_id: str | None = None
+    status_url: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class FinetuneList(BaseModel):
+    items: list[FinetunePublic]
+    total: int
+    limit: int
+    offset: int
 
 
 class JobList(BaseModel):

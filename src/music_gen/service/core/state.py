@@ -31,6 +31,7 @@ from .infra.storage import LocalStorage, NodeStorage, Storage, storage_failure
 from .infra.webhooks import Dispatcher
 from .jobs.jobs import JobStore
 from .runners.backends import Backend, make_backend
+from .runners.training import GenerationGate, LocalTraining, Trainer
 from .runners.worker import Worker
 
 __all__ = ["ServiceState"]
@@ -107,6 +108,33 @@ def _default_model(settings: Settings) -> str:
     return "composer"
 
 
+def _trainer(service: ServiceState, worker_id: str) -> Trainer:
+    """The finetune runner: training in this process, yielding to generation; with
+    ``serve --ray`` a Ray task per run instead (never on this node)."""
+    settings = service.settings
+    gate = None
+    executor: Any
+    if settings.ray_address:
+        from .runners.ray_training import RayTraining
+
+        executor = RayTraining(settings.ray_training_cpus, settings.ray_training_gpus,
+                               settings.cache_dir)  # fmt: skip
+    else:
+        executor = LocalTraining(settings.device, settings.cache_dir)
+        gate = GenerationGate(service.store, lambda: len(service.worker.running)).waiting
+    return Trainer(
+        service.store,
+        service.webhooks,
+        lambda: service.adapter_store,
+        executor,
+        worker_id=worker_id,
+        work_root=settings.data_dir / "finetunes",
+        slots=settings.training_slots,
+        per_account=settings.max_concurrent_per_account,
+        gate=gate,
+    )
+
+
 @dataclass
 class ServiceState:
     settings: Settings
@@ -120,6 +148,7 @@ class ServiceState:
     limiter: MovingWindowRateLimiter
     link_secret: bytes = b""
     extras: dict[str, Any] = field(default_factory=dict)
+    trainer: Trainer | None = None  # finetune jobs (runners.training)
 
     @classmethod
     def build(
@@ -179,6 +208,7 @@ class ServiceState:
         service.link_secret = _secret_file(settings.data_dir / "link-secret")
         store.admit = lambda account_id: check_quota(service, account_id)  # full: no new jobs
         service.extras["worker_lock"] = worker_lock
+        service.trainer = _trainer(service, worker_id)
         register_usage(
             service, "adapters", lambda state, account: state.adapter_store.usage(account)
         )
@@ -202,9 +232,13 @@ class ServiceState:
 
     def start(self) -> None:
         self.webhooks.start()
-        self.worker.start()
+        self.worker.start()  # (requeues the jobs this node left running, finetunes too)
+        if self.trainer is not None:
+            self.trainer.start()
 
     def stop(self) -> None:
+        if self.trainer is not None:
+            self.trainer.stop()
         self.worker.stop()
         close = getattr(self.backend, "close", None)  # a Ray backend: calls still in flight
         if close is not None:

@@ -93,6 +93,16 @@ class Settings(BaseSettings):
     ray_autoscaling: dict[str, float] = {}  # more autoscaling_config keys (delays, intervals)
     ray_caller_check_seconds: float = Field(5.0, gt=0)  # replicas: is a job's API node alive?
 
+    # fine-tuning jobs (POST /finetunes, docs/training.md)
+    max_finetunes_per_account: int = Field(1, ge=1)  # queued + running; more: 409
+    training_slots: int = Field(1, ge=0)  # finetunes this node trains at once (0: none)
+    max_training_steps: int = Field(20_000, ge=1)
+    max_dataset_bytes: int = Field(500_000_000, ge=1024)  # a finetune's whole upload
+    max_dataset_files: int = Field(2000, ge=1)  # files in its uploads or archive
+    # with serve --ray: what one training run asks the cluster for (a Ray task)
+    ray_training_cpus: float = Field(1.0, ge=0)
+    ray_training_gpus: float = Field(0.0, ge=0)
+
     # webhooks
     webhook_max_attempts: int = Field(6, ge=1)
     webhook_backoff_seconds: float = Field(2.0, gt=0)  # doubles after every failed attempt

@@ -65,6 +65,7 @@ class JobType(enum.StrEnum):
     STREAM = "stream"  # chunks as they are made, then the whole result
     MULTITRACK = "multitrack"  # one model call per instrument, mixed, with every stem
     EDIT = "edit"  # a song edit (repaint, cover, extract, lego, complete) of a source
+    FINETUNE = "finetune"  # LoRA training on an uploaded dataset (``jobs.finetune``)
 
 
 class _Flat:
