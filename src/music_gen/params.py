@@ -209,26 +209,16 @@ def _lyrics(lyrics: Any) -> str:
 
 def _negative_prompt(text: Any) -> str | None:
     """A negative prompt: a string of at most ``MAX_PROMPT_CHARS`` characters (blank: none)."""
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise InvalidInput("negative_prompt must be a string", code="INVALID_NEGATIVE_PROMPT")
-    if len(text.strip()) > MAX_PROMPT_CHARS:
-        raise InvalidInput(
-            f"negative_prompt is {len(text.strip())} characters long; the limit is "
-            f"{MAX_PROMPT_CHARS}",
-            code="INVALID_NEGATIVE_PROMPT",
-            details={"length": len(text.strip()), "max_length": MAX_PROMPT_CHARS},
-        )
-    return text.strip() or None
+    if text is not None and (not isinstance(text, str) or len(text.strip()) > MAX_PROMPT_CHARS):
+        raise InvalidInput(f"negative_prompt must be a string of at most {MAX_PROMPT_CHARS} "
+                           "characters", code="INVALID_NEGATIVE_PROMPT")  # fmt: skip
+    return (text or "").strip() or None
 
 
 @dataclass(frozen=True)
 class Song:
-    """A song with sung lyrics, or any diffusion model's knobs (``None``: the checkpoint's own
-    default). ``lyrics`` is one text for every prompt, or one per prompt (a batch);
-    ``negative_prompt`` what to steer away from (classifier-free guidance's unconditional
-    text), one for every prompt."""
+    """A song with sung lyrics, or a diffusion model's knobs (``None``: the checkpoint's own
+    default). ``lyrics``: one text for every prompt, or one per prompt (a batch)."""
 
     MIN_BPM: ClassVar[int] = 30
     MAX_BPM: ClassVar[int] = 300
@@ -245,7 +235,7 @@ class Song:
     time_signature: str | None = None
     vocal_language: str | None = None
     reference: Any = None
-    negative_prompt: str | None = None
+    negative_prompt: str | None = None  # what to steer away from (guidance's unconditional text)
 
     def checked(self) -> Song:
         if self.lyrics is None or isinstance(self.lyrics, str):
