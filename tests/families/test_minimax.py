@@ -72,6 +72,17 @@ def test_generate_equals_the_pipelines_own_call(minimax, reference):
     assert not np.array_equal(again.samples, out.samples)
 
 
+def test_a_long_song_is_cut_to_the_duration_asked(minimax, reference):
+    """12 s = 300 frames in two overlapping windows: the pipeline stitches 529,408 samples,
+    216 more than 12 s; ours is exactly its first 529,200."""
+    out = minimax.generate(CAPTION, lyrics=LYRICS, duration=12.0, steps=1, seed=2)
+    expected = _pipeline_call(reference, 2, prompt=CAPTION, lyrics=LYRICS, audio_duration=12.0,
+                              num_inference_steps=1)  # fmt: skip
+    assert expected.shape[-1] == 529_408 and out.num_samples == 12 * 44100
+    np.testing.assert_array_equal(out.samples, expected[:, : 12 * 44100])
+    assert out.metadata["duration"] == 12.0
+
+
 def test_guidance_is_the_guiders_scale_for_that_call_only(minimax, reference):
     from diffusers import ClassifierFreeGuidance
 

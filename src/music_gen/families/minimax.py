@@ -12,10 +12,13 @@ guider's scale (both default to the pipeline's own: 30 steps, 1.7).
 
 What it promises: for the same caption, lyrics, duration, steps, guidance and seed,
 ``generate`` returns exactly what the pipeline's own call returns for
-``generator=torch.Generator(device).manual_seed(seed)``, sample for sample. The language model
-decides where the song ends: ``duration`` is an upper bound (the pipeline's contract), and the
-output is as long as the pipeline makes it (whole 512-sample latent frames, never longer than
-asked); ``metadata["duration"]`` is its real length, ``requested_duration`` what was asked.
+``generator=torch.Generator(device).manual_seed(seed)``, sample for sample, cut to at most
+``round(duration * 44100)`` samples. The language model decides where the song ends:
+``duration`` is an upper bound (the pipeline's contract). The pipeline's stitched windows
+make a few latent frames more than asked on long songs (+23 ms at 30 s, +0.4 s at 300 s),
+which the cut removes, and a few fewer on short ones (1 s is 86 latents of 512 samples:
+44,032 samples), which stay as made (no padding); ``metadata["duration"]`` is the real length,
+``requested_duration`` what was asked.
 
 What it does not take, refused by capability at the door: reference audio (the pipeline has no
 reference input), BPM, key, time signature, language (the caption may say them in words), edits,
@@ -245,6 +248,7 @@ class MiniMaxMusic3Family(MusicFamily):
             started = time.perf_counter()
             audio = self.call(text, lyrics, request.duration, steps, guidance, seed,
                               progress, cancelled)  # fmt: skip
+            audio = audio[:, : round(request.duration * self.sample_rate)]  # at most as asked
             total = time.perf_counter() - started
             length = audio.shape[-1] / self.sample_rate
             meta = {
