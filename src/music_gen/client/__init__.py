@@ -6,6 +6,7 @@ library's own ``music_gen.errors``. This package imports no torch and nothing of
 """
 
 from ._async import AsyncAPIClient
+from ._finetune import Finetune
 from ._sync import APIClient
 from ._types import (
     Batch,
@@ -28,6 +29,7 @@ __all__ = [
     "AsyncAPIClient",
     "Batch",
     "EditRequest",
+    "Finetune",
     "GenerationRequest",
     "GenerationResult",
     "Health",

@@ -36,6 +36,7 @@ from ._common import (
     wrapped,
     ws_event,
 )
+from ._finetune import AsyncFinetunes
 from ._types import (
     Batch,
     EditRequest,
@@ -58,7 +59,7 @@ T = TypeVar("T")
 Progress = Callable[[Task], None]
 
 
-class AsyncAPIClient(Base):
+class AsyncAPIClient(Base, AsyncFinetunes):
     """The same API with ``async`` methods. ``transport`` is an ``httpx.AsyncBaseTransport``."""
 
     def __init__(
@@ -87,6 +88,7 @@ class AsyncAPIClient(Base):
         with wrapped():
             response = await self.http.request(
                 call.method, call.path, params=call.params, json=call.json, files=call.files,
+                data=call.data,
                 headers=self.headers(call.idempotency_key),
             )  # fmt: skip
         return call.answer(response)

@@ -172,7 +172,8 @@ class Call(Generic[T]):
     read: Callable[[httpx.Response], T]
     params: dict[str, Any] | None = None
     json: Any = None
-    files: dict[str, Any] | None = None
+    files: Any = None  # multipart parts: a dict, or (name, file) pairs
+    data: dict[str, str] | None = None  # multipart form fields
     idempotency_key: str | None = None
     ok: Sequence[int] = ()
 

@@ -36,6 +36,7 @@ from ._common import (
     wrapped,
     ws_event,
 )
+from ._finetune import SyncFinetunes
 from ._types import (
     Batch,
     EditRequest,
@@ -58,7 +59,7 @@ T = TypeVar("T")
 Progress = Callable[[Task], None]
 
 
-class APIClient(Base):
+class APIClient(Base, SyncFinetunes):
     """Synchronous client. ``timeout`` bounds each HTTP request (and the WebSocket's opening);
     ``transport`` is any ``httpx.BaseTransport`` (``httpx.MockTransport`` in tests)."""
 
@@ -88,6 +89,7 @@ class APIClient(Base):
         with wrapped():
             response = self.http.request(
                 call.method, call.path, params=call.params, json=call.json, files=call.files,
+                data=call.data,
                 headers=self.headers(call.idempotency_key),
             )  # fmt: skip
         return call.answer(response)

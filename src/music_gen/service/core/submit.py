@@ -28,6 +28,7 @@ from ...families import Capability, ModelCard, require
 from ...families.base import unsupported
 from ...params import Edit, Song, validate_prompt
 from ...params import Request as ParamsRequest
+from .adapter_choice import adapter_part, check_adapter_choice
 from .infra.auth import Caller
 from .infra.db import Job, JobStatus
 from .infra.urlguard import check_public_url
@@ -97,9 +98,12 @@ def validate_request(
         duration = plan.duration
     prompt = _prompt(state, body.prompt if plan is None or body.prompt.strip() else plan.prompt())
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    request = replace(request, prompts=(prompt,), duration=duration, seed=seed)
+    adapter = adapter_part(body)
+    request = replace(request, prompts=(prompt,), duration=duration, seed=seed, adapter=adapter)
     limited = replace(card, max_duration=_max_duration(state, model))
     request = replace(family.check_request(limited, request), seed=seed)  # the one check
+    whole = "loop" if loop is not None else "plan" if plan is not None else None
+    check_adapter_choice(state, caller, model, card, request.adapter, whole)
     _check_output(state, body.format, body.sample_rate, body.webhook_url)
     files = {}
     if inputs["reference"] is not None:
