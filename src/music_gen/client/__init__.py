@@ -9,6 +9,7 @@ from ._async import AsyncAPIClient
 from ._finetune import Finetune
 from ._sync import APIClient
 from ._types import (
+    Adapter,
     Batch,
     EditRequest,
     GenerationRequest,
@@ -26,6 +27,7 @@ from ._types import (
 
 __all__ = [
     "APIClient",
+    "Adapter",
     "AsyncAPIClient",
     "Batch",
     "EditRequest",

@@ -10,6 +10,7 @@ websockets asyncio client.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -38,6 +39,7 @@ from ._common import (
 )
 from ._finetune import AsyncFinetunes
 from ._types import (
+    Adapter,
     Batch,
     EditRequest,
     GenerationRequest,
@@ -222,6 +224,18 @@ class AsyncAPIClient(Base, AsyncFinetunes):
 
     async def delete_upload(self, upload_id: str) -> None:
         await self._send(Routes.delete_upload(upload_id))
+
+    # LoRA adapters (a request names one as ``adapter``)
+    async def list_adapters(self, model: str | None = None) -> builtins.list[Adapter]:
+        """Your adapters and the shared ones (``model``: only those trained for it)."""
+        return await self._send(Routes.list_adapters(model))
+
+    async def get_adapter(self, name: str) -> Adapter:
+        return await self._send(Routes.get_adapter(name))
+
+    async def delete_adapter(self, name: str) -> None:
+        """Delete one of your own adapters with its files (shared ones: ADAPTER_SHARED)."""
+        await self._send(Routes.delete_adapter(name))
 
     # the WebSocket
     async def stream(

@@ -27,6 +27,7 @@ import httpx
 from .. import errors as E
 from ..audio import load_audio
 from ._types import (
+    Adapter,
     Batch,
     EditRequest,
     GenerationRequest,
@@ -235,6 +236,13 @@ def read_file(file: FileInput, filename: str | None) -> tuple[str, bytes]:
     return filename or Path(getattr(file, "name", "audio")).name, file.read()
 
 
+def _segment(text: str) -> str:
+    """``text`` as one path segment (a name with a slash can not reach another route)."""
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
 class Routes:
     """Every route of ``/api/v1`` as a ``Call``; the clients send them."""
 
@@ -320,6 +328,20 @@ class Routes:
     @staticmethod
     def delete_upload(upload_id: str) -> Call[None]:
         return Call("DELETE", f"/uploads/{upload_id}", _nothing)
+
+    @staticmethod
+    def list_adapters(model: str | None) -> Call[list[Adapter]]:
+        query = {} if model is None else {"model": model}
+        parse = _json(lambda d: [Adapter.from_json(a) for a in d["adapters"]])
+        return Call("GET", "/adapters", parse, params=query)
+
+    @staticmethod
+    def get_adapter(name: str) -> Call[Adapter]:
+        return Call("GET", f"/adapters/{_segment(name)}", _json(Adapter.from_json))
+
+    @staticmethod
+    def delete_adapter(name: str) -> Call[None]:
+        return Call("DELETE", f"/adapters/{_segment(name)}", _nothing)
 
 
 class Base:

@@ -10,6 +10,7 @@ fields); every error answer and transport failure is raised as ``music_gen.error
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +39,7 @@ from ._common import (
 )
 from ._finetune import SyncFinetunes
 from ._types import (
+    Adapter,
     Batch,
     EditRequest,
     GenerationRequest,
@@ -223,6 +225,18 @@ class APIClient(Base, SyncFinetunes):
 
     def delete_upload(self, upload_id: str) -> None:
         self._send(Routes.delete_upload(upload_id))
+
+    # LoRA adapters (a request names one as ``adapter``)
+    def list_adapters(self, model: str | None = None) -> builtins.list[Adapter]:
+        """Your adapters and the shared ones (``model``: only those trained for it)."""
+        return self._send(Routes.list_adapters(model))
+
+    def get_adapter(self, name: str) -> Adapter:
+        return self._send(Routes.get_adapter(name))
+
+    def delete_adapter(self, name: str) -> None:
+        """Delete one of your own adapters with its files (shared ones: ADAPTER_SHARED)."""
+        self._send(Routes.delete_adapter(name))
 
     # the WebSocket
     def stream(

@@ -257,3 +257,45 @@ def test_delete_own_adapters_only(server, alice, bob):
     assert alice.get("/adapters/doomed").json()["error"]["code"] == "ADAPTER_NOT_FOUND"
     r = alice.post("/generate", json={"prompt": "x", "duration": 0.5, "adapter": "doomed"})
     assert r.json()["error"]["code"] == "ADAPTER_NOT_FOUND"
+
+
+def test_the_sdk_lists_gets_uses_and_deletes_adapters(server):
+    import asyncio
+
+    from music_gen.client import APIClient, AsyncAPIClient, GenerationRequest
+    from music_gen.errors import Conflict, NotFound
+
+    key = server.key("alice-sdk", "alice")
+    with APIClient(api_key=key, base_url=server.url) as client:
+        names = [a.name for a in client.list_adapters()]
+        assert {"alice-style", "house"} <= set(names)
+        own = client.get_adapter("alice-style")
+        assert (own.shared, own.ready, own.rank, own.family) == (False, True, 4, "musicgen")
+        assert own.created_at is not None and own.models
+        assert [a.name for a in client.list_adapters(model="composer")] == []
+        model = next(m for m in client.models() if m.default)
+        assert "alice-style" in model.adapters and model.can("adapter")
+        task = client.submit(GenerationRequest(prompt="x", duration=0.4, seed=1,
+                                               adapter="house", adapter_scale=0.8))  # fmt: skip
+        done = client.wait(task.task_id, timeout=60, poll=0.1)
+        assert done.status == "succeeded" and done.raw["params"]["adapter"] == "house"
+        with pytest.raises(Conflict) as shared:
+            client.delete_adapter("house")
+        assert shared.value.code == "ADAPTER_SHARED"
+        with pytest.raises(NotFound) as missing:
+            client.get_adapter("nope/../x")
+        assert missing.value.code in ("ADAPTER_NOT_FOUND", "NOT_FOUND")
+
+    account = server.state.keys.account("alice").id
+    scratch = server.state.adapter_store.create("scratch", account, "x")
+
+    async def run() -> None:
+        async with AsyncAPIClient(api_key=key, base_url=server.url) as client:
+            assert (await client.get_adapter("scratch")).ready is False  # no weights yet
+            assert "scratch" in [a.name for a in await client.list_adapters()]
+            await client.delete_adapter("scratch")
+            with pytest.raises(NotFound):
+                await client.get_adapter("scratch")
+
+    asyncio.run(run())
+    assert not scratch.exists()
