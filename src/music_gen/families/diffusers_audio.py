@@ -57,13 +57,9 @@ def stable_audio_card(name: str, path: Path, max_duration: float | None = None) 
 
 
 def _unset_song_defaults(song: Song) -> Song:
-    """``song`` without the values ``Song.checked`` fills in for a song (no lyrics as "", the
-    default language): this family takes neither, and a re-check must not count them."""
-    return replace(
-        song,
-        lyrics=None if song.lyrics == "" else song.lyrics,
-        vocal_language=None if song.vocal_language == Song.LANGUAGE else song.vocal_language,
-    )
+    """``song`` without the "no lyrics" ``Song.checked`` writes as "": this family takes no
+    lyrics, and the re-check of a stored job must not count an empty text as given."""
+    return replace(song, lyrics=None if song.lyrics == "" else song.lyrics)
 
 
 class _Stop(Exception):

@@ -4,6 +4,8 @@
 - ``make_tiny_song_pipeline`` / ``acestep_configs``: ACE-Step 1.5 (diffusers layout).
 - ``make_tiny_audio_pipeline``: Stable Audio Open (diffusers ``StableAudioPipeline`` layout).
 - ``make_tiny_sa3_pipeline`` / ``make_sa3_pipeline``: Stable Audio 3 (``StableAudio3Pipeline``).
+- ``make_tiny_minimax_pipeline`` / ``minimax_configs``: MiniMax Music 3 (modular diffusers
+  layout, ``modular_model_index.json``).
 """
 
 from .acestep import (
@@ -12,6 +14,7 @@ from .acestep import (
     make_song_pipeline,
     make_tiny_song_pipeline,
 )
+from .minimax import make_minimax_pipeline, make_tiny_minimax_pipeline, minimax_configs
 from .musicgen import (
     ARCHITECTURES,
     VARIANTS,
@@ -36,10 +39,13 @@ __all__ = [
     "build_gemma_tokenizer",
     "build_tokenizer",
     "make_checkpoint",
+    "make_minimax_pipeline",
     "make_sa3_pipeline",
     "make_song_pipeline",
     "make_tiny_audio_pipeline",
     "make_tiny_checkpoint",
+    "make_tiny_minimax_pipeline",
     "make_tiny_sa3_pipeline",
     "make_tiny_song_pipeline",
+    "minimax_configs",
 ]
