@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from music_gen import GenerationFailed, InvalidInput, MusicGenerator, UnsupportedFeature
+from music_gen import (
+    GenerationFailed,
+    InvalidInput,
+    ModelNotAvailable,
+    MusicGenerator,
+    UnsupportedFeature,
+)
 from music_gen.families import family_for, inspect_model
 from music_gen.families.licenses import allows_commercial, license_of
 
@@ -54,6 +60,17 @@ def test_the_registry_picks_it_from_the_modular_index(minimax_pipeline):
     # the published name's licence, with no card at hand: custom and conditional
     assert license_of("MiniMaxAI/MiniMax-Music3") == "minimax-music3-community-license"
     assert allows_commercial(card.license) is None
+
+
+def test_the_published_name_has_a_card_before_its_download(tmp_path):
+    """``MiniMaxAI/MiniMax-Music3`` is known by name: listed with the released checkpoint's
+    card with nothing cached, and loading it offline says it is not in the cache."""
+    card = inspect_model("MiniMaxAI/MiniMax-Music3")
+    assert card.family == "minimax_music3" and card.can("lyrics")
+    assert (card.sample_rate, card.channels, card.details["latent_hop"]) == (44100, 2, 512)
+    with pytest.raises(ModelNotAvailable) as info:
+        MusicGenerator("MiniMaxAI/MiniMax-Music3", device="cpu", cache_dir=tmp_path)
+    assert "not in the local cache" in info.value.message
 
 
 def test_generate_equals_the_pipelines_own_call(minimax, reference):
