@@ -37,6 +37,9 @@ export class ApiError extends Error {
       INVALID_INSTRUMENT: "instruments",
       INVALID_MIX: "mix_preset",
       INVALID_EFFECT: "mix_preset",
+      ADAPTER_NOT_FOUND: "adapter",
+      ADAPTER_NOT_READY: "adapter",
+      ADAPTER_MISMATCH: "adapter",
     };
     if (byCode[this.code]) return byCode[this.code];
     const m = /^INVALID_([A-Z_]+)$/.exec(this.code || "");
