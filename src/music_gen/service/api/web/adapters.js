@@ -27,7 +27,7 @@ function fill() {
 // Loaded again whenever the models are (sign-in) and the model changes.
 async function load() {
   try {
-    ({ adapters } = await api("GET", "/adapters"));
+    ({ adapters } = await api("GET", "/adapters", undefined, { quiet: true }));
   } catch {
     adapters = []; // signed out, or a server without adapters: the select offers none
   }

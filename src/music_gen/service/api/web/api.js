@@ -70,8 +70,9 @@ async function errorFrom(response) {
   return new ApiError(response.status, `HTTP_${response.status}`, response.statusText);
 }
 
-// One call to /api/v1; resolves to the JSON body, rejects with ApiError.
-export async function api(method, path, body, { key = getKey(), signal } = {}) {
+// One call to /api/v1; resolves to the JSON body, rejects with ApiError. `quiet`: a refused
+// key is this call's failure only (a background refresh never signs the page out).
+export async function api(method, path, body, { key = getKey(), signal, quiet = false } = {}) {
   const headers = { Accept: "application/json" };
   if (key) headers.Authorization = `Bearer ${key}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -87,7 +88,7 @@ export async function api(method, path, body, { key = getKey(), signal } = {}) {
     if (exc.name === "AbortError") throw exc;
     throw new ApiError(0, "NETWORK_ERROR", "The server could not be reached.");
   }
-  if (!response.ok) throw refused(await errorFrom(response), key);
+  if (!response.ok) throw refused(await errorFrom(response), quiet ? "" : key);
   return response.status === 204 ? null : response.json();
 }
 
