@@ -65,6 +65,14 @@ def songs(song_pipeline: Path):
     return MusicGenerator(model=str(song_pipeline), device="cpu")
 
 
+@pytest.fixture(scope="session")
+def minimax_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random MiniMax Music 3 pipeline directory (modular diffusers layout)."""
+    from music_gen.testing import make_tiny_minimax_pipeline
+
+    return make_tiny_minimax_pipeline(tmp_path_factory.mktemp("minimax") / "tiny-minimax")
+
+
 @pytest.fixture
 def mono(generators):
     return generators("mono")

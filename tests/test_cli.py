@@ -140,6 +140,22 @@ def test_a_song_with_lyrics_from_a_file(song_pipeline, tmp_path, capsys):
     assert "seed 3" in capsys.readouterr().out
 
 
+def test_a_minimax_song_from_the_command_line(minimax_pipeline, tmp_path, capsys):
+    out = tmp_path / "minimax.wav"
+    args = ["generate", "synth pop, warm vocals", "--model", str(minimax_pipeline),
+            "--lyrics", "[verse]\nhello world\n[chorus]\nla la", "--duration", "1.0",
+            "--steps", "2", "--seed", "4", "-o", str(out), "-q"]  # fmt: skip
+    assert main(args) == 0
+    data, sr = sf.read(out)
+    assert (sr, data.shape) == (44100, (86 * 512, 2))  # 25 frames -> 86 latents of 512
+    assert "seed 4" in capsys.readouterr().out
+    bpm = ["generate", "pop", "--model", str(minimax_pipeline), "--lyrics", "la",
+           "--bpm", "120", "-o", str(tmp_path / "x.wav"), "-q"]  # fmt: skip
+    assert main(bpm) == 1
+    err = capsys.readouterr().err
+    assert "UNSUPPORTED_FEATURE" in err and "'bpm' capability" in err
+
+
 def test_edit_repaints_a_range_of_a_song(song_pipeline, tmp_path):
     source, out = tmp_path / "source.wav", tmp_path / "edited.wav"
     base = ["--model", str(song_pipeline), "--steps", "2", "-q"]

@@ -263,8 +263,11 @@ class Song:
                     code="INVALID_TIME_SIGNATURE",
                     details={"allowed": sorted(set(TIME_SIGNATURES))},
                 )
-        lang = self.vocal_language if self.vocal_language is not None else self.LANGUAGE
-        if not isinstance(lang, str) or lang.strip().lower() not in LANGUAGES:
+        # None stays None: the language a song is sung in by default is its family's to fill
+        # (a family without the language capability must not find one in a stored job)
+        lang = self.vocal_language
+        known = isinstance(lang, str) and lang.strip().lower() in LANGUAGES
+        if lang is not None and not known:
             raise InvalidInput(
                 f"vocal_language {self.vocal_language!r} is not one the model sings; use one of "
                 f"{', '.join(sorted(LANGUAGES))}",
@@ -272,7 +275,8 @@ class Song:
                 details={"vocal_language": repr(self.vocal_language)},
             )
         key = None if self.key is None else validate_key(self.key)
-        return Song(lyrics, steps, g, b, key, ts, lang.strip().lower(), self.reference)
+        lang = None if lang is None else str(lang).strip().lower()
+        return Song(lyrics, steps, g, b, key, ts, lang, self.reference)
 
     def per_prompt(self, count: int) -> list[Song]:
         """One ``Song`` per prompt (each with its own lyrics)."""

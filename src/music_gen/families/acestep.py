@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -117,6 +118,16 @@ class AceStepFamily(MusicFamily):
     def inspect(cls, files: CheckpointFiles) -> ModelCard:
         assert files.path is not None
         return acestep_card(files.model, files.path)
+
+    @classmethod
+    def check_request(cls, card: ModelCard, request: Request) -> Request:
+        """The base checks, with the language sung filled in where none is given (English:
+        the job records what the song was sung in)."""
+        checked = super().check_request(card, request)
+        if checked.song is not None and checked.song.vocal_language is None:
+            song = replace(checked.song, vocal_language=Song.LANGUAGE)
+            checked = replace(checked, song=song)
+        return checked
 
     def __init__(
         self,

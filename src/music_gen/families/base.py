@@ -126,7 +126,8 @@ class ModelCard:
 @dataclass(frozen=True)
 class CheckpointFiles:
     """What a model's files say about it: its name, and (where it has them) its diffusers
-    ``model_index.json`` and transformers ``config.json``, read, from ``path``."""
+    ``model_index.json`` (or ``modular_model_index.json``) and transformers ``config.json``,
+    read, from ``path``."""
 
     model: str
     path: Path | None = None
@@ -170,7 +171,8 @@ class MusicFamily(ABC):
     name: ClassVar[str] = ""
     #: model names it takes without reading files (``"composer"``)
     names: ClassVar[tuple[str, ...]] = ()
-    #: diffusers pipelines it takes (``model_index.json``'s ``_class_name``)
+    #: diffusers pipelines it takes (``model_index.json``'s or a modular pipeline's
+    #: ``modular_model_index.json``'s ``_class_name``)
     class_names: ClassVar[tuple[str, ...]] = ()
     #: transformers checkpoints it takes (``config.json``'s ``model_type``)
     model_types: ClassVar[tuple[str, ...]] = ()

@@ -3,6 +3,8 @@
 - ``make_tiny_checkpoint`` / ``make_checkpoint``: MusicGen (transformers layout).
 - ``make_tiny_song_pipeline`` / ``acestep_configs``: ACE-Step 1.5 (diffusers layout).
 - ``make_tiny_audio_pipeline``: Stable Audio (diffusers ``StableAudioPipeline`` layout).
+- ``make_tiny_minimax_pipeline`` / ``minimax_configs``: MiniMax Music 3 (modular diffusers
+  layout, ``modular_model_index.json``).
 """
 
 from .acestep import (
@@ -11,6 +13,7 @@ from .acestep import (
     make_song_pipeline,
     make_tiny_song_pipeline,
 )
+from .minimax import make_minimax_pipeline, make_tiny_minimax_pipeline, minimax_configs
 from .musicgen import (
     ARCHITECTURES,
     VARIANTS,
@@ -27,8 +30,11 @@ __all__ = [
     "acestep_configs",
     "build_tokenizer",
     "make_checkpoint",
+    "make_minimax_pipeline",
     "make_song_pipeline",
     "make_tiny_audio_pipeline",
     "make_tiny_checkpoint",
+    "make_tiny_minimax_pipeline",
     "make_tiny_song_pipeline",
+    "minimax_configs",
 ]
