@@ -186,6 +186,9 @@ async function requestBody(uploads) {
   if (visible("guidance_scale") && numberOf("guidance_scale") !== null) {
     body.guidance_scale = numberOf("guidance_scale");
   }
+  if (visible("negative_prompt") && $("#negative_prompt").value.trim() !== "") {
+    body.negative_prompt = $("#negative_prompt").value.trim();
+  }
   for (const name of SAMPLING) {
     if (visible(name) && numberOf(name) !== null) body[name] = numberOf(name);
   }
