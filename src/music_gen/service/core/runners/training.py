@@ -437,6 +437,8 @@ class Trainer:
             "resumed_from": info.get("resumed_from"),
             "dataset": info.get("dataset"),
         }
+        if info.get("worker"):  # where it trained, when not in this process (a Ray actor)
+            result.update(worker=info["worker"], pid=info.get("pid"))
         self.store.report(job, 1.0, run.report())
         if not self.store.finish(job, result, None):  # cancelled while it was being stored
             with contextlib.suppress(Exception):
