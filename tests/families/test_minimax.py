@@ -53,7 +53,7 @@ def test_the_registry_picks_it_from_the_modular_index(minimax_pipeline):
     cls, files = family_for(str(minimax_pipeline))
     assert cls.name == "minimax_music3" and files.class_name == index["_class_name"]
     card = inspect_model(str(minimax_pipeline))
-    assert {c.value for c in card.capabilities} == {"text", "stereo", "lyrics"}
+    assert {c.value for c in card.capabilities} == {"text", "stereo", "lyrics", "steps", "guidance"}
     assert (card.sample_rate, card.channels, card.max_duration) == (44100, 2, 300.0)
     assert card.details == {"frame_rate": 25.0, "latent_hop": 512}  # the real rates
     assert card.license == "minimax-music3-community-license"  # its README's license_name

@@ -51,7 +51,9 @@ __all__ = ["MINIMAX_CLASS", "MiniMaxMusic3Family", "minimax_card"]
 
 MINIMAX_CLASS = "MiniMaxMusic3ModularPipeline"
 PUBLISHED = "MiniMaxAI/MiniMax-Music3"  # the released checkpoint on the hub
-CAPABILITIES = frozenset({Capability.TEXT, Capability.STEREO, Capability.LYRICS})
+CAPABILITIES = frozenset(
+    {Capability.TEXT, Capability.STEREO, Capability.LYRICS, Capability.STEPS, Capability.GUIDANCE}
+)
 MAX_DURATION = 300.0  # MiniMax Music 3 makes songs of up to five minutes
 MAX_PROMPT_TOKENS = 5000  # the pipeline's limit on the assembled caption + lyrics prompt
 _CHUNK_FRAMES, _CHUNK_HOP = 200, 100  # the pipeline's denoising windows (before_denoise.py)

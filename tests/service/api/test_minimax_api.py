@@ -46,7 +46,7 @@ def test_models_lists_it_with_its_song_capabilities_and_licence(client, minimax_
     models = {m["id"]: m for m in client.get("/models").json()["models"]}
     song = models[minimax_server.settings.song_model]
     assert song["family"] == "minimax_music3"
-    assert set(song["capabilities"]) == {"text", "stereo", "lyrics"}
+    assert set(song["capabilities"]) == {"text", "stereo", "lyrics", "steps", "guidance"}
     assert (song["sample_rate"], song["channels"]) == (44100, 2)
     assert song["license"] == "minimax-music3-community-license"
     assert song["commercial_use"] is None  # conditional on the company's revenue: not known
