@@ -194,6 +194,7 @@ def _generation_kwargs(args: argparse.Namespace, gen: Any) -> dict[str, Any]:
         "vocal_language": args.language,
         "reference": args.reference,
         "steps": args.steps,
+        "negative_prompt": args.negative_prompt,
     }
     values.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     kwargs = {k: v for k, v in values.items() if v is not None}
@@ -312,8 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument(
         "--guidance", type=float, default=None,
-        help=f"classifier-free guidance (default: MusicGen {Sampling.guidance_scale:g}; songs "
-        "the checkpoint's own)",
+        help=f"classifier-free guidance (default: MusicGen {Sampling.guidance_scale:g}; diffusion "
+        "models the checkpoint's own)",
+    )  # fmt: skip
+    gen.add_argument(
+        "--negative-prompt", metavar="TEXT", default=None,
+        help="what to steer away from (models with the negative_prompt capability)",
     )  # fmt: skip
     gen.add_argument("--melody", metavar="FILE", help="condition on this audio's melody")
     gen.add_argument(
@@ -354,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit = sub.add_parser("edit", help="edit a song: repaint, cover, extract, lego, complete")
     edit.add_argument("task", choices=("repaint", "cover", "extract", "lego", "complete"))
     edit.add_argument("source", metavar="SOURCE", help="the song to edit (an audio file)")
-    edit.add_argument("--model", required=True, help="an ACE-Step hub id or directory")
+    edit.add_argument(
+        "--model", required=True, help="a model with the edit capability (ACE-Step, Stable Audio 3)"
+    )
     edit.add_argument("--prompt", default="", help="what the edited part should sound like")
     edit.add_argument("--start", type=float, help="repaint/lego: from this second")
     edit.add_argument("--end", type=float, help="repaint/lego: to this second")

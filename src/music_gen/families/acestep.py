@@ -32,7 +32,7 @@ from ..audio import AudioOutput, load_audio
 from ..composition import CompositionPlan
 from ..errors import GenerationFailed, InvalidInput
 from ..params import EDIT_TASKS, TRACKS, Edit, Request, Song, SongParams
-from ._diffusers import load_pipeline
+from ._diffusers import load_pipeline, splice
 from .base import (
     ADAPTER_OPTIONS,
     Cancelled,
@@ -65,6 +65,8 @@ ACESTEP_CAPABILITIES = frozenset(
         Capability.BATCH,
         Capability.LOOP,  # instrumental only: a loop takes no lyrics
         Capability.PLAN,  # sections as structure tags in the lyrics, styles in the caption
+        Capability.STEPS,
+        Capability.GUIDANCE,
     }
 )
 MAX_DURATION = 600.0  # ACE-Step 1.5 makes songs of up to 10 minutes
@@ -343,7 +345,9 @@ class AceStepFamily(MusicFamily):
         if task == "repaint":
             lo, hi = call.get("repainting_start", 0.0), call.get("repainting_end", length)
             out = AudioOutput(
-                _splice(src, out.samples, lo, hi, self.sample_rate), out.sample_rate, out.metadata
+                splice(src, out.samples, lo, hi, self.sample_rate, REPAINT_FADE),
+                out.sample_rate,
+                out.metadata,
             )
         return out
 
@@ -441,19 +445,3 @@ def _task_meta(call: dict[str, Any]) -> dict[str, Any]:
     keys = ("repainting_start", "repainting_end", "audio_cover_strength", "track_name",
             "complete_track_classes")  # fmt: skip
     return {k: call[k] for k in keys if k in call}
-
-
-def _splice(src: np.ndarray, new: np.ndarray, start: float, end: float, rate: int) -> np.ndarray:
-    """``new`` inside ``start..end`` seconds, exactly ``src`` outside; 10 ms linear crossfades
-    just inside the range's edges."""
-    n = min(src.shape[-1], new.shape[-1])
-    lo, hi = round(start * rate), min(n, round(end * rate))
-    fade = max(1, round(REPAINT_FADE * rate))
-    w = np.zeros(n, dtype=np.float32)  # 1 = new audio; fades lie inside the range
-    w[lo:hi] = 1.0
-    edge = min(fade, (hi - lo) // 2)
-    if lo > 0 and edge:
-        w[lo : lo + edge] = np.linspace(0.0, 1.0, edge, endpoint=False, dtype=np.float32)
-    if hi < n and edge:
-        w[hi - edge : hi] = np.linspace(1.0, 0.0, edge, endpoint=False, dtype=np.float32)
-    return (src[:, :n] * (1.0 - w) + new[:, :n] * w).astype(np.float32)

@@ -87,6 +87,9 @@ class Capability(StrEnum):
     LOOP = "loop"  # instrumental audio cut into seamless loops (generate(loop=True, bpm, bars))
     PLAN = "plan"  # generate(plan=CompositionPlan), section by section
     ADAPTER = "adapter"  # a LoRA adapter per request (``params.Adapter``; ADAPTER_OPTIONS at load)
+    NEGATIVE_PROMPT = "negative_prompt"  # what to steer away from (classifier-free guidance)
+    STEPS = "steps"  # the number of denoising steps (diffusion models)
+    GUIDANCE = "guidance"  # guidance_scale changes the output
 
 
 #: keyword argument of ``generate`` -> the capability it needs
@@ -100,6 +103,7 @@ FEATURE_CAPABILITIES: Mapping[str, Capability] = {
     "vocal_language": Capability.LANGUAGE,
     "reference": Capability.REFERENCE_AUDIO,
     "plan": Capability.PLAN,
+    "negative_prompt": Capability.NEGATIVE_PROMPT,
 }
 
 

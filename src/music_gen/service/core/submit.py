@@ -60,7 +60,7 @@ def resolve_model(state: ServiceState, requested: str | None) -> str:
 
 #: the request's fields its family takes as keywords (``MusicFamily.build_request``)
 _KEYWORDS = ("temperature", "top_k", "top_p", "guidance_scale", "lyrics", "bpm", "key",
-             "time_signature", "vocal_language", "steps")  # fmt: skip
+             "time_signature", "vocal_language", "steps", "negative_prompt")  # fmt: skip
 
 
 def validate_request(
@@ -473,8 +473,8 @@ def _edit_options(body: EditRequest, tracks: list[str]) -> dict[str, Any]:
         if body.start is not None and body.end is not None and body.start >= body.end:
             raise InvalidInput("start must be before end", code="INVALID_RANGE")
         options.update(start=body.start, end=body.end)
-    if body.task == "cover":  # its range: the family's check (``params.Edit``)
-        options["strength"] = Edit.STRENGTH if body.strength is None else body.strength
+    if body.task == "cover":  # its range and default: the family's (``check_request``)
+        options["strength"] = body.strength
     wanted: dict[str, list[str | None]] = {
         "extract": [body.track], "lego": [body.track], "complete": list(body.tracks or []),
     }  # fmt: skip
