@@ -185,3 +185,26 @@ def test_no_lyrics_no_edits_no_loops(minimax, tmp_path):
     with pytest.raises(InvalidInput) as long:
         minimax.generate("pop", lyrics=LYRICS, duration=301.0)
     assert long.value.code == "INVALID_DURATION"
+
+
+def test_a_prompt_past_the_pipelines_5000_tokens_is_refused_before_it_runs(minimax):
+    lyrics = "[verse]\n" + "夜" * 3000  # 9,000 bytes: one token each in the tiny vocabulary
+    with pytest.raises(InvalidInput) as info:
+        minimax.generate("pop", lyrics=lyrics, duration=0.5)
+    assert info.value.code == "INVALID_LYRICS" and info.value.details["max_tokens"] == 5000
+    assert info.value.details["tokens"] > 5000
+
+
+def test_a_song_the_model_ends_at_once_fails_with_the_reason(minimax_pipeline):
+    """The language model may end a song before its first frame (it picks the end-of-audio
+    token): the pipeline's ValueError becomes GENERATION_FAILED saying so."""
+    ends = MusicGenerator(str(minimax_pipeline), device="cpu")
+
+    def end_first(module, args, logits):  # end-of-audio far above every audio code
+        logits[..., 151_670] = 1e4
+        return logits
+
+    ends.family_impl.pipe.language_model.lm_head.register_forward_hook(end_first)
+    with pytest.raises(GenerationFailed) as info:
+        ends.generate("pop", lyrics=LYRICS, duration=0.5, steps=1, seed=0)
+    assert info.value.code == "GENERATION_FAILED" and "first frame" in info.value.message
