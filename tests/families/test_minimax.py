@@ -116,6 +116,14 @@ def test_guidance_is_the_guiders_scale_for_that_call_only(minimax, reference):
     assert minimax.family_impl.pipe.guider.guidance_scale == pytest.approx(1.7)  # put back
 
 
+def test_no_duration_is_the_pipelines_60_s_or_the_limit_where_shorter(minimax_pipeline):
+    capped = MusicGenerator(str(minimax_pipeline), device="cpu", max_duration=0.4)
+    out = capped.generate("pop", lyrics=LYRICS, steps=1, seed=0)
+    assert out.metadata["requested_duration"] == 0.4 and out.num_samples == 34 * 512
+    assert capped.family_impl.request(["pop"]).duration is None  # filled by the check
+    assert capped.family_impl.default_duration == 60.0
+
+
 def test_a_batch_is_each_prompt_with_its_own_seed(minimax):
     lyrics = [LYRICS, "[chorus]\nla la la"]
     a, b = minimax.generate_batch(["pop", "rock"], lyrics=lyrics, duration=0.5, steps=2,
