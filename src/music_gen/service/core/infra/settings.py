@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     # (with a notice in the log); a model named here never falls back
     model: str | None = None
     models: list[str] = []  # more models clients may ask for by name (loaded on demand)
-    # a song model (ACE-Step hub id or directory): sung lyrics on /api/v1 and music-01
+    # a song model (ACE-Step or MiniMax Music 3 hub id or directory): sung lyrics on /api/v1
+    # and music-01
     song_model: str | None = None
     device: str = "auto"
     engine: Literal["fast", "reference", "test-tone"] = "fast"
