@@ -68,6 +68,7 @@ def test_the_published_name_has_a_card_before_its_download(tmp_path):
     card = inspect_model("MiniMaxAI/MiniMax-Music3")
     assert card.family == "minimax_music3" and card.can("lyrics")
     assert (card.sample_rate, card.channels, card.details["latent_hop"]) == (44100, 2, 512)
+    assert card.size == "11.7B"  # 11,741,745,387 parameters (benchmarks/bench_minimax.py)
     with pytest.raises(ModelNotAvailable) as info:
         MusicGenerator("MiniMaxAI/MiniMax-Music3", device="cpu", cache_dir=tmp_path)
     assert "not in the local cache" in info.value.message

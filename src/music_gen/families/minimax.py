@@ -74,8 +74,9 @@ def minimax_card(name: str, path: Path | None, max_duration: float = MAX_DURATIO
         "input_hop_length", 960
     )
     details = {"frame_rate": frame_rate, "latent_hop": condition.get("output_hop_length", 512)}
+    size = "11.7B" if name.strip().lower() == PUBLISHED.lower() else "unknown"
     return ModelCard(
-        name, MiniMaxMusic3Family.name, CAPABILITIES, rate, 2, max_duration, details=details
+        name, MiniMaxMusic3Family.name, CAPABILITIES, rate, 2, max_duration, size, details
     )
 
 
