@@ -68,6 +68,7 @@ def test_the_published_name_has_a_card_before_its_download(tmp_path):
     card = inspect_model("MiniMaxAI/MiniMax-Music3")
     assert card.family == "minimax_music3" and card.can("lyrics")
     assert (card.sample_rate, card.channels, card.details["latent_hop"]) == (44100, 2, 512)
+    assert card.size == "11.7B"  # 11,741,745,387 parameters (benchmarks/bench_minimax.py)
     with pytest.raises(ModelNotAvailable) as info:
         MusicGenerator("MiniMaxAI/MiniMax-Music3", device="cpu", cache_dir=tmp_path)
     assert "not in the local cache" in info.value.message
@@ -114,6 +115,14 @@ def test_guidance_is_the_guiders_scale_for_that_call_only(minimax, reference):
         reference.update_components(guider=own)
     np.testing.assert_array_equal(out.samples, expected)
     assert minimax.family_impl.pipe.guider.guidance_scale == pytest.approx(1.7)  # put back
+
+
+def test_no_duration_is_the_pipelines_60_s_or_the_limit_where_shorter(minimax_pipeline):
+    capped = MusicGenerator(str(minimax_pipeline), device="cpu", max_duration=0.4)
+    out = capped.generate("pop", lyrics=LYRICS, steps=1, seed=0)
+    assert out.metadata["requested_duration"] == 0.4 and out.num_samples == 34 * 512
+    assert capped.family_impl.request(["pop"]).duration is None  # filled by the check
+    assert capped.family_impl.default_duration == 60.0
 
 
 def test_a_batch_is_each_prompt_with_its_own_seed(minimax):

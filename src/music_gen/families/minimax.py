@@ -34,6 +34,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,8 +74,9 @@ def minimax_card(name: str, path: Path | None, max_duration: float = MAX_DURATIO
         "input_hop_length", 960
     )
     details = {"frame_rate": frame_rate, "latent_hop": condition.get("output_hop_length", 512)}
+    size = "11.7B" if name.strip().lower() == PUBLISHED.lower() else "unknown"
     return ModelCard(
-        name, MiniMaxMusic3Family.name, CAPABILITIES, rate, 2, max_duration, details=details
+        name, MiniMaxMusic3Family.name, CAPABILITIES, rate, 2, max_duration, size, details
     )
 
 
@@ -148,7 +150,10 @@ class MiniMaxMusic3Family(MusicFamily):
     @classmethod
     def check_request(cls, card: ModelCard, request: Request) -> Request:
         """The base checks, then: every prompt has lyrics to sing (the pipeline takes no
-        instrumental request: its input contract needs lyrics)."""
+        instrumental request: its input contract needs lyrics). A request naming no duration
+        gets the pipeline's 60 s, or the model's (a server's) limit where that is shorter."""
+        if request.duration is None and request.edit is None:
+            request = replace(request, duration=min(cls.default_duration, card.max_duration))
         checked = super().check_request(card, request)
         songs = (checked.song or Song()).per_prompt(len(checked.prompts))
         if any(not (s.lyrics if isinstance(s.lyrics, str) else "").strip() for s in songs):
