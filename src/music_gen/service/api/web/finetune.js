@@ -261,7 +261,7 @@ export class FinetunePanel {
   }
 
   // "Try it": the Generate form with the base model and this adapter chosen, the prompt in
-  async tryIt() {
+  tryIt() {
     const job = this.job;
     if (!job) return;
     const prompt = $("#ft-prompt", this.panel).value.trim() || "in my style";
@@ -290,5 +290,4 @@ if (panel) {
   const tab = document.getElementById("tab-finetune");
   tab.addEventListener("click", () => finetunes.open());
   tab.addEventListener("focus", () => finetunes.open());
-  window.musicGenFinetunes = finetunes; // for the browser test and the console
 }
