@@ -65,6 +65,8 @@ class GenerationRequest(_Body):
     top_p: float | None = None
     seed: int | None = None
     guidance_scale: float | None = None
+    # models with the "negative_prompt" capability (with guidance on): what to steer away from
+    negative_prompt: str | None = None
     model: str | None = None
     format: AudioFormat | None = None
     sample_rate: int | None = None
