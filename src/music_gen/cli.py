@@ -235,20 +235,28 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     from .families import describe_capabilities, inspect_model
 
     names = args.models or [*KNOWN_MODELS, "composer"]
-    header = (
-        f"{'name':<30} {'family':<9} {'params':>6} {'rate':>6} {'ch':>3} {'cached':>6}  "
-        f"{'licence':<13} capabilities"
-    )
-    print(header)
-    print("-" * len(header))
+    rows = []
     for name in names:
         card = inspect_model(name, args.cache_dir)
         info = KNOWN_MODELS.get(name)
         cached = not card.downloads or is_cached(info.hub_id if info else name, args.cache_dir)
+        shown = Path(name).name if Path(name).is_dir() else name
+        rows.append((shown, card, cached))
+    # the family, size and licence columns as wide as their longest entry
+    fam = max([9, *(len(card.family) for _, card, _ in rows)])
+    size = max([6, *(len(card.size) for _, card, _ in rows)])
+    lic = max([13, *(len(card.license) for _, card, _ in rows)])
+    header = (
+        f"{'name':<30} {'family':<{fam}} {'params':>{size}} {'rate':>6} {'ch':>3} {'cached':>6}  "
+        f"{'licence':<{lic}} capabilities"
+    )
+    print(header)
+    print("-" * len(header))
+    for shown, card, cached in rows:
         print(
-            f"{Path(name).name if Path(name).is_dir() else name:<30} {card.family:<9} "
-            f"{card.size:>6} {card.sample_rate:>6} {card.channels:>3} "
-            f"{'yes' if cached else 'no':>6}  {card.license:<13} "
+            f"{shown:<30} {card.family:<{fam}} "
+            f"{card.size:>{size}} {card.sample_rate:>6} {card.channels:>3} "
+            f"{'yes' if cached else 'no':>6}  {card.license:<{lic}} "
             f"{', '.join(describe_capabilities(card))}"
         )
     return 0

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from music_gen import GenerationFailed, InvalidInput, MusicGenerator, UnsupportedFeature
+from music_gen import (
+    GenerationFailed,
+    InvalidInput,
+    ModelNotAvailable,
+    MusicGenerator,
+    UnsupportedFeature,
+)
 from music_gen.families import family_for, inspect_model
 from music_gen.families.licenses import allows_commercial, license_of
 
@@ -47,13 +53,25 @@ def test_the_registry_picks_it_from_the_modular_index(minimax_pipeline):
     cls, files = family_for(str(minimax_pipeline))
     assert cls.name == "minimax_music3" and files.class_name == index["_class_name"]
     card = inspect_model(str(minimax_pipeline))
-    assert {c.value for c in card.capabilities} == {"text", "stereo", "lyrics"}
+    assert {c.value for c in card.capabilities} == {"text", "stereo", "lyrics", "steps", "guidance"}
     assert (card.sample_rate, card.channels, card.max_duration) == (44100, 2, 300.0)
     assert card.details == {"frame_rate": 25.0, "latent_hop": 512}  # the real rates
     assert card.license == "minimax-music3-community-license"  # its README's license_name
     # the published name's licence, with no card at hand: custom and conditional
     assert license_of("MiniMaxAI/MiniMax-Music3") == "minimax-music3-community-license"
     assert allows_commercial(card.license) is None
+
+
+def test_the_published_name_has_a_card_before_its_download(tmp_path):
+    """``MiniMaxAI/MiniMax-Music3`` is known by name: listed with the released checkpoint's
+    card with nothing cached, and loading it offline says it is not in the cache."""
+    card = inspect_model("MiniMaxAI/MiniMax-Music3")
+    assert card.family == "minimax_music3" and card.can("lyrics")
+    assert (card.sample_rate, card.channels, card.details["latent_hop"]) == (44100, 2, 512)
+    assert card.size == "11.7B"  # 11,741,745,387 parameters (benchmarks/bench_minimax.py)
+    with pytest.raises(ModelNotAvailable) as info:
+        MusicGenerator("MiniMaxAI/MiniMax-Music3", device="cpu", cache_dir=tmp_path)
+    assert "not in the local cache" in info.value.message
 
 
 def test_generate_equals_the_pipelines_own_call(minimax, reference):
@@ -97,6 +115,14 @@ def test_guidance_is_the_guiders_scale_for_that_call_only(minimax, reference):
         reference.update_components(guider=own)
     np.testing.assert_array_equal(out.samples, expected)
     assert minimax.family_impl.pipe.guider.guidance_scale == pytest.approx(1.7)  # put back
+
+
+def test_no_duration_is_the_pipelines_60_s_or_the_limit_where_shorter(minimax_pipeline):
+    capped = MusicGenerator(str(minimax_pipeline), device="cpu", max_duration=0.4)
+    out = capped.generate("pop", lyrics=LYRICS, steps=1, seed=0)
+    assert out.metadata["requested_duration"] == 0.4 and out.num_samples == 34 * 512
+    assert capped.family_impl.request(["pop"]).duration is None  # filled by the check
+    assert capped.family_impl.default_duration == 60.0
 
 
 def test_a_batch_is_each_prompt_with_its_own_seed(minimax):
@@ -168,3 +194,26 @@ def test_no_lyrics_no_edits_no_loops(minimax, tmp_path):
     with pytest.raises(InvalidInput) as long:
         minimax.generate("pop", lyrics=LYRICS, duration=301.0)
     assert long.value.code == "INVALID_DURATION"
+
+
+def test_a_prompt_past_the_pipelines_5000_tokens_is_refused_before_it_runs(minimax):
+    lyrics = "[verse]\n" + "夜" * 3000  # 9,000 bytes: one token each in the tiny vocabulary
+    with pytest.raises(InvalidInput) as info:
+        minimax.generate("pop", lyrics=lyrics, duration=0.5)
+    assert info.value.code == "INVALID_LYRICS" and info.value.details["max_tokens"] == 5000
+    assert info.value.details["tokens"] > 5000
+
+
+def test_a_song_the_model_ends_at_once_fails_with_the_reason(minimax_pipeline):
+    """The language model may end a song before its first frame (it picks the end-of-audio
+    token): the pipeline's ValueError becomes GENERATION_FAILED saying so."""
+    ends = MusicGenerator(str(minimax_pipeline), device="cpu")
+
+    def end_first(module, args, logits):  # end-of-audio far above every audio code
+        logits[..., 151_670] = 1e4
+        return logits
+
+    ends.family_impl.pipe.language_model.lm_head.register_forward_hook(end_first)
+    with pytest.raises(GenerationFailed) as info:
+        ends.generate("pop", lyrics=LYRICS, duration=0.5, steps=1, seed=0)
+    assert info.value.code == "GENERATION_FAILED" and "first frame" in info.value.message

@@ -34,6 +34,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ from ..audio import AudioOutput
 from ..errors import GenerationFailed, InvalidInput, ModelNotAvailable, UnknownModel
 from ..params import Request, Song
 from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
+from .registry import checkpoint_files
 from .runner import Runner
 
 if TYPE_CHECKING:  # torch and diffusers load with a pipeline, not with this module
@@ -49,18 +51,22 @@ if TYPE_CHECKING:  # torch and diffusers load with a pipeline, not with this mod
 __all__ = ["MINIMAX_CLASS", "MiniMaxMusic3Family", "minimax_card"]
 
 MINIMAX_CLASS = "MiniMaxMusic3ModularPipeline"
-CAPABILITIES = frozenset({Capability.TEXT, Capability.STEREO, Capability.LYRICS})
+PUBLISHED = "MiniMaxAI/MiniMax-Music3"  # the released checkpoint on the hub
+CAPABILITIES = frozenset(
+    {Capability.TEXT, Capability.STEREO, Capability.LYRICS, Capability.STEPS, Capability.GUIDANCE}
+)
 MAX_DURATION = 300.0  # MiniMax Music 3 makes songs of up to five minutes
 MAX_PROMPT_TOKENS = 5000  # the pipeline's limit on the assembled caption + lyrics prompt
 _CHUNK_FRAMES, _CHUNK_HOP = 200, 100  # the pipeline's denoising windows (before_denoise.py)
 
 
-def minimax_card(name: str, path: Path, max_duration: float = MAX_DURATION) -> ModelCard:
-    """The card of a pipeline directory, read from its configs (no weights)."""
+def minimax_card(name: str, path: Path | None, max_duration: float = MAX_DURATION) -> ModelCard:
+    """The card of a pipeline directory, read from its configs (no weights; ``None``: the
+    released checkpoint's values)."""
 
     def config(part: str) -> dict[str, Any]:
-        file = path / part / "config.json"
-        return json.loads(file.read_text()) if file.is_file() else {}
+        file = None if path is None else path / part / "config.json"
+        return json.loads(file.read_text()) if file is not None and file.is_file() else {}
 
     vocoder, condition = config("vocoder"), config("condition_encoder")
     rate = int(vocoder.get("sampling_rate", 44100))
@@ -68,8 +74,9 @@ def minimax_card(name: str, path: Path, max_duration: float = MAX_DURATION) -> M
         "input_hop_length", 960
     )
     details = {"frame_rate": frame_rate, "latent_hop": condition.get("output_hop_length", 512)}
+    size = "11.7B" if name.strip().lower() == PUBLISHED.lower() else "unknown"
     return ModelCard(
-        name, MiniMaxMusic3Family.name, CAPABILITIES, rate, 2, max_duration, details=details
+        name, MiniMaxMusic3Family.name, CAPABILITIES, rate, 2, max_duration, size, details
     )
 
 
@@ -89,6 +96,7 @@ def _load_pipeline(model: str, dtype: torch.dtype, cache_dir: str | Path | None)
     try:
         with warnings.catch_warnings():  # torch's weight_norm deprecation, in the vocoder
             warnings.simplefilter("ignore", FutureWarning)
+            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks")  # hub client
             pipe = ModularPipeline.from_pretrained(str(path) if path.is_dir() else model, **kwargs)
             if type(pipe).__name__ != MINIMAX_CLASS:
                 raise ValueError(f"its index names {type(pipe).__name__}, not {MINIMAX_CLASS}")
@@ -125,6 +133,7 @@ class MiniMaxMusic3Family(MusicFamily):
     """Songs with sung lyrics from MiniMax Music 3 (44.1 kHz stereo, up to 5 minutes)."""
 
     name = "minimax_music3"
+    names = (PUBLISHED,)  # known without reading its files (a card before the download)
     class_names = (MINIMAX_CLASS,)
     packages = ("torch", "diffusers", "transformers")
     parts = ("song",)
@@ -132,13 +141,19 @@ class MiniMaxMusic3Family(MusicFamily):
 
     @classmethod
     def inspect(cls, files: CheckpointFiles) -> ModelCard:
-        assert files.path is not None
+        """From its configs; the published name with no files here: the released
+        checkpoint's (44.1 kHz stereo, 25 Hz frames, 512-sample latents)."""
+        if files.path is None:  # named: its files where the cache has them
+            files = checkpoint_files(files.model)
         return minimax_card(files.model, files.path)
 
     @classmethod
     def check_request(cls, card: ModelCard, request: Request) -> Request:
         """The base checks, then: every prompt has lyrics to sing (the pipeline takes no
-        instrumental request: its input contract needs lyrics)."""
+        instrumental request: its input contract needs lyrics). A request naming no duration
+        gets the pipeline's 60 s, or the model's (a server's) limit where that is shorter."""
+        if request.duration is None and request.edit is None:
+            request = replace(request, duration=min(cls.default_duration, card.max_duration))
         checked = super().check_request(card, request)
         songs = (checked.song or Song()).per_prompt(len(checked.prompts))
         if any(not (s.lyrics if isinstance(s.lyrics, str) else "").strip() for s in songs):

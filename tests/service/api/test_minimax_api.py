@@ -5,6 +5,7 @@ naming the capability), and music-01 requests sung by it when it is the server's
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from service_helpers import Server, start_server, wait_for, wait_until
+from websockets.sync.client import connect
 
 LYRICS = "[verse]\nwalking down the street\n\n[chorus]\nsing it loud"
 MUSIC01 = "/v2/generate/audio/minimax"
@@ -46,7 +48,7 @@ def test_models_lists_it_with_its_song_capabilities_and_licence(client, minimax_
     models = {m["id"]: m for m in client.get("/models").json()["models"]}
     song = models[minimax_server.settings.song_model]
     assert song["family"] == "minimax_music3"
-    assert set(song["capabilities"]) == {"text", "stereo", "lyrics"}
+    assert set(song["capabilities"]) == {"text", "stereo", "lyrics", "steps", "guidance"}
     assert (song["sample_rate"], song["channels"]) == (44100, 2)
     assert song["license"] == "minimax-music3-community-license"
     assert song["commercial_use"] is None  # conditional on the company's revenue: not known
@@ -63,6 +65,27 @@ def test_a_rest_job_with_lyrics_is_the_song(client, minimax_server):
     audio = client.get(done["audio_url"])
     data, rate = sf.read(io.BytesIO(audio.content), dtype="float32", always_2d=True)
     assert rate == 44100 and data.shape == (86 * 512, 2)  # 25 frames -> 86 latents of 512
+
+
+def test_the_websocket_streams_the_song_as_one_final_chunk(minimax_server):
+    key = minimax_server.key("ws")
+    url = minimax_server.url.replace("http://", "ws://") + f"/ws/stream?api_key={key}"
+    with connect(url) as ws:
+        ws.send(json.dumps({"type": "generate", "prompt": "anthem", "lyrics": LYRICS,
+                            "model": minimax_server.settings.song_model, "duration": 1.0,
+                            "seed": 2, "steps": 2}))  # fmt: skip
+        assert json.loads(ws.recv())["type"] == "started"
+        kinds, chunks = [], []
+        while True:
+            msg = json.loads(ws.recv())
+            kinds.append(msg["type"])
+            if msg["type"] == "audio_chunk":
+                chunks.append(msg)
+            if msg["type"] in ("complete", "error"):
+                break
+    assert kinds[-1] == "complete", kinds
+    assert len(chunks) == 1 and chunks[0]["sample_rate"] == 44100
+    assert chunks[0]["duration"] == pytest.approx(86 * 512 / 44100)
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,8 @@ def generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, A
       melody checkpoints, continuation for text-only ones, tempo-and-key words in the prompt for
       the composer.
     - ``refer_voice``: checked to exist, recorded as unused (no singing voice).
+    - With a song model (``sing``) the references are optional; one that takes no reference
+      audio refuses a request carrying one (``UNSUPPORTED_FEATURE`` naming the capability).
     - ``prompt`` (ours): the words for the model; default from the references.
     """
     song_model = state.catalog.song_model()
