@@ -4,6 +4,7 @@
 - ``make_tiny_song_pipeline`` / ``acestep_configs``: ACE-Step 1.5 (diffusers layout).
 - ``make_tiny_audio_pipeline``: Stable Audio Open (diffusers ``StableAudioPipeline`` layout).
 - ``make_tiny_sa3_pipeline`` / ``make_sa3_pipeline``: Stable Audio 3 (``StableAudio3Pipeline``).
+- ``make_tiny_longcat_pipeline``: LongCat-Audio-DiT (``LongCatAudioDiTPipeline``).
 - ``make_tiny_minimax_pipeline`` / ``minimax_configs``: MiniMax Music 3 (modular diffusers
   layout, ``modular_model_index.json``).
 """
@@ -14,6 +15,7 @@ from .acestep import (
     make_song_pipeline,
     make_tiny_song_pipeline,
 )
+from .longcat import make_tiny_longcat_pipeline
 from .minimax import make_minimax_pipeline, make_tiny_minimax_pipeline, minimax_configs
 from .musicgen import (
     ARCHITECTURES,
@@ -44,6 +46,7 @@ __all__ = [
     "make_song_pipeline",
     "make_tiny_audio_pipeline",
     "make_tiny_checkpoint",
+    "make_tiny_longcat_pipeline",
     "make_tiny_minimax_pipeline",
     "make_tiny_sa3_pipeline",
     "make_tiny_song_pipeline",
