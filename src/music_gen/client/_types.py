@@ -65,8 +65,7 @@ class GenerationRequest(_Body):
     top_p: float | None = None
     seed: int | None = None
     guidance_scale: float | None = None
-    # models with the "negative_prompt" capability (with guidance on): what to steer away from
-    negative_prompt: str | None = None
+    negative_prompt: str | None = None  # what to steer away from (diffusion models)
     model: str | None = None
     format: AudioFormat | None = None
     sample_rate: int | None = None
@@ -114,6 +113,8 @@ class EditRequest(_Body):
     seed: int | None = None
     steps: int | None = None
     model: str | None = None
+    adapter: str | None = None  # a LoRA adapter of GET /adapters ("adapter" capability)
+    adapter_scale: float | None = None  # 0 < scale <= 2 (default 1)
     format: AudioFormat | None = None
     sample_rate: int | None = None
     webhook_url: str | None = None

@@ -19,9 +19,10 @@ last step); the service sends progress, then the audio.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -67,6 +68,7 @@ ACESTEP_CAPABILITIES = frozenset(
         Capability.PLAN,  # sections as structure tags in the lyrics, styles in the caption
         Capability.STEPS,
         Capability.GUIDANCE,
+        Capability.ADAPTER,  # per request: loaded for its pipeline call, then unloaded
     }
 )
 MAX_DURATION = 600.0  # ACE-Step 1.5 makes songs of up to 10 minutes
@@ -238,15 +240,30 @@ class AceStepFamily(MusicFamily):
             call["reference_audio"] = torch.from_numpy(self._audio(song.reference, "reference"))
         meta = {"task": "text2music", "reference": song.reference is not None}
         outputs: dict[int, AudioOutput] = {}
-        for rows in self._groups(texts, checked):
-            done = self._run(
-                [texts[i] for i in rows], [checked[i] for i in rows], [seeds[i] for i in rows],
-                call, progress, cancelled, meta,
-            )  # fmt: skip
-            for i, out in zip(rows, done, strict=True):
-                out.metadata.update(batch_index=i, batch_size=len(texts))
-                outputs[i] = out
+        with self._request_adapter(request) as adapter:
+            meta.update(adapter)
+            for rows in self._groups(texts, checked):
+                done = self._run(
+                    [texts[i] for i in rows], [checked[i] for i in rows],
+                    [seeds[i] for i in rows], call, progress, cancelled, meta,
+                )  # fmt: skip
+                for i, out in zip(rows, done, strict=True):
+                    out.metadata.update(batch_index=i, batch_size=len(texts))
+                    outputs[i] = out
         return [outputs[i] for i in range(len(texts))]
+
+    @contextlib.contextmanager
+    def _request_adapter(self, request: Request) -> Iterator[dict[str, Any]]:
+        """The request's own adapter on the DiT while its calls run (none: nothing changes);
+        yields what its outputs' metadata records of it."""
+        if request.adapter is None:
+            yield {}
+            return
+        from .adapters import acestep_request_adapter
+
+        a = request.adapter
+        with acestep_request_adapter(self.pipe, a.name, a.scale, self.model_name) as info:
+            yield {"adapter": info}
 
     def _generate_plan(
         self,
@@ -339,9 +356,11 @@ class AceStepFamily(MusicFamily):
         if reference is not None:
             call["reference_audio"] = torch.from_numpy(self._audio(reference, "reference"))
         meta = {"task": task, "source_seconds": length, **_task_meta(call)}
-        [out] = self._run(
-            [request.prompt], [song], request.seeds(), call, progress, cancelled, meta
-        )
+        with self._request_adapter(request) as adapter:
+            meta.update(adapter)
+            [out] = self._run(
+                [request.prompt], [song], request.seeds(), call, progress, cancelled, meta
+            )
         if task == "repaint":
             lo, hi = call.get("repainting_start", 0.0), call.get("repainting_end", length)
             out = AudioOutput(

@@ -416,10 +416,13 @@ def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None 
     edit = Edit(body.task, source, options.get("start"), options.get("end"),
                 options.get("strength"), options.get("track"),
                 tracks and tuple(tracks))  # fmt: skip
-    request = ParamsRequest((prompt,), seed=seed, song=Song(body.lyrics, body.steps), edit=edit)
+    request = ParamsRequest((prompt,), seed=seed, song=Song(body.lyrics, body.steps), edit=edit,
+                            adapter=adapter_part(body))  # fmt: skip
     limited = replace(card, max_duration=max_duration)
-    song = state.catalog.family(model).check_request(limited, request).song  # the one check
+    checked = state.catalog.family(model).check_request(limited, request)  # the one check
+    song, adapter = checked.song, checked.adapter
     assert song is not None
+    check_adapter_choice(state, caller, model, card, adapter)
     _check_output(state, body.format, body.sample_rate, body.webhook_url)
     path = _edit_source(state, caller, body)
     length = float(sf.info(str(path)).duration)
@@ -444,6 +447,7 @@ def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None 
         model=model, prompt=prompt, task=body.task, source=str(path), duration=length,
         lyrics=song.lyrics or None, steps=song.steps, seed=seed, **options,
         format=body.format, sample_rate=body.sample_rate,
+        adapter=adapter and adapter.name, adapter_scale=adapter and adapter.scale,
         # what GET /generate/{id} shows instead of the server's file path
         source_upload_id=body.source_upload_id, source_job_id=body.source_job_id,
     ))  # fmt: skip
