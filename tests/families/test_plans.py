@@ -223,6 +223,8 @@ def test_acestep_repaints_the_sections_whose_styles_differ(songs):
     assert not np.array_equal(out.samples[:, 6 * rate :], whole.samples[:, 6 * rate :])
     details = [d for d in seen if isinstance(d, dict)]
     assert {(d["stage"], d["section"], d["sections"]) for d in details} == {
-        ("whole", 1, 3), ("repaint", 1, 3), ("repaint", 3, 3)
+        ("whole", 1, 3),
+        ("repaint", 1, 3),
+        ("repaint", 3, 3),
     }
     assert seen[-1] == (3000, 3000)

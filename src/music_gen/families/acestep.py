@@ -20,9 +20,9 @@ last step); the service sends progress, then the audio.
 from __future__ import annotations
 
 import inspect
-from dataclasses import replace
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
