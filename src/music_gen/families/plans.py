@@ -280,7 +280,9 @@ def replace_in(
         new = whole.samples[:, a:b]
     audio = src.samples.copy()
     audio[:, a:b] = new
+    prompts = [checked.prompt(i) for i in range(len(names))]
     meta = {
+        "plan": plan_metadata(checked, bounds, rate, prompts, {}),
         "replaced_section": {
             "index": index,
             "name": names[index],

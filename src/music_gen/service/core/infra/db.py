@@ -106,6 +106,8 @@ class Job(Base):
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # the origin's
     status: Mapped[str] = mapped_column(String(20), index=True, default=JobStatus.QUEUED.value)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    # what the run last said it was doing: a plan's {"section", "sections", "name", "step", ...}
+    progress_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     params: Mapped[dict[str, Any]] = mapped_column(JSON)  # the JobSpec, stored
     model: Mapped[str] = mapped_column(String(300))
     seed: Mapped[int | None] = mapped_column(BigInteger, default=None)
