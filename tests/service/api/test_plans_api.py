@@ -123,7 +123,8 @@ def test_a_plan_jobs_progress_names_the_section_being_made(carol, monkeypatch):
         return made(self, plan, seed, params, report, cancelled)
 
     monkeypatch.setattr(ComposerFamily, "_generate_plan", held)
-    r = carol.post("/generate", json={"prompt": "", "model": "composer", "plan": PLAN})
+    plan = {"sections": [{"name": "intro", "duration": 3}, {"name": "held verse", "duration": 4}]}
+    r = carol.post("/generate", json={"prompt": "", "model": "composer", "plan": plan})
     assert r.status_code == 202, r.text
     task = r.json()["task_id"]
     try:
@@ -136,7 +137,7 @@ def test_a_plan_jobs_progress_names_the_section_being_made(carol, monkeypatch):
     finally:
         gate.set()
     assert job["status"] == "running" and job["progress"] == 0.5
-    assert job["progress_detail"] == {"section": 2, "sections": 2, "name": "verse", "step": 0,
+    assert job["progress_detail"] == {"section": 2, "sections": 2, "name": "held verse", "step": 0,
                                       "steps": 1, "stage": "section"}  # fmt: skip
     assert wait_for(carol, task)["status"] == "succeeded"
 
