@@ -1,10 +1,11 @@
 """Generation parameters: typed, frozen, defined once with their defaults and limits.
 
 A request is one ``Request``: what every family shares (``prompts``, ``duration``, ``seed``) and
-the parts some families take (``Sampling``, ``Conditioning``, ``Song``, ``Edit``); where the
-result goes is an ``Output``. The library's keyword API (``generate(prompt, duration=...,
-temperature=...)``) builds one with ``Request.from_keywords``; the service's ``JobSpec`` stores
-one; a family validates it once (``families.base.MusicFamily.check_request``).
+the parts some families take (``Sampling``, ``Conditioning``, ``Song``, ``Edit``; ``Adapter``:
+a LoRA adapter of this request alone); where the result goes is an ``Output``. The library's
+keyword API (``generate(prompt, duration=..., temperature=...)``) builds one with
+``Request.from_keywords``; the service's ``JobSpec`` stores one; a family validates it once
+(``families.base.MusicFamily.check_request``).
 
 Every check raises ``InvalidInput`` with a stable code, so the CLI prints one line and the HTTP
 service answers 422 with the same code.
@@ -28,6 +29,7 @@ __all__ = [
     "PARTS",
     "TIME_SIGNATURES",
     "TRACKS",
+    "Adapter",
     "Conditioning",
     "Edit",
     "GenerationParams",
@@ -376,6 +378,31 @@ class Output:
         return self
 
 
+@dataclass(frozen=True)
+class Adapter:
+    """A LoRA adapter for this request only (families with the ``adapter`` capability; the
+    model stays as loaded for every other request): ``name`` an adapter folder (or a name in
+    ``families.adapters.adapters_dir``; the service resolves its own names to folders before a
+    family sees them) and ``scale`` its strength, ``0 < scale <= MAX_SCALE`` (1: as trained)."""
+
+    MAX_SCALE: ClassVar[float] = 2.0
+
+    name: str
+    scale: float = 1.0
+
+    def checked(self) -> Adapter:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InvalidInput("adapter must name an adapter", code="INVALID_ADAPTER")
+        s = _number(self.scale, "adapter_scale", "INVALID_ADAPTER_SCALE")
+        if not 0.0 < s <= self.MAX_SCALE:
+            raise InvalidInput(
+                f"adapter_scale must be within (0, {self.MAX_SCALE:g}], got {s:g}",
+                code="INVALID_ADAPTER_SCALE",
+                details={"adapter_scale": s, "max": self.MAX_SCALE},
+            )
+        return replace(self, scale=s)
+
+
 #: the optional parts of a request, by the name ``Request`` holds them under
 PARTS: dict[str, type] = {
     "sampling": Sampling,
@@ -403,6 +430,7 @@ class Request:
     conditioning: Conditioning | None = None
     song: Song | None = None
     edit: Edit | None = None
+    adapter: Adapter | None = None  # a LoRA adapter of this request alone (not a keyword part)
 
     @property
     def prompt(self) -> str:
@@ -469,6 +497,7 @@ class Request:
             sampling=None if self.sampling is None else self.sampling.checked(),
             song=song,
             edit=None if self.edit is None else self.edit.checked(),
+            adapter=None if self.adapter is None else self.adapter.checked(),
         )
 
     def seeds(self) -> list[int]:

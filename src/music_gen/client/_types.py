@@ -19,6 +19,7 @@ from typing import Any, Literal
 from ..audio import AudioOutput, load_audio
 
 __all__ = [
+    "Adapter",
     "Batch",
     "EditRequest",
     "GenerationRequest",
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 AudioFormat = Literal["wav", "mp3", "flac", "ogg"]
-EditTask = Literal["repaint", "cover", "extract", "lego", "complete"]
+EditTask = Literal["repaint", "cover", "extract", "lego", "complete", "extend", "replace"]
 TaskStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
@@ -71,6 +72,9 @@ class GenerationRequest(_Body):
     track_id: str | None = None
     # models with the "plan" capability: a composition plan (ours or ElevenLabs' shape)
     plan: dict[str, Any] | None = None
+    # models with the "adapter" capability: a LoRA adapter of GET /adapters, for this request
+    adapter: str | None = None
+    adapter_scale: float | None = None  # 0 < scale <= 2 (default 1)
     # songs: models with the "lyrics" capability
     lyrics: str | None = None
     bpm: float | None = None
@@ -105,6 +109,9 @@ class EditRequest(_Body):
     strength: float | None = None  # cover: 0..1
     track: str | None = None  # extract / lego
     tracks: list[str] | None = None  # complete
+    plan: dict[str, Any] | None = None  # replace: the source's plan; extend: sections to add
+    section: int | str | None = None  # replace: the section (index or name) to make again
+    duration: float | None = None  # extend: the seconds to add
     seed: int | None = None
     steps: int | None = None
     model: str | None = None
@@ -142,6 +149,8 @@ class Task:
     task_id: str
     status: str
     progress: float = 0.0
+    # while a plan runs: {"section", "sections", "name", "step", "steps", "stage"}
+    progress_detail: dict[str, Any] | None = None
     audio_url: str | None = None
     duration: float | None = None
     error: dict[str, Any] | None = None
@@ -168,6 +177,7 @@ class Task:
             task_id=data["task_id"],
             status=data["status"],
             progress=float(data.get("progress") or 0.0),
+            progress_detail=data.get("progress_detail"),
             audio_url=data.get("audio_url"),
             duration=data.get("duration"),
             error=data.get("error"),
@@ -251,6 +261,35 @@ class Upload:
 
 
 @dataclass
+class Adapter:
+    """A LoRA adapter on the server (``GET /adapters``): a request names it as ``adapter``.
+    ``shared``: placed by the operator (usable, not deletable); ``models``: the served models
+    it was trained for; ``ready``: False while it trains."""
+
+    name: str
+    shared: bool
+    base_model: str | None
+    family: str | None
+    ready: bool
+    size_bytes: int
+    created_at: dt.datetime | None = None
+    rank: int | None = None
+    steps: int | None = None
+    final_loss: float | None = None
+    models: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Adapter:
+        return cls(
+            data["name"], bool(data["shared"]), data.get("base_model"), data.get("family"),
+            bool(data["ready"]), int(data["size_bytes"]), _time(data.get("created_at")),
+            data.get("rank"), data.get("steps"), data.get("final_loss"),
+            list(data.get("models") or []), data,
+        )  # fmt: skip
+
+
+@dataclass
 class UploadList:
     """``GET /uploads``: the account's uploads; ``raw`` keeps whatever else the server says
     about them (e.g. its storage quota)."""
@@ -284,6 +323,8 @@ class Model:
     loaded: bool = False
     cached: bool = False
     default: bool = False
+    #: the LoRA adapters (yours and the shared ones) trained for this model
+    adapters: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Model:

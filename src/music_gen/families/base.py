@@ -86,6 +86,7 @@ class Capability(StrEnum):
     BATCH = "batch"  # generate_batch decodes several prompts together
     LOOP = "loop"  # instrumental audio cut into seamless loops (generate(loop=True, bpm, bars))
     PLAN = "plan"  # generate(plan=CompositionPlan), section by section
+    ADAPTER = "adapter"  # a LoRA adapter per request (``params.Adapter``; ADAPTER_OPTIONS at load)
 
 
 #: keyword argument of ``generate`` -> the capability it needs
@@ -220,6 +221,8 @@ class MusicFamily(ABC):
         weights: the service validates jobs with this): every value checked once, features
         the model lacks refused naming the capability. Returns it normalised."""
         require(card, request.features())
+        if request.adapter is not None and not card.can(Capability.ADAPTER):
+            raise unsupported(card.name, card.family, "adapter", Capability.ADAPTER)
         if request.edit is not None and not card.can(Capability.EDIT):
             raise unsupported(card.name, card.family, f"edit:{request.edit.task}", Capability.EDIT)
         given = [p for p in ("sampling", "conditioning", "song")

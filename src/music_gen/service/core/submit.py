@@ -27,6 +27,7 @@ from ...families import Capability, ModelCard, require
 from ...families.base import unsupported
 from ...params import Request as ParamsRequest
 from ...params import validate_prompt
+from .adapter_choice import adapter_part, check_adapter_choice
 from .checks import check_output, check_storable, checked_prompt, max_duration, resolve_model
 from .edits import validate_edit
 from .infra.auth import Caller
@@ -94,9 +95,12 @@ def validate_request(
     text = body.prompt if plan is None or body.prompt.strip() else plan.prompt()
     prompt = checked_prompt(state, text)
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    request = replace(request, prompts=(prompt,), duration=duration, seed=seed)
+    adapter = adapter_part(body)
+    request = replace(request, prompts=(prompt,), duration=duration, seed=seed, adapter=adapter)
     limited = replace(card, max_duration=max_duration(state, model))
     request = replace(family.check_request(limited, request), seed=seed)  # the one check
+    whole = "loop" if loop is not None else "plan" if plan is not None else None
+    check_adapter_choice(state, caller, model, card, request.adapter, whole)
     check_output(state, body.format, body.sample_rate, body.webhook_url)
     files = {}
     if inputs["reference"] is not None:

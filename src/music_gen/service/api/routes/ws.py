@@ -192,7 +192,7 @@ async def _generate(
                 getter.cancel()
                 latest = await run_in_threadpool(_latest, state, job.id)
                 if latest is not None and not JobStatus(latest.status).final and reports:
-                    now = (latest.progress, latest.progress_detail)
+                    now = (latest.progress, latest.report)
                     if now != reported:  # songs and plans: progress while there is no audio
                         reported = now
                         await _send(websocket, _progress(job.id, latest))
@@ -220,14 +220,14 @@ def _latest(state: ServiceState, job_id: str) -> Job | None:
         job = state.store.get(job_id)
         if job.status == "running":
             job.progress = state.worker.progress.get(job.id, job.progress)
-            job.progress_detail = state.worker.progress_detail.get(job.id, job.progress_detail)
+            job.report = state.worker.progress_detail.get(job.id, job.report)
         return job
     return None
 
 
 def _progress(job_id: str, job: Job) -> dict[str, Any]:
     return {"type": "progress", "task_id": job_id, "status": job.status,
-            "progress": round(job.progress, 4), "detail": job.progress_detail}  # fmt: skip
+            "progress": round(job.progress, 4), "detail": job.report}  # fmt: skip
 
 
 def _final_event(job: Job) -> tuple[JobEvent, Any]:

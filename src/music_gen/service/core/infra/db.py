@@ -106,8 +106,6 @@ class Job(Base):
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # the origin's
     status: Mapped[str] = mapped_column(String(20), index=True, default=JobStatus.QUEUED.value)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
-    # what the run last said it was doing: a plan's {"section", "sections", "name", "step", ...}
-    progress_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     params: Mapped[dict[str, Any]] = mapped_column(JSON)  # the JobSpec, stored
     model: Mapped[str] = mapped_column(String(300))
     seed: Mapped[int | None] = mapped_column(BigInteger, default=None)
@@ -117,6 +115,9 @@ class Job(Base):
     track_id: Mapped[str | None] = mapped_column(String(200), default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # what a running job reports beside its progress (a finetune: step, total, loss history;
+    # a plan: the section being made, {"section", "sections", "name", "step", "steps", ...})
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     audio_id: Mapped[str | None] = mapped_column(String(64), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -6,7 +6,8 @@
   capabilities and limits derived from ``Settings``: seed drawn, model resolved, input audio
   fetched into server files. It holds the typed request (``params.Request``: the prompt,
   duration and seed, and its ``Sampling`` / ``Conditioning`` / ``Song`` / ``Edit`` parts, input
-  audio as server file paths) and ``params.Output``; the family runs ``spec.request`` as it
+  audio as server file paths; ``Adapter``: a LoRA adapter by its name in the server's adapter
+  store) and ``params.Output``; the family runs ``spec.request`` as it
   is. It is stored as the same flat JSON as ever (``jobs.params``; old rows load as they are),
   loaded back by the worker and handed to the backend as this type; nothing downstream
   validates it again.
@@ -64,6 +65,7 @@ class JobType(enum.StrEnum):
     STREAM = "stream"  # chunks as they are made, then the whole result
     MULTITRACK = "multitrack"  # one model call per instrument, mixed, with every stem
     EDIT = "edit"  # a song edit (repaint, cover, extract, lego, complete) of a source
+    FINETUNE = "finetune"  # LoRA training on an uploaded dataset (``jobs.finetune``)
 
 
 class _Flat:
@@ -94,7 +96,7 @@ def _plain(value: Any) -> Any:
             for f in fields(value)}  # fmt: skip
 
 
-_PARTS = ("sampling", "conditioning", "song", "edit")
+_PARTS = ("sampling", "conditioning", "song", "edit", "adapter")
 
 
 def _fold(data: dict[str, Any]) -> dict[str, Any]:
@@ -127,6 +129,9 @@ def _fold(data: dict[str, Any]) -> dict[str, Any]:
         parts["edit"] = {n: pick[n] for n in _EDIT if pick.get(n) is not None}
     elif any(pick.get(n) is not None for n in _EDIT):
         raise ValueError("edit fields need a task")
+    adapter, scale = flat.pop("adapter", None), flat.pop("adapter_scale", None)
+    if adapter is not None:  # stored flat: the adapter's name and its scale
+        parts["adapter"] = {"name": adapter, **({} if scale is None else {"scale": scale})}
     top = {n: flat.pop(n) for n in ("prompt", "duration", "seed") if n in flat}
     if request is None:
         for name in ("duration", "seed"):
@@ -232,6 +237,8 @@ class JobSpec(BaseModel):
         for part in (r.sampling, r.song, r.conditioning, r.edit):
             if part is not None:
                 out.update({f.name: getattr(part, f.name) for f in fields(part)})
+        if r.adapter is not None:
+            out.update(adapter=r.adapter.name, adapter_scale=r.adapter.scale)
         out.update(format=self.output.format, sample_rate=self.output.sample_rate)
         out.update({n: getattr(self, n) for n in _ORIGINS})
         out.update(instruments=self.instruments, mix_settings=self.mix_settings, plan=self.plan)
@@ -312,6 +319,17 @@ class JobRequest(BaseModel):
         default=None,
         description="A composition plan (POST /plans; ours or ElevenLabs' composition_plan): "
         "its sections set the duration; the prompt is one more global style.",
+    )
+    # LoRA adapters: models with the "adapter" capability (GET /models, GET /adapters)
+    adapter: str | None = Field(
+        default=None,
+        max_length=100,
+        description="A LoRA adapter from GET /api/v1/adapters (yours or a shared one), for "
+        "this request only; one trained for another base model is refused.",
+    )
+    adapter_scale: float | None = Field(
+        default=None,
+        description="The adapter's strength, 0 < adapter_scale <= 2 (default 1: as trained).",
     )
     # songs: models with the "lyrics" capability (GET /models)
     lyrics: str | None = Field(default=None, description="Sung lyrics, [verse]/[chorus] tagged.")
