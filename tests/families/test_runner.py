@@ -109,7 +109,8 @@ def test_a_background_runner_runs_whole_on_its_thread_and_reports_as_it_goes():
     runner.submit("b", _request(composer, "x", duration=9.0, seed=1))
     assert runner.step() == [] and runner.owns("a") and runner.active() == 2
     assert reported.wait(30)
-    assert runner.step() == []  # returns while "a" runs; "b" waits its turn
+    runner.submit("a", _request(composer, "x", duration=9.0, seed=1))  # again: still one run
+    assert runner.step() == [] and runner.active() == 2  # returns while "a" runs; "b" waits
     assert runner.progress("a") == 0.5 and runner.progress("b") == 0.0
     assert runner.detail("a") == {"section": 2, "sections": 3, "name": "Verse", "step": 2,
                                   "steps": 4, "stage": "section"}  # fmt: skip

@@ -260,6 +260,11 @@ class BackgroundRunner(WholeRunner):
     def reporter(self, job_id: str) -> Reporter:
         return Reporter(self, job_id)
 
+    def submit(self, job_id: str, request: Request, stream: bool = False) -> None:
+        if job_id == self.current and job_id not in self.dropped:
+            return  # handed again while it runs (a lease taken over by its own worker): one run
+        super().submit(job_id, request, stream)
+
     def _run(self, job_id: str, request: Request) -> None:
         try:
             audio, stems = self.whole(job_id, request)

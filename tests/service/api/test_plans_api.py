@@ -110,9 +110,9 @@ def test_a_plan_jobs_progress_names_the_section_being_made(carol, monkeypatch):
     def held(self, plan, seed, params, progress, cancelled):
         seen = []
 
-        def report(done, total):  # the second section waits for the test
+        def report(done, total):  # this plan's second section waits for the test
             progress(done, total)
-            if seen[-1]["section"] == 2:
+            if seen[-1]["name"] == "held verse":
                 gate.wait(60)
 
         def detail(d):
@@ -133,7 +133,7 @@ def test_a_plan_jobs_progress_names_the_section_being_made(carol, monkeypatch):
             job = carol.get(f"/generate/{task}").json()
             return job if (job["progress_detail"] or {}).get("section") == 2 else None
 
-        job = wait_until(second, 60, "the plan's second section")
+        job = wait_until(second, 60, lambda: str(carol.get(f"/generate/{task}").json()))
     finally:
         gate.set()
     assert job["status"] == "running" and job["progress"] == 0.5
