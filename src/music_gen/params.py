@@ -207,10 +207,18 @@ def _lyrics(lyrics: Any) -> str:
     return lyrics
 
 
+def _negative_prompt(text: Any) -> str | None:
+    """A negative prompt: a string of at most ``MAX_PROMPT_CHARS`` characters (blank: none)."""
+    if text is not None and (not isinstance(text, str) or len(text.strip()) > MAX_PROMPT_CHARS):
+        raise InvalidInput(f"negative_prompt must be a string of at most {MAX_PROMPT_CHARS} "
+                           "characters", code="INVALID_NEGATIVE_PROMPT")  # fmt: skip
+    return (text or "").strip() or None
+
+
 @dataclass(frozen=True)
 class Song:
-    """A song with sung lyrics (``None``: the checkpoint's own default). ``lyrics`` is one text
-    for every prompt, or one per prompt (a batch)."""
+    """A song with sung lyrics, or a diffusion model's knobs (``None``: the checkpoint's own
+    default). ``lyrics``: one text for every prompt, or one per prompt (a batch)."""
 
     MIN_BPM: ClassVar[int] = 30
     MAX_BPM: ClassVar[int] = 300
@@ -227,6 +235,7 @@ class Song:
     time_signature: str | None = None
     vocal_language: str | None = None
     reference: Any = None
+    negative_prompt: str | None = None  # what to steer away from (guidance's unconditional text)
 
     def checked(self) -> Song:
         if self.lyrics is None or isinstance(self.lyrics, str):
@@ -263,8 +272,11 @@ class Song:
                     code="INVALID_TIME_SIGNATURE",
                     details={"allowed": sorted(set(TIME_SIGNATURES))},
                 )
-        lang = self.vocal_language if self.vocal_language is not None else self.LANGUAGE
-        if not isinstance(lang, str) or lang.strip().lower() not in LANGUAGES:
+        # None stays None: the language a song is sung in by default is its family's to fill
+        # (a family without the language capability must not find one in a stored job)
+        lang = self.vocal_language
+        known = isinstance(lang, str) and lang.strip().lower() in LANGUAGES
+        if lang is not None and not known:
             raise InvalidInput(
                 f"vocal_language {self.vocal_language!r} is not one the model sings; use one of "
                 f"{', '.join(sorted(LANGUAGES))}",
@@ -272,7 +284,9 @@ class Song:
                 details={"vocal_language": repr(self.vocal_language)},
             )
         key = None if self.key is None else validate_key(self.key)
-        return Song(lyrics, steps, g, b, key, ts, lang.strip().lower(), self.reference)
+        lang = None if lang is None else str(lang).strip().lower()
+        negative = _negative_prompt(self.negative_prompt)
+        return Song(lyrics, steps, g, b, key, ts, lang, self.reference, negative)
 
     def per_prompt(self, count: int) -> list[Song]:
         """One ``Song`` per prompt (each with its own lyrics)."""

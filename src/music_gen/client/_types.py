@@ -115,6 +115,8 @@ class EditRequest(_Body):
     seed: int | None = None
     steps: int | None = None
     model: str | None = None
+    adapter: str | None = None  # a LoRA adapter of GET /adapters ("adapter" capability)
+    adapter_scale: float | None = None  # 0 < scale <= 2 (default 1)
     format: AudioFormat | None = None
     sample_rate: int | None = None
     webhook_url: str | None = None

@@ -52,6 +52,7 @@ def musicgen_capabilities(melody: bool, channels: int) -> frozenset[Capability]:
     caps = {
         Capability.TEXT,
         Capability.SAMPLING,
+        Capability.GUIDANCE,
         Capability.CONTINUATION,
         Capability.STREAM,
         Capability.BATCH,

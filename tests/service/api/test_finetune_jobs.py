@@ -5,15 +5,20 @@ interrupted by a server restart resumes from its checkpoint."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from finetune_helpers import as_files, clips, form
-from service_helpers import Server, start_server, wait_for, wait_until
+from service_helpers import Server, free_port, keystore, start_server, wait_for, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +62,13 @@ def test_generation_goes_first_one_per_account_and_cancel(srv: Server, dataset) 
     other = srv.client(srv.key())
     queued = other.post("/finetunes", data=form("queued", 2), files=as_files(dataset)).json()
     assert queued["status"] == "queued"
+    # a third account's job cancelled while queued: its folder goes at once
+    third = srv.client(srv.key())
+    waiting = third.post("/finetunes", data=form("dropped", 2), files=as_files(dataset)).json()
+    folder = Path(srv.state.store.get(waiting["task_id"]).params["work"])
+    assert folder.is_dir()
+    assert third.delete(f"/finetunes/{waiting['task_id']}").json()["status"] == "cancelled"
+    assert not folder.exists()
     # a generation submitted now completes while the training still runs: it yielded
     gen = client.post("/generate", json={"prompt": "calm piano", "duration": 0.5}).json()
     done = wait_for(client, gen["task_id"], timeout=120)
@@ -72,7 +84,7 @@ def test_generation_goes_first_one_per_account_and_cancel(srv: Server, dataset) 
     account = srv.state.store.get(task).account_id
     assert "long" not in [a.name for a in srv.state.adapter_store.list(account)]
     work = srv.state.store.get(task).params["work"]
-    wait_until(lambda: not __import__("os").path.exists(work), 30, "the work folder to go")
+    wait_until(lambda: not os.path.exists(work), 30, "the work folder to go")
     again = client.delete(f"/finetunes/{task}")
     assert again.status_code == 409 and again.json()["error"]["code"] == "NOT_CANCELLABLE"
     # the other account's job now trains; the limit of this one is free again
@@ -135,3 +147,44 @@ def test_restart_resumes_from_the_checkpoint(tmp_path, checkpoints, dataset) -> 
         assert done["attempts"] == 2
     finally:
         b.stop()
+
+
+def test_a_crash_resumes_from_the_checkpoint(tmp_path, checkpoints, dataset) -> None:
+    """Server A (a process) is SIGKILLed mid-training; B, started on the same data directory,
+    takes the job back at once (same worker id) and its run resumes from A's last checkpoint."""
+    key, _, _ = keystore(f"sqlite:///{tmp_path / 'music-gen.db'}").create_key("a")
+    port = free_port()
+    args = [sys.executable, "-m", "music_gen.cli", "serve", "--port", str(port), "--model",
+            str(checkpoints["mono"]), "--data-dir", str(tmp_path), "--device", "cpu"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MUSIC_GEN_RATE_LIMIT": "100000/minute"}
+    a = subprocess.Popen(args, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    b = None
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=30,
+                              headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+        wait_until(lambda: client.get("/health").status_code == 200, 180, "server A",
+                   ignore=(httpx.HTTPError,))  # fmt: skip
+        r = client.post("/finetunes", data=form("crashed", 2000), files=as_files(dataset))
+        assert r.status_code == 202, r.text
+        task = r.json()["task_id"]
+        wait_until(lambda: _get(client, task)["step"] >= 3, 180, "a checkpoint (step 2)")
+        a.send_signal(signal.SIGKILL)
+        a.wait(timeout=30)
+        b = start_server(tmp_path, model=str(checkpoints["mono"]), max_duration=30.0)
+        again = b.client(key)
+        job = wait_until(
+            lambda: (j := _get(again, task))["attempts"] == 2 and (j["resumed_from"] or 0) >= 2
+            and j, 180, "the resumed run",
+        )  # fmt: skip
+        assert job["status"] == "running"
+        # the history up to the checkpoint is A's (a 2000-step run keeps every 2nd step)
+        steps, resumed = [p["step"] for p in job["loss_history"]], job["resumed_from"]
+        assert steps == sorted(set(steps))
+        assert [s for s in steps if s <= resumed] == list(range(2, resumed + 1, 2))
+        assert again.delete(f"/finetunes/{task}").json()["status"] == "cancelled"
+    finally:
+        a.kill()
+        a.wait(timeout=30)
+        if b is not None:
+            b.stop()

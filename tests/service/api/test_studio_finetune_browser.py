@@ -95,20 +95,27 @@ def test_train_watch_the_curve_and_try_it(page, server, songs) -> None:
     assert len(points.split()) == 3, points
     label = re.compile(r"Training loss from \d")
     expect(page.locator("#ft-chart")).to_have_attribute("aria-label", label)
+    # "Try it": the Generate form, with this adapter chosen and the prompt filled in
+    panel.get_by_label("Try it").fill("funk, in my style")
     panel.get_by_role("button", name="Try it").click()
-    expect(page.locator("#ft-audio")).to_be_visible()
-    assert "/api/v1/audio/" in (page.locator("#ft-audio").get_attribute("src") or "")
+    expect(page.get_by_role("tab", name="Generate")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#adapter")).to_have_value("studio-style")
+    expect(page.locator("#prompt")).to_have_value("funk, in my style")
+    page.locator("#duration").fill("1")
+    page.locator("#panel-generate").get_by_role("button", name="Generate", exact=True).click()
+    expect(page.locator("#player")).to_have_attribute("src", re.compile("/api/v1/audio/"))
     assert _last_generation(server).params.get("adapter") == "studio-style"
 
 
 def _last_generation(server: Server) -> Any:
-    """The newest generation job: the one "Try it" made."""
+    """The newest generation job (streamed or not): the one made after "Try it"."""
     from sqlalchemy import select
 
     from music_gen.service.core.infra.db import Job
 
     with server.state.db.session() as s:
-        return s.scalar(select(Job).where(Job.type == "batch").order_by(Job.created_at.desc()))
+        newest = select(Job).where(Job.type != "finetune").order_by(Job.created_at.desc())
+        return s.scalar(newest.limit(1))
 
 
 def test_cancel_from_the_tab(page, server, songs) -> None:

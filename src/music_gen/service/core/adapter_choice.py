@@ -21,6 +21,7 @@ from ...families import ModelCard
 from ...params import Adapter
 from .infra.adapter_store import AdapterRecord
 from .infra.auth import Caller
+from .jobs.requests import EditRequest
 from .jobs.spec import JobRequest
 from .state import ServiceState
 
@@ -39,7 +40,7 @@ def fits(record: AdapterRecord, model: str, family: str) -> bool:
     return record.base_model is not None and same_model(record.base_model, model)
 
 
-def adapter_part(body: JobRequest) -> Adapter | None:
+def adapter_part(body: JobRequest | EditRequest) -> Adapter | None:
     """The request's ``adapter`` and ``adapter_scale`` as its typed part (not checked yet)."""
     if body.adapter is None:
         if body.adapter_scale is not None:

@@ -18,6 +18,7 @@ from ...errors import InvalidInput, UnsupportedFeature
 from ...families import Capability, require
 from ...params import Edit, Song
 from ...params import Request as ParamsRequest
+from .adapter_choice import adapter_part, check_adapter_choice
 from .checks import check_output, check_storable, checked_prompt, max_duration, resolve_model
 from .infra.auth import Caller
 from .inputs import MAX_UPLOAD_SECONDS, fetch_input_audio, job_input, upload_input
@@ -67,10 +68,13 @@ def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None 
     edit = Edit(body.task, source, options.get("start"), options.get("end"),
                 options.get("strength"), options.get("track"),
                 tracks and tuple(tracks))  # fmt: skip
-    request = ParamsRequest((prompt,), seed=seed, song=Song(body.lyrics, body.steps), edit=edit)
+    request = ParamsRequest((prompt,), seed=seed, song=Song(body.lyrics, body.steps), edit=edit,
+                            adapter=adapter_part(body))  # fmt: skip
     limited = replace(card, max_duration=limit)
-    song = state.catalog.family(model).check_request(limited, request).song  # the one check
+    checked = state.catalog.family(model).check_request(limited, request)  # the one check
+    song, adapter = checked.song, checked.adapter
     assert song is not None
+    check_adapter_choice(state, caller, model, card, adapter)
     check_output(state, body.format, body.sample_rate, body.webhook_url)
     path = _edit_source(state, caller, body)
     length = float(sf.info(str(path)).duration)
@@ -95,6 +99,7 @@ def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None 
         model=model, prompt=prompt, task=body.task, source=str(path), duration=length,
         lyrics=song.lyrics or None, steps=song.steps, seed=seed, **options,
         format=body.format, sample_rate=body.sample_rate,
+        adapter=adapter and adapter.name, adapter_scale=adapter and adapter.scale,
         # what GET /generate/{id} shows instead of the server's file path
         source_upload_id=body.source_upload_id, source_job_id=body.source_job_id,
     ))  # fmt: skip
@@ -124,8 +129,8 @@ def _edit_options(body: EditRequest, tracks: list[str]) -> dict[str, Any]:
         if body.start is not None and body.end is not None and body.start >= body.end:
             raise InvalidInput("start must be before end", code="INVALID_RANGE")
         options.update(start=body.start, end=body.end)
-    if body.task == "cover":  # its range: the family's check (``params.Edit``)
-        options["strength"] = Edit.STRENGTH if body.strength is None else body.strength
+    if body.task == "cover":  # its range and default: the family's (``check_request``)
+        options["strength"] = body.strength
     wanted: dict[str, list[str | None]] = {
         "extract": [body.track], "lego": [body.track], "complete": list(body.tracks or []),
     }  # fmt: skip

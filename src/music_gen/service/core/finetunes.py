@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ...errors import Conflict, InvalidInput, UnsupportedFeature
+from ...errors import Conflict, InvalidInput, NotFound, UnsupportedFeature
 from ...train.api import TRAINABLE
 from ...train.config import TrainConfig
 from .datasets import DatasetLimits, check_dataset, extract_archive, remove, write_files
@@ -43,7 +43,14 @@ from .jobs.jobs import NewJob
 from .jobs.spec import JobType
 from .state import ServiceState
 
-__all__ = ["TRAIN_SETTINGS", "FinetuneRequest", "submit_finetune", "work_root"]
+__all__ = [
+    "TRAIN_SETTINGS",
+    "FinetuneRequest",
+    "cancel_finetune",
+    "get_finetune",
+    "submit_finetune",
+    "work_root",
+]
 
 #: the ``TrainConfig`` fields a request may set
 TRAIN_SETTINGS = (
@@ -185,4 +192,24 @@ def submit_finetune(
     trainer = state.trainer
     if trainer is not None:
         trainer.wake()
+    return job
+
+
+def get_finetune(state: ServiceState, caller: Caller, task_id: str) -> Job:
+    """The account's finetune job ``task_id`` (TASK_NOT_FOUND: none, or not a finetune)."""
+    job = state.store.get(task_id, caller.account_id)
+    if job.type != JobType.FINETUNE:
+        raise NotFound(f"no finetune {task_id!r}", code="TASK_NOT_FOUND", details={"id": task_id})
+    return job
+
+
+def cancel_finetune(state: ServiceState, caller: Caller, task_id: str) -> Job:
+    """Cancel a queued or running finetune (409 NOT_CANCELLABLE once it ended): a running one
+    stops at its next step (its runner deletes its folder); a queued one's folder goes now."""
+    before = get_finetune(state, caller, task_id)
+    job = state.store.cancel(task_id, caller.account_id)
+    if state.trainer is not None:
+        state.trainer.cancel(task_id)
+    if before.status == "queued":  # no run has it (a claim now finds it cancelled)
+        remove(Path(str(before.params.get("work"))))
     return job

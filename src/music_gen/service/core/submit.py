@@ -56,7 +56,7 @@ _TYPES: dict[type, JobType] = {EditRequest: JobType.EDIT, MultitrackRequest: Job
 
 #: the request's fields its family takes as keywords (``MusicFamily.build_request``)
 _KEYWORDS = ("temperature", "top_k", "top_p", "guidance_scale", "lyrics", "bpm", "key",
-             "time_signature", "vocal_language", "steps")  # fmt: skip
+             "time_signature", "vocal_language", "steps", "negative_prompt")  # fmt: skip
 
 
 def validate_request(

@@ -17,11 +17,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
-from ....errors import InvalidInput, NotFound
-from ...core.finetunes import FinetuneRequest, submit_finetune
-from ...core.infra.db import Job
+from ....errors import InvalidInput
+from ...core import finetunes as core
+from ...core.finetunes import FinetuneRequest, get_finetune, submit_finetune
 from ...core.jobs.spec import JobType
-from ...core.state import ServiceState
 from ..deps import CallerDep, StateDep
 from ..schemas import FinetuneList, FinetunePublic
 from ..views import finetune_public
@@ -84,13 +83,6 @@ def create_finetune(
     return out
 
 
-def _finetune(state: ServiceState, task_id: str, account_id: str) -> Job:
-    job = state.store.get(task_id, account_id)
-    if job.type != JobType.FINETUNE:
-        raise NotFound(f"no finetune {task_id!r}", code="TASK_NOT_FOUND", details={"id": task_id})
-    return job
-
-
 @router.get("", response_model=FinetuneList)
 def list_finetunes(
     state: StateDep,
@@ -106,15 +98,11 @@ def list_finetunes(
 
 @router.get("/{task_id}", response_model=FinetunePublic)
 def read_finetune(task_id: str, state: StateDep, caller: CallerDep) -> FinetunePublic:
-    return finetune_public(state, _finetune(state, task_id, caller.account_id))
+    return finetune_public(state, get_finetune(state, caller, task_id))
 
 
 @router.delete("/{task_id}", response_model=FinetunePublic)
 def cancel_finetune(task_id: str, state: StateDep, caller: CallerDep) -> FinetunePublic:
     """Cancel a queued or running finetune (409 NOT_CANCELLABLE once it ended): the training
     stops at its next step and stores nothing."""
-    _finetune(state, task_id, caller.account_id)
-    job = state.store.cancel(task_id, caller.account_id)
-    if state.trainer is not None:
-        state.trainer.cancel(task_id)
-    return finetune_public(state, job)
+    return finetune_public(state, core.cancel_finetune(state, caller, task_id))

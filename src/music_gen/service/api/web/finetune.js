@@ -1,9 +1,9 @@
 // The Fine-tune tab: your own audio files with captions (NAME.txt, or a metadata.jsonl), or
 // one .zip / .tar.gz → POST /finetunes; the job's loss curve while it trains (polled from
-// GET /finetunes/{id}), Cancel, and once it is done "Try it": the generate form with the
-// adapter chosen (where the form has an adapter select), else a generation with it right here.
+// GET /finetunes/{id}), Cancel, and once it is done "Try it": the Generate form with the new
+// adapter chosen.
 
-import { api, ApiError, audioUrl, BASE, getKey, sleep, waitForJob } from "./api.js";
+import { api, ApiError, BASE, getKey, sleep } from "./api.js";
 import { $, capabilitiesOf, clearErrors, modelLabel, showError } from "./ui.js";
 
 const ARCHIVE = /\.(zip|tar\.gz|tgz|tar)$/i;
@@ -87,9 +87,7 @@ const PANEL = `
     </div>
     <div class="actions">
       <button type="button" id="ft-try" class="primary">Try it</button>
-      <p id="ft-try-error" class="error" role="alert"></p>
     </div>
-    <audio id="ft-audio" controls preload="auto" hidden></audio>
   </div>`;
 
 // POST /finetunes: the form's settings and the chosen files (or the one archive).
@@ -262,42 +260,27 @@ export class FinetunePanel {
     }
   }
 
-  // the generate form with this adapter chosen, where the form has an adapter select; else
-  // one generation with it here
-  async tryIt() {
+  // "Try it": the Generate form with the base model and this adapter chosen, the prompt in
+  tryIt() {
     const job = this.job;
     if (!job) return;
-    const select = document.querySelector("#generate select[name='adapter'], #adapter");
     const prompt = $("#ft-prompt", this.panel).value.trim() || "in my style";
-    if (select) {
-      if (![...select.options].some((o) => o.value === job.adapter)) {
-        select.append(new Option(job.adapter, job.adapter));
-      }
-      select.value = job.adapter;
-      select.dispatchEvent(new Event("change", { bubbles: true }));
-      const model = $("#model");
-      if (model && [...model.options].some((o) => o.value === job.model)) model.value = job.model;
-      $("#prompt").value = prompt;
-      $("#tab-generate").click();
-      $("#prompt").focus();
-      return;
+    // the base model first (the form refills its adapters for it), then this adapter, which
+    // the form's list, loaded before it existed, may not have yet
+    const model = $("#model");
+    if ([...model.options].some((o) => o.value === job.model)) {
+      model.value = job.model;
+      model.dispatchEvent(new Event("change", { bubbles: true }));
     }
-    const error = $("#ft-try-error", this.panel);
-    error.textContent = "";
-    $("#ft-try", this.panel).disabled = true;
-    try {
-      const task = await api("POST", "/generate",
-        { prompt, model: job.model, adapter: job.adapter, duration: 8 });
-      const done = await waitForJob(task.task_id, () => {});
-      if (done.status !== "succeeded") throw new Error(done.error ? done.error.message : done.status);
-      const audio = $("#ft-audio", this.panel);
-      audio.src = audioUrl(done.audio_url);
-      audio.hidden = false;
-    } catch (exc) {
-      error.textContent = exc.message;
-    } finally {
-      $("#ft-try", this.panel).disabled = false;
+    const select = $("#adapter");
+    if (![...select.options].some((o) => o.value === job.adapter)) {
+      select.append(new Option(job.adapter, job.adapter));
     }
+    select.value = job.adapter;
+    select.dispatchEvent(new Event("change", { bubbles: true }));
+    $("#prompt").value = prompt;
+    $("#tab-generate").click();
+    $("#prompt").focus();
   }
 }
 
@@ -307,5 +290,4 @@ if (panel) {
   const tab = document.getElementById("tab-finetune");
   tab.addEventListener("click", () => finetunes.open());
   tab.addEventListener("focus", () => finetunes.open());
-  window.musicGenFinetunes = finetunes; // for the browser test and the console
 }

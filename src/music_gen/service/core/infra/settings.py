@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     # (with a notice in the log); a model named here never falls back
     model: str | None = None
     models: list[str] = []  # more models clients may ask for by name (loaded on demand)
-    # a song model (ACE-Step hub id or directory): sung lyrics on /api/v1 and music-01
+    # a song model (ACE-Step or MiniMax Music 3 hub id or directory): sung lyrics on /api/v1
+    # and music-01
     song_model: str | None = None
     device: str = "auto"
     engine: Literal["fast", "reference", "test-tone"] = "fast"
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
     training_slots: int = Field(1, ge=0)  # finetunes this node trains at once (0: none)
     max_training_steps: int = Field(20_000, ge=1)
     max_dataset_bytes: int = Field(500_000_000, ge=1024)  # a finetune's whole upload
-    max_dataset_files: int = Field(2000, ge=1)  # files in its uploads or archive
+    max_dataset_files: int = Field(1000, ge=1)  # files in its uploads or archive
     # with serve --ray: what one training run asks the cluster for (a Ray task)
     ray_training_cpus: float = Field(1.0, ge=0)
     ray_training_gpus: float = Field(0.0, ge=0)

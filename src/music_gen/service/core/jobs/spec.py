@@ -115,12 +115,13 @@ def _fold(data: dict[str, Any]) -> dict[str, Any]:
     parts: dict[str, Any] = {}
     pick = {n: flat.pop(n) for n in (*_SAMPLING, *_CONDITIONING, *_SONG, *_EDIT) if n in flat}
     guidance = pick.pop("guidance_scale", None)
-    song_given = any(pick.get(n) is not None for n in (*_SONG, "task"))
     sampled = any(pick.get(n) is not None for n in _SAMPLING)
     for part, names in (("sampling", _SAMPLING), ("song", _SONG),
                         ("conditioning", _CONDITIONING)):  # fmt: skip
         values = {n: pick[n] for n in names if pick.get(n) is not None}
-        wanted = (part == "song") == (song_given and not sampled)
+        # guidance is the sampling's where sampling values are stored (a sampled model's job
+        # always stores them), else the song's (a diffusion model's, even with no other field)
+        wanted = (part == "song") == (not sampled)
         if guidance is not None and "guidance_scale" in names and wanted:
             values["guidance_scale"] = guidance
         if values:
@@ -203,6 +204,7 @@ class JobSpec(BaseModel):
     time_signature = _Flat("song")
     vocal_language = _Flat("song")
     reference = _Flat("song")
+    negative_prompt = _Flat("song")
     task = _Flat("edit")
     start = _Flat("edit")
     end = _Flat("edit")
@@ -303,7 +305,13 @@ class JobRequest(BaseModel):
     )
     guidance_scale: float | None = Field(
         default=None,
-        description="Classifier-free guidance; default: MusicGen 3, songs the model's.",
+        description="Classifier-free guidance; default: MusicGen 3, diffusion models the "
+        "model's own.",
+    )
+    negative_prompt: str | None = Field(
+        default=None,
+        description="What to steer away from (models with the negative_prompt capability; "
+        "needs guidance on).",
     )
     model: str | None = Field(
         default=None, description="A model from GET /models; default: the server's."
@@ -339,7 +347,9 @@ class JobRequest(BaseModel):
     key: str | None = Field(default=None, max_length=40, description="e.g. 'A minor' (songs).")
     time_signature: str | None = Field(default=None, max_length=8, description="2/4 .. 6/8.")
     vocal_language: str | None = Field(default=None, max_length=16, description="e.g. 'en'.")
-    steps: int | None = Field(default=None, description="Denoising steps (songs).")
+    steps: int | None = Field(
+        default=None, description="Denoising steps (models with the steps capability)."
+    )
     # loops: models with the "loop" capability (GET /models)
     loop: bool = Field(
         default=False,

@@ -226,12 +226,17 @@ class ModelBackend:
         spec's values are the family's own."""
 
         def run(job_id: str, request: Request) -> tuple[AudioOutput, None]:
-            from ....families import Capability
+            from ....families import FEATURE_CAPABILITIES
 
             spec = self.held.pop(job_id)
-            given = spec.song() if gen.can(Capability.LYRICS) else spec.sampling()
             skip = ("duration", "bpm", "lyrics", "time_signature")
-            args = {k: v for k, v in given.items() if k not in skip}
+
+            # the values the model's family takes (a feature only where it has the capability)
+            def wanted(k: str) -> bool:
+                cap = FEATURE_CAPABILITIES.get(k)
+                return k not in skip and gen.takes(k) and (cap is None or gen.can(cap))
+
+            args = {k: v for k, v in {**spec.sampling(), **spec.song()}.items() if wanted(k)}
             return gen.generate(spec.prompt, **spec.loop_options(), **args), None
 
         return run

@@ -113,7 +113,8 @@ class TrainingActor:
             "final_loss": result.loss,
             "resumed_from": result.resumed_from,
             "dataset": info.get("dataset"),
-            "node": os.uname().nodename,
+            "worker": f"ray-training-{os.uname().nodename}-{os.getpid()}",
+            "pid": os.getpid(),
         }
 
     def poll(self, since: int) -> dict[str, Any]:

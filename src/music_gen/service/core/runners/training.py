@@ -64,6 +64,7 @@ log = logging.getLogger("music_gen.training")
 
 GATE_SECONDS = 0.1  # how often a paused run asks whether generation still waits
 REPORT_SECONDS = 1.0  # how often a running job's report is written (and heart-beaten)
+CLAIM_SECONDS = 1.0  # how often queued finetunes nobody told this node of are looked for
 SWEEP_SECONDS = 600.0  # how often folders of ended jobs are looked for
 SWEEP_AGE = 3600.0  # … and how old such a folder must be (the intake writes it before the job)
 #: what of a training output an adapter keeps (the checkpoints stay behind)
@@ -255,6 +256,8 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self._reported = 0.0
         self._swept = 0.0
+        self._claimed = 0.0
+        self._claim_now = threading.Event()  # a finetune was queued here, or a slot freed
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
@@ -288,6 +291,7 @@ class Trainer:
         self.runs.clear()
 
     def wake(self) -> None:
+        self._claim_now.set()
         self._wake.set()
 
     def cancel(self, job_id: str) -> None:
@@ -322,7 +326,10 @@ class Trainer:
             self._reported = now
             self._report()
         free = self.slots - len(self.runs)
-        if free > 0 and not self._stop.is_set():
+        due = self._claim_now.is_set() or now - self._claimed >= CLAIM_SECONDS
+        if free > 0 and due and not self._stop.is_set():
+            self._claim_now.clear()
+            self._claimed = now
             claimed = self.store.claim(self.worker_id, free, self.per_account,
                                        only=(JobType.FINETUNE,))  # fmt: skip
             for job in claimed:
@@ -417,7 +424,7 @@ class Trainer:
         else:
             log.info("finetune %s cancelled at step %d", job.id, run.step)
         _remove(run.spec)
-        self._wake.set()
+        self.wake()
 
     def _succeed(self, run: TrainingRun, folder: Path, info: dict[str, Any]) -> None:
         job, spec = run.job, run.spec
@@ -437,6 +444,8 @@ class Trainer:
             "resumed_from": info.get("resumed_from"),
             "dataset": info.get("dataset"),
         }
+        if info.get("worker"):  # where it trained, when not in this process (a Ray actor)
+            result.update(worker=info["worker"], pid=info.get("pid"))
         self.store.report(job, 1.0, run.report())
         if not self.store.finish(job, result, None):  # cancelled while it was being stored
             with contextlib.suppress(Exception):
@@ -457,7 +466,7 @@ class Trainer:
         with contextlib.suppress(Exception):
             self.store.report(job, run.progress, run.report())
         self.store.release(job, reason="lost")
-        self._wake.set()
+        self.wake()
 
     def _fail(self, run: TrainingRun, error: MusicGenError) -> None:
         job = run.job
