@@ -65,6 +65,7 @@ class GenerationRequest(_Body):
     top_p: float | None = None
     seed: int | None = None
     guidance_scale: float | None = None
+    negative_prompt: str | None = None  # what to steer away from (diffusion models)
     model: str | None = None
     format: AudioFormat | None = None
     sample_rate: int | None = None

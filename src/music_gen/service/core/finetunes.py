@@ -16,7 +16,8 @@ Checked here, in this order, each with its stable code:
 - the dataset: written or extracted safely (``core.datasets``: INVALID_DATASET,
   INVALID_ARCHIVE), then scanned without decoding (INVALID_DATASET where no audio file has a
   caption, or ``metadata.jsonl`` is malformed);
-- the storage quota (413 STORAGE_QUOTA_EXCEEDED, as for every job).
+- the storage quota (413 STORAGE_QUOTA_EXCEEDED, as for every job); a disk that cannot take
+  the dataset is 503 STORAGE_FULL / STORAGE_UNAVAILABLE, and nothing is left of it.
 
 What needs decoding (unreadable, short, silent audio) is found when the job runs: such files
 are skipped by name (the job's ``dataset.skipped``), and a dataset with none left fails the
@@ -37,6 +38,7 @@ from ...train.config import TrainConfig
 from .datasets import DatasetLimits, check_dataset, extract_archive, remove, write_files
 from .infra.auth import Caller
 from .infra.db import Job
+from .infra.storage import storage_failure
 from .infra.urlguard import check_public_url
 from .jobs.finetune import FinetuneSpec
 from .jobs.jobs import NewJob
@@ -169,11 +171,14 @@ def submit_finetune(
     data = work / "data"
     limits = DatasetLimits(state.settings.max_dataset_bytes, state.settings.max_dataset_files)
     try:
-        data.mkdir(parents=True)
-        if archive is not None:
-            extract_archive(archive[0], archive[1], data, limits)
-        else:
-            write_files(files, data, limits)
+        try:
+            data.mkdir(parents=True)
+            if archive is not None:
+                extract_archive(archive[0], archive[1], data, limits)
+            else:
+                write_files(files, data, limits)
+        except OSError as exc:  # the disk, not the dataset: 503 STORAGE_FULL / _UNAVAILABLE
+            raise storage_failure(exc, "the dataset") from exc
         summary = check_dataset(data)
         spec = FinetuneSpec(model=model, adapter=request.name, config=config.to_dict(),
                             work=str(work), dataset=summary)  # fmt: skip
