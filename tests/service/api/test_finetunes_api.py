@@ -15,10 +15,10 @@ from service_helpers import Server, start_server, wait_until
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory, checkpoints) -> Iterator[Server]:
+def srv(tmp_path_factory, checkpoints, song_pipeline) -> Iterator[Server]:
     server = start_server(
         tmp_path_factory.mktemp("finetunes"), model=str(checkpoints["mono"]), max_duration=30.0,
-        max_finetunes_per_account=1,
+        max_finetunes_per_account=1, song_model=str(song_pipeline),
     )  # fmt: skip
     yield server
     server.stop()
@@ -82,6 +82,24 @@ def _generate(client: httpx.Client, body: dict[str, Any]) -> np.ndarray:
     done = wait_for(client, r.json()["task_id"])
     assert done["status"] == "succeeded", done
     return load_audio(httpx.get(done["audio_url"]).content).samples
+
+
+def test_a_song_model_is_fine_tuned_too(srv: Server, dataset, song_pipeline) -> None:
+    """ACE-Step: the same job trains the DiT (diffusers' LoRA file too); a song with it."""
+    client = srv.client(srv.key())
+    r = client.post("/finetunes", data=form("songs", 2, model=str(song_pipeline)),
+                    files=as_files(dataset))  # fmt: skip
+    assert r.status_code == 202, r.text
+    done = finished(client, r.json()["task_id"])
+    assert done["status"] == "succeeded", done
+    assert done["model"] == str(song_pipeline) and len(done["loss_history"]) == 2
+    folder = srv.state.adapter_store.folder("songs")
+    assert (folder / "pytorch_lora_weights.safetensors").is_file()
+    body = {"prompt": "funk", "model": str(song_pipeline), "duration": 1.0, "seed": 3,
+            "steps": 2, "lyrics": "[verse]\nla la"}  # fmt: skip
+    base = _generate(client, body)
+    tuned = _generate(client, {**body, "adapter": "songs"})
+    assert base.shape == tuned.shape and not np.array_equal(base, tuned)
 
 
 @pytest.mark.parametrize("kind", ["zip", "tar.gz"])

@@ -104,6 +104,7 @@ class TrainingRun:
         self.stopping = threading.Event()
         self.outcome: tuple[str, Any] | None = None  # ("done", info) | ("error", exc) | …
         self.thread: threading.Thread | None = None
+        self.actor: Any = None  # what trains it where that is not this process (a Ray actor)
         self._lock = threading.Lock()
 
     @property
