@@ -202,3 +202,46 @@ def test_a_range_dragged_across_a_songs_waveform_is_repainted(page, server, key)
     edit.get_by_label("Edit task").select_option("extract")
     expect(edit.get_by_label("Track")).to_be_visible()
     expect(edit.get_by_label("Edit prompt")).to_be_hidden()
+
+
+def test_a_plan_jobs_progress_names_its_section_in_the_studio(page, key, monkeypatch):
+    """While a plan runs, the studio says which section it is making (the job's
+    progress_detail): the second section is held until the page has shown it."""
+    import threading
+
+    from playwright.sync_api import expect
+
+    from music_gen.families.composer import ComposerFamily
+
+    made, gate = ComposerFamily._generate_plan, threading.Event()
+
+    def held(self, plan, seed, params, progress, cancelled):
+        seen = []
+
+        def report(done, total):
+            progress(done, total)
+            if seen[-1]["name"] == "Held":
+                gate.wait(60)
+
+        def detail(d):
+            seen.append(d)
+            progress.detail(d)
+
+        report.detail = detail
+        return made(self, plan, seed, params, report, cancelled)
+
+    monkeypatch.setattr(ComposerFamily, "_generate_plan", held)
+    sign_in(page, key)
+    page.locator("#model").select_option("composer")
+    for name in ("Intro", "Held"):
+        page.get_by_role("button", name="Add section").click()
+        row = page.locator("#plan-sections .plan-section").last
+        row.get_by_label("Name").fill(name)
+        row.get_by_label("Length (s)").fill("3")
+    page.get_by_role("button", name="Generate from plan").click()
+    try:
+        expect(page.locator("#plan-status")).to_contain_text("Making section 2 of 2 (Held)")
+    finally:
+        gate.set()
+    expect(page.locator("#plan-status")).to_contain_text("Done")
+    expect(page.locator("#result-regions li")).to_have_count(2)
