@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -98,8 +99,9 @@ def test_plans_the_intake_refuses_are_422_invalid_plan(carol):
     assert r.status_code == 202, r.text
 
 
-def test_a_plan_jobs_progress_names_the_section_being_made(carol, monkeypatch):
-    """While a plan job runs, its JSON says which section is being made (section i of n)."""
+@pytest.fixture
+def held(monkeypatch):
+    """The composer's plans, their section named "held verse" held until the gate opens."""
     import threading
 
     from music_gen.families.composer import ComposerFamily
@@ -107,7 +109,7 @@ def test_a_plan_jobs_progress_names_the_section_being_made(carol, monkeypatch):
     made = ComposerFamily._generate_plan
     gate = threading.Event()
 
-    def held(self, plan, seed, params, progress, cancelled):
+    def holding(self, plan, seed, params, progress, cancelled):
         seen = []
 
         def report(done, total):  # this plan's second section waits for the test
@@ -122,9 +124,18 @@ def test_a_plan_jobs_progress_names_the_section_being_made(carol, monkeypatch):
         report.detail = detail
         return made(self, plan, seed, params, report, cancelled)
 
-    monkeypatch.setattr(ComposerFamily, "_generate_plan", held)
-    plan = {"sections": [{"name": "intro", "duration": 3}, {"name": "held verse", "duration": 4}]}
-    r = carol.post("/generate", json={"prompt": "", "model": "composer", "plan": plan})
+    monkeypatch.setattr(ComposerFamily, "_generate_plan", holding)
+    yield gate
+    gate.set()
+
+
+HELD = {"sections": [{"name": "intro", "duration": 3}, {"name": "held verse", "duration": 4}]}
+
+
+def test_a_plan_jobs_progress_names_the_section_being_made(carol, held):
+    """While a plan job runs, its JSON says which section is being made (section i of n)."""
+    gate = held
+    r = carol.post("/generate", json={"prompt": "", "model": "composer", "plan": HELD})
     assert r.status_code == 202, r.text
     task = r.json()["task_id"]
     try:
@@ -209,3 +220,24 @@ def test_edits_of_plans_the_intake_refuses(carol):
     r = carol.post("/edit", json={"task": "extend", "prompt": "x", "duration": 3, "model": None,
                                   "source_job_id": source, "plan": PLAN})  # fmt: skip
     assert r.status_code == 422 and r.json()["error"]["code"] == "INVALID_PLAN"
+
+
+def test_the_websocket_reports_a_plans_section_as_it_goes(server, held):
+    from websockets.sync.client import connect
+
+    key = server.key("ws-planner")
+    url = server.url.replace("http://", "ws://") + f"/ws/stream?api_key={key}"
+    with connect(url) as ws:
+        ws.send(json.dumps({"type": "generate", "prompt": "", "model": "composer", "plan": HELD}))
+        assert json.loads(ws.recv())["type"] == "started"
+        details = []
+        while True:
+            msg = json.loads(ws.recv())
+            if msg["type"] == "progress" and msg["detail"]:
+                details.append(msg["detail"])
+                if msg["detail"]["name"] == "held verse":
+                    held.set()
+            if msg["type"] in ("complete", "error"):
+                break
+        assert msg["type"] == "complete", msg
+        assert details[-1]["section"] == 2 and details[-1]["sections"] == 2
