@@ -14,7 +14,8 @@ another (a song filling its runner does not stop MusicGen jobs).
   (``ChunkStreams``), interleaved. The composer's runner, and the base of MusicGen's.
 - ``BackgroundRunner``: whole requests one at a time on a thread of its own, with the progress
   (and its detail: a plan's section i of n and step) each run reports (``reporter``); a
-  server's plans, extends and section replacements.
+  server's plans, extends and section replacements. Its run holds ``model_lock(family)`` (as
+  ACE-Step's song calls do), and its driver steps none of the model's other runners meanwhile.
 - ``families.musicgen_runner.MusicGenRunner``: MusicGen's continuous batcher.
 - ``families.acestep_runner.SongRunner``: ACE-Step songs, one pipeline call at a time on a
   thread of its own.
@@ -49,6 +50,7 @@ __all__ = [
     "Whole",
     "WholeRunner",
     "as_error",
+    "model_lock",
 ]
 
 
@@ -224,6 +226,13 @@ class WholeRunner(Runner):
         return self.streams.cancel(job_id) or self.queue.pop(job_id, None) is not None
 
 
+def model_lock(family: Any) -> threading.RLock:
+    """The lock of one loaded model that threads running it take (a whole run on its thread,
+    a song runner's call): one call on the model's weights and caches at a time."""
+    lock: threading.RLock = family.__dict__.setdefault("_run_lock", threading.RLock())
+    return lock
+
+
 class Reporter:
     """A run's progress callback ``(done, total)`` with ``detail(dict)`` (what the run says it
     is doing: ``plans.PlanProgress``) and ``cancelled()`` (the run's job was dropped)."""
@@ -267,7 +276,8 @@ class BackgroundRunner(WholeRunner):
 
     def _run(self, job_id: str, request: Request) -> None:
         try:
-            audio, stems = self.whole(job_id, request)
+            with model_lock(self.family):  # a song call of the model's own runner ends first
+                audio, stems = self.whole(job_id, request)
             event = RunEvent(job_id, RunKind.DONE, audio, stems=stems)
         except Exception as exc:  # the request fails, the others go on
             event = RunEvent(job_id, RunKind.ERROR, error=as_error(exc))

@@ -170,9 +170,20 @@ class ModelBackend:
         return replace(request, adapter=replace(request.adapter, name=folder))
 
     def step(self) -> list[Event]:
+        """One step of every runner with work; while a model's whole run is on its thread (a
+        plan, an extend), that model's other runners wait: one model, one run at a time."""
         events: list[Event] = []
-        for key, runner in list(self.runners.items()):
+        runners = sorted(
+            self.runners.items(), key=lambda kv: not isinstance(kv[1], BackgroundRunner)
+        )
+        for key, runner in runners:
             if not runner.active():
+                continue
+            model = key.split("#")[0]
+            if not isinstance(runner, BackgroundRunner) and any(
+                isinstance(r, BackgroundRunner) and r.current is not None
+                for k, r in self.runners.items() if k.split("#")[0] == model
+            ):  # fmt: skip
                 continue
             try:
                 events += [_event(e) for e in runner.step()]
