@@ -150,7 +150,8 @@ def test_a_plan_jobs_progress_names_the_section_being_made(carol, held):
     assert job["status"] == "running" and job["progress"] == 0.5
     assert job["progress_detail"] == {"section": 2, "sections": 2, "name": "held verse", "step": 0,
                                       "steps": 1, "stage": "section"}  # fmt: skip
-    assert wait_for(carol, task)["status"] == "succeeded"
+    done = wait_for(carol, task)
+    assert done["status"] == "succeeded" and done["progress_detail"] is None
 
 
 def _samples(client, url):
