@@ -53,7 +53,8 @@ def test_the_registry_picks_it_from_the_modular_index(minimax_pipeline):
     cls, files = family_for(str(minimax_pipeline))
     assert cls.name == "minimax_music3" and files.class_name == index["_class_name"]
     card = inspect_model(str(minimax_pipeline))
-    assert {c.value for c in card.capabilities} == {"text", "stereo", "lyrics", "steps", "guidance"}
+    caps = {"text", "stereo", "lyrics", "steps", "guidance", "plan"}
+    assert {c.value for c in card.capabilities} == caps
     assert (card.sample_rate, card.channels, card.max_duration) == (44100, 2, 300.0)
     assert card.details == {"frame_rate": 25.0, "latent_hop": 512}  # the real rates
     assert card.license == "minimax-music3-community-license"  # its README's license_name
@@ -217,3 +218,72 @@ def test_a_song_the_model_ends_at_once_fails_with_the_reason(minimax_pipeline):
     with pytest.raises(GenerationFailed) as info:
         ends.generate("pop", lyrics=LYRICS, duration=0.5, steps=1, seed=0)
     assert info.value.code == "GENERATION_FAILED" and "first frame" in info.value.message
+
+
+PLAN = {
+    "global_styles": ["synth pop", "bright"],
+    "sections": [
+        {"name": "Verse 1", "duration": 3.0, "styles": ["soft piano"],
+         "lines": ["walking down the empty street", "lights are low"]},
+        {"name": "Pre-Chorus", "duration": 3.0, "lines": ["here it comes"]},
+    ],
+}  # fmt: skip
+PLAN_LYRICS = (
+    "[verse]\nwalking down the empty street\nlights are low\n\n[pre chorus]\nhere it comes"
+)
+PLAN_CAPTION = "synth pop, bright\nVerse 1: soft piano"
+
+
+def test_a_plan_is_one_call_with_its_tags_in_the_lyrics_and_styles_in_the_caption(
+    minimax, reference, monkeypatch
+):
+    """The plan's lines go to the pipeline under MiniMax's own tags (a numbered section under
+    its kind's tag), its styles into the caption, its total as the duration: the output is the
+    pipeline's own call with those, sample for sample."""
+    pipe = minimax.family_impl.pipe
+    seen = []
+    own = type(pipe).__call__
+
+    def watched(self, *args, **kwargs):
+        seen.append(kwargs)
+        return own(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(pipe), "__call__", watched)
+    out = minimax.generate(plan=PLAN, steps=2, seed=3)
+    assert len(seen) == 1  # one song, no repaint
+    call = seen[0]
+    assert (call["prompt"], call["lyrics"]) == (PLAN_CAPTION, PLAN_LYRICS)
+    assert (call["audio_duration"], call["num_inference_steps"]) == (6.0, 2)
+    monkeypatch.undo()
+    expected = _pipeline_call(reference, 3, prompt=PLAN_CAPTION, lyrics=PLAN_LYRICS,
+                              audio_duration=6.0, num_inference_steps=2)  # fmt: skip
+    np.testing.assert_array_equal(out.samples, expected[:, : 6 * 44100])
+    assert out.metadata["prompt"] == PLAN_CAPTION and out.metadata["lyrics"] == PLAN_LYRICS
+
+
+def test_a_plans_sections_are_in_the_metadata_marked_approximate(minimax):
+    out = minimax.generate(plan=PLAN, steps=1, seed=4)
+    plan = out.metadata["plan"]
+    sections = plan["sections"]
+    assert [s["name"] for s in sections] == ["Verse 1", "Pre-Chorus"]
+    assert [s["tag"] for s in sections] == ["[verse]", "[pre chorus]"]
+    assert all(s["approximate"] is True and s["prompt"] == PLAN_CAPTION for s in sections)
+    hop = 512 / 44100  # the plan's bounds on the latent grid, cut to the song the model made
+    assert sections[0]["start"] == 0.0 and sections[0]["end"] == pytest.approx(3.0, abs=hop)
+    assert sections[1]["start"] == sections[0]["end"]
+    assert sections[1]["end"] == pytest.approx(min(6.0, out.duration), abs=hop)
+    assert sections[1]["end"] <= out.duration <= 6.0
+    assert plan["honoured"]["sections"].startswith("approximate")
+    assert plan["honoured"]["lines"] == "exact" and plan["honoured"]["negative_styles"] == "ignored"
+    assert minimax.family_impl.takes("plan") and minimax.family_impl.can("plan")
+
+
+def test_a_plan_with_no_lines_to_sing_is_refused(minimax):
+    silent = {"sections": [{"name": "Intro", "duration": 3.0, "styles": ["ambient"]}]}
+    with pytest.raises(InvalidInput) as info:
+        minimax.generate(plan=silent, steps=1, seed=0)
+    assert info.value.code == "INVALID_PLAN" and "lines" in info.value.message
+    with pytest.raises(InvalidInput) as long:  # over the model's five minutes
+        minimax.generate(plan={"sections": [{"name": "Verse", "duration": 120, "lines": ["la"]}]
+                               * 3})  # fmt: skip
+    assert long.value.code == "INVALID_PLAN"

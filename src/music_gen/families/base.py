@@ -362,13 +362,27 @@ class MusicFamily(ABC):
             raise InvalidInput("a plan sets its own duration", code="INVALID_PLAN")
         checked = CompositionPlan.coerce(plan).checked(self.max_duration)
         started = time.perf_counter()
+        caption, keywords = self.plan_caption(checked), self.plan_keywords(checked, params)
         request = self.check_inputs(
-            self.request([checked.prompt()], duration=checked.duration, seed=seed, **params)
+            self.request([caption], duration=checked.duration, seed=seed, **keywords)
         )
         [used] = request.seeds()
         out = self._generate_plan(checked, used, params, progress, cancelled)
-        out.metadata.update(prompt=checked.prompt(), seed=used)
+        out.metadata.update(prompt=caption, seed=used)
         return self._finish(request, [out], started)[0]
+
+    @classmethod
+    def plan_caption(cls, plan: CompositionPlan) -> str:
+        """The text prompt a plan's piece is checked (and, in one call, made) with: by default
+        ``plan.prompt()`` (global styles, then every section's)."""
+        return plan.prompt()
+
+    @classmethod
+    def plan_keywords(cls, plan: CompositionPlan, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments a plan's request is checked with, beside ``params`` (the
+        service checks a plan job's request with these, from the card alone): by default
+        ``params``; a family that sings a plan's lines puts them in its ``lyrics``."""
+        return dict(params)
 
     def extend(
         self, source: Any, prompt_or_plan: Any, duration: float | None = None, *,

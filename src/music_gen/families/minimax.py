@@ -24,40 +24,70 @@ What it does not take, refused by capability at the door: reference audio (the p
 reference input), BPM, key, time signature, language (the caption may say them in words), edits,
 loops and instrumentals (the pipeline sings lyrics: it refuses empty ones). One prompt is one
 call: several prompts run one after the other, each with its own seed.
+
+A ``CompositionPlan`` (``plan`` capability) is one call: each section's lines under its
+structure tag in MiniMax's own vocabulary (``section_tag``: "Verse 2" sings under ``[verse]``,
+"Pre-Chorus" under ``[pre chorus]``; a section without lines is its tag alone), the caption the
+global styles then a line per section with styles of its own, ``duration`` the plan's total.
+The model places its sections itself and ends the song where it will (at most the plan's
+length), so ``metadata["plan"]["sections"]``' ``start``/``end`` are the plan's (on the latent
+grid, cut to the song's length), marked ``"approximate": true``. No section is repainted (the
+pipeline has no edit).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..audio import AudioOutput
+from ..composition import CompositionPlan
 from ..errors import GenerationFailed, InvalidInput, ModelNotAvailable, UnknownModel
-from ..params import Request, Song
+from ..params import MAX_PROMPT_CHARS, Request, Song
 from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
+from .plans import PlanProgress, plan_metadata, sample_bounds
 from .registry import checkpoint_files
 from .runner import Runner
 
 if TYPE_CHECKING:  # torch and diffusers load with a pipeline, not with this module
     import torch
 
-__all__ = ["MINIMAX_CLASS", "MiniMaxMusic3Family", "minimax_card"]
+__all__ = ["MINIMAX_CLASS", "TAGS", "MiniMaxMusic3Family", "minimax_card", "section_tag"]
 
 MINIMAX_CLASS = "MiniMaxMusic3ModularPipeline"
 PUBLISHED = "MiniMaxAI/MiniMax-Music3"  # the released checkpoint on the hub
-CAPABILITIES = frozenset(
-    {Capability.TEXT, Capability.STEREO, Capability.LYRICS, Capability.STEPS, Capability.GUIDANCE}
-)
+CAPABILITIES = frozenset({
+    Capability.TEXT, Capability.STEREO, Capability.LYRICS, Capability.STEPS, Capability.GUIDANCE,
+    Capability.PLAN,  # one call: sections as structure tags in the lyrics, styles in the caption
+})  # fmt: skip
 MAX_DURATION = 300.0  # MiniMax Music 3 makes songs of up to five minutes
 MAX_PROMPT_TOKENS = 5000  # the pipeline's limit on the assembled caption + lyrics prompt
 _CHUNK_FRAMES, _CHUNK_HOP = 200, 100  # the pipeline's denoising windows (before_denoise.py)
+#: MiniMax's structure tags (its music API's lyrics contract; the pipeline lowercases tags)
+TAGS = ("intro", "verse", "pre chorus", "chorus", "post chorus", "hook", "bridge", "interlude",
+        "transition", "break", "build up", "inst", "solo", "outro")  # fmt: skip
+_TAG_ALIASES = {"prechorus": "pre chorus", "postchorus": "post chorus", "buildup": "build up",
+                "instrumental": "inst", "breakdown": "break", "refrain": "chorus",
+                "ending": "outro", "drop": "hook"}  # fmt: skip
+
+
+def section_tag(name: str) -> str:
+    """A plan section's name as MiniMax's structure tag: lowercased, a trailing number dropped
+    (repeats share a tag: "Verse 2" is ``[verse]``), hyphens as spaces ("Pre-Chorus" is
+    ``[pre chorus]``); a name outside ``TAGS`` stays as written, lowercased."""
+    words = re.sub(r"[\[\]\-_]+", " ", name.lower()).split()
+    while len(words) > 1 and words[-1].isdigit():
+        words.pop()
+    tag = " ".join(words)
+    return f"[{_TAG_ALIASES.get(tag.replace(' ', ''), tag)}]"
 
 
 def minimax_card(name: str, path: Path | None, max_duration: float = MAX_DURATION) -> ModelCard:
@@ -164,6 +194,47 @@ class MiniMaxMusic3Family(MusicFamily):
                 details={"model": card.name, "family": card.family},
             )
         return checked
+
+    @classmethod
+    def plan_lyrics(cls, plan: CompositionPlan) -> str:
+        """Every section's lines under its tag (``section_tag``), in order; a section without
+        lines is its tag alone. Empty when no section has lines."""
+        if not any(s.lines for s in plan.sections):
+            return ""
+        return "\n\n".join("\n".join([section_tag(s.name), *s.lines]) for s in plan.sections)
+
+    @classmethod
+    def plan_caption(cls, plan: CompositionPlan) -> str:
+        """The caption: the global styles (and the plan's BPM and key, in words), then a line
+        per section with styles, a BPM or a key of its own (``"Chorus: big drums, choir"``)."""
+
+        def extras(bpm: Any, key: str | None) -> list[str]:
+            return [x for x in (None if bpm is None else f"{bpm} bpm", key) if x]
+
+        head = [*plan.global_styles, *extras(plan.bpm, plan.key)]
+        lines = [", ".join(head)] if head else []
+        for s in plan.sections:
+            own = [x for x in s.styles if x not in plan.global_styles] + extras(s.bpm, s.key)
+            if own:
+                lines.append(f"{s.name}: {', '.join(own)}")
+        return ("\n".join(lines) or plan.prompt())[:MAX_PROMPT_CHARS]
+
+    @classmethod
+    def plan_keywords(cls, plan: CompositionPlan, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` with the plan's lyrics (``plan_lyrics``; they win over ``lyrics=``). A
+        plan with no lines and no ``lyrics=`` is refused: this model makes no instrumentals."""
+        keywords, lyrics = dict(params), cls.plan_lyrics(plan)
+        given = keywords.get("lyrics")
+        if lyrics:
+            keywords["lyrics"] = lyrics
+        elif not (isinstance(given, str) and given.strip()):
+            raise InvalidInput(
+                "MiniMax Music 3 sings and makes no instrumentals: give the plan's sections "
+                "lines to sing",
+                code="INVALID_PLAN",
+                details={"sections": [s.name for s in plan.sections]},
+            )
+        return keywords
 
     def __init__(
         self,
@@ -287,6 +358,40 @@ class MiniMaxMusic3Family(MusicFamily):
             }
             outputs.append(AudioOutput(audio, self.sample_rate, meta))
         return outputs
+
+    def _generate_plan(
+        self,
+        plan: CompositionPlan,
+        seed: int,
+        params: Mapping[str, Any],
+        progress: Progress | None,
+        cancelled: Cancelled | None,
+    ) -> AudioOutput:
+        """One song, one pipeline call: the caption ``plan_caption``, the lyrics
+        ``plan_lyrics``, the plan's total as the duration (an upper bound). The sections'
+        ``start``/``end`` are the plan's on the latent grid, cut to the song's length, and
+        approximate: the model places its sections itself."""
+        caption = self.plan_caption(plan)
+        keywords = self.plan_keywords(plan, params)
+        request = self.check_inputs(
+            self.request([caption], duration=plan.duration, seed=seed, **keywords)
+        )
+        n = len(plan.sections)
+        step = PlanProgress(progress, 1).part(0, "whole song", "whole", 0, n)
+        [out] = self._generate(request, step, cancelled)
+        made = out.samples.shape[-1]
+        bounds = [(min(a, made), min(b, made)) for a, b in sample_bounds(plan, self)]
+        honoured = {"sections": "approximate (structure tags in the lyrics: the model places "
+                    "them; start/end are the plan's, not measured)", "lines": "exact",
+                    "styles": "approximate (one caption: global styles, then each section's "
+                    "by name)", "duration": "approximate (an upper bound: the model ends the "
+                    "song)", "bpm": "approximate (text)", "key": "approximate (text)",
+                    "negative_styles": "ignored"}  # fmt: skip
+        meta = plan_metadata(plan, bounds, self.sample_rate, [caption] * n, honoured)
+        for s in meta["sections"]:
+            s.update(tag=section_tag(s["name"]), approximate=True)
+        out.metadata["plan"] = meta
+        return out
 
     def call(
         self,

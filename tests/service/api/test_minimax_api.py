@@ -48,7 +48,7 @@ def test_models_lists_it_with_its_song_capabilities_and_licence(client, minimax_
     models = {m["id"]: m for m in client.get("/models").json()["models"]}
     song = models[minimax_server.settings.song_model]
     assert song["family"] == "minimax_music3"
-    assert set(song["capabilities"]) == {"text", "stereo", "lyrics", "steps", "guidance"}
+    assert set(song["capabilities"]) == {"text", "stereo", "lyrics", "steps", "guidance", "plan"}
     assert (song["sample_rate"], song["channels"]) == (44100, 2)
     assert song["license"] == "minimax-music3-community-license"
     assert song["commercial_use"] is None  # conditional on the company's revenue: not known
@@ -168,3 +168,36 @@ def test_music01_with_a_reference_says_the_song_model_cannot_take_it(music01):
     empty = music01.post(f"{MUSIC01}/generate", json={"model": "music-01", "lyrics": ""}).json()
     assert empty["base_resp"]["status_code"] == 2013
     assert "INVALID_LYRICS" in empty["base_resp"]["status_msg"]
+
+
+PLAN = {
+    "global_styles": ["synth pop"],
+    "sections": [
+        {"name": "Verse 1", "duration": 3.0, "styles": ["soft piano"], "lines": ["walking on"]},
+        {"name": "Chorus", "duration": 3.0, "lines": ["sing it loud"]},
+    ],
+}
+
+
+def test_a_plan_job_sings_the_plans_lines_under_minimax_tags(client, minimax_server):
+    """``plan`` on POST /generate: the plan's lines are the job's lyrics under MiniMax's tags,
+    its sections in the metadata marked approximate; lyrics beside a plan, or a plan with no
+    lines to sing, are refused at the door."""
+    model = minimax_server.settings.song_model
+    r = client.post("/generate", json={"prompt": "", "model": model, "plan": PLAN, "seed": 2})
+    assert r.status_code == 202, r.text
+    done = wait_for(client, r.json()["task_id"], timeout=180)
+    assert done["status"] == "succeeded", done.get("error")
+    assert done["params"]["lyrics"] == "[verse]\nwalking on\n\n[chorus]\nsing it loud"
+    meta = done["metadata"]
+    assert meta["prompt"] == "synth pop\nVerse 1: soft piano" and meta["duration"] <= 6.0
+    sections = meta["plan"]["sections"]
+    assert [(s["name"], s["tag"], s["approximate"]) for s in sections] == [
+        ("Verse 1", "[verse]", True), ("Chorus", "[chorus]", True)
+    ]  # fmt: skip
+    assert sections[0]["end"] == pytest.approx(3.0, abs=0.02)
+    beside = client.post("/generate", json={"model": model, "plan": PLAN, "lyrics": "[verse]\nx"})
+    assert beside.status_code == 422 and beside.json()["error"]["code"] == "INVALID_PLAN"
+    silent = {"sections": [{"name": "Intro", "duration": 3.0, "styles": ["ambient"]}]}
+    r = client.post("/generate", json={"model": model, "plan": silent})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "INVALID_PLAN", r.text

@@ -163,6 +163,12 @@ function applyCapabilities() {
     const serverOk = !control || control === "stream" || fieldFor(control) !== null;
     element.hidden = !wanted.some((c) => caps.has(c)) || !serverOk;
   }
+  // a model that sings but makes no instrumental (no `loop`: MiniMax Music 3) needs lyrics
+  const sings = caps.has("lyrics") && !caps.has("loop");
+  $("#lyrics-empty").textContent = sings
+    ? "lyrics are required: this model makes no instrumentals."
+    : "leave it empty for an instrumental.";
+  $("#tag-instrumental").hidden = sings;
   if (model) {
     const info = [`${model.sample_rate / 1000} kHz`, model.channels === 2 ? "stereo" : "mono"];
     if (model.size && model.size !== "unknown") info.push(`size ${model.size}`);
