@@ -196,8 +196,11 @@ def test_a_plan_job_sings_the_plans_lines_under_minimax_tags(client, minimax_ser
         ("Verse 1", "[verse]", True), ("Chorus", "[chorus]", True)
     ]  # fmt: skip
     assert sections[0]["end"] == pytest.approx(3.0, abs=0.02)
-    beside = client.post("/generate", json={"model": model, "plan": PLAN, "lyrics": "[verse]\nx"})
-    assert beside.status_code == 422 and beside.json()["error"]["code"] == "INVALID_PLAN"
+    beside = client.post("/generate", json={"prompt": "", "model": model, "plan": PLAN,
+                                            "lyrics": "[verse]\nx"})  # fmt: skip
+    assert beside.status_code == 422 and beside.json()["error"]["code"] == "INVALID_PLAN", (
+        beside.text
+    )
     silent = {"sections": [{"name": "Intro", "duration": 3.0, "styles": ["ambient"]}]}
-    r = client.post("/generate", json={"model": model, "plan": silent})
+    r = client.post("/generate", json={"prompt": "", "model": model, "plan": silent})
     assert r.status_code == 422 and r.json()["error"]["code"] == "INVALID_PLAN", r.text

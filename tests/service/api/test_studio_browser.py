@@ -560,6 +560,9 @@ def test_song_only_controls_appear_only_for_a_lyrics_capable_model(
         expect(panel.get_by_label(label, exact=True)).to_be_visible()
     if "sampling" not in song["capabilities"]:
         expect(panel.get_by_label("Temperature", exact=True)).to_be_hidden()
+    # ACE-Step makes instrumentals: its hint says empty lyrics are one
+    expect(page.locator("#lyrics-help")).to_contain_text("leave it empty for an instrumental")
+    expect(panel.get_by_role("button", name="[instrumental]")).to_be_visible()
     # the lyrics editor's section buttons put a tag on a line of its own
     lyrics = panel.get_by_label("Lyrics", exact=True)
     lyrics.fill("la la")

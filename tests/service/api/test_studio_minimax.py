@@ -1,7 +1,8 @@
 """The studio with MiniMax Music 3 as the server's song model (headless chromium): GET /models
 lists it, choosing it shows the song fields it takes (lyrics, steps, guidance) and hides those
 it lacks (BPM, key, time signature, language, reference audio), and a song made from the page
-reaches the API with its lyrics; empty lyrics show the API's message next to the lyrics."""
+reaches the API with its lyrics; the lyrics' hint says they are required (it makes no
+instrumentals) and empty lyrics show the API's message next to the lyrics."""
 
 from __future__ import annotations
 
@@ -64,6 +65,9 @@ def test_the_studio_makes_a_minimax_song(chromium, studio_server):
         for label in LACKS:
             expect(panel.get_by_label(label, exact=True)).to_be_hidden()
         expect(page.locator("#model-info")).to_contain_text("minimax-music3-community-license")
+        # no instrumentals here: the lyrics' hint says they are required, no [instrumental] tag
+        expect(page.locator("#lyrics-help")).to_contain_text("lyrics are required")
+        expect(page.locator("#tag-instrumental")).to_be_hidden()
 
         # empty lyrics: the API's INVALID_LYRICS shows next to the lyrics
         panel.get_by_label("Prompt", exact=True).fill("synth pop, warm vocals")

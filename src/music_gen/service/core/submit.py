@@ -84,10 +84,10 @@ def validate_request(
     }
     given.update({name: value for name, value in inputs.items() if value is not None})
     family = state.catalog.family(model)
+    request = family.build_request(card, [body.prompt], **given)  # UNSUPPORTED_FEATURE
     plan = _plan(state, model, body) if body.plan is not None else None
     if plan is not None:  # what the family takes of the plan (MiniMax: its lines as lyrics)
-        given = family.plan_keywords(plan, given)
-    request = family.build_request(card, [body.prompt], **given)  # UNSUPPORTED_FEATURE
+        request = family.build_request(card, [body.prompt], **family.plan_keywords(plan, given))
     duration = body.duration if loop is None else loop.seconds
     if plan is not None:
         if loop is not None:
