@@ -39,7 +39,7 @@ from typing import Any
 
 def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int, device: str = "cpu",
          baseline: bool = False, repeats: int = 1,
-         cpu_setting: bool = False) -> list[dict]:  # fmt: skip
+         cpu_setting: bool = False, saved: str | None = None) -> list[dict]:  # fmt: skip
     """Ours (``MusicGenerator.generate_batch``) and, with ``baseline``, the plain diffusers
     pipeline called directly with the same arguments, each warmed up once, then timed in turn
     ``repeats`` times (round-robin: a burst of load hits both alike); medians."""
@@ -53,7 +53,12 @@ def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int, device: 
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    pipe = make_song_pipeline(None if arch == "tiny" else arch, dtype=getattr(torch, dtype))
+    if saved:  # random weights saved once (--save): loading keeps them file-backed
+        from diffusers import AceStepPipeline
+
+        pipe = AceStepPipeline.from_pretrained(saved, dtype=getattr(torch, dtype))
+    else:
+        pipe = make_song_pipeline(None if arch == "tiny" else arch, dtype=getattr(torch, dtype))
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     ours_pipe = pipe
@@ -136,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--cpu-setting", action="store_true",
                     help="ours: the CPU default (int8 DiT, bf16 VAE decoder); float32")  # fmt: skip
     ap.add_argument("--json", default=None, help="append one JSON line per row to this file")
+    ap.add_argument("--save", default=None, help="save --arch's random pipeline here, then exit")
+    ap.add_argument("--pipeline", default=None,
+                    help="load the pipeline --save wrote (file-backed weights)")  # fmt: skip
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     return ap
 
@@ -145,7 +153,13 @@ def main() -> None:
     if args.one:
         print(json.dumps(_one(args.arch, args.dtype[0], args.batch[0], args.seconds[0],
                               args.steps, args.device, args.baseline, args.repeats,
-                              args.cpu_setting)))  # fmt: skip
+                              args.cpu_setting, args.pipeline)))  # fmt: skip
+        return
+    if args.save:
+        from music_gen.testing import make_song_pipeline
+
+        make_song_pipeline(args.arch).save_pretrained(args.save)
+        print(f"saved {args.arch} (random weights) to {args.save}")
         return
     rows = []
     for dtype, batch, seconds in itertools.product(args.dtype, args.batch, args.seconds):
@@ -155,6 +169,7 @@ def main() -> None:
                "--repeats", str(args.repeats)]  # fmt: skip
         cmd += ["--baseline"] if args.baseline else []
         cmd += ["--cpu-setting"] if args.cpu_setting else []
+        cmd += ["--pipeline", args.pipeline] if args.pipeline else []
         out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
         if out.returncode != 0:
             print(f"{dtype} batch {batch}: failed\n{out.stderr[-2000:]}", file=sys.stderr)

@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--pipeline", default=None,
+                    help="a turbo pipeline saved by bench_songs.py --save")  # fmt: skip
     args = ap.parse_args()
     import warnings
 
@@ -70,10 +72,16 @@ def main() -> None:
     from music_gen.testing import acestep_configs
 
     load_before = os.getloadavg()
-    cfg = acestep_configs("turbo", 151669)
-    torch.manual_seed(0)
-    dit32 = AceStepTransformer1DModel(**cfg["transformer"]).eval()
-    vae32 = AutoencoderOobleck(**cfg["vae"]).eval()
+    if args.pipeline:  # saved by bench_songs.py --save: weights stay file-backed (memory)
+        dit32 = AceStepTransformer1DModel.from_pretrained(args.pipeline, subfolder="transformer")
+        vae32 = AutoencoderOobleck.from_pretrained(args.pipeline, subfolder="vae")
+    else:
+        cfg = acestep_configs("turbo", 151669)
+        torch.manual_seed(0)
+        dit32 = AceStepTransformer1DModel(**cfg["transformer"])
+        vae32 = AutoencoderOobleck(**cfg["vae"])
+    dit32.eval()
+    vae32.eval()
     frames = round(args.seconds * 25)  # 25 latent frames a second
     g = torch.Generator().manual_seed(0)
     dit_in = {
