@@ -67,6 +67,30 @@ def songs(song_pipeline: Path):
     return MusicGenerator(model=str(song_pipeline), device="cpu", dtype="float32")
 
 
+@pytest.fixture(scope="session")
+def sa3_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Stable Audio 3 pipeline directory (diffusers layout)."""
+    from music_gen.testing import make_tiny_sa3_pipeline
+
+    return make_tiny_sa3_pipeline(tmp_path_factory.mktemp("sa3") / "tiny-stable-audio-3")
+
+
+@pytest.fixture(scope="session")
+def sa3(sa3_pipeline: Path):
+    """A ``MusicGenerator`` over the tiny Stable Audio 3 pipeline (shared by the session)."""
+    from music_gen import MusicGenerator
+
+    return MusicGenerator(model=str(sa3_pipeline), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def minimax_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random MiniMax Music 3 pipeline directory (modular diffusers layout)."""
+    from music_gen.testing import make_tiny_minimax_pipeline
+
+    return make_tiny_minimax_pipeline(tmp_path_factory.mktemp("minimax") / "tiny-minimax")
+
+
 @pytest.fixture
 def mono(generators):
     return generators("mono")

@@ -140,6 +140,22 @@ def test_a_song_with_lyrics_from_a_file(song_pipeline, tmp_path, capsys):
     assert "seed 3" in capsys.readouterr().out
 
 
+def test_a_minimax_song_from_the_command_line(minimax_pipeline, tmp_path, capsys):
+    out = tmp_path / "minimax.wav"
+    args = ["generate", "synth pop, warm vocals", "--model", str(minimax_pipeline),
+            "--lyrics", "[verse]\nhello world\n[chorus]\nla la", "--duration", "1.0",
+            "--steps", "2", "--seed", "4", "-o", str(out), "-q"]  # fmt: skip
+    assert main(args) == 0
+    data, sr = sf.read(out)
+    assert (sr, data.shape) == (44100, (86 * 512, 2))  # 25 frames -> 86 latents of 512
+    assert "seed 4" in capsys.readouterr().out
+    bpm = ["generate", "pop", "--model", str(minimax_pipeline), "--lyrics", "la",
+           "--bpm", "120", "-o", str(tmp_path / "x.wav"), "-q"]  # fmt: skip
+    assert main(bpm) == 1
+    err = capsys.readouterr().err
+    assert "UNSUPPORTED_FEATURE" in err and "'bpm' capability" in err
+
+
 def test_edit_repaints_a_range_of_a_song(song_pipeline, tmp_path):
     source, out = tmp_path / "source.wav", tmp_path / "edited.wav"
     base = ["--model", str(song_pipeline), "--steps", "2", "-q"]
@@ -220,3 +236,33 @@ def test_plan_then_generate_with_the_plan(tmp_path, capsys):
     plan_file.write_text('{"sections": [{"name": "a", "duration": 1}]}')
     assert main(["generate", "--plan", str(plan_file), "--model", "composer", "-o", str(out)]) == 1
     assert "INVALID_PLAN" in capsys.readouterr().err
+
+
+def test_stable_audio_3_with_guidance_and_a_negative_prompt(sa3_pipeline, sa3, tmp_path, capsys):
+    """The CLI's file is the library's output for the same options (both as 16-bit WAV)."""
+    out, ref = tmp_path / "cli.wav", tmp_path / "lib.wav"
+    args = ["generate", "warm pads", "--model", str(sa3_pipeline), "--duration", "0.5",
+            "--seed", "7", "--steps", "2", "--guidance", "3", "--negative-prompt", "vocals",
+            "-o", str(out), "-q"]  # fmt: skip
+    assert main(args) == 0
+    sa3.generate("warm pads", duration=0.5, seed=7, steps=2, guidance_scale=3.0,
+                 negative_prompt="vocals").save(ref)  # fmt: skip
+    np.testing.assert_array_equal(sf.read(out)[0], sf.read(ref)[0])
+    # repaint through `music-gen edit`: outside the range, the source's samples
+    edited = tmp_path / "edited.wav"
+    edit = ["edit", "repaint", str(out), "--model", str(sa3_pipeline), "--start", "0.1",
+            "--end", "0.3", "--prompt", "drums", "--steps", "2", "-o", str(edited),
+            "-q"]  # fmt: skip
+    assert main(edit) == 0
+    before, after = sf.read(out, dtype="float32")[0], sf.read(edited, dtype="float32")[0]
+    cut = round(0.1 * 44100) - 1
+    np.testing.assert_array_equal(after[:cut], before[:cut])
+    np.testing.assert_array_equal(after[round(0.3 * 44100) + 1 :], before[round(0.3 * 44100) + 1 :])
+
+
+def test_a_negative_prompt_on_musicgen_names_the_capability(checkpoints, tmp_path, capsys):
+    args = ["generate", "pop", "--model", str(checkpoints["mono"]), "--negative-prompt", "x",
+            "--duration", "0.2", "-o", str(tmp_path / "x.wav"), "-q"]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "UNSUPPORTED_FEATURE" in err and "'negative_prompt'" in err

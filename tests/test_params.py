@@ -99,3 +99,25 @@ def test_output_checks_format_and_rate():
         with pytest.raises(InvalidInput) as err:
             bad.checked()
         assert err.value.code == code
+
+
+def test_a_negative_prompt_is_a_song_field_checked_once():
+    r = Request.from_keywords(["pads"], ("song",), negative_prompt="  vocals ", duration=1.0)
+    assert r.song == Song(negative_prompt="  vocals ")
+    assert r.features()["negative_prompt"] == "  vocals "  # what capabilities are asked of
+    assert r.checked(10.0).song.negative_prompt == "vocals"
+    blank = Request.from_keywords(["p"], ("song",), negative_prompt=" ").checked(10.0)
+    assert blank.song is not None and blank.song.negative_prompt is None
+    for bad in (3, "x" * 2001):
+        with pytest.raises(InvalidInput) as info:
+            Request(("p",), 1.0, song=Song(negative_prompt=bad)).checked(10.0)
+        assert info.value.code == "INVALID_NEGATIVE_PROMPT"
+    with pytest.raises(UnsupportedFeature):  # a sampled model's request has no such field
+        Request.from_keywords(["p"], ("sampling",), negative_prompt="x")
+
+
+def test_musicgen_refuses_a_negative_prompt_naming_the_capability(mono):
+    with pytest.raises(UnsupportedFeature) as info:
+        mono.generate("pop", duration=0.2, negative_prompt="vocals")
+    assert info.value.code == "UNSUPPORTED_FEATURE"
+    assert info.value.details["capability"] == "negative_prompt"

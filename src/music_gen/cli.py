@@ -194,6 +194,7 @@ def _generation_kwargs(args: argparse.Namespace, gen: Any) -> dict[str, Any]:
         "vocal_language": args.language,
         "reference": args.reference,
         "steps": args.steps,
+        "negative_prompt": args.negative_prompt,
     }
     values.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     kwargs = {k: v for k, v in values.items() if v is not None}
@@ -234,20 +235,28 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     from .families import describe_capabilities, inspect_model
 
     names = args.models or [*KNOWN_MODELS, "composer"]
-    header = (
-        f"{'name':<30} {'family':<9} {'params':>6} {'rate':>6} {'ch':>3} {'cached':>6}  "
-        f"{'licence':<13} capabilities"
-    )
-    print(header)
-    print("-" * len(header))
+    rows = []
     for name in names:
         card = inspect_model(name, args.cache_dir)
         info = KNOWN_MODELS.get(name)
         cached = not card.downloads or is_cached(info.hub_id if info else name, args.cache_dir)
+        shown = Path(name).name if Path(name).is_dir() else name
+        rows.append((shown, card, cached))
+    # the family, size and licence columns as wide as their longest entry
+    fam = max([9, *(len(card.family) for _, card, _ in rows)])
+    size = max([6, *(len(card.size) for _, card, _ in rows)])
+    lic = max([13, *(len(card.license) for _, card, _ in rows)])
+    header = (
+        f"{'name':<30} {'family':<{fam}} {'params':>{size}} {'rate':>6} {'ch':>3} {'cached':>6}  "
+        f"{'licence':<{lic}} capabilities"
+    )
+    print(header)
+    print("-" * len(header))
+    for shown, card, cached in rows:
         print(
-            f"{Path(name).name if Path(name).is_dir() else name:<30} {card.family:<9} "
-            f"{card.size:>6} {card.sample_rate:>6} {card.channels:>3} "
-            f"{'yes' if cached else 'no':>6}  {card.license:<13} "
+            f"{shown:<30} {card.family:<{fam}} "
+            f"{card.size:>{size}} {card.sample_rate:>6} {card.channels:>3} "
+            f"{'yes' if cached else 'no':>6}  {card.license:<{lic}} "
             f"{', '.join(describe_capabilities(card))}"
         )
     return 0
@@ -312,8 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument(
         "--guidance", type=float, default=None,
-        help=f"classifier-free guidance (default: MusicGen {Sampling.guidance_scale:g}; songs "
-        "the checkpoint's own)",
+        help=f"classifier-free guidance (default: MusicGen {Sampling.guidance_scale:g}; diffusion "
+        "models the checkpoint's own)",
+    )  # fmt: skip
+    gen.add_argument(
+        "--negative-prompt", metavar="TEXT", default=None,
+        help="what to steer away from (models with the negative_prompt capability)",
     )  # fmt: skip
     gen.add_argument("--melody", metavar="FILE", help="condition on this audio's melody")
     gen.add_argument(
@@ -354,7 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit = sub.add_parser("edit", help="edit a song: repaint, cover, extract, lego, complete")
     edit.add_argument("task", choices=("repaint", "cover", "extract", "lego", "complete"))
     edit.add_argument("source", metavar="SOURCE", help="the song to edit (an audio file)")
-    edit.add_argument("--model", required=True, help="an ACE-Step hub id or directory")
+    edit.add_argument(
+        "--model", required=True, help="a model with the edit capability (ACE-Step, Stable Audio 3)"
+    )
     edit.add_argument("--prompt", default="", help="what the edited part should sound like")
     edit.add_argument("--start", type=float, help="repaint/lego: from this second")
     edit.add_argument("--end", type=float, help="repaint/lego: to this second")

@@ -172,7 +172,7 @@ class NotFound(ServiceError):
     http_status = 404
     codes = (
         "TASK_NOT_FOUND", "AUDIO_NOT_FOUND", "UPLOAD_NOT_FOUND", "REQUEST_NOT_FOUND",
-        "MODEL_NOT_FOUND", "INVALID_LINK", "LINK_EXPIRED",
+        "MODEL_NOT_FOUND", "INVALID_LINK", "LINK_EXPIRED", "ADAPTER_NOT_FOUND",
     )  # fmt: skip
     statuses = (404, 410)
 
@@ -182,7 +182,11 @@ class Conflict(ServiceError):
 
     default_code = "CONFLICT"
     http_status = 409
-    codes = ("IDEMPOTENCY_KEY_REUSED", "NOT_CANCELLABLE", "NOT_DELETABLE")
+    codes = (
+        "IDEMPOTENCY_KEY_REUSED", "NOT_CANCELLABLE", "NOT_DELETABLE",
+        "ADAPTER_EXISTS", "ADAPTER_SHARED", "ADAPTER_NOT_READY",  # the server's LoRA adapters
+        "FINETUNE_LIMIT_REACHED",  # an account's fine-tuning jobs at once
+    )  # fmt: skip
     statuses = (409,)
 
 

@@ -1,10 +1,11 @@
 """Generation parameters: typed, frozen, defined once with their defaults and limits.
 
 A request is one ``Request``: what every family shares (``prompts``, ``duration``, ``seed``) and
-the parts some families take (``Sampling``, ``Conditioning``, ``Song``, ``Edit``); where the
-result goes is an ``Output``. The library's keyword API (``generate(prompt, duration=...,
-temperature=...)``) builds one with ``Request.from_keywords``; the service's ``JobSpec`` stores
-one; a family validates it once (``families.base.MusicFamily.check_request``).
+the parts some families take (``Sampling``, ``Conditioning``, ``Song``, ``Edit``; ``Adapter``:
+a LoRA adapter of this request alone); where the result goes is an ``Output``. The library's
+keyword API (``generate(prompt, duration=..., temperature=...)``) builds one with
+``Request.from_keywords``; the service's ``JobSpec`` stores one; a family validates it once
+(``families.base.MusicFamily.check_request``).
 
 Every check raises ``InvalidInput`` with a stable code, so the CLI prints one line and the HTTP
 service answers 422 with the same code.
@@ -28,6 +29,7 @@ __all__ = [
     "PARTS",
     "TIME_SIGNATURES",
     "TRACKS",
+    "Adapter",
     "Conditioning",
     "Edit",
     "GenerationParams",
@@ -205,10 +207,18 @@ def _lyrics(lyrics: Any) -> str:
     return lyrics
 
 
+def _negative_prompt(text: Any) -> str | None:
+    """A negative prompt: a string of at most ``MAX_PROMPT_CHARS`` characters (blank: none)."""
+    if text is not None and (not isinstance(text, str) or len(text.strip()) > MAX_PROMPT_CHARS):
+        raise InvalidInput(f"negative_prompt must be a string of at most {MAX_PROMPT_CHARS} "
+                           "characters", code="INVALID_NEGATIVE_PROMPT")  # fmt: skip
+    return (text or "").strip() or None
+
+
 @dataclass(frozen=True)
 class Song:
-    """A song with sung lyrics (``None``: the checkpoint's own default). ``lyrics`` is one text
-    for every prompt, or one per prompt (a batch)."""
+    """A song with sung lyrics, or a diffusion model's knobs (``None``: the checkpoint's own
+    default). ``lyrics``: one text for every prompt, or one per prompt (a batch)."""
 
     MIN_BPM: ClassVar[int] = 30
     MAX_BPM: ClassVar[int] = 300
@@ -225,6 +235,7 @@ class Song:
     time_signature: str | None = None
     vocal_language: str | None = None
     reference: Any = None
+    negative_prompt: str | None = None  # what to steer away from (guidance's unconditional text)
 
     def checked(self) -> Song:
         if self.lyrics is None or isinstance(self.lyrics, str):
@@ -261,8 +272,11 @@ class Song:
                     code="INVALID_TIME_SIGNATURE",
                     details={"allowed": sorted(set(TIME_SIGNATURES))},
                 )
-        lang = self.vocal_language if self.vocal_language is not None else self.LANGUAGE
-        if not isinstance(lang, str) or lang.strip().lower() not in LANGUAGES:
+        # None stays None: the language a song is sung in by default is its family's to fill
+        # (a family without the language capability must not find one in a stored job)
+        lang = self.vocal_language
+        known = isinstance(lang, str) and lang.strip().lower() in LANGUAGES
+        if lang is not None and not known:
             raise InvalidInput(
                 f"vocal_language {self.vocal_language!r} is not one the model sings; use one of "
                 f"{', '.join(sorted(LANGUAGES))}",
@@ -270,7 +284,9 @@ class Song:
                 details={"vocal_language": repr(self.vocal_language)},
             )
         key = None if self.key is None else validate_key(self.key)
-        return Song(lyrics, steps, g, b, key, ts, lang.strip().lower(), self.reference)
+        lang = None if lang is None else str(lang).strip().lower()
+        negative = _negative_prompt(self.negative_prompt)
+        return Song(lyrics, steps, g, b, key, ts, lang, self.reference, negative)
 
     def per_prompt(self, count: int) -> list[Song]:
         """One ``Song`` per prompt (each with its own lyrics)."""
@@ -376,6 +392,31 @@ class Output:
         return self
 
 
+@dataclass(frozen=True)
+class Adapter:
+    """A LoRA adapter for this request only (families with the ``adapter`` capability; the
+    model stays as loaded for every other request): ``name`` an adapter folder (or a name in
+    ``families.adapters.adapters_dir``; the service resolves its own names to folders before a
+    family sees them) and ``scale`` its strength, ``0 < scale <= MAX_SCALE`` (1: as trained)."""
+
+    MAX_SCALE: ClassVar[float] = 2.0
+
+    name: str
+    scale: float = 1.0
+
+    def checked(self) -> Adapter:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InvalidInput("adapter must name an adapter", code="INVALID_ADAPTER")
+        s = _number(self.scale, "adapter_scale", "INVALID_ADAPTER_SCALE")
+        if not 0.0 < s <= self.MAX_SCALE:
+            raise InvalidInput(
+                f"adapter_scale must be within (0, {self.MAX_SCALE:g}], got {s:g}",
+                code="INVALID_ADAPTER_SCALE",
+                details={"adapter_scale": s, "max": self.MAX_SCALE},
+            )
+        return replace(self, scale=s)
+
+
 #: the optional parts of a request, by the name ``Request`` holds them under
 PARTS: dict[str, type] = {
     "sampling": Sampling,
@@ -403,6 +444,7 @@ class Request:
     conditioning: Conditioning | None = None
     song: Song | None = None
     edit: Edit | None = None
+    adapter: Adapter | None = None  # a LoRA adapter of this request alone (not a keyword part)
 
     @property
     def prompt(self) -> str:
@@ -469,6 +511,7 @@ class Request:
             sampling=None if self.sampling is None else self.sampling.checked(),
             song=song,
             edit=None if self.edit is None else self.edit.checked(),
+            adapter=None if self.adapter is None else self.adapter.checked(),
         )
 
     def seeds(self) -> list[int]:

@@ -6,8 +6,10 @@ library's own ``music_gen.errors``. This package imports no torch and nothing of
 """
 
 from ._async import AsyncAPIClient
+from ._finetune import Finetune
 from ._sync import APIClient
 from ._types import (
+    Adapter,
     Batch,
     EditRequest,
     GenerationRequest,
@@ -25,9 +27,11 @@ from ._types import (
 
 __all__ = [
     "APIClient",
+    "Adapter",
     "AsyncAPIClient",
     "Batch",
     "EditRequest",
+    "Finetune",
     "GenerationRequest",
     "GenerationResult",
     "Health",

@@ -10,6 +10,7 @@ websockets asyncio client.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -36,7 +37,9 @@ from ._common import (
     wrapped,
     ws_event,
 )
+from ._finetune import AsyncFinetunes
 from ._types import (
+    Adapter,
     Batch,
     EditRequest,
     GenerationRequest,
@@ -58,7 +61,7 @@ T = TypeVar("T")
 Progress = Callable[[Task], None]
 
 
-class AsyncAPIClient(Base):
+class AsyncAPIClient(Base, AsyncFinetunes):
     """The same API with ``async`` methods. ``transport`` is an ``httpx.AsyncBaseTransport``."""
 
     def __init__(
@@ -87,6 +90,7 @@ class AsyncAPIClient(Base):
         with wrapped():
             response = await self.http.request(
                 call.method, call.path, params=call.params, json=call.json, files=call.files,
+                data=call.data,
                 headers=self.headers(call.idempotency_key),
             )  # fmt: skip
         return call.answer(response)
@@ -220,6 +224,18 @@ class AsyncAPIClient(Base):
 
     async def delete_upload(self, upload_id: str) -> None:
         await self._send(Routes.delete_upload(upload_id))
+
+    # LoRA adapters (a request names one as ``adapter``)
+    async def list_adapters(self, model: str | None = None) -> builtins.list[Adapter]:
+        """Your adapters and the shared ones (``model``: only those trained for it)."""
+        return await self._send(Routes.list_adapters(model))
+
+    async def get_adapter(self, name: str) -> Adapter:
+        return await self._send(Routes.get_adapter(name))
+
+    async def delete_adapter(self, name: str) -> None:
+        """Delete one of your own adapters with its files (shared ones: ADAPTER_SHARED)."""
+        await self._send(Routes.delete_adapter(name))
 
     # the WebSocket
     async def stream(

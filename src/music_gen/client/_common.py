@@ -27,6 +27,7 @@ import httpx
 from .. import errors as E
 from ..audio import load_audio
 from ._types import (
+    Adapter,
     Batch,
     EditRequest,
     GenerationRequest,
@@ -172,7 +173,8 @@ class Call(Generic[T]):
     read: Callable[[httpx.Response], T]
     params: dict[str, Any] | None = None
     json: Any = None
-    files: dict[str, Any] | None = None
+    files: Any = None  # multipart parts: a dict, or (name, file) pairs
+    data: dict[str, str] | None = None  # multipart form fields
     idempotency_key: str | None = None
     ok: Sequence[int] = ()
 
@@ -232,6 +234,13 @@ def read_file(file: FileInput, filename: str | None) -> tuple[str, bytes]:
     if isinstance(file, bytes):
         return filename or "audio", file
     return filename or Path(getattr(file, "name", "audio")).name, file.read()
+
+
+def _segment(text: str) -> str:
+    """``text`` as one path segment (a name with a slash can not reach another route)."""
+    from urllib.parse import quote
+
+    return quote(text, safe="")
 
 
 class Routes:
@@ -319,6 +328,20 @@ class Routes:
     @staticmethod
     def delete_upload(upload_id: str) -> Call[None]:
         return Call("DELETE", f"/uploads/{upload_id}", _nothing)
+
+    @staticmethod
+    def list_adapters(model: str | None) -> Call[list[Adapter]]:
+        query = {} if model is None else {"model": model}
+        parse = _json(lambda d: [Adapter.from_json(a) for a in d["adapters"]])
+        return Call("GET", "/adapters", parse, params=query)
+
+    @staticmethod
+    def get_adapter(name: str) -> Call[Adapter]:
+        return Call("GET", f"/adapters/{_segment(name)}", _json(Adapter.from_json))
+
+    @staticmethod
+    def delete_adapter(name: str) -> Call[None]:
+        return Call("DELETE", f"/adapters/{_segment(name)}", _nothing)
 
 
 class Base:

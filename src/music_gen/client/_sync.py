@@ -10,6 +10,7 @@ fields); every error answer and transport failure is raised as ``music_gen.error
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,7 +37,9 @@ from ._common import (
     wrapped,
     ws_event,
 )
+from ._finetune import SyncFinetunes
 from ._types import (
+    Adapter,
     Batch,
     EditRequest,
     GenerationRequest,
@@ -58,7 +61,7 @@ T = TypeVar("T")
 Progress = Callable[[Task], None]
 
 
-class APIClient(Base):
+class APIClient(Base, SyncFinetunes):
     """Synchronous client. ``timeout`` bounds each HTTP request (and the WebSocket's opening);
     ``transport`` is any ``httpx.BaseTransport`` (``httpx.MockTransport`` in tests)."""
 
@@ -88,6 +91,7 @@ class APIClient(Base):
         with wrapped():
             response = self.http.request(
                 call.method, call.path, params=call.params, json=call.json, files=call.files,
+                data=call.data,
                 headers=self.headers(call.idempotency_key),
             )  # fmt: skip
         return call.answer(response)
@@ -221,6 +225,18 @@ class APIClient(Base):
 
     def delete_upload(self, upload_id: str) -> None:
         self._send(Routes.delete_upload(upload_id))
+
+    # LoRA adapters (a request names one as ``adapter``)
+    def list_adapters(self, model: str | None = None) -> builtins.list[Adapter]:
+        """Your adapters and the shared ones (``model``: only those trained for it)."""
+        return self._send(Routes.list_adapters(model))
+
+    def get_adapter(self, name: str) -> Adapter:
+        return self._send(Routes.get_adapter(name))
+
+    def delete_adapter(self, name: str) -> None:
+        """Delete one of your own adapters with its files (shared ones: ADAPTER_SHARED)."""
+        self._send(Routes.delete_adapter(name))
 
     # the WebSocket
     def stream(

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from ..audio import AudioOutput, load_audio
 
 __all__ = [
+    "Adapter",
     "Batch",
     "EditRequest",
     "GenerationRequest",
@@ -64,6 +65,7 @@ class GenerationRequest(_Body):
     top_p: float | None = None
     seed: int | None = None
     guidance_scale: float | None = None
+    negative_prompt: str | None = None  # what to steer away from (diffusion models)
     model: str | None = None
     format: AudioFormat | None = None
     sample_rate: int | None = None
@@ -71,6 +73,9 @@ class GenerationRequest(_Body):
     track_id: str | None = None
     # models with the "plan" capability: a composition plan (ours or ElevenLabs' shape)
     plan: dict[str, Any] | None = None
+    # models with the "adapter" capability: a LoRA adapter of GET /adapters, for this request
+    adapter: str | None = None
+    adapter_scale: float | None = None  # 0 < scale <= 2 (default 1)
     # songs: models with the "lyrics" capability
     lyrics: str | None = None
     bpm: float | None = None
@@ -108,6 +113,8 @@ class EditRequest(_Body):
     seed: int | None = None
     steps: int | None = None
     model: str | None = None
+    adapter: str | None = None  # a LoRA adapter of GET /adapters ("adapter" capability)
+    adapter_scale: float | None = None  # 0 < scale <= 2 (default 1)
     format: AudioFormat | None = None
     sample_rate: int | None = None
     webhook_url: str | None = None
@@ -251,6 +258,35 @@ class Upload:
 
 
 @dataclass
+class Adapter:
+    """A LoRA adapter on the server (``GET /adapters``): a request names it as ``adapter``.
+    ``shared``: placed by the operator (usable, not deletable); ``models``: the served models
+    it was trained for; ``ready``: False while it trains."""
+
+    name: str
+    shared: bool
+    base_model: str | None
+    family: str | None
+    ready: bool
+    size_bytes: int
+    created_at: dt.datetime | None = None
+    rank: int | None = None
+    steps: int | None = None
+    final_loss: float | None = None
+    models: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Adapter:
+        return cls(
+            data["name"], bool(data["shared"]), data.get("base_model"), data.get("family"),
+            bool(data["ready"]), int(data["size_bytes"]), _time(data.get("created_at")),
+            data.get("rank"), data.get("steps"), data.get("final_loss"),
+            list(data.get("models") or []), data,
+        )  # fmt: skip
+
+
+@dataclass
 class UploadList:
     """``GET /uploads``: the account's uploads; ``raw`` keeps whatever else the server says
     about them (e.g. its storage quota)."""
@@ -284,6 +320,8 @@ class Model:
     loaded: bool = False
     cached: bool = False
     default: bool = False
+    #: the LoRA adapters (yours and the shared ones) trained for this model
+    adapters: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Model:

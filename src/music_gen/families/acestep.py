@@ -19,9 +19,11 @@ last step); the service sends progress, then the audio.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,7 +33,7 @@ from ..audio import AudioOutput, load_audio
 from ..composition import CompositionPlan
 from ..errors import GenerationFailed, InvalidInput
 from ..params import EDIT_TASKS, TRACKS, Edit, Request, Song, SongParams
-from ._diffusers import load_pipeline
+from ._diffusers import load_pipeline, splice
 from .base import (
     ADAPTER_OPTIONS,
     Cancelled,
@@ -64,6 +66,9 @@ ACESTEP_CAPABILITIES = frozenset(
         Capability.BATCH,
         Capability.LOOP,  # instrumental only: a loop takes no lyrics
         Capability.PLAN,  # sections as structure tags in the lyrics, styles in the caption
+        Capability.STEPS,
+        Capability.GUIDANCE,
+        Capability.ADAPTER,  # per request: loaded for its pipeline call, then unloaded
     }
 )
 MAX_DURATION = 600.0  # ACE-Step 1.5 makes songs of up to 10 minutes
@@ -117,6 +122,16 @@ class AceStepFamily(MusicFamily):
     def inspect(cls, files: CheckpointFiles) -> ModelCard:
         assert files.path is not None
         return acestep_card(files.model, files.path)
+
+    @classmethod
+    def check_request(cls, card: ModelCard, request: Request) -> Request:
+        """The base checks, with the language sung filled in where none is given (English:
+        the job records what the song was sung in)."""
+        checked = super().check_request(card, request)
+        if checked.song is not None and checked.song.vocal_language is None:
+            song = replace(checked.song, vocal_language=Song.LANGUAGE)
+            checked = replace(checked, song=song)
+        return checked
 
     def __init__(
         self,
@@ -249,15 +264,30 @@ class AceStepFamily(MusicFamily):
             call["reference_audio"] = torch.from_numpy(self._audio(song.reference, "reference"))
         meta = {"task": "text2music", "reference": song.reference is not None}
         outputs: dict[int, AudioOutput] = {}
-        for rows in self._groups(texts, checked):
-            done = self._run(
-                [texts[i] for i in rows], [checked[i] for i in rows], [seeds[i] for i in rows],
-                call, progress, cancelled, meta,
-            )  # fmt: skip
-            for i, out in zip(rows, done, strict=True):
-                out.metadata.update(batch_index=i, batch_size=len(texts))
-                outputs[i] = out
+        with self._request_adapter(request) as adapter:
+            meta.update(adapter)
+            for rows in self._groups(texts, checked):
+                done = self._run(
+                    [texts[i] for i in rows], [checked[i] for i in rows],
+                    [seeds[i] for i in rows], call, progress, cancelled, meta,
+                )  # fmt: skip
+                for i, out in zip(rows, done, strict=True):
+                    out.metadata.update(batch_index=i, batch_size=len(texts))
+                    outputs[i] = out
         return [outputs[i] for i in range(len(texts))]
+
+    @contextlib.contextmanager
+    def _request_adapter(self, request: Request) -> Iterator[dict[str, Any]]:
+        """The request's own adapter on the DiT while its calls run (none: nothing changes);
+        yields what its outputs' metadata records of it."""
+        if request.adapter is None:
+            yield {}
+            return
+        from .adapters import acestep_request_adapter
+
+        a = request.adapter
+        with acestep_request_adapter(self.pipe, a.name, a.scale, self.model_name) as info:
+            yield {"adapter": info}
 
     def _generate_plan(
         self,
@@ -350,13 +380,17 @@ class AceStepFamily(MusicFamily):
         if reference is not None:
             call["reference_audio"] = torch.from_numpy(self._audio(reference, "reference"))
         meta = {"task": task, "source_seconds": length, **_task_meta(call)}
-        [out] = self._run(
-            [request.prompt], [song], request.seeds(), call, progress, cancelled, meta
-        )
+        with self._request_adapter(request) as adapter:
+            meta.update(adapter)
+            [out] = self._run(
+                [request.prompt], [song], request.seeds(), call, progress, cancelled, meta
+            )
         if task == "repaint":
             lo, hi = call.get("repainting_start", 0.0), call.get("repainting_end", length)
             out = AudioOutput(
-                _splice(src, out.samples, lo, hi, self.sample_rate), out.sample_rate, out.metadata
+                splice(src, out.samples, lo, hi, self.sample_rate, REPAINT_FADE),
+                out.sample_rate,
+                out.metadata,
             )
         return out
 
@@ -455,19 +489,3 @@ def _task_meta(call: dict[str, Any]) -> dict[str, Any]:
     keys = ("repainting_start", "repainting_end", "audio_cover_strength", "track_name",
             "complete_track_classes")  # fmt: skip
     return {k: call[k] for k in keys if k in call}
-
-
-def _splice(src: np.ndarray, new: np.ndarray, start: float, end: float, rate: int) -> np.ndarray:
-    """``new`` inside ``start..end`` seconds, exactly ``src`` outside; 10 ms linear crossfades
-    just inside the range's edges."""
-    n = min(src.shape[-1], new.shape[-1])
-    lo, hi = round(start * rate), min(n, round(end * rate))
-    fade = max(1, round(REPAINT_FADE * rate))
-    w = np.zeros(n, dtype=np.float32)  # 1 = new audio; fades lie inside the range
-    w[lo:hi] = 1.0
-    edge = min(fade, (hi - lo) // 2)
-    if lo > 0 and edge:
-        w[lo : lo + edge] = np.linspace(0.0, 1.0, edge, endpoint=False, dtype=np.float32)
-    if hi < n and edge:
-        w[hi - edge : hi] = np.linspace(1.0, 0.0, edge, endpoint=False, dtype=np.float32)
-    return (src[:, :n] * (1.0 - w) + new[:, :n] * w).astype(np.float32)

@@ -75,8 +75,8 @@ class _Job:
     def shape(self) -> tuple[Any, ...]:
         """What must be equal for two requests to share one pipeline call: everything but the
         prompt, lyrics and seed (duration, steps, guidance, BPM, key, time signature,
-        language)."""
-        return (self.request.duration, replace(self.song, lyrics=None))
+        language, the adapter)."""
+        return (self.request.duration, replace(self.song, lyrics=None), self.request.adapter)
 
 
 @dataclass

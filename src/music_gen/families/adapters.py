@@ -17,12 +17,14 @@ transformers' modules and the fast engine shares their weights, so both decode t
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ __all__ = [
     "ACESTEP_LORA_FILE",
     "INFO_FILE",
     "acestep_fingerprint",
+    "acestep_request_adapter",
     "adapter_info",
     "adapters_dir",
     "check_adapter",
@@ -225,6 +228,15 @@ def merge_acestep_adapter(
     (``load_lora_weights``: ours, or one trained elsewhere) and fuse it, scaled by ``scale``."""
     require_peft()
     scale = _check_scale(scale)
+    path = _load_acestep_lora(pipe, adapter, model_name, "music_gen")
+    pipe.fuse_lora(components=["transformer"], lora_scale=scale, adapter_names=["music_gen"])
+    pipe.unload_lora_weights()  # the fused weights stay; the LoRA layers go
+    return {"adapter": str(path), "adapter_scale": scale}
+
+
+def _load_acestep_lora(pipe: Any, adapter: str | Path, model_name: str, name: str) -> Path:
+    """The diffusers LoRA file of ``adapter`` (a folder, or a bare ``.safetensors`` file)
+    checked against the pipeline's DiT and loaded unfused as adapter ``name``."""
     path = Path(adapter).expanduser()
     weight = ACESTEP_LORA_FILE
     if path.is_file() and path.suffix == ".safetensors":  # a bare diffusers LoRA file
@@ -235,17 +247,35 @@ def merge_acestep_adapter(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            pipe.load_lora_weights(str(path), weight_name=weight, adapter_name="music_gen")
+            pipe.load_lora_weights(str(path), weight_name=weight, adapter_name=name)
     except Exception as exc:  # diffusers/PEFT raise many kinds for a foreign or damaged file
+        with contextlib.suppress(Exception):  # whatever half of it did load goes again
+            pipe.delete_adapters([name])
         raise _err(
             f"adapter {str(path)!r} does not load on this ACE-Step DiT: "
             f"{type(exc).__name__}: {exc}",
             "ADAPTER_MISMATCH",
             adapter=str(path),
         ) from None
-    pipe.fuse_lora(components=["transformer"], lora_scale=scale, adapter_names=["music_gen"])
-    pipe.unload_lora_weights()  # the fused weights stay; the LoRA layers go
-    return {"adapter": str(path), "adapter_scale": scale}
+    return path
+
+
+@contextlib.contextmanager
+def acestep_request_adapter(
+    pipe: Any, adapter: str | Path, scale: float = 1.0, model_name: str = ""
+) -> Iterator[dict[str, Any]]:
+    """``adapter`` on the pipeline's DiT for the calls inside only (one request's), unfused
+    at ``scale`` (``set_adapters``), then unloaded: the DiT is the base model again (with
+    any adapter fused at load). Calls inside must not overlap others on the same pipeline:
+    ACE-Step's runner makes one call at a time. Yields what output metadata records."""
+    require_peft()
+    scale = _check_scale(scale)
+    path = _load_acestep_lora(pipe, adapter, model_name, "music_gen_request")
+    try:
+        pipe.set_adapters(["music_gen_request"], [scale])
+        yield {"adapter": str(path), "adapter_scale": scale}
+    finally:
+        pipe.delete_adapters(["music_gen_request"])
 
 
 def load_row_adapter(

@@ -86,6 +86,10 @@ class Capability(StrEnum):
     BATCH = "batch"  # generate_batch decodes several prompts together
     LOOP = "loop"  # instrumental audio cut into seamless loops (generate(loop=True, bpm, bars))
     PLAN = "plan"  # generate(plan=CompositionPlan), section by section
+    ADAPTER = "adapter"  # a LoRA adapter per request (``params.Adapter``; ADAPTER_OPTIONS at load)
+    NEGATIVE_PROMPT = "negative_prompt"  # what to steer away from (classifier-free guidance)
+    STEPS = "steps"  # the number of denoising steps (diffusion models)
+    GUIDANCE = "guidance"  # guidance_scale changes the output
 
 
 #: keyword argument of ``generate`` -> the capability it needs
@@ -99,6 +103,7 @@ FEATURE_CAPABILITIES: Mapping[str, Capability] = {
     "vocal_language": Capability.LANGUAGE,
     "reference": Capability.REFERENCE_AUDIO,
     "plan": Capability.PLAN,
+    "negative_prompt": Capability.NEGATIVE_PROMPT,
 }
 
 
@@ -125,7 +130,8 @@ class ModelCard:
 @dataclass(frozen=True)
 class CheckpointFiles:
     """What a model's files say about it: its name, and (where it has them) its diffusers
-    ``model_index.json`` and transformers ``config.json``, read, from ``path``."""
+    ``model_index.json`` (or ``modular_model_index.json``) and transformers ``config.json``,
+    read, from ``path``."""
 
     model: str
     path: Path | None = None
@@ -169,7 +175,8 @@ class MusicFamily(ABC):
     name: ClassVar[str] = ""
     #: model names it takes without reading files (``"composer"``)
     names: ClassVar[tuple[str, ...]] = ()
-    #: diffusers pipelines it takes (``model_index.json``'s ``_class_name``)
+    #: diffusers pipelines it takes (``model_index.json``'s or a modular pipeline's
+    #: ``modular_model_index.json``'s ``_class_name``)
     class_names: ClassVar[tuple[str, ...]] = ()
     #: transformers checkpoints it takes (``config.json``'s ``model_type``)
     model_types: ClassVar[tuple[str, ...]] = ()
@@ -220,6 +227,8 @@ class MusicFamily(ABC):
         weights: the service validates jobs with this): every value checked once, features
         the model lacks refused naming the capability. Returns it normalised."""
         require(card, request.features())
+        if request.adapter is not None and not card.can(Capability.ADAPTER):
+            raise unsupported(card.name, card.family, "adapter", Capability.ADAPTER)
         if request.edit is not None and not card.can(Capability.EDIT):
             raise unsupported(card.name, card.family, f"edit:{request.edit.task}", Capability.EDIT)
         given = [p for p in ("sampling", "conditioning", "song")

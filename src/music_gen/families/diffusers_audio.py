@@ -1,82 +1,128 @@
-"""The Stable Audio family: text-to-audio through diffusers' ``StableAudioPipeline``.
+"""The diffusers text-to-audio family: every pipeline ``AutoPipelineForText2Audio`` knows.
 
-What it knows: how to load a pipeline in the diffusers layout (``model_index.json`` with
-``_class_name`` ``StableAudioPipeline``, e.g. ``stabilityai/stable-audio-open-1.0``: 44.1 kHz
-stereo, up to 47.55 s), its card from the configs alone (sample rate and channels from the VAE,
-the longest clip from the transformer's ``sample_size`` × the VAE's hop), and ``generate`` /
-``generate_batch`` of instrumental audio of an exact length, with a seed per output. Its
-capabilities: text, stereo (two-channel VAEs), batch and loop (``generate(loop=True, ...)``).
-Lyrics, melody and the like are capabilities it does not declare. It registers like every
-family (``families.registry``): it claims ``model_index.json``'s ``StableAudioPipeline``.
+What it knows: how to load a pipeline in its diffusers layout (a hub id or a local directory
+whose ``model_index.json`` names ``StableAudioPipeline`` (Stable Audio Open),
+``StableAudio3Pipeline`` (Stable Audio 3 small and medium), ``AudioLDM2Pipeline`` or
+``LongCatAudioDiTPipeline``) through
+``AutoPipelineForText2Audio``, each pipeline's card from its configs (``families._t2a``: rate,
+channels, longest clip, default steps and guidance, edit tasks), and ``generate`` /
+``generate_batch`` of audio of an exact length, with a seed per output.
+
+What it promises: for the same prompt, duration, steps, guidance, negative prompt and seed,
+the output is exactly what the pipeline's own call returns for
+``generator=torch.Generator(device).manual_seed(seed)``, cut to ``round(duration × rate)``
+samples; ``steps`` and ``guidance_scale`` default to the call's own. Capabilities: text,
+negative prompt, steps, guidance, batch, stereo (two-channel models), loop (instrumental
+models) and, on Stable Audio 3, ``edit``: ``repaint`` a range through
+``StableAudio3InpaintPipeline`` (outside the range the output is the source's samples, exactly)
+and ``cover`` through ``StableAudio3AudioToAudioPipeline`` (``strength`` s: the source noised to
+``init_noise_level = 1 - s``; s = 0 is plain text-to-audio, s = 1 would be the source itself
+and is refused).
 """
 
 from __future__ import annotations
 
-import json
+import inspect
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..audio import AudioOutput
-from ..params import Request
-from ._diffusers import load_pipeline
-from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
+from ..audio import AudioOutput, load_audio
+from ..errors import GenerationFailed, InvalidInput
+from ..params import Request, Song, check_duration
+from ._diffusers import load_pipeline, splice
+from ._t2a import FAMILY, SPECS, PipelineSpec, card_of, t2a_card
+from .base import Cancelled, CheckpointFiles, ModelCard, MusicFamily, Progress
 
 if TYPE_CHECKING:  # torch and diffusers load with a pipeline, not with this module
     import torch
 
-__all__ = ["STABLE_AUDIO_CLASS", "StableAudioFamily", "stable_audio_card"]
+__all__ = ["COVER_STRENGTH", "DiffusersAudioFamily", "stable_audio_card"]
 
-STABLE_AUDIO_CLASS = "StableAudioPipeline"
-DEFAULT_STEPS = 100  # the pipeline's own default
-DEFAULT_GUIDANCE = 7.0
-
-
-def _capabilities(channels: int) -> frozenset[Capability]:
-    caps = {Capability.TEXT, Capability.BATCH, Capability.LOOP}
-    if channels == 2:
-        caps.add(Capability.STEREO)
-    return frozenset(caps)
+#: a cover's strength where the request names none (the source noised halfway)
+COVER_STRENGTH = 0.5
+#: crossfade (seconds) where a repainted range meets the source audio
+REPAINT_FADE = 0.01
 
 
 def stable_audio_card(name: str, path: Path, max_duration: float | None = None) -> ModelCard:
-    """The card of a pipeline directory, read from its configs (no weights)."""
-
-    def config(part: str) -> dict[str, Any]:
-        file = path / part / "config.json"
-        return json.loads(file.read_text()) if file.is_file() else {}
-
-    vae, dit = config("vae"), config("transformer")
-    rate = int(vae.get("sampling_rate", 44100))
-    channels = int(vae.get("audio_channels", 2))
-    hop = int(np.prod(vae.get("downsampling_ratios", [2, 4, 4, 8, 8])))
-    longest = int(dit.get("sample_size", 1024)) * hop / rate
-    limit = longest if max_duration is None else min(float(max_duration), longest)
-    return ModelCard(name, "stable_audio", _capabilities(channels), rate, channels, limit)
+    """The card of a ``StableAudioPipeline`` directory (its configs, no weights)."""
+    card = t2a_card(name, path, "StableAudioPipeline")
+    return card if max_duration is None else replace(card, max_duration=min(
+        card.max_duration, float(max_duration)))  # fmt: skip
 
 
-def _load_pipeline(model: str, dtype: torch.dtype, cache_dir: str | Path | None) -> Any:
-    return load_pipeline("StableAudioPipeline", "Stable Audio", model, dtype, cache_dir)
+def _unset_song_defaults(song: Song) -> Song:
+    """``song`` without the "no lyrics" ``Song.checked`` writes as "": this family takes no
+    lyrics, and the re-check of a stored job must not count an empty text as given."""
+    return replace(song, lyrics=None if song.lyrics == "" else song.lyrics)
 
 
-class StableAudioFamily(MusicFamily):
-    """Instrumental audio and sound from a Stable Audio pipeline. It takes the ``song`` part's
-    ``steps`` and ``guidance_scale`` (lyrics and the rest are refused by capability) and the
-    ``sampling`` part a service job carries for every model (validated, not applied: a
-    diffusion model is not sampled token by token)."""
+class _Stop(Exception):
+    """Raised from the step callback to stop a cancelled call between steps."""
 
-    name = "stable_audio"
-    class_names = (STABLE_AUDIO_CLASS,)
-    packages = ("torch", "diffusers", "transformers", "torchsde")
-    parts = ("sampling", "song")
+
+class DiffusersAudioFamily(MusicFamily):
+    """Audio from a diffusers text-to-audio pipeline. It takes the ``song`` part's ``steps``,
+    ``guidance_scale`` and ``negative_prompt`` (lyrics, BPM and the rest are refused by
+    capability)."""
+
+    name = FAMILY
+    class_names = tuple(SPECS)
+    packages = ("torch", "diffusers", "transformers")
+    parts = ("song",)
 
     @classmethod
     def inspect(cls, files: CheckpointFiles) -> ModelCard:
-        assert files.path is not None
-        return stable_audio_card(files.model, files.path)
+        assert files.path is not None and files.class_name is not None
+        return t2a_card(files.model, files.path, files.class_name)
+
+    @classmethod
+    def check_request(cls, card: ModelCard, request: Request) -> Request:
+        """The base checks; a negative prompt needs guidance on (the pipelines ignore it at
+        ``guidance_scale`` ≤ 1); an edit task this checkpoint runs; a cover's strength below 1."""
+        if request.song is not None:  # what ``Song.checked`` fills in (a stored job's) is unset
+            request = replace(request, song=_unset_song_defaults(request.song))
+        request = super().check_request(card, request)
+        if request.song is not None:
+            request = replace(request, song=_unset_song_defaults(request.song))
+        song = request.song or Song()
+        guidance = song.guidance_scale
+        if guidance is None:
+            guidance = card.details.get("defaults", {}).get("guidance_scale", 1.0)
+        if song.negative_prompt is not None and request.edit is None and guidance <= 1.0:
+            raise InvalidInput(
+                f"a negative prompt steers classifier-free guidance, which is off at "
+                f"guidance_scale {guidance:g} (this model's default is "
+                f"{card.details.get('defaults', {}).get('guidance_scale')}): raise guidance_scale",
+                code="INVALID_NEGATIVE_PROMPT",
+                details={"guidance_scale": guidance},
+            )
+        edit = request.edit
+        if edit is not None:
+            tasks = list(card.details.get("edit_tasks") or [])
+            if edit.task not in tasks:
+                raise InvalidInput(
+                    f"model {card.name!r} cannot {edit.task}; it edits with {', '.join(tasks)}",
+                    code="UNSUPPORTED_TASK",
+                    details={"model": card.name, "task": edit.task, "tasks": tasks},
+                )
+            if edit.task == "cover" and edit.strength is not None and edit.strength >= 1.0:
+                raise InvalidInput(
+                    "strength must be below 1 on this model (1 would return the source itself)",
+                    code="INVALID_STRENGTH",
+                    details={"strength": edit.strength},
+                )
+            if song.negative_prompt is not None or song.guidance_scale is not None:
+                raise InvalidInput(
+                    "the edit pipelines take no guidance_scale or negative_prompt",
+                    code="INVALID_INPUT",
+                )
+        return request
 
     def __init__(
         self,
@@ -91,18 +137,64 @@ class StableAudioFamily(MusicFamily):
 
         started = time.perf_counter()
         dev = resolve_device(device)
-        self.pipe = _load_pipeline(model, resolve_dtype(dtype, dev), cache_dir).to(dev)
-        self.pipe.set_progress_bar_config(disable=True)
-        self._device = self.pipe.device
-        self.model_name = model
-        vae, dit = self.pipe.vae, self.pipe.transformer
-        longest = int(dit.config.sample_size) * int(vae.hop_length) / int(vae.sampling_rate)
-        limit = longest if max_duration is None else min(float(max_duration), longest)
-        channels = int(vae.config.audio_channels)
-        self.card = ModelCard(
-            model, "stable_audio", _capabilities(channels), int(vae.sampling_rate), channels, limit
-        )
+        pipe = load_pipeline(
+            "AutoPipelineForText2Audio", "text-to-audio", model, resolve_dtype(dtype, dev),
+            cache_dir,
+        ).to(dev)  # fmt: skip
+        self._setup(pipe, model, max_duration)
         self.load_seconds = time.perf_counter() - started
+
+    @classmethod
+    def from_pipeline(
+        cls, pipe: Any, name: str = "in-memory", max_duration: float | None = None
+    ) -> DiffusersAudioFamily:
+        """Around a pipeline already in memory (benchmarks build them from configs)."""
+        family = cls.__new__(cls)
+        family._setup(pipe, name, max_duration)
+        family.load_seconds = 0.0
+        return family
+
+    def _setup(self, pipe: Any, model: str, max_duration: float | None) -> None:
+        spec = SPECS.get(type(pipe).__name__)
+        if spec is None:
+            raise InvalidInput(
+                f"{model!r} is a {type(pipe).__name__}; this family runs {', '.join(SPECS)}",
+                code="INVALID_MODEL",
+            )
+        self.spec: PipelineSpec = spec
+        self.pipe = pipe
+        self.pipe.set_progress_bar_config(disable=True)
+        self._device = pipe.device
+        self.model_name = model
+        call = inspect.signature(type(pipe).__call__).parameters
+        steps = call["num_inference_steps"].default
+        if steps is None:  # Stable Audio 3: 8 distilled (ping-pong) steps, else 100
+            steps = 8 if pipe.scheduler.config.get("stochastic_sampling") else 100
+        self.default_steps = int(steps)
+        self.default_guidance = float(call["guidance_scale"].default)
+        rate, channels, limit = self._facts(pipe)
+        edits = list(spec.edits)
+        if "repaint" in edits and int(pipe.transformer.config.get("patch_size", 1)) != 1:
+            edits.remove("repaint")
+        self.card = card_of(spec, model, rate, channels, limit, self.default_steps, edits,
+                            max_duration)  # fmt: skip
+        self.card.details["defaults"]["guidance_scale"] = self.default_guidance
+
+    def _facts(self, pipe: Any) -> tuple[int, int, float]:
+        """Rate, channels and the longest clip of the loaded pipeline."""
+        name = self.spec.class_name
+        if name == "StableAudioPipeline":
+            vae = pipe.vae
+            rate = int(vae.sampling_rate)
+            longest = int(pipe.transformer.config.sample_size) * int(vae.hop_length) / rate
+            return rate, int(vae.config.audio_channels), longest
+        if name == "StableAudio3Pipeline":
+            limit = float(pipe.duration_embedder.config.max_val)
+            limit = min(limit, 120.0 if "small" in self.model_name.lower() else self.spec.limit)
+            return int(pipe.vae.config.sampling_rate), int(pipe.vae.config.audio_channels), limit
+        if name == "AudioLDM2Pipeline":
+            return int(pipe.vocoder.config.sampling_rate), 1, self.spec.limit
+        return int(pipe.sample_rate), int(pipe.vae.config.in_channels), pipe.max_wav_duration
 
     @property
     def device(self) -> torch.device:
@@ -110,63 +202,165 @@ class StableAudioFamily(MusicFamily):
 
     def __repr__(self) -> str:
         return (
-            f"MusicGenerator(model={self.model_name!r}, family='stable_audio', "
-            f"device={self.device})"
+            f"MusicGenerator(model={self.model_name!r}, family={FAMILY!r}, "
+            f"pipeline={self.spec.class_name!r}, device={self.device})"
         )
 
+    # ------------------------------------------------------------------ generation
     def _generate(
         self, request: Request, progress: Progress | None, cancelled: Cancelled | None
     ) -> list[AudioOutput]:
         """``duration`` seconds (exactly) of audio per prompt, each from its own seed."""
+        song = request.song or Song()
+        assert request.duration is not None  # checked: the default filled in
+        duration = float(request.duration)
+        texts, seeds = list(request.prompts), request.seeds()
+        steps = song.steps or self.default_steps
+        guidance = self.default_guidance if song.guidance_scale is None else song.guidance_scale
+        call: dict[str, Any] = {self.spec.duration_arg: self._call_seconds(duration),
+                                "guidance_scale": guidance}  # fmt: skip
+        if song.negative_prompt is not None:
+            call["negative_prompt"] = song.negative_prompt
+        meta = {"steps": steps, "guidance_scale": guidance,
+                "negative_prompt": song.negative_prompt, "task": "text2audio"}  # fmt: skip
+        audio = self._call(self.pipe, texts, seeds, steps, song.steps, call, progress, cancelled)
+        return self._outputs(audio, duration, texts, seeds, meta)
+
+    def _call_seconds(self, duration: float) -> float:
+        """The length argument that makes at least ``duration`` seconds: the duration itself,
+        or (LongCat, which makes ``int(seconds × rate / hop)`` frames) half a frame past the
+        last whole frame it needs."""
+        if not self.spec.whole_frames:
+            return duration
+        hop = int(self.pipe.vae_scale_factor)
+        frames = -(-round(duration * self.sample_rate) // hop)
+        return (frames + 0.5) * hop / self.sample_rate
+
+    def _call(
+        self,
+        pipe: Any,
+        texts: list[str],
+        seeds: list[int],
+        steps: int,
+        given_steps: int | None,
+        call: dict[str, Any],
+        progress: Progress | None,
+        cancelled: Cancelled | None,
+    ) -> np.ndarray:
+        """The pipeline's own call (one generator per prompt); its audio as ``[B, C, N]``."""
         import torch
 
-        song = request.song
-        steps = DEFAULT_STEPS if song is None or song.steps is None else song.steps
-        guidance = DEFAULT_GUIDANCE
-        if song is not None and song.guidance_scale is not None:
-            guidance = song.guidance_scale
-        assert request.duration is not None  # checked: the default filled in
-        duration = request.duration
-        texts = list(request.prompts)
-        seeds = request.seeds()
         generators = [torch.Generator(self.device).manual_seed(s) for s in seeds]
-        started = time.perf_counter()
 
-        def on_step(step: int, *_: Any) -> None:
+        def step(i: int) -> None:
             if progress is not None:
-                progress(step + 1, steps)
+                progress(i + 1, steps)
+            if cancelled is not None and cancelled():
+                raise _Stop
 
-        with warnings.catch_warnings():  # torchsde's Brownian interval rounding notes
-            warnings.filterwarnings("ignore", category=UserWarning, module="torchsde")
-            result = self.pipe(
-                prompt=texts,
-                audio_end_in_s=duration,
-                num_inference_steps=steps,
-                guidance_scale=guidance,
-                generator=generators,
-                callback=on_step,
-            )
+        if self.spec.callback == "legacy":
+            call["callback"] = lambda i, *_: step(i)
+        else:
+
+            def on_step_end(_pipe: Any, i: int, _t: Any, tensors: dict[str, Any]) -> Any:
+                step(i)
+                return tensors
+
+            call["callback_on_step_end"] = on_step_end
+        if given_steps is not None or self.spec.steps is not None:
+            call["num_inference_steps"] = steps  # else the call picks it (Stable Audio 3)
+        try:
+            with warnings.catch_warnings():  # torchsde's Brownian interval rounding notes
+                warnings.filterwarnings("ignore", category=UserWarning, module="torchsde")
+                result = pipe(
+                    prompt=texts if len(texts) > 1 else texts[0],
+                    generator=generators if len(texts) > 1 else generators[0],
+                    **call,
+                )
+        except _Stop:
+            raise GenerationFailed("cancelled", code="CANCELLED") from None
+        except ValueError as exc:  # the pipeline's own input checks
+            raise InvalidInput(str(exc), code="INVALID_INPUT") from None
+        audios = result.audios
+        if isinstance(audios, torch.Tensor):
+            audios = audios.float().cpu().numpy()
+        audios = np.asarray(audios, dtype=np.float32)
+        return audios[:, None, :] if audios.ndim == 2 else audios  # mono pipelines: [B, N]
+
+    def _outputs(
+        self,
+        audios: np.ndarray,
+        duration: float,
+        texts: list[str],
+        seeds: list[int],
+        meta: dict[str, Any],
+    ) -> list[AudioOutput]:
         length = round(duration * self.sample_rate)
-        audios = result.audios[..., :length].float().cpu().numpy()  # [B, C, N]
-        if audios.shape[-1] < length:
+        audios = audios[..., :length]
+        if audios.shape[-1] < length:  # a call that rounds the length down (by a sample)
             audios = np.pad(audios, ((0, 0), (0, 0), (0, length - audios.shape[-1])))
-        total = time.perf_counter() - started
+        common = {"model": self.model_name, "family": FAMILY, "pipeline": self.spec.class_name,
+                  "duration": duration, "sample_rate": self.sample_rate, **meta}  # fmt: skip
         return [
             AudioOutput(
-                audio,
+                np.ascontiguousarray(audio),
                 self.sample_rate,
-                {
-                    "model": self.model_name,
-                    "family": "stable_audio",
-                    "prompt": text,
-                    "seed": s,
-                    "duration": duration,
-                    "steps": steps,
-                    "guidance_scale": guidance,
-                    "batch_index": i,
-                    "timings": {"total_s": total},
-                    "real_time_factor": total / duration,
-                },
+                {**common, "prompt": text, "seed": s, "batch_index": i},
             )
             for i, (audio, text, s) in enumerate(zip(audios, texts, seeds, strict=True))
         ]
+
+    # ------------------------------------------------------------------ editing
+    def _edit(
+        self, request: Request, progress: Progress | None, cancelled: Cancelled | None
+    ) -> AudioOutput:
+        """Edit the request's source (a path, bytes, array at the model's rate or AudioOutput):
+
+        - ``repaint``: ``start..end`` seconds made again by the inpaint pipeline; outside the
+          range the output is the source's samples exactly (10 ms crossfades inside it).
+        - ``cover``: the audio-to-audio pipeline from the source noised to ``1 - strength``.
+        The output has the source's length.
+        """
+        import diffusers
+
+        edit = request.edit
+        assert edit is not None
+        started = time.perf_counter()
+        source = self._source(edit.source)
+        length = source.shape[-1] / self.sample_rate
+        check_duration(length, self.max_duration)
+        pipe = getattr(diffusers, self.spec.edits[edit.task])(**self.pipe.components)
+        pipe.set_progress_bar_config(disable=True)
+        song = request.song or Song()
+        steps = song.steps or self.default_steps
+        import torch
+
+        call: dict[str, Any] = {"duration": length, "audio": torch.from_numpy(source[None])}
+        meta: dict[str, Any] = {"task": edit.task, "steps": steps, "source_seconds": length}
+        if edit.task == "repaint":
+            lo, hi = edit.span(length)
+            call.update(mask_start_seconds=lo, mask_end_seconds=hi)
+            meta.update(start=lo, end=hi)
+        else:
+            strength = COVER_STRENGTH if edit.strength is None else float(edit.strength)
+            call["init_noise_level"] = 1.0 - strength
+            meta.update(strength=strength, init_noise_level=1.0 - strength)
+        [audio] = self._call(pipe, [request.prompt], request.seeds(), steps, song.steps, call,
+                             progress, cancelled)  # fmt: skip
+        [out] = self._outputs(audio[None], length, [request.prompt], request.seeds(), meta)
+        if edit.task == "repaint":
+            samples = splice(source, out.samples, lo, hi, self.sample_rate, REPAINT_FADE)
+            out = AudioOutput(samples, out.sample_rate, out.metadata)
+        total = time.perf_counter() - started
+        out.metadata.update(timings={"total_s": total}, real_time_factor=total / length)
+        return out
+
+    def _source(self, source: Any) -> np.ndarray:
+        import torch
+
+        rate = self.sample_rate if isinstance(source, np.ndarray | torch.Tensor) else None
+        audio = load_audio(
+            source, sample_rate=rate, target_sample_rate=self.sample_rate, channels=self.channels,
+            name="source",
+        )  # fmt: skip
+        return np.ascontiguousarray(audio.samples, dtype=np.float32)

@@ -11,6 +11,9 @@ Known names:
 - ``facebook/musicgen-*``: CC-BY-NC 4.0 (the weights; audiocraft's code is MIT).
 - ACE-Step 1.5 (``ACE-Step/Ace-Step1.5``, ``ACE-Step/acestep-v15-*``): MIT, as its project's
   README declares ("This project is licensed under MIT"); ACE-Step v1 3.5B: Apache 2.0.
+- MiniMax Music 3 (``MiniMaxAI/MiniMax-Music3``): the custom MiniMax-Music3 Community License
+  (its repo's LICENSE): commercial use is free for companies under USD 20M of yearly revenue and
+  needs MiniMax's authorisation above that, so ``allows_commercial`` cannot tell (None).
 - ``composer``: no weights; our own MIT code. Its audio is rendered with a General MIDI
   SoundFont: Debian's FluidR3_GM (MIT) when installed, else the TimGM6mb bundled with
   pretty_midi (GPL-2.0), or ``$MUSIC_GEN_SOUNDFONT`` (whatever its licence is).
@@ -29,6 +32,7 @@ KNOWN_LICENSES: dict[str, str] = {
     "composer": "mit",
     "ace-step/ace-step1.5": "mit",
     "ace-step/ace-step-v1-3.5b": "apache-2.0",
+    "minimaxai/minimax-music3": "minimax-music3-community-license",
 }
 _NAME_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^(facebook/)?musicgen(-[a-z0-9-]+)?$"), "cc-by-nc-4.0"),

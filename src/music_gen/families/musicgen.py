@@ -13,10 +13,12 @@ Durations map to frames exactly: ``round(duration * 32000)`` output samples need
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -50,18 +52,28 @@ def musicgen_capabilities(melody: bool, channels: int) -> frozenset[Capability]:
     caps = {
         Capability.TEXT,
         Capability.SAMPLING,
+        Capability.GUIDANCE,
         Capability.CONTINUATION,
         Capability.STREAM,
         Capability.BATCH,
         Capability.MULTITRACK,
         Capability.LOOP,
         Capability.PLAN,  # window by window, each continued from the last (families.plans)
+        Capability.ADAPTER,  # per request, unmerged in the continuous batch (engine.lora)
     }
     if melody:
         caps.add(Capability.MELODY)
     if channels == 2:
         caps.add(Capability.STEREO)
     return frozenset(caps)
+
+
+def _adapter_meta(req: PreparedRequest) -> dict[str, Any]:
+    """What an output records of its request's own adapter (as the batcher records it)."""
+    if req.adapter is None:  # "<folder>@<scale>"
+        return {}
+    folder, _, scale = req.adapter.rpartition("@")
+    return {"adapter": {"adapter": folder, "adapter_scale": float(scale)}}
 
 
 class MusicGenFamily(MusicFamily):
@@ -155,6 +167,7 @@ class MusicGenFamily(MusicFamily):
         )
         self.pattern = self.runtime.pattern
         self._batchers: weakref.WeakSet[ContinuousBatcher] = weakref.WeakSet()
+        self._running_adapters: Counter[str] = Counter()  # of whole runs and streams
         self.card = ModelCard(
             model,
             self.name,
@@ -196,13 +209,45 @@ class MusicGenFamily(MusicFamily):
         can mix adapters (and none); loaded on first use, evicted least recently used."""
         req = self._prepare(self.check_inputs(self.request([prompt], **params)))
         if adapter is not None:
-            from .adapters import load_row_adapter
-
-            in_use = set().union(*(b.adapters_in_use() for b in self._batchers))
-            req.adapter = load_row_adapter(
-                self.engine, adapter, adapter_scale, self.model_name, in_use
-            )
+            req.adapter = self._load_row_adapter(adapter, adapter_scale)
         return req
+
+    def _load_row_adapter(self, adapter: str | Path, scale: float) -> str:
+        """The adapter unmerged on the fast decoder (``adapters.load_row_adapter``), never
+        evicting one a queued or running request uses."""
+        from .adapters import load_row_adapter
+
+        in_use = set().union(*(b.adapters_in_use() for b in self._batchers))
+        in_use |= {name for name, n in self._running_adapters.items() if n > 0}
+        return load_row_adapter(self.engine, adapter, scale, self.model_name, in_use)
+
+    @contextlib.contextmanager
+    def _adapter_rows(self, name: str | None) -> Iterator[None]:
+        """Every row of the forwards inside decodes with adapter ``name`` (a request run
+        alone: whole, or one chunk of a stream; the batcher sets its rows itself)."""
+        installed = None if name is None else getattr(self.engine.decoder, "row_lora", None)
+        if installed is None or name is None:
+            yield
+            return
+        installed[0].use(name)
+        self._running_adapters[name] += 1
+        try:
+            yield
+        finally:
+            installed[0].use(None)
+            self._running_adapters[name] -= 1
+
+    def _adapted(self, steps: Iterable[Any], name: str | None) -> Iterator[Any]:
+        """``steps`` advanced with adapter ``name`` on, one step at a time (a stream's steps
+        interleave with the batcher's, which sets its own rows)."""
+        it = iter(steps)
+        while True:
+            with self._adapter_rows(name):
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+            yield item
 
     def prepare_request(self, request: Request) -> PreparedRequest:
         """Model inputs for a request ``check_request`` validated already (a job's)."""
@@ -258,7 +303,7 @@ class MusicGenFamily(MusicFamily):
             for g, rows in enumerate(groups):
                 stream = self.runtime.code_stream(req, rows)
                 plan, steps = stream.plan, stream.plan.steps
-                for step, _ in enumerate(stream, start=1 + g * steps):
+                for step, _ in enumerate(self._adapted(stream, req.adapter), start=1 + g * steps):
                     if progress is not None:
                         progress(step, steps * len(groups))
                     if cancelled is not None and cancelled():
@@ -279,6 +324,7 @@ class MusicGenFamily(MusicFamily):
         }
         common = self.runtime.metadata(req, plan, timings)
         common.update(decoder_passes=len(groups), batch_size=len(req.texts))
+        common.update(_adapter_meta(req))
         return [
             AudioOutput(
                 audio[i],
@@ -329,9 +375,10 @@ class MusicGenFamily(MusicFamily):
                         req, stream.plan, {"total_s": time.perf_counter() - req.started}
                     )
                 )
+                meta.update(_adapter_meta(req))
             return AudioOutput(audio, self.sample_rate, meta)
 
-        for final_frames in stream:
+        for final_frames in self._adapted(stream, req.adapter):
             while pending is not None and chunks.ready(pending[1], final_frames, req.total_frames):
                 upcoming = next(bounds, None)
                 yield emit(*pending, final=upcoming is None)
@@ -367,7 +414,7 @@ class MusicGenFamily(MusicFamily):
         if prompt_audio is not None:
             wav = torch.from_numpy(prompt_audio).to(self.device, self.loaded.dtype)
             prompt_codes = encode_audio(self.loaded.model.audio_encoder, wav[None], self.channels)
-        return PreparedRequest(
+        prepared = PreparedRequest(
             texts,
             params,
             seeds,
@@ -378,3 +425,6 @@ class MusicGenFamily(MusicFamily):
             prompt_codes,
             started,
         )
+        if request.adapter is not None:  # this request's own, unmerged (engine.lora)
+            prepared.adapter = self._load_row_adapter(request.adapter.name, request.adapter.scale)
+        return prepared

@@ -8,7 +8,8 @@ the entry-point group ``music_gen.families``::
     tiny-tone = "tiny_tone:TinyToneFamily"
 
 ``family_for(model)`` reads what the model's files say (``CheckpointFiles``: its name, a
-diffusers ``model_index.json``, a transformers ``config.json``, from a directory or the hub
+diffusers ``model_index.json`` (or a modular pipeline's ``modular_model_index.json``), a
+transformers ``config.json``, from a directory or the hub
 cache) and returns the family that claims them: names first (no file read, no hub look-up),
 then the files. A model nobody claims goes to the ``fallback`` family (MusicGen, whose loader
 explains an unknown name or a missing download), unless its files name something else.
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "music_gen.families"
+#: a diffusers pipeline's index (``_class_name``): a standard pipeline's, else a modular
+#: pipeline's (``ModularPipeline.save_pretrained`` writes ``modular_model_index.json``)
+INDEX_FILES = ("model_index.json", "modular_model_index.json")
 #: modules of this package that are not families (the runners load torch with their model)
 _NOT_FAMILIES = {
     "base", "loader", "registry", "plans", "runner", "acestep_runner", "musicgen_runner",
@@ -125,16 +129,20 @@ def _hub_file(repo_id: str, filename: str, cache_dir: str | Path | None) -> Path
 
 
 def checkpoint_files(model: str, cache_dir: str | Path | None = None) -> CheckpointFiles:
-    """What ``model``'s files say: a directory's, or a hub repo's (cache first)."""
+    """What ``model``'s files say: a directory's, or a hub repo's (cache first). Its index is
+    the first of ``INDEX_FILES`` it has."""
     path = Path(model).expanduser()
     index: Path | None = None
     config: Path | None = None
     if path.is_dir():
-        index, config = path / "model_index.json", path / "config.json"
-        index = index if index.is_file() else None
-        config = config if config.is_file() else None
+        found = [path / name for name in INDEX_FILES if (path / name).is_file()]
+        index = found[0] if found else None
+        config = path / "config.json" if (path / "config.json").is_file() else None
     elif "/" in model:
-        index = _hub_file(model, "model_index.json", cache_dir)
+        for name in INDEX_FILES:
+            index = _hub_file(model, name, cache_dir)
+            if index is not None:
+                break
         if index is None:
             config = _hub_file(model, "config.json", cache_dir)
     where = (index or config).parent if (index or config) is not None else None  # type: ignore[union-attr]

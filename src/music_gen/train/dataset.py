@@ -32,7 +32,16 @@ from ..audio.io import load_audio
 from ..errors import InvalidInput
 from .estimate import estimate_bpm, estimate_key
 
-__all__ = ["AUDIO_SUFFIXES", "Clip", "Dataset", "Skipped", "Window", "load_dataset"]
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "METADATA",
+    "Clip",
+    "Dataset",
+    "Skipped",
+    "Window",
+    "load_dataset",
+    "scan_dataset",
+]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 METADATA = "metadata.jsonl"
@@ -97,7 +106,8 @@ def _read_metadata(root: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     entries: dict[str, dict[str, Any]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -128,6 +138,45 @@ def _audio_files(root: Path, metadata: dict[str, dict[str, Any]]) -> list[str]:
     }
     names.update(metadata)  # listed files that are missing are reported, not ignored
     return sorted(names)
+
+
+def _caption(root: Path, name: str, entry: dict[str, Any]) -> str:
+    file = root / name
+    caption = entry.get("caption")
+    if caption is None and file.with_suffix(".txt").is_file():
+        caption = file.with_suffix(".txt").read_text(encoding="utf-8", errors="replace")
+    return (caption or "").strip()
+
+
+def _no_caption(name: str) -> Skipped:
+    return Skipped(name, f"no caption ({Path(name).stem}.txt or {METADATA})")
+
+
+def scan_dataset(path: str | Path) -> tuple[list[str], list[Skipped]]:
+    """What can be told of the dataset folder at ``path`` without decoding any audio: its
+    audio files that exist and have a caption, and the others (skipped, with the reason).
+    Raises INVALID_DATASET where ``metadata.jsonl`` is malformed or no file is usable."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise _invalid(f"dataset folder {str(root)!r} does not exist", path=str(root))
+    metadata = _read_metadata(root)
+    usable: list[str] = []
+    skipped: list[Skipped] = []
+    for name in _audio_files(root, metadata):
+        if not (root / name).is_file():
+            skipped.append(Skipped(name, "listed in metadata.jsonl but missing"))
+        elif not _caption(root, name, metadata.get(name, {})):
+            skipped.append(_no_caption(name))
+        else:
+            usable.append(name)
+    if not usable:
+        listing = "; ".join(f"{s.name}: {s.reason}" for s in skipped) or "no audio files"
+        raise _invalid(
+            f"no usable audio in the dataset ({listing}); it needs audio files "
+            f"({', '.join(AUDIO_SUFFIXES)}) with a caption each (NAME.txt or {METADATA})",
+            skipped=[{"file": s.name, "reason": s.reason} for s in skipped],
+        )
+    return usable, skipped
 
 
 def _windows(clip: Clip, window: int, min_length: int) -> list[Window]:
@@ -170,12 +219,9 @@ def load_dataset(
     for name in names:
         file = root / name
         entry = metadata.get(name, {})
-        caption = entry.get("caption")
-        if caption is None and file.with_suffix(".txt").is_file():
-            caption = file.with_suffix(".txt").read_text(encoding="utf-8")
-        caption = (caption or "").strip()
+        caption = _caption(root, name, entry)
         if not caption:
-            skipped.append(Skipped(name, f"no caption ({Path(name).stem}.txt or {METADATA})"))
+            skipped.append(_no_caption(name))
             continue
         try:
             audio = load_audio(file, target_sample_rate=sample_rate, channels=channels, name=name)

@@ -43,7 +43,7 @@ from ..core.infra.db import AudioFile, Job, JobStatus, Migrations
 from ..core.infra.quota import UsageSource
 from ..core.jobs.events import JobEvent
 from ..core.plugins import Middleware, WebhookBody
-from ..core.runners.worker import store_file
+from ..core.runners.results import store_file
 from ..core.state import ServiceState
 
 __all__ = [

@@ -36,7 +36,18 @@ from ..core.runners.backends import Backend
 from ..core.state import ServiceState
 from .deps import QUERY_KEY_SCOPE
 from .responses import SafeJSONResponse as JSONResponse
-from .routes import audio, generate, multitrack, plans, songs, studio, system, ws
+from .routes import (
+    audio,
+    finetunes,
+    generate,
+    lora,
+    multitrack,
+    plans,
+    songs,
+    studio,
+    system,
+    ws,
+)
 from .schemas import ERROR_RESPONSES
 
 __all__ = ["OnPaths", "build_app"]
@@ -65,17 +76,26 @@ def _error(status: int, code: str, message: str, details: Any = None, **headers:
 
 class BodyLimit:
     """Refuse request bodies over the limit (declared or streamed) with 413; reference-track
-    uploads (paths ending in ``/upload`` or ``/uploads``) have their own, larger limit."""
+    uploads (paths ending in ``/upload`` or ``/uploads``) have their own, larger limit, and so
+    do fine-tuning datasets (``/finetunes``)."""
 
-    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, upload_limit: int, dataset_limit: int | None = None
+    ) -> None:
         self.app, self.default, self.upload_limit = app, limit, upload_limit
+        self.dataset_limit = dataset_limit or upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
         limit = (
-            self.upload_limit if scope["path"].endswith(("/upload", "/uploads")) else self.default
+            self.upload_limit
+            if path.endswith(("/upload", "/uploads"))
+            else self.dataset_limit
+            if path.endswith("/finetunes")
+            else self.default
         )
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -206,10 +226,13 @@ def build_app(
         default_response_class=JSONResponse,  # SafeJSONResponse: text that always encodes
     )
     app.add_middleware(
-        BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        upload_limit=settings.max_upload_bytes,
+        dataset_limit=settings.max_dataset_bytes + 1_000_000,  # the multipart's own bytes
     )
     app.add_middleware(RedactQueryKeys)
-    for module in (generate, multitrack, songs, system, audio, ws, plans):
+    for module in (generate, multitrack, songs, system, audio, ws, plans, lora, finetunes):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.state.adapters = {a.name: a for a in adapters}  # where their routes find their settings
     for adapter in adapters:  # each router carries its own prefix and documented errors

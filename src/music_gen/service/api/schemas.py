@@ -15,11 +15,15 @@ from ..core.jobs.requests import EditRequest, MultitrackRequest
 from ..core.jobs.spec import JobRequest
 
 __all__ = [
+    "AdapterList",
+    "AdapterPublic",
     "BatchCreate",
     "BatchPublic",
     "EditCreate",
     "ErrorBody",
     "ErrorResponse",
+    "FinetuneList",
+    "FinetunePublic",
     "HealthPublic",
     "JobCreate",
     "JobList",
@@ -98,8 +102,9 @@ class JobPublic(BaseModel):
     queue_position: int | None = Field(
         default=None, description="While queued: its place in the queue, 1 = next."
     )
-    type: Literal["batch", "stream", "multitrack", "edit"] = Field(
-        description="batch (one whole result), stream, multitrack (a mix with stems) or edit"
+    type: Literal["batch", "stream", "multitrack", "edit", "finetune"] = Field(
+        description="batch (one whole result), stream, multitrack (a mix with stems), edit or "
+        "finetune (GET /finetunes/{id} shows its loss history)"
     )
     origin: str = Field(description="api, or the drop-in API it came through (segmind, ...)")
     kind: str = Field(
@@ -131,6 +136,54 @@ class JobPublic(BaseModel):
     finished_at: dt.datetime | None
 
 
+class LossPoint(BaseModel):
+    step: int
+    loss: float | None = Field(description="The step's training loss (null: not finite).")
+
+
+class FinetunePublic(BaseModel):
+    """A fine-tuning job (``POST /finetunes``): its progress, loss history and result."""
+
+    task_id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float = Field(description="step / total_steps")
+    queue_position: int | None = None
+    model: str = Field(description="The base model it trains on.")
+    adapter: str = Field(description="The adapter's name in GET /adapters once it succeeded.")
+    step: int = Field(description="Optimiser steps done.")
+    total_steps: int
+    loss: float | None = Field(description="The newest step's loss.")
+    loss_history: list[LossPoint] = Field(
+        description="Every step's loss (runs over 1000 steps: every n-th step, and the last)."
+    )
+    paused_s: float = Field(description="Seconds the run yielded to generation jobs.")
+    resumed_from: int | None = Field(
+        default=None, description="The checkpoint step this run resumed from (0: fresh)."
+    )
+    settings: dict[str, Any] = Field(description="The training settings (TrainConfig).")
+    dataset: dict[str, Any] = Field(
+        description="What the door saw (files, skipped) and, once loaded, the training's "
+        "own summary (clips, windows, seconds, skipped files with their reasons)."
+    )
+    result: dict[str, Any] | None = Field(
+        description="Once succeeded: adapter, model, steps, final_loss, resumed_from."
+    )
+    error: dict[str, Any] | None
+    attempts: int
+    track_id: str | None = None
+    status_url: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class FinetuneList(BaseModel):
+    items: list[FinetunePublic]
+    total: int
+    limit: int
+    offset: int
+
+
 class JobList(BaseModel):
     items: list[JobPublic]
     total: int
@@ -156,10 +209,37 @@ class ModelPublic(BaseModel):
     loaded: bool
     cached: bool
     default: bool
+    adapters: list[str] = Field(
+        default=[],
+        description="The LoRA adapters (GET /adapters: yours and the shared ones) trained for "
+        "this model: names a request's adapter may take.",
+    )
 
 
 class ModelList(BaseModel):
     models: list[ModelPublic]
+
+
+class AdapterPublic(BaseModel):
+    """A LoRA adapter in the server's store: the account's own, or shared by the operator."""
+
+    name: str
+    shared: bool = Field(description="Placed by the server's operator: usable, not deletable.")
+    base_model: str | None = Field(description="The model it was trained on (null: unknown).")
+    family: str | None = Field(description="musicgen, acestep, … (null: not trained yet).")
+    ready: bool = Field(description="Its weights are there (false while it trains).")
+    created_at: dt.datetime
+    size_bytes: int = Field(description="Its files (counted in the account's storage).")
+    rank: int | None = None
+    steps: int | None = Field(default=None, description="Training steps it was trained for.")
+    final_loss: float | None = Field(default=None, description="The last training loss.")
+    models: list[str] = Field(
+        default=[], description="The served models it applies to (its base model's)."
+    )
+
+
+class AdapterList(BaseModel):
+    adapters: list[AdapterPublic]
 
 
 class HealthPublic(BaseModel):

@@ -14,9 +14,9 @@ from ..core.jobs.spec import INPUT_FILES
 from ..core.state import ServiceState
 from ..core.submit import Request, eta_seconds, queue_position, submit
 from .responses import scrub
-from .schemas import JobPublic, JobSubmitted
+from .schemas import FinetunePublic, JobPublic, JobSubmitted
 
-__all__ = ["accept", "job_public", "public_params", "submitted"]
+__all__ = ["accept", "finetune_public", "job_public", "public_params", "submitted"]
 
 
 def submitted(state: ServiceState, job: Job) -> JobSubmitted:
@@ -111,6 +111,45 @@ def job_public(state: ServiceState, job: Job) -> JobPublic:
         track_id=job.track_id,
         attempts=job.attempts,
         worker=result.get("worker") or _running_on(state, job) or job.worker_id,
+        created_at=created,
+        started_at=_utc(job.started_at),
+        finished_at=_utc(job.finished_at),
+    )))  # fmt: skip
+
+
+def finetune_public(state: ServiceState, job: Job) -> FinetunePublic:
+    """What a client sees of a finetune job: the live report where this node runs it, else
+    the one stored with its last heartbeat."""
+    progress, report = job.progress, dict(job.report or {})
+    live = state.trainer.snapshot(job.id) if state.trainer is not None else None
+    if live is not None and job.status == "running":
+        progress, report = live
+    params = job.params
+    config = dict(params.get("config") or {})
+    history = list(report.get("history") or [])
+    created = _utc(job.created_at)
+    assert created is not None
+    dataset = {**(params.get("dataset") or {}), **(report.get("dataset") or {})}
+    return FinetunePublic.model_validate(scrub(dict(
+        task_id=job.id,
+        status=job.status,
+        progress=round(progress, 4),
+        queue_position=queue_position(state, job),
+        model=job.model,
+        adapter=str(params.get("adapter", "")),
+        step=int(report.get("step") or 0),
+        total_steps=int(report.get("total") or config.get("steps") or 0),
+        loss=report.get("loss"),
+        loss_history=history,
+        paused_s=float(report.get("paused_s") or 0.0),
+        resumed_from=report.get("resumed_from"),
+        settings=config,
+        dataset=dataset,
+        result=job.result,
+        error=job.error,
+        attempts=job.attempts,
+        track_id=job.track_id,
+        status_url=f"{state.settings.base_url}/api/v1/finetunes/{job.id}",
         created_at=created,
         started_at=_utc(job.started_at),
         finished_at=_utc(job.finished_at),

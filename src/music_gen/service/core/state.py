@@ -21,15 +21,17 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ...errors import InvalidInput, RateLimited
+from .infra.adapter_store import AdapterStore, adapters_root
 from .infra.auth import Caller, KeyStore
 from .infra.catalog import ModelCatalog
 from .infra.db import AudioFile, Database, Migrations, open_database
-from .infra.quota import check_quota
+from .infra.quota import check_quota, register_usage
 from .infra.settings import Settings
 from .infra.storage import LocalStorage, NodeStorage, Storage, storage_failure
 from .infra.webhooks import Dispatcher
 from .jobs.jobs import JobStore
 from .runners.backends import Backend, make_backend
+from .runners.training import GenerationGate, LocalTraining, Trainer
 from .runners.worker import Worker
 
 __all__ = ["ServiceState"]
@@ -106,6 +108,33 @@ def _default_model(settings: Settings) -> str:
     return "composer"
 
 
+def _trainer(service: ServiceState, worker_id: str) -> Trainer:
+    """The finetune runner: training in this process, yielding to generation; with
+    ``serve --ray`` a Ray task per run instead (never on this node)."""
+    settings = service.settings
+    gate = None
+    executor: Any
+    if settings.ray_address:
+        from .runners.ray_training import RayTraining
+
+        executor = RayTraining(settings.ray_training_cpus, settings.ray_training_gpus,
+                               settings.cache_dir)  # fmt: skip
+    else:
+        executor = LocalTraining(settings.device, settings.cache_dir)
+        gate = GenerationGate(service.store, lambda: len(service.worker.running)).waiting
+    return Trainer(
+        service.store,
+        service.webhooks,
+        lambda: service.adapter_store,
+        executor,
+        worker_id=worker_id,
+        work_root=settings.data_dir / "finetunes",
+        slots=settings.training_slots,
+        per_account=settings.max_concurrent_per_account,
+        gate=gate,
+    )
+
+
 @dataclass
 class ServiceState:
     settings: Settings
@@ -119,6 +148,7 @@ class ServiceState:
     limiter: MovingWindowRateLimiter
     link_secret: bytes = b""
     extras: dict[str, Any] = field(default_factory=dict)
+    trainer: Trainer | None = None  # finetune jobs (runners.training)
 
     @classmethod
     def build(
@@ -178,6 +208,10 @@ class ServiceState:
         service.link_secret = _secret_file(settings.data_dir / "link-secret")
         store.admit = lambda account_id: check_quota(service, account_id)  # full: no new jobs
         service.extras["worker_lock"] = worker_lock
+        service.trainer = _trainer(service, worker_id)
+        register_usage(
+            service, "adapters", lambda state, account: state.adapter_store.usage(account)
+        )
         return service
 
     @property
@@ -188,11 +222,23 @@ class ServiceState:
         catalog: ModelCatalog = self.extras["catalog"]
         return catalog
 
+    @property
+    def adapter_store(self) -> AdapterStore:
+        """The server's LoRA adapters (``infra.adapter_store``)."""
+        if "adapter_store" not in self.extras:
+            self.extras["adapter_store"] = AdapterStore(adapters_root(self.settings))
+        store: AdapterStore = self.extras["adapter_store"]
+        return store
+
     def start(self) -> None:
         self.webhooks.start()
-        self.worker.start()
+        self.worker.start()  # (requeues the jobs this node left running, finetunes too)
+        if self.trainer is not None:
+            self.trainer.start()
 
     def stop(self) -> None:
+        if self.trainer is not None:
+            self.trainer.stop()
         self.worker.stop()
         close = getattr(self.backend, "close", None)  # a Ray backend: calls still in flight
         if close is not None:

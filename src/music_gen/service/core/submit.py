@@ -28,6 +28,7 @@ from ...families import Capability, ModelCard, require
 from ...families.base import unsupported
 from ...params import Edit, Song, validate_prompt
 from ...params import Request as ParamsRequest
+from .adapter_choice import adapter_part, check_adapter_choice
 from .infra.auth import Caller
 from .infra.db import Job, JobStatus
 from .infra.urlguard import check_public_url
@@ -59,7 +60,7 @@ def resolve_model(state: ServiceState, requested: str | None) -> str:
 
 #: the request's fields its family takes as keywords (``MusicFamily.build_request``)
 _KEYWORDS = ("temperature", "top_k", "top_p", "guidance_scale", "lyrics", "bpm", "key",
-             "time_signature", "vocal_language", "steps")  # fmt: skip
+             "time_signature", "vocal_language", "steps", "negative_prompt")  # fmt: skip
 
 
 def validate_request(
@@ -97,9 +98,12 @@ def validate_request(
         duration = plan.duration
     prompt = _prompt(state, body.prompt if plan is None or body.prompt.strip() else plan.prompt())
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    request = replace(request, prompts=(prompt,), duration=duration, seed=seed)
+    adapter = adapter_part(body)
+    request = replace(request, prompts=(prompt,), duration=duration, seed=seed, adapter=adapter)
     limited = replace(card, max_duration=_max_duration(state, model))
     request = replace(family.check_request(limited, request), seed=seed)  # the one check
+    whole = "loop" if loop is not None else "plan" if plan is not None else None
+    check_adapter_choice(state, caller, model, card, request.adapter, whole)
     _check_output(state, body.format, body.sample_rate, body.webhook_url)
     files = {}
     if inputs["reference"] is not None:
@@ -412,10 +416,13 @@ def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None 
     edit = Edit(body.task, source, options.get("start"), options.get("end"),
                 options.get("strength"), options.get("track"),
                 tracks and tuple(tracks))  # fmt: skip
-    request = ParamsRequest((prompt,), seed=seed, song=Song(body.lyrics, body.steps), edit=edit)
+    request = ParamsRequest((prompt,), seed=seed, song=Song(body.lyrics, body.steps), edit=edit,
+                            adapter=adapter_part(body))  # fmt: skip
     limited = replace(card, max_duration=max_duration)
-    song = state.catalog.family(model).check_request(limited, request).song  # the one check
+    checked = state.catalog.family(model).check_request(limited, request)  # the one check
+    song, adapter = checked.song, checked.adapter
     assert song is not None
+    check_adapter_choice(state, caller, model, card, adapter)
     _check_output(state, body.format, body.sample_rate, body.webhook_url)
     path = _edit_source(state, caller, body)
     length = float(sf.info(str(path)).duration)
@@ -440,6 +447,7 @@ def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None 
         model=model, prompt=prompt, task=body.task, source=str(path), duration=length,
         lyrics=song.lyrics or None, steps=song.steps, seed=seed, **options,
         format=body.format, sample_rate=body.sample_rate,
+        adapter=adapter and adapter.name, adapter_scale=adapter and adapter.scale,
         # what GET /generate/{id} shows instead of the server's file path
         source_upload_id=body.source_upload_id, source_job_id=body.source_job_id,
     ))  # fmt: skip
@@ -469,8 +477,8 @@ def _edit_options(body: EditRequest, tracks: list[str]) -> dict[str, Any]:
         if body.start is not None and body.end is not None and body.start >= body.end:
             raise InvalidInput("start must be before end", code="INVALID_RANGE")
         options.update(start=body.start, end=body.end)
-    if body.task == "cover":  # its range: the family's check (``params.Edit``)
-        options["strength"] = Edit.STRENGTH if body.strength is None else body.strength
+    if body.task == "cover":  # its range and default: the family's (``check_request``)
+        options["strength"] = body.strength
     wanted: dict[str, list[str | None]] = {
         "extract": [body.track], "lego": [body.track], "complete": list(body.tracks or []),
     }  # fmt: skip

@@ -20,6 +20,8 @@ STORED = [  # as core.submit and the routes store them
      "sample_rate": 44100, "guidance_scale": 2.0},
     {"prompt": "", "task": "complete", "source": "/d/s.wav", "duration": 3.2, "seed": 4,
      "tracks": ["drums"], "lyrics": "la", "steps": 3, "source_job_id": "j", "format": "wav"},
+    {"prompt": "pads", "duration": 8.0, "seed": 5, "format": "wav", "vocal_language": "en",
+     "steps": 8, "guidance_scale": 3.0, "negative_prompt": "vocals"},
 ]  # fmt: skip
 
 
@@ -33,7 +35,7 @@ def test_stored_json_round_trips(stored):
 
 
 def test_the_spec_holds_typed_parts():
-    music, _, song, edit = (JobSpec.from_stored(s, "m") for s in STORED)
+    music, _, song, edit, _ = (JobSpec.from_stored(s, "m") for s in STORED)
     assert music.request == Request(("a",), 1.0, 1, sampling=Sampling(temperature=0.8),
                                     conditioning=Conditioning("/d/tune.wav"))  # fmt: skip
     assert song.request.song == Song(lyrics="", guidance_scale=2.0, vocal_language="en",
@@ -71,3 +73,15 @@ def test_a_plan_is_stored_beside_the_request_and_loads_back():
     again = JobSpec.from_stored(stored, "composer")
     assert again.plan == plan and again.request == spec.request
     assert "plan" not in JobSpec(model="m", prompt="x", duration=1.0, seed=1).stored()
+
+
+def test_a_negative_prompt_is_a_song_field_and_old_rows_have_none():
+    """A diffusion job's guidance and negative prompt load back into its ``Song`` part (what
+    the family reads), not into ``Sampling``; rows stored before the field have none."""
+    spec = JobSpec.from_stored(STORED[-1], "m")
+    assert spec.request.sampling is None
+    assert spec.request.song == Song(steps=8, guidance_scale=3.0, vocal_language="en",
+                                     negative_prompt="vocals")  # fmt: skip
+    assert spec.negative_prompt == "vocals" and spec.guidance_scale == 3.0
+    old = JobSpec.from_stored(STORED[2], "m")
+    assert old.negative_prompt is None and "negative_prompt" not in old.stored()

@@ -508,3 +508,32 @@ def test_a_call_the_cluster_refuses_is_a_lost_run():
     (event,) = backend.step()
     assert event.kind == "retry" and "did not take" in event.error.message
     assert backend.active() == 0
+
+
+def test_a_finetune_trains_on_the_cluster(server, tmp_path):
+    """With --ray, a finetune job trains in a Ray actor (not in the API node's process) with
+    the resources it asks for; its steps, loss history and adapter come back as locally."""
+    from music_gen import MusicGenerator
+
+    client = server.client(server.key())
+    gen = MusicGenerator("composer")
+    files = []
+    for i, prompt in enumerate(("funk groove", "jazz trio")):
+        data = gen.generate(prompt, duration=2.0, seed=i).to_bytes("wav")
+        files += [("files", (f"c{i}.wav", data)), ("files", (f"c{i}.txt", prompt.encode()))]
+    form = {"name": "ray-trained", "steps": "3", "rank": "4", "lr": "0.01",
+            "window_seconds": "1.0", "min_seconds": "0.5", "checkpoint_every": "2"}  # fmt: skip
+    r = client.post("/finetunes", data=form, files=files)
+    assert r.status_code == 202, r.text
+    task = r.json()["task_id"]
+    job = wait_until(
+        lambda: (b := client.get(f"/finetunes/{task}").json())["status"] in (
+            "succeeded", "failed", "cancelled") and b,
+        300, "the finetune to end", interval=0.2,
+    )  # fmt: skip
+    assert job["status"] == "succeeded", job
+    assert [p["step"] for p in job["loss_history"]] == [1, 2, 3]
+    assert job["result"]["worker"].startswith("ray-training-")
+    assert job["result"]["pid"] != os.getpid()  # not in the API node's process
+    account = server.state.store.get(task).account_id
+    assert server.state.adapter_store.get("ray-trained", account).ready

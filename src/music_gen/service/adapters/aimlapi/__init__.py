@@ -26,7 +26,10 @@ settings of its own.
   Lyrics are sung when the server has a song model (``MUSIC_GEN_SONG_MODEL``, or a served model
   with the ``lyrics`` capability): the job runs on it with the lyrics (``##…##`` accompaniment
   becomes an ``[instrumental]`` section) and the references as its reference audio (voice,
-  instrumental, or both mixed back into one song). Without one, lyrics that must be sung fail
+  instrumental, or both mixed back into one song); with a song model references are optional,
+  and one without the ``reference_audio`` capability (MiniMax Music 3) refuses a request that
+  carries one (2013, UNSUPPORTED_FEATURE naming the capability). Without one, lyrics that must
+  be sung fail
   with base_resp 2060 and a message saying so (``VocalEngine`` is the interface for another
   singing engine; ``##…##`` markers and blank lines need no voice).
 

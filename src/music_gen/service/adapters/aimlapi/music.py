@@ -12,7 +12,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from ....audio import AudioOutput, load_audio
-from ....errors import InvalidInput, NotFound
+from ....errors import InvalidInput, NotFound, UnsupportedFeature
+from ....families import Capability
 from ...core.infra.db import Job
 from ...core.inputs import scratch_file
 from ...core.jobs.spec import JobRequest
@@ -54,15 +55,19 @@ def generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, A
       melody checkpoints, continuation for text-only ones, tempo-and-key words in the prompt for
       the composer.
     - ``refer_voice``: checked to exist, recorded as unused (no singing voice).
+    - With a song model (``sing``) the references are optional; one that takes no reference
+      audio refuses a request carrying one (``UNSUPPORTED_FEATURE`` naming the capability).
     - ``prompt`` (ours): the words for the model; default from the references.
     """
-    if not body.refer_voice and not body.refer_instrumental:
+    song_model = state.catalog.song_model()
+    if not body.refer_voice and not body.refer_instrumental and song_model is None:
         raise InvalidInput("give refer_voice and/or refer_instrumental", code="INVALID_REFERENCE")
+    if song_model is not None:
+        _check_song_references(state, song_model, body)
     voice = body.refer_voice and reference(state, caller.account_id, body.refer_voice, "voice")
     backing = body.refer_instrumental and reference(
         state, caller.account_id, body.refer_instrumental, "instrumental"
     )
-    song_model = state.catalog.song_model()
     if song_model is not None:  # a model that sings: the lyrics are sung
         return sing(state, caller, body, song_model, voice or None, backing or None)
     if needs_singing(body.lyrics) and not VOCAL_ENGINES:
@@ -106,6 +111,23 @@ def generate(state: ServiceState, caller: Any, body: MusicCreate) -> dict[str, A
     return {"id": job.id, "generation_id": job.id, "status": "queued", "base_resp": base_resp()}
 
 
+def _check_song_references(state: ServiceState, model: str, body: MusicCreate) -> None:
+    """A song model that takes no reference audio refuses a request that carries one (a
+    reference is never dropped silently), naming the capability it lacks."""
+    card = state.catalog.card(model)
+    if card.can(Capability.REFERENCE_AUDIO):
+        return
+    for field in ("refer_voice", "refer_instrumental"):
+        if getattr(body, field):
+            raise UnsupportedFeature(
+                f"the song model {card.name!r} ({card.family}) cannot take {field!r}: it lacks "
+                "the 'reference_audio' capability; it sings from the lyrics and prompt alone, "
+                "so send no reference",
+                details={"model": card.name, "family": card.family, "option": field,
+                         "capability": Capability.REFERENCE_AUDIO.value},
+            )  # fmt: skip
+
+
 def song_lyrics(lyrics: str) -> str:
     """music-01 lyrics as a song model reads them: ``##…##`` (accompaniment) becomes an
     ``[instrumental]`` section; lines, blank-line pauses and [verse]/[chorus] tags stay."""
@@ -121,12 +143,15 @@ def sing(
     backing: ReferenceTrack | None,
 ) -> dict[str, Any]:
     """The lyrics sung by the song model. The references become its reference audio (a voice
-    and style it follows): the voice, the instrumental, or both mixed back into one song."""
+    and style it follows): the voice, the instrumental, or both mixed back into one song;
+    without one, the model sings from the lyrics and the prompt alone."""
     clips = [load_audio(state.storage.get(r.key), target_sample_rate=48000, channels=2)
              for r in (voice, backing) if r is not None]  # fmt: skip
-    length = min(c.num_samples for c in clips)
-    mixed = sum(c.samples[:, :length] for c in clips)
-    reference = scratch_file(state, AudioOutput(np.asarray(mixed), 48000))
+    fields: dict[str, Any] = {}
+    if clips:
+        length = min(c.num_samples for c in clips)
+        mixed = sum(c.samples[:, :length] for c in clips)
+        fields["reference"] = str(scratch_file(state, AudioOutput(np.asarray(mixed), 48000)))
     fmt: Literal["wav"] = "wav"  # MP3 is made from it at the asked bitrate (``_result``)
     options = {"lyrics": body.lyrics, "refer_voice": body.refer_voice,
                "refer_instrumental": body.refer_instrumental, "sung_by": model,
@@ -135,7 +160,8 @@ def sing(
         state,
         caller,
         JobRequest(
-            prompt=body.prompt or "a song in the style of the reference track",
+            prompt=body.prompt
+            or ("a song in the style of the reference track" if clips else "a song, sung"),
             duration=body.duration,
             model=model,
             lyrics=song_lyrics(body.lyrics),
@@ -144,7 +170,7 @@ def sing(
         ),
         origin="aimlapi",
         options={"api": "aimlapi", "aimlapi": options, "audio_setting": options["audio_setting"]},
-        fields={"reference": str(reference)},
+        fields=fields,
     )
     return {"id": job.id, "generation_id": job.id, "status": "queued", "base_resp": base_resp()}
 

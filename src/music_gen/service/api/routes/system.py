@@ -10,8 +10,9 @@ from fastapi import APIRouter, Response
 from .... import __version__
 from ....engine.hub import _known, is_cached
 from ....errors import MusicGenError
-from ....families import describe_capabilities
+from ....families import Capability, describe_capabilities
 from ....families.licenses import allows_commercial
+from ...core.adapter_choice import fits
 from ...core.state import ServiceState
 from ..deps import CallerDep, StateDep
 from ..schemas import HealthPublic, ModelList, ModelPublic, ReadinessPublic
@@ -19,9 +20,14 @@ from ..schemas import HealthPublic, ModelList, ModelPublic, ReadinessPublic
 router = APIRouter(tags=["system"])
 
 
-def describe_model(state: ServiceState, name: str) -> ModelPublic:
-    """A served model as its card tells it: family and capabilities (no weights loaded)."""
+def describe_model(state: ServiceState, name: str, account: str | None = None) -> ModelPublic:
+    """A served model as its card tells it: family and capabilities (no weights loaded), and
+    the adapters ``account`` may use that were trained for it."""
     card = state.catalog.card(name)
+    adapters = []
+    if account is not None and card.can(Capability.ADAPTER):
+        records = state.adapter_store.list(account)
+        adapters = [r.name for r in records if r.ready and fits(r, name, card.family)]
     loaded = name in state.backend.loaded_models()
     weightless = not state.catalog.needs_weights(name)  # the composer, the test tone
     info = _known(name)
@@ -39,6 +45,7 @@ def describe_model(state: ServiceState, name: str) -> ModelPublic:
         loaded=loaded or weightless,
         cached=loaded or weightless or is_cached(name, state.settings.cache_dir),
         default=name == state.catalog.names()[0],
+        adapters=adapters,
     )
 
 
@@ -52,7 +59,8 @@ def _weightless(state: ServiceState, name: str) -> bool:
 
 @router.get("/models", response_model=ModelList)
 def list_models(state: StateDep, caller: CallerDep) -> ModelList:
-    return ModelList(models=[describe_model(state, n) for n in state.catalog.names()])
+    names = state.catalog.names()
+    return ModelList(models=[describe_model(state, n, caller.account_id) for n in names])
 
 
 @router.get("/health", response_model=HealthPublic)

@@ -37,6 +37,9 @@ export class ApiError extends Error {
       INVALID_INSTRUMENT: "instruments",
       INVALID_MIX: "mix_preset",
       INVALID_EFFECT: "mix_preset",
+      ADAPTER_NOT_FOUND: "adapter",
+      ADAPTER_NOT_READY: "adapter",
+      ADAPTER_MISMATCH: "adapter",
     };
     if (byCode[this.code]) return byCode[this.code];
     const m = /^INVALID_([A-Z_]+)$/.exec(this.code || "");
@@ -67,8 +70,9 @@ async function errorFrom(response) {
   return new ApiError(response.status, `HTTP_${response.status}`, response.statusText);
 }
 
-// One call to /api/v1; resolves to the JSON body, rejects with ApiError.
-export async function api(method, path, body, { key = getKey(), signal } = {}) {
+// One call to /api/v1; resolves to the JSON body, rejects with ApiError. `quiet`: a refused
+// key is this call's failure only (a background refresh never signs the page out).
+export async function api(method, path, body, { key = getKey(), signal, quiet = false } = {}) {
   const headers = { Accept: "application/json" };
   if (key) headers.Authorization = `Bearer ${key}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -84,7 +88,7 @@ export async function api(method, path, body, { key = getKey(), signal } = {}) {
     if (exc.name === "AbortError") throw exc;
     throw new ApiError(0, "NETWORK_ERROR", "The server could not be reached.");
   }
-  if (!response.ok) throw refused(await errorFrom(response), key);
+  if (!response.ok) throw refused(await errorFrom(response), quiet ? "" : key);
   return response.status === 204 ? null : response.json();
 }
 

@@ -5,6 +5,7 @@
 import {
   api, ApiError, audioUrl, getKey, requestFields, setKey, streamSocket, upload, waitForJob,
 } from "./api.js";
+import { adapterFields } from "./adapters.js";
 import { audioContext, fetchAndDecode, StreamPlayer, Visualizer } from "./audio.js";
 import { History, ordinal } from "./history.js";
 import { MultiPanel } from "./multi.js";
@@ -185,6 +186,9 @@ async function requestBody(uploads) {
   if (visible("guidance_scale") && numberOf("guidance_scale") !== null) {
     body.guidance_scale = numberOf("guidance_scale");
   }
+  if (visible("negative_prompt") && $("#negative_prompt").value.trim() !== "") {
+    body.negative_prompt = $("#negative_prompt").value.trim();
+  }
   for (const name of SAMPLING) {
     if (visible(name) && numberOf(name) !== null) body[name] = numberOf(name);
   }
@@ -202,6 +206,7 @@ async function requestBody(uploads) {
       beats_per_bar: numberOf("beats_per_bar"),
     });
   }
+  Object.assign(body, adapterFields()); // the LoRA adapter (adapters.js)
   for (const name of FILES) {
     const input = $(`#${name}`);
     if (visible(name) && input.files.length) {

@@ -44,12 +44,15 @@ class Settings(BaseSettings):
     # (with a notice in the log); a model named here never falls back
     model: str | None = None
     models: list[str] = []  # more models clients may ask for by name (loaded on demand)
-    # a song model (ACE-Step hub id or directory): sung lyrics on /api/v1 and music-01
+    # a song model (ACE-Step or MiniMax Music 3 hub id or directory): sung lyrics on /api/v1
+    # and music-01
     song_model: str | None = None
     device: str = "auto"
     engine: Literal["fast", "reference", "test-tone"] = "fast"
     quantize: Literal["int8", "int4"] | None = None  # MusicGen's fast engine (CPU speed)
     cache_dir: Path | None = None
+    # LoRA adapters requests may name (one folder each): default <data_dir>/adapters
+    adapters_dir: Path | None = None
     # refuse models whose weights' licence forbids commercial use (cc-by-nc-*: MusicGen);
     # LICENSE_NOT_COMMERCIAL names the licence. Unknown licences are not refused.
     commercial_only: bool = False
@@ -90,6 +93,16 @@ class Settings(BaseSettings):
     ray_grace_seconds: float = Field(300.0, ge=0)  # a replica scaled down finishes its jobs
     ray_autoscaling: dict[str, float] = {}  # more autoscaling_config keys (delays, intervals)
     ray_caller_check_seconds: float = Field(5.0, gt=0)  # replicas: is a job's API node alive?
+
+    # fine-tuning jobs (POST /finetunes, docs/training.md)
+    max_finetunes_per_account: int = Field(1, ge=1)  # queued + running; more: 409
+    training_slots: int = Field(1, ge=0)  # finetunes this node trains at once (0: none)
+    max_training_steps: int = Field(20_000, ge=1)
+    max_dataset_bytes: int = Field(500_000_000, ge=1024)  # a finetune's whole upload
+    max_dataset_files: int = Field(1000, ge=1)  # files in its uploads or archive
+    # with serve --ray: what one training run asks the cluster for (a Ray task)
+    ray_training_cpus: float = Field(1.0, ge=0)
+    ray_training_gpus: float = Field(0.0, ge=0)
 
     # webhooks
     webhook_max_attempts: int = Field(6, ge=1)

@@ -20,7 +20,7 @@ import json
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ....errors import Conflict, NotFound
 from ..infra.db import AudioFile, Database, Job, JobStatus, utcnow
+from .finetune import FinetuneSpec
 from .spec import JobSpec, JobType
 
 __all__ = ["JobStore", "NewJob", "request_hash"]
@@ -52,7 +53,7 @@ def request_hash(body: dict[str, Any]) -> str:
 @dataclass
 class NewJob:
     account_id: str
-    spec: JobSpec
+    spec: JobSpec | FinetuneSpec  # a FinetuneSpec for type FINETUNE
     type: JobType = JobType.BATCH
     origin: str = "api"  # or the adapter's name
     options: dict[str, Any] | None = None  # the origin's own (an adapter's), beside the spec
@@ -179,10 +180,40 @@ class JobStore:
             ).all()
         return list(rows), total
 
-    def queue_depth(self) -> int:
+    def queue_depth(self, skip: Collection[str] = ()) -> int:
+        """Queued jobs (of any type but those in ``skip``)."""
+        where = [Job.status == "queued"]
+        if skip:
+            where.append(Job.type.not_in(list(skip)))
         with self.db.session() as s:
-            n = s.scalar(select(func.count()).select_from(Job).where(Job.status == "queued"))
+            n = s.scalar(select(func.count()).select_from(Job).where(*where))
         return n or 0
+
+    def active(self, account_id: str | None, type: JobType) -> list[Job]:
+        """Queued and running jobs of ``type`` (the account's; None: every account's), oldest
+        first."""
+        where = [Job.type == type.value, Job.status.in_(["queued", "running"])]
+        if account_id is not None:
+            where.append(Job.account_id == account_id)
+        with self.db.session() as s:
+            rows = s.scalars(select(Job).where(*where).order_by(Job.created_at, Job.id)).all()
+        return list(rows)
+
+    def list_by_type(
+        self, account_id: str, type: JobType, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Job], int]:
+        """The account's jobs of ``type``, newest first, and how many there are."""
+        where = (Job.account_id == account_id, Job.type == type.value)
+        with self.db.session() as s:
+            total = s.scalar(select(func.count()).select_from(Job).where(*where)) or 0
+            rows = s.scalars(
+                select(Job)
+                .where(*where)
+                .order_by(Job.created_at.desc(), Job.id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return list(rows), total
 
     def statuses(self, ids: list[str]) -> dict[str, str]:
         if not ids:
@@ -237,6 +268,9 @@ class JobStore:
         limit: int,
         per_account: int,
         fits: Callable[[str, dict[str, Any]], bool] | None = None,
+        *,
+        only: Collection[str] | None = None,
+        skip: Collection[str] = (),
     ) -> list[Job]:
         """Up to ``limit`` queued jobs for ``worker_id``, fairly across accounts: each account's
         oldest job first, then each one's second oldest, … (one account's backlog cannot starve
@@ -245,9 +279,17 @@ class JobStore:
         ``fits(model, params)``: whether the worker has room for that job now (its runner is not
         full); a job that does not fit is passed over, not waited on, so jobs for a full runner
         never hold up jobs for another. Ranks count per account and model (and job type), so a
-        backlog for one runner does not hide the same account's jobs for another."""
+        backlog for one runner does not hide the same account's jobs for another.
+
+        ``only`` / ``skip``: the job types to take / to leave for another runner (the
+        generation worker leaves ``finetune`` jobs to the trainer, which takes only those)."""
         if limit <= 0:
             return []
+        kinds = [Job.status == "queued"]
+        if only is not None:
+            kinds.append(Job.type.in_(list(only)))
+        if skip:
+            kinds.append(Job.type.not_in(list(skip)))
         with self.db.session() as s:
             running: dict[str, int] = dict(
                 s.execute(
@@ -259,7 +301,7 @@ class JobStore:
             rank = _queue_rank()
             queued = (
                 select(Job.id, Job.account_id, Job.created_at, Job.model, Job.params, rank)
-                .where(Job.status == "queued")
+                .where(*kinds)
                 .subquery()
             )
             candidates = s.execute(
@@ -315,6 +357,18 @@ class JobStore:
                     .where(*self._running_under(job))
                     .values(heartbeat_at=now, progress=progress.get(job.id, job.progress)),
                 )
+
+    def report(self, job: Job, progress: float, report: dict[str, Any]) -> bool:
+        """Record a running job's progress and report (and its heartbeat) while it is still
+        running under this claim; False once it is not (cancelled, taken over)."""
+        with self.db.session.begin() as s:
+            done = _count(
+                s,
+                update(Job)
+                .where(*self._running_under(job))
+                .values(heartbeat_at=utcnow(), progress=progress, report=report),
+            )
+        return bool(done)
 
     def finish(self, job: Job, result: dict[str, Any], audio_id: str | None) -> bool:
         with self.db.session.begin() as s:

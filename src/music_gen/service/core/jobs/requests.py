@@ -36,6 +36,10 @@ class EditRequest(BaseModel):
     seed: int | None = None
     steps: int | None = None
     model: str | None = None
+    adapter: str | None = Field(
+        default=None, max_length=100, description="A LoRA adapter from GET /adapters."
+    )
+    adapter_scale: float | None = Field(default=None, description="0 < adapter_scale <= 2.")
     format: AudioFormat = "wav"
     sample_rate: int | None = None
     webhook_url: str | None = None

@@ -6,7 +6,8 @@
   capabilities and limits derived from ``Settings``: seed drawn, model resolved, input audio
   fetched into server files. It holds the typed request (``params.Request``: the prompt,
   duration and seed, and its ``Sampling`` / ``Conditioning`` / ``Song`` / ``Edit`` parts, input
-  audio as server file paths) and ``params.Output``; the family runs ``spec.request`` as it
+  audio as server file paths; ``Adapter``: a LoRA adapter by its name in the server's adapter
+  store) and ``params.Output``; the family runs ``spec.request`` as it
   is. It is stored as the same flat JSON as ever (``jobs.params``; old rows load as they are),
   loaded back by the worker and handed to the backend as this type; nothing downstream
   validates it again.
@@ -64,6 +65,7 @@ class JobType(enum.StrEnum):
     STREAM = "stream"  # chunks as they are made, then the whole result
     MULTITRACK = "multitrack"  # one model call per instrument, mixed, with every stem
     EDIT = "edit"  # a song edit (repaint, cover, extract, lego, complete) of a source
+    FINETUNE = "finetune"  # LoRA training on an uploaded dataset (``jobs.finetune``)
 
 
 class _Flat:
@@ -94,7 +96,7 @@ def _plain(value: Any) -> Any:
             for f in fields(value)}  # fmt: skip
 
 
-_PARTS = ("sampling", "conditioning", "song", "edit")
+_PARTS = ("sampling", "conditioning", "song", "edit", "adapter")
 
 
 def _fold(data: dict[str, Any]) -> dict[str, Any]:
@@ -111,12 +113,13 @@ def _fold(data: dict[str, Any]) -> dict[str, Any]:
     parts: dict[str, Any] = {}
     pick = {n: flat.pop(n) for n in (*_SAMPLING, *_CONDITIONING, *_SONG, *_EDIT) if n in flat}
     guidance = pick.pop("guidance_scale", None)
-    song_given = any(pick.get(n) is not None for n in (*_SONG, "task"))
     sampled = any(pick.get(n) is not None for n in _SAMPLING)
     for part, names in (("sampling", _SAMPLING), ("song", _SONG),
                         ("conditioning", _CONDITIONING)):  # fmt: skip
         values = {n: pick[n] for n in names if pick.get(n) is not None}
-        wanted = (part == "song") == (song_given and not sampled)
+        # guidance is the sampling's where sampling values are stored (a sampled model's job
+        # always stores them), else the song's (a diffusion model's, even with no other field)
+        wanted = (part == "song") == (not sampled)
         if guidance is not None and "guidance_scale" in names and wanted:
             values["guidance_scale"] = guidance
         if values:
@@ -125,6 +128,9 @@ def _fold(data: dict[str, Any]) -> dict[str, Any]:
         parts["edit"] = {n: pick[n] for n in _EDIT if pick.get(n) is not None}
     elif any(pick.get(n) is not None for n in _EDIT):
         raise ValueError("edit fields need a task")
+    adapter, scale = flat.pop("adapter", None), flat.pop("adapter_scale", None)
+    if adapter is not None:  # stored flat: the adapter's name and its scale
+        parts["adapter"] = {"name": adapter, **({} if scale is None else {"scale": scale})}
     top = {n: flat.pop(n) for n in ("prompt", "duration", "seed") if n in flat}
     if request is None:
         for name in ("duration", "seed"):
@@ -181,6 +187,7 @@ class JobSpec(BaseModel):
     time_signature = _Flat("song")
     vocal_language = _Flat("song")
     reference = _Flat("song")
+    negative_prompt = _Flat("song")
     task = _Flat("edit")
     source = _Flat("edit")
     start = _Flat("edit")
@@ -209,6 +216,8 @@ class JobSpec(BaseModel):
         for part in (r.sampling, r.song, r.conditioning, r.edit):
             if part is not None:
                 out.update({f.name: getattr(part, f.name) for f in fields(part)})
+        if r.adapter is not None:
+            out.update(adapter=r.adapter.name, adapter_scale=r.adapter.scale)
         out.update(format=self.output.format, sample_rate=self.output.sample_rate)
         out.update({n: getattr(self, n) for n in _ORIGINS})
         out.update(instruments=self.instruments, mix_settings=self.mix_settings, plan=self.plan)
@@ -271,7 +280,13 @@ class JobRequest(BaseModel):
     )
     guidance_scale: float | None = Field(
         default=None,
-        description="Classifier-free guidance; default: MusicGen 3, songs the model's.",
+        description="Classifier-free guidance; default: MusicGen 3, diffusion models the "
+        "model's own.",
+    )
+    negative_prompt: str | None = Field(
+        default=None,
+        description="What to steer away from (models with the negative_prompt capability; "
+        "needs guidance on).",
     )
     model: str | None = Field(
         default=None, description="A model from GET /models; default: the server's."
@@ -288,6 +303,17 @@ class JobRequest(BaseModel):
         description="A composition plan (POST /plans; ours or ElevenLabs' composition_plan): "
         "its sections set the duration; the prompt is one more global style.",
     )
+    # LoRA adapters: models with the "adapter" capability (GET /models, GET /adapters)
+    adapter: str | None = Field(
+        default=None,
+        max_length=100,
+        description="A LoRA adapter from GET /api/v1/adapters (yours or a shared one), for "
+        "this request only; one trained for another base model is refused.",
+    )
+    adapter_scale: float | None = Field(
+        default=None,
+        description="The adapter's strength, 0 < adapter_scale <= 2 (default 1: as trained).",
+    )
     # songs: models with the "lyrics" capability (GET /models)
     lyrics: str | None = Field(default=None, description="Sung lyrics, [verse]/[chorus] tagged.")
     bpm: float | None = Field(
@@ -296,7 +322,9 @@ class JobRequest(BaseModel):
     key: str | None = Field(default=None, max_length=40, description="e.g. 'A minor' (songs).")
     time_signature: str | None = Field(default=None, max_length=8, description="2/4 .. 6/8.")
     vocal_language: str | None = Field(default=None, max_length=16, description="e.g. 'en'.")
-    steps: int | None = Field(default=None, description="Denoising steps (songs).")
+    steps: int | None = Field(
+        default=None, description="Denoising steps (models with the steps capability)."
+    )
     # loops: models with the "loop" capability (GET /models)
     loop: bool = Field(
         default=False,

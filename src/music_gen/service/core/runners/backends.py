@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -87,9 +89,13 @@ def _event(event: RunEvent) -> Event:
 
 
 class ModelBackend:
-    def __init__(self, load: Callable[[str], Any], capacity: int = 4) -> None:
+    def __init__(
+        self, load: Callable[[str], Any], capacity: int = 4, adapters: Path | None = None
+    ) -> None:
         self.load = load  # model name -> MusicGenerator
         self.capacity = capacity
+        self.adapters = adapters  # the adapter store's root (jobs name adapters in it)
+        self.adapter_of: dict[str, str] = {}  # job id -> its adapter's name
         self.generators: dict[str, Any] = {}
         self.runners: dict[str, Runner] = {}  # runner key -> runner
         self.owner: dict[str, str] = {}  # job id -> runner key
@@ -142,8 +148,19 @@ class ModelBackend:
             self.held[job_id] = spec
         else:
             family = self.generator(spec.model).family_impl
-            runner.submit(job_id, run_request(spec, family), stream)
+            request = run_request(spec, family)
+            if request.adapter is not None:
+                self.adapter_of[job_id] = request.adapter.name
+            runner.submit(job_id, self._with_folder(request), stream)
         self.owner[job_id] = key
+
+    def _with_folder(self, request: Request) -> Request:
+        """The request with its adapter's name (in the adapter store) as the adapter's folder,
+        which the family loads (once; evicted least recently used)."""
+        if request.adapter is None or self.adapters is None:
+            return request
+        folder = str(self.adapters / request.adapter.name)
+        return replace(request, adapter=replace(request.adapter, name=folder))
 
     def step(self) -> list[Event]:
         events: list[Event] = []
@@ -159,9 +176,15 @@ class ModelBackend:
                     runner.cancel(job_id)
                     events.append(Event(job_id, JobEvent.ERROR, error=error))
         for event in events:
+            name = self.adapter_of.get(event.job_id)
+            if name is not None and event.audio is not None and "adapter" in event.audio.metadata:
+                # the output names the adapter as the job did, not by its server folder
+                event.audio.metadata["adapter"] = {**event.audio.metadata["adapter"],
+                                                   "adapter": name}  # fmt: skip
             if event.kind != JobEvent.CHUNK:
                 self.owner.pop(event.job_id, None)
                 self.held.pop(event.job_id, None)
+                self.adapter_of.pop(event.job_id, None)
         return events
 
     def progress(self, job_id: str) -> float:
@@ -190,12 +213,17 @@ class ModelBackend:
         spec's values are the family's own."""
 
         def run(job_id: str, request: Request) -> tuple[AudioOutput, None]:
-            from ....families import Capability
+            from ....families import FEATURE_CAPABILITIES
 
             spec = self.held.pop(job_id)
-            given = spec.song() if gen.can(Capability.LYRICS) else spec.sampling()
             skip = ("duration", "bpm", "lyrics", "time_signature")
-            args = {k: v for k, v in given.items() if k not in skip}
+
+            # the values the model's family takes (a feature only where it has the capability)
+            def wanted(k: str) -> bool:
+                cap = FEATURE_CAPABILITIES.get(k)
+                return k not in skip and gen.takes(k) and (cap is None or gen.can(cap))
+
+            args = {k: v for k, v in {**spec.sampling(), **spec.song()}.items() if wanted(k)}
             return gen.generate(spec.prompt, **spec.loop_options(), **args), None
 
         return run
@@ -212,6 +240,7 @@ class ModelBackend:
 
     def cancel(self, job_id: str) -> None:
         self.held.pop(job_id, None)
+        self.adapter_of.pop(job_id, None)
         key = self.owner.pop(job_id, None)
         if key is not None and key in self.runners:
             self.runners[key].cancel(job_id)
@@ -294,6 +323,8 @@ def make_backend(settings: Any) -> Backend:
     if settings.engine == "test-tone":
         return ToneBackend(settings.max_batch)
 
+    from ..infra.adapter_store import adapters_root
+
     def load(model: str) -> Any:
         from ....families import family_options
         from ....generator import MusicGenerator
@@ -310,4 +341,4 @@ def make_backend(settings: Any) -> Backend:
         )
         return MusicGenerator(model, **where, **options)
 
-    return ModelBackend(load, settings.max_batch)
+    return ModelBackend(load, settings.max_batch, adapters_root(settings).resolve())

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ....errors import GenerationFailed, MusicGenError, ServiceUnavailable, UnsupportedFeature
+from ..infra.adapter_store import adapters_root
 from ..jobs.events import Event, JobEvent, failure
 from ..jobs.spec import INPUT_FILES, JobSpec
 
@@ -227,6 +228,9 @@ def replica_options(settings: Any) -> dict[str, Any]:
     }
     if settings.cache_dir is not None:
         options["cache_dir"] = str(settings.cache_dir)
+    # every replica reads the API node's adapter store: the same folder (one machine, or a
+    # data directory shared by every node at the same path)
+    options["adapters_dir"] = str(adapters_root(settings).resolve())
     if settings.quantize is not None:
         options["quantize"] = settings.quantize
     return options

@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import secrets
 import threading
 import time
 import traceback
@@ -48,15 +47,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ....audio import AudioOutput
 from ....errors import GenerationFailed, InvalidInput, MusicGenError
-from ..infra.db import AudioFile, Database, Job, utcnow
+from ..infra.db import AudioFile, Job, utcnow
 from ..infra.storage import Storage, remove_conversions, storage_failure
 from ..infra.webhooks import Dispatcher
 from ..jobs.events import Event, JobEvent
 from ..jobs.jobs import JobStore
 from ..jobs.spec import INPUT_FILES, JobSpec, JobType
 from .backends import Backend
+from .results import jsonable, result_size, store_audio, store_file
 
-__all__ = ["Worker", "store_audio"]
+__all__ = ["Worker", "store_audio", "store_file"]
 
 log = logging.getLogger("music_gen.worker")
 
@@ -68,60 +68,6 @@ IDLE_TURN_SECONDS = 0.0005
 IDLE_TURN_WAIT = 0.002
 CLAIM_SECONDS = 0.25  # while decoding: how often to look for jobs nobody told this worker of
 UNKNOWN_ERROR_RETRIES = 5  # database errors are retried for as long as the process lives
-
-
-def store_audio(
-    db: Database,
-    storage: Storage,
-    audio: AudioOutput,
-    account_id: str,
-    job_id: str | None,
-    format: str = "wav",
-    sample_rate: int | None = None,
-    node: str | None = None,
-) -> AudioFile:
-    if sample_rate is not None and sample_rate != audio.sample_rate:
-        audio = audio.resample(sample_rate)
-    data = audio.to_bytes(format)
-    return store_file(db, storage, data, account_id, job_id, format, audio, node)
-
-
-def store_file(
-    db: Database,
-    storage: Storage,
-    data: bytes,
-    account_id: str,
-    job_id: str | None,
-    format: str,
-    audio: AudioOutput,
-    node: str | None = None,
-) -> AudioFile:
-    """Store encoded ``data`` (audio, or ``format="mid"`` for MIDI) under a fresh random id.
-
-    Raises ``OSError`` when storage cannot take it; if the database row cannot be written the
-    file is removed again, so a failure leaves nothing behind."""
-    audio_id = secrets.token_urlsafe(18)
-    key = f"{audio_id}.{format}"
-    storage.put(key, data)
-    record = AudioFile(
-        id=audio_id,
-        job_id=job_id,
-        account_id=account_id,
-        key=key,
-        format=format,
-        sample_rate=audio.sample_rate,
-        channels=audio.channels,
-        duration=audio.duration,
-        size=len(data),
-        node=node,
-    )
-    try:
-        with db.session.begin() as s:
-            s.add(record)
-    except BaseException:
-        storage.delete(key)
-        raise
-    return record
 
 
 class Worker:
@@ -339,7 +285,10 @@ class Worker:
             return True
 
         # each runner has its own capacity: ``fits`` passes over jobs whose runner is full
-        for job in self.store.claim(self.worker_id, self.backend.capacity, self.per_account, fits):
+        # (finetune jobs are the trainer's: ``runners.training``)
+        claim = self.store.claim(self.worker_id, self.backend.capacity, self.per_account, fits,
+                                 skip=(JobType.FINETUNE,))  # fmt: skip
+        for job in claim:
             self.running[job.id] = job
             try:
                 spec = JobSpec.from_stored(job.params, job.model)
@@ -449,7 +398,7 @@ class Worker:
                 return self._fail_step(job, exc)
             except OSError as exc:
                 self._discard(written)
-                self._problem("storage", str(storage_failure(exc)), _size(audio, stems))
+                self._problem("storage", str(storage_failure(exc)), result_size(audio, stems))
                 return self._fail_step(job, storage_failure(exc))
             except BaseException:
                 self._discard(written)
@@ -460,7 +409,7 @@ class Worker:
                 "sample_rate": record.sample_rate,
                 "channels": record.channels,
                 "format": record.format,
-                "metadata": _jsonable(audio.metadata),
+                "metadata": jsonable(audio.metadata),
                 "stems": {name: r.id for name, r in extra.items()},
                 "midi_id": None if midi is None else midi.id,
             }
@@ -567,20 +516,3 @@ class Worker:
                 listener(kind, payload)
             except Exception:
                 log.warning("listener for job %s failed", job_id)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
-def _size(audio: AudioOutput, stems: dict[str, AudioOutput]) -> int:
-    """Roughly the bytes a result needs (16-bit PCM of the mix and its stems)."""
-    return sum(a.num_samples * a.channels * 2 for a in (audio, *stems.values()))
