@@ -108,3 +108,37 @@ def test_the_setting_wants_a_float32_pipeline_on_the_cpu():
 
     with pytest.raises(ValueError, match="float32 pipeline on the CPU"):
         apply_cpu_setting(make_song_pipeline(None, dtype=torch.bfloat16))
+
+
+def test_a_requests_adapter_runs_on_dequantized_linears_then_int8_again(
+    fast, plain, song_pipeline, tmp_path
+):
+    from dataclasses import replace
+
+    from diffusers import AceStepPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from music_gen.params import Adapter
+
+    pipe = AceStepPipeline.from_pretrained(str(song_pipeline))
+    torch.manual_seed(0)
+    config = LoraConfig(r=2, lora_alpha=4, target_modules=["to_q", "to_v"], init_lora_weights=False)
+    pipe.transformer.add_adapter(config)
+    AceStepPipeline.save_lora_weights(
+        tmp_path, transformer_lora_layers=get_peft_model_state_dict(pipe.transformer),
+        transformer_lora_adapter_metadata=config.to_dict(),
+    )  # fmt: skip
+    args = dict(duration=1.0, seed=3, steps=4)
+
+    def run(gen):
+        family = gen.family_impl
+        request = replace(family.request(["jazz"], **args), adapter=Adapter(str(tmp_path)))
+        return family.run(family.check_request(family.card, request))[0].samples
+
+    ours, reference = run(fast), run(plain)
+    assert snr_db(reference, ours) >= MIN_SNR_DB
+    dynamic = torch.ao.nn.quantized.dynamic.Linear
+    dit = fast.family_impl.pipe.transformer
+    assert not any(type(m) is torch.nn.Linear for m in dit.modules())  # int8 again
+    assert sum(isinstance(m, dynamic) for m in dit.modules()) > 0

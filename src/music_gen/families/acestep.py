@@ -286,7 +286,14 @@ class AceStepFamily(MusicFamily):
         from .adapters import acestep_request_adapter
 
         a = request.adapter
-        with acestep_request_adapter(self.pipe, a.name, a.scale, self.model_name) as info:
+        with contextlib.ExitStack() as stack:
+            if self.cpu_setting:  # PEFT wraps float linears: dequantized for this request
+                from .acestep_cpu import float_linears
+
+                stack.enter_context(float_linears(self.pipe.transformer))
+            info = stack.enter_context(
+                acestep_request_adapter(self.pipe, a.name, a.scale, self.model_name)
+            )
             yield {"adapter": info}
 
     def _generate_plan(

@@ -14,7 +14,9 @@ condition encoders take a few percent (docs/benchmarks.md, "Songs on the CPU"). 
   in bfloat16: the latents are cast on the way in and the audio back to float32 on the way out.
   The VAE's encoder (edit tasks, reference audio) stays float32.
 
-The text encoder and the condition encoder stay float32. The output differs from the float32
+The text encoder and the condition encoder stay float32. A request's own LoRA adapter (PEFT
+wraps ``nn.Linear`` only) runs on float32 linears dequantized from the int8 weights for that
+request (``float_linears``), int8 again after it. The output differs from the float32
 pipeline's by quantization noise: its SNR against the float32 output for the same weights and
 seed is stated in docs/benchmarks.md and bounded by ``tests/families/test_acestep_cpu.py``.
 ``fast_cpu=False`` or any explicit ``dtype`` gives diffusers' pipeline unchanged in that dtype.
@@ -22,11 +24,19 @@ seed is stated in docs/benchmarks.md and bounded by ``tests/families/test_aceste
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-__all__ = ["CPU_SETTING", "apply_cpu_setting", "bf16_supported", "fold_weight_norm"]
+__all__ = [
+    "CPU_SETTING",
+    "apply_cpu_setting",
+    "bf16_supported",
+    "float_linears",
+    "fold_weight_norm",
+]
 
 #: what ``apply_cpu_setting`` reports (card details and each output's metadata)
 CPU_SETTING = "int8 DiT linears, {vae} VAE decoder"
@@ -74,3 +84,28 @@ def apply_cpu_setting(pipe: Any, *, bf16: bool | None = None) -> str:
         decoder.register_forward_pre_hook(_to_bf16)
         decoder.register_forward_hook(_to_fp32)
     return CPU_SETTING.format(vae="bfloat16" if use_bf16 else "float32")
+
+
+@contextlib.contextmanager
+def float_linears(module: torch.nn.Module) -> Iterator[int]:
+    """Inside: every dynamic int8 linear below ``module`` replaced by a float32 ``nn.Linear``
+    of its dequantized weights (what a per-request LoRA adapter wraps); after: the int8 layers
+    back in their places. Yields how many were replaced."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    swapped: list[tuple[torch.nn.Module, str, torch.nn.Module]] = []
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, DynamicLinear):
+                bias = child.bias()
+                linear = torch.nn.Linear(child.in_features, child.out_features, bias is not None)
+                linear.weight.data = child.weight().dequantize()
+                if bias is not None:
+                    linear.bias.data = bias.detach().clone()
+                setattr(parent, name, linear.requires_grad_(False))
+                swapped.append((parent, name, child))
+    try:
+        yield len(swapped)
+    finally:
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
