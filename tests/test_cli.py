@@ -238,6 +238,34 @@ def test_plan_then_generate_with_the_plan(tmp_path, capsys):
     assert "INVALID_PLAN" in capsys.readouterr().err
 
 
+def test_edit_replace_and_extend_a_planned_piece(tmp_path, capsys):
+    """``music-gen edit replace`` makes one plan section again (every other sample as it was);
+    ``edit extend`` adds seconds after a prompt, or a plan's sections, after exactly the source."""
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"sections": [{"name": "Verse", "duration": 3}, '
+                    '{"name": "Chorus", "duration": 4, "styles": ["loud"]}]}')  # fmt: skip
+    song, again, longer = tmp_path / "song.wav", tmp_path / "again.wav", tmp_path / "longer.wav"
+    common = ["--model", "composer", "-q"]
+    assert main(["generate", "--plan", str(plan), "--seed", "1", "-o", str(song), *common]) == 0
+    replace = ["edit", "replace", str(song), "--plan", str(plan), "--section", "Chorus",
+               "--seed", "5", "-o", str(again), *common]  # fmt: skip
+    assert main(replace) == 0
+    before, rate = sf.read(song, dtype="float32")
+    after, _ = sf.read(again, dtype="float32")
+    np.testing.assert_array_equal(after[: 3 * rate], before[: 3 * rate])
+    assert not np.array_equal(after[3 * rate :], before[3 * rate :])
+    extend = ["edit", "extend", str(song), "--duration", "2", "--prompt", "calm outro",
+              "-o", str(longer), *common]  # fmt: skip
+    assert main(extend) == 0
+    data, _ = sf.read(longer, dtype="float32")
+    assert len(data) == len(before) + 2 * rate
+    np.testing.assert_array_equal(data[: len(before)], before)
+    assert main(["edit", "replace", str(song), "-o", str(longer), *common]) == 1
+    assert "INVALID_PLAN" in capsys.readouterr().err
+    assert main(["edit", "extend", str(song), "-o", str(longer), *common]) == 1
+    assert "INVALID_PLAN" in capsys.readouterr().err
+
+
 def test_stable_audio_3_with_guidance_and_a_negative_prompt(sa3_pipeline, sa3, tmp_path, capsys):
     """The CLI's file is the library's output for the same options (both as 16-bit WAV)."""
     out, ref = tmp_path / "cli.wav", tmp_path / "lib.wav"

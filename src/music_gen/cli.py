@@ -6,6 +6,8 @@
     music-gen generate "my style" --model ./tiny --adapter ./my-adapter
     music-gen generate "funk drums and bass" --model composer --loop --bpm 120 --bars 4
     music-gen edit repaint song.wav --model ./acestep --start 10 --end 20 --prompt "guitar solo"
+    music-gen edit replace song.wav --model composer --plan plan.json --section Chorus --seed 9
+    music-gen edit extend song.wav --model composer --plan outro.json   # or --duration 8 --prompt
     music-gen models list [MODEL ...]
     music-gen models pull musicgen-small
     music-gen models make-tiny ./tiny-musicgen --variant mono
@@ -217,6 +219,8 @@ def _cmd_edit(args: argparse.Namespace) -> int:
     output = _output_path(args.output, args.format)
     gen = MusicGenerator(model=args.model, device=args.device, dtype=args.dtype,
                          cache_dir=args.cache_dir)  # fmt: skip
+    if args.task in ("extend", "replace"):
+        return _write(_rework(gen, args), output, args)
     options = {
         "start": args.start, "end": args.end, "strength": args.strength, "track": args.track,
         "tracks": args.tracks.split(",") if args.tracks else None, "seed": args.seed,
@@ -228,6 +232,31 @@ def _cmd_edit(args: argparse.Namespace) -> int:
             **{k: v for k, v in options.items() if v is not None},
         )  # fmt: skip
     return _write(audio, output, args)
+
+
+def _rework(gen: Any, args: argparse.Namespace) -> Any:
+    """``edit extend`` (``--duration`` seconds after ``--prompt``, or ``--plan``'s sections)
+    and ``edit replace`` (``--plan``'s ``--section`` made again, every other sample kept)."""
+    import time
+
+    started = time.perf_counter()
+    plan = _read_plan(args.plan) if args.plan is not None else None
+    if args.task == "replace":
+        if plan is None or args.section is None:
+            raise InvalidInput("replace needs --plan and --section", code="INVALID_PLAN")
+        section: int | str = int(args.section) if args.section.isdigit() else args.section
+        audio = gen.replace_section(args.source, plan, section, seed=args.seed)
+    else:
+        if (plan is None) == (args.duration is None):
+            raise InvalidInput("extend by --duration seconds or by --plan: one",
+                               code="INVALID_PLAN")  # fmt: skip
+        if plan is None and not args.prompt.strip():
+            raise InvalidInput("extend --duration needs --prompt", code="INVALID_PROMPT")
+        audio = gen.extend(args.source, plan or args.prompt, args.duration, seed=args.seed)
+    total = time.perf_counter() - started
+    audio.metadata.setdefault("timings", {"total_s": total})
+    audio.metadata.setdefault("real_time_factor", total / max(audio.duration, 1e-9))
+    return audio
 
 
 def _cmd_models_list(args: argparse.Namespace) -> int:
@@ -364,11 +393,18 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--shape", choices=("music-gen", "elevenlabs"), default="music-gen")
     plan.set_defaults(func=_cmd_plan)
 
-    edit = sub.add_parser("edit", help="edit a song: repaint, cover, extract, lego, complete")
-    edit.add_argument("task", choices=("repaint", "cover", "extract", "lego", "complete"))
+    edit = sub.add_parser(
+        "edit", help="edit a song: repaint, cover, extract, lego, complete, extend, replace"
+    )
+    edit.add_argument(
+        "task", choices=("repaint", "cover", "extract", "lego", "complete", "extend", "replace")
+    )
     edit.add_argument("source", metavar="SOURCE", help="the song to edit (an audio file)")
     edit.add_argument(
-        "--model", required=True, help="a model with the edit capability (ACE-Step, Stable Audio 3)"
+        "--model",
+        required=True,
+        help="a model with the edit capability (ACE-Step, Stable Audio 3); extend and replace: "
+        "one with plan (composer, MusicGen, ACE-Step)",
     )
     edit.add_argument("--prompt", default="", help="what the edited part should sound like")
     edit.add_argument("--start", type=float, help="repaint/lego: from this second")
@@ -376,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--strength", type=float, help="cover: 0..1, how closely to follow")
     edit.add_argument("--track", help="extract/lego: vocals, drums, bass, guitar, ...")
     edit.add_argument("--tracks", help="complete: tracks to add, comma-separated")
+    edit.add_argument("--plan", metavar="FILE", help="replace: the source's plan; extend: "
+                      "the sections to add (JSON, '-' reads stdin)")  # fmt: skip
+    edit.add_argument("--section", help="replace: the section's name or index")
+    edit.add_argument("--duration", type=float, help="extend: the seconds to add")
     edit.add_argument("--lyrics", metavar="FILE_OR_TEXT")
     edit.add_argument("--reference", metavar="FILE")
     edit.add_argument("--seed", type=int, default=None)

@@ -174,3 +174,57 @@ def test_acestep_replaces_a_section_by_repainting_it(songs):
     np.testing.assert_array_equal(new.samples[:, : 3 * rate], source[:, : 3 * rate])
     np.testing.assert_array_equal(new.samples[:, 6 * rate :], source[:, 6 * rate :])
     assert not np.array_equal(new.samples[:, 3 * rate : 6 * rate], source[:, 3 * rate : 6 * rate])
+
+
+def test_acestep_repaints_the_sections_whose_styles_differ(songs):
+    """The song is made whole first (one caption), then each section whose styles differ from
+    the whole is repainted with its own caption: its samples change, the others stay."""
+    plan = CompositionPlan.from_dict({
+        "global_styles": ["pop"],
+        "sections": [
+            {"name": "Verse", "styles": ["soft"], "duration": 3, "lines": ["hello there"]},
+            {"name": "Chorus", "styles": ["pop"], "duration": 3, "lines": ["sing it"]},
+            {"name": "Bridge", "styles": ["dark strings"], "duration": 3},
+        ],
+    })  # fmt: skip
+    rate = 48000
+    whole = songs.generate(plan.prompt(), lyrics=plan.lyrics, duration=9.0, seed=5, steps=2)
+    pipe = songs.family_impl.pipe
+    captions = []
+
+    class Spy:  # the pipeline, recording what each call was asked for
+        def __getattr__(self, name):
+            return getattr(pipe, name)
+
+        def __call__(self, **kwargs):
+            captions.append((kwargs.get("task_type", "text2music"), kwargs["prompt"]))
+            return pipe(**kwargs)
+
+    songs.family_impl.pipe = Spy()
+    seen = []
+
+    def progress(done, total):
+        seen.append((done, total))
+
+    progress.detail = lambda d: seen.append(d)
+    try:
+        out = songs.generate(plan=plan, seed=5, steps=2, progress=progress)
+    finally:
+        songs.family_impl.pipe = pipe
+    assert captions == [
+        ("text2music", "pop, soft, dark strings"),  # the whole song: every section's styles
+        ("repaint", "pop, soft"),  # the sections with styles of their own, each with its own
+        ("repaint", "pop, dark strings"),
+    ]
+    assert [s["repainted"] for s in out.metadata["plan"]["sections"]] == [True, False, True]
+    chorus = slice(3 * rate, 6 * rate)
+    np.testing.assert_array_equal(out.samples[:, chorus], whole.samples[:, chorus])
+    assert not np.array_equal(out.samples[:, : 3 * rate], whole.samples[:, : 3 * rate])
+    assert not np.array_equal(out.samples[:, 6 * rate :], whole.samples[:, 6 * rate :])
+    details = [d for d in seen if isinstance(d, dict)]
+    assert {(d["stage"], d["section"], d["sections"]) for d in details} == {
+        ("whole", 1, 3),
+        ("repaint", 1, 3),
+        ("repaint", 3, 3),
+    }
+    assert seen[-1] == (3000, 3000)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from music_gen import MusicGenerator
-from music_gen.families.runner import RunKind, WholeRunner
+from music_gen.families.runner import BackgroundRunner, RunKind, WholeRunner
 from music_gen.params import Request
 
 
@@ -76,3 +76,55 @@ def test_musicgen_runner_batches_and_counts_its_jobs(mono):
         alone = mono.generate(job_id, duration=duration, seed=seed)
         np.testing.assert_allclose(done.audio.samples, alone.samples, atol=1e-5)
     assert runner.free() == 2
+
+
+def test_a_background_runner_runs_whole_on_its_thread_and_reports_as_it_goes():
+    """Plans (and section edits) run on a thread of their own: the driver's steps return while
+    the run goes on, and show the progress and detail (section i of n) it reported."""
+    import threading
+
+    from music_gen import CompositionPlan
+    from music_gen.families.plans import PlanProgress
+
+    composer = MusicGenerator(model="composer").family_impl
+    runner = BackgroundRunner(composer, capacity=2)
+    gate, reported = threading.Event(), threading.Event()
+    plan = CompositionPlan.from_dict(
+        {"sections": [{"name": n, "duration": 3} for n in ("Intro", "Verse", "Outro")]}
+    )
+
+    def whole(job_id, request):
+        report = runner.reporter(job_id)
+        tracker = PlanProgress(report, 3)
+        tracker.part(0, "Intro")(1, 1)
+        tracker.part(1, "Verse")(2, 4)  # halfway through the second section
+        reported.set()
+        gate.wait(30)
+        if report.cancelled():
+            raise RuntimeError("stopped")
+        return composer.generate_plan(plan, seed=1, progress=report), None
+
+    runner.whole = whole
+    runner.submit("a", _request(composer, "x", duration=9.0, seed=1))
+    runner.submit("b", _request(composer, "x", duration=9.0, seed=1))
+    assert runner.step() == [] and runner.owns("a") and runner.active() == 2
+    assert reported.wait(30)
+    runner.submit("a", _request(composer, "x", duration=9.0, seed=1))  # again: still one run
+    assert runner.step() == [] and runner.active() == 2  # returns while "a" runs; "b" waits
+    assert runner.progress("a") == 0.5 and runner.progress("b") == 0.0
+    assert runner.detail("a") == {"section": 2, "sections": 3, "name": "Verse", "step": 2,
+                                  "steps": 4, "stage": "section"}  # fmt: skip
+    gate.set()
+    events = _drain(runner)
+    assert [e.kind for e in events["a"]] == [RunKind.DONE] == [e.kind for e in events["b"]]
+    assert events["a"][0].audio.metadata["plan"]["sections"][-1]["end"] == 9.0
+    assert runner.detail("a") is None and runner.active() == 0
+    # a cancelled run is asked to stop; nothing of it comes out
+    gate.clear()
+    reported.clear()
+    runner.submit("c", _request(composer, "x", duration=9.0, seed=1))
+    runner.step()
+    assert reported.wait(30)
+    assert runner.cancel("c") and not runner.owns("c")
+    gate.set()
+    assert _drain(runner) == {}

@@ -79,3 +79,30 @@ def test_rows_get_their_own_adapter():
     torch.testing.assert_close(y[0], base[0] + 0.5 * (x[0] @ a.T) @ b.T)
     state.use(None)
     torch.testing.assert_close(lin(x), base)
+
+
+def test_an_adapter_whose_files_changed_is_loaded_again(trained, tiny_musicgen, tmp_path):
+    """An adapter deleted and trained again under its name (the server's store) is not served
+    from the bank's stale copy: here its weights are zeroed, so it is the base model."""
+    import os
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "renamed"
+    shutil.copytree(trained.output, folder)
+    base = MusicGenerator(str(tiny_musicgen), device="cpu")
+    family = base.family_impl
+    batcher = family.batcher(max_requests=1)
+    rid = batcher.submit(family.prepare("funk groove", adapter=folder, **REQ))
+    adapted = batcher.run()[rid].samples
+    assert not np.allclose(adapted, base.generate("funk groove", **REQ).samples, atol=1e-4)
+    weights = load_file(str(folder / "adapter_model.safetensors"))
+    zero = {k: torch.zeros_like(v) if "lora_B" in k else v for k, v in weights.items()}
+    save_file(zero, str(folder / "adapter_model.safetensors"))
+    stat = (folder / "adapter_model.safetensors").stat()
+    os.utime(folder / "adapter_model.safetensors", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    rid = batcher.submit(family.prepare("funk groove", adapter=folder, **REQ))
+    np.testing.assert_allclose(
+        batcher.run()[rid].samples, base.generate("funk groove", **REQ).samples, atol=1e-4
+    )

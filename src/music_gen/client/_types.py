@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 AudioFormat = Literal["wav", "mp3", "flac", "ogg"]
-EditTask = Literal["repaint", "cover", "extract", "lego", "complete"]
+EditTask = Literal["repaint", "cover", "extract", "lego", "complete", "extend", "replace"]
 TaskStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
@@ -110,6 +110,9 @@ class EditRequest(_Body):
     strength: float | None = None  # cover: 0..1
     track: str | None = None  # extract / lego
     tracks: list[str] | None = None  # complete
+    plan: dict[str, Any] | None = None  # replace: the source's plan; extend: sections to add
+    section: int | str | None = None  # replace: the section (index or name) to make again
+    duration: float | None = None  # extend: the seconds to add
     seed: int | None = None
     steps: int | None = None
     model: str | None = None
@@ -149,6 +152,8 @@ class Task:
     task_id: str
     status: str
     progress: float = 0.0
+    # while a plan runs: {"section", "sections", "name", "step", "steps", "stage"}
+    progress_detail: dict[str, Any] | None = None
     audio_url: str | None = None
     duration: float | None = None
     error: dict[str, Any] | None = None
@@ -175,6 +180,7 @@ class Task:
             task_id=data["task_id"],
             status=data["status"],
             progress=float(data.get("progress") or 0.0),
+            progress_detail=data.get("progress_detail"),
             audio_url=data.get("audio_url"),
             duration=data.get("duration"),
             error=data.get("error"),

@@ -175,6 +175,8 @@ class AdapterBank:
     wrappers: dict[str, RowLoRALinear]
     budget_bytes: int = 256 * 2**20
     loaded: OrderedDict[str, LoRAWeights] = field(default_factory=OrderedDict)
+    #: name -> what identifies the files it was loaded from (a changed file: stale)
+    sources: dict[str, Any] = field(default_factory=dict)
 
     def __contains__(self, name: str) -> bool:
         return name in self.loaded
@@ -207,5 +209,6 @@ class AdapterBank:
 
     def remove(self, name: str) -> None:
         self.loaded.pop(name, None)
+        self.sources.pop(name, None)
         for wrapper in self.wrappers.values():
             wrapper.adapters.pop(name, None)

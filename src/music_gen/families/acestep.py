@@ -32,7 +32,7 @@ import numpy as np
 from ..audio import AudioOutput, load_audio
 from ..composition import CompositionPlan
 from ..errors import GenerationFailed, InvalidInput
-from ..params import EDIT_TASKS, TRACKS, Edit, Request, Song, SongParams
+from ..params import EDIT_TASKS, MAX_SEED, TRACKS, Edit, Request, Song, SongParams
 from ._diffusers import load_pipeline, splice
 from .base import (
     ADAPTER_OPTIONS,
@@ -43,7 +43,7 @@ from .base import (
     MusicFamily,
     Progress,
 )
-from .plans import plan_metadata, sample_bounds
+from .plans import PlanProgress, differing_sections, plan_metadata, sample_bounds
 from .runner import Runner
 
 if TYPE_CHECKING:  # torch and diffusers load with a pipeline, not with this module
@@ -306,7 +306,10 @@ class AceStepFamily(MusicFamily):
     ) -> AudioOutput:
         """One song as long as the plan: the caption is the global styles and every section's
         (in order), the lyrics each section's lines under its ``[name]`` tag (the plan's lines
-        win over ``lyrics=``), BPM and key the plan's (else the first section's)."""
+        win over ``lyrics=``), BPM and key the plan's (else the first section's). Then each
+        section whose styles differ from the whole (``plans.differing_sections``) is repainted
+        over that song with its own caption (the global styles and its own), seed ``seed + 1 +
+        i``: outside the section every sample stays (the repaint contract)."""
         first = plan.sections[0]
         keywords = dict(params)
         if plan.lyrics:
@@ -316,13 +319,35 @@ class AceStepFamily(MusicFamily):
         request = self.check_inputs(
             self.request([plan.prompt()], duration=plan.duration, seed=seed, **keywords)
         )
-        [out] = self._generate(request, progress, cancelled)
+        repaint = differing_sections(plan)
+        n = len(plan.sections)
+        tracker = PlanProgress(progress, 1 + len(repaint))
+        step = tracker.part(0, "whole song", "whole", 0, n)
+        [out] = self._generate(request, step, cancelled)
         bounds = sample_bounds(plan, self)
+        rate = self.sample_rate
+        captions = {}
+        for part, i in enumerate(repaint, start=1):
+            a, b = bounds[i]
+            caption = plan.prompt(i)
+            section = replace(
+                request,
+                prompts=(caption,),
+                seed=(seed + 1 + i) % (MAX_SEED + 1),
+                edit=Edit("repaint", out.samples, a / rate, b / rate),
+            )
+            step = tracker.part(part, plan.sections[i].name, "repaint", i, n)
+            painted = self._edit(self.check_loaded(section), step, cancelled)
+            out = AudioOutput(painted.samples, rate, out.metadata)
+            captions[i] = caption
         honoured = {"sections": "approximate (structure tags in the lyrics)", "lines": "exact",
-                    "styles": "approximate (one caption for the song)", "bpm": "exact",
-                    "key": "exact", "negative_styles": "ignored"}  # fmt: skip
-        prompts = [plan.prompt(i) for i in range(len(plan.sections))]
-        out.metadata["plan"] = plan_metadata(plan, bounds, self.sample_rate, prompts, honoured)
+                    "styles": "approximate (the song's caption, then each section whose styles "
+                    "differ repainted with its own)", "bpm": "exact", "key": "exact",
+                    "negative_styles": "ignored"}  # fmt: skip
+        prompts = [plan.prompt(i) for i in range(n)]
+        out.metadata["plan"] = plan_metadata(plan, bounds, rate, prompts, honoured)
+        for i, section in enumerate(out.metadata["plan"]["sections"]):
+            section["repainted"] = i in captions
         return out
 
     def _groups(self, texts: list[str], songs: list[SongParams]) -> list[list[int]]:

@@ -31,7 +31,7 @@ from ..audio import AudioOutput
 from ..errors import GenerationFailed
 from ..params import Request, Song
 from .base import Cancelled, Progress
-from .runner import RunEvent, RunKind, Runner, as_error
+from .runner import RunEvent, RunKind, Runner, as_error, model_lock
 
 __all__ = ["SongRunner"]
 
@@ -152,7 +152,8 @@ class SongRunner(Runner):
     def _run(self, group: list[_Job]) -> None:
         events: list[RunEvent] = []
         try:
-            outputs = self._call(group)
+            with model_lock(self.family):  # a plan's whole run on the same model ends first
+                outputs = self._call(group)
         except torch.OutOfMemoryError:
             if len(group) > 1:
                 half = len(group) // 2

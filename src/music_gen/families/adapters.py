@@ -287,7 +287,8 @@ def load_row_adapter(
 ) -> str:
     """Make ``adapter`` (scaled) available unmerged on the fast decoder, for requests that
     name it in a batch of mixed adapters (``engine.lora``). Loaded on first use; the least
-    recently used adapters not ``in_use`` are evicted beyond the bank's memory budget.
+    recently used adapters not ``in_use`` are evicted beyond the bank's memory budget; one
+    whose files changed since (deleted and trained again under its name) is loaded again.
     Returns the name the request carries (``PreparedRequest.adapter``)."""
     from safetensors.torch import load_file
 
@@ -310,6 +311,15 @@ def load_row_adapter(
     if bank is None:
         bank = AdapterBank(wrappers)
         engine.decoder.adapter_bank = bank
+    files = [path / "adapter_config.json", path / "adapter_model.safetensors"]
+    source = [(f.stat().st_mtime_ns, f.stat().st_size) for f in files]
+    if name in bank and bank.sources.get(name) != source:  # the folder's files were replaced
+        if name in (in_use or set()):
+            raise _err(
+                f"adapter {str(path)!r} changed while requests use it; retry when they end",
+                adapter=str(path),
+            )
+        bank.remove(name)
     if name in bank:
         bank.touch(name)
         return name
@@ -326,4 +336,5 @@ def load_row_adapter(
         bank.add(name, weights, in_use or set())
     except ValueError as exc:
         raise _err(f"adapter {str(path)!r}: {exc}", "ADAPTER_MISMATCH") from None
+    bank.sources[name] = source
     return name

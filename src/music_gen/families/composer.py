@@ -22,7 +22,7 @@ from ..composition import CompositionPlan
 from ..errors import GenerationFailed
 from ..params import MAX_PROMPT_CHARS, Request
 from .base import Cancelled, Capability, CheckpointFiles, ModelCard, MusicFamily, Progress
-from .plans import plan_metadata, sample_bounds
+from .plans import PlanProgress, plan_metadata, sample_bounds
 
 if TYPE_CHECKING:  # torch is loaded by the families that need it, not here
     import torch
@@ -124,7 +124,9 @@ class ComposerFamily(MusicFamily):
         mode = "minor" if whole.mode in ("minor", "dorian") else "major"
         bounds = sample_bounds(plan, self)
         pieces, prompts, midis = [], [], []
+        tracker = PlanProgress(progress, len(bounds))
         for i, ((a, b), section) in enumerate(zip(bounds, plan.sections, strict=True)):
+            step = tracker.part(i, section.name)
             if cancelled is not None and cancelled():
                 raise GenerationFailed("cancelled", code="CANCELLED")
             key = section.key or plan.key or f"{whole.key} {mode}"
@@ -141,8 +143,7 @@ class ComposerFamily(MusicFamily):
             pieces.append(audio)
             prompts.append(text)
             midis.append((a / self.sample_rate, out.midi))
-            if progress is not None:
-                progress(i + 1, len(bounds))
+            step(1, 1)
         honoured = {"sections": "exact (sample)", "bpm": "exact", "key": "exact",
                     "styles": "approximate (genre, mood and instrument words)",
                     "negative_styles": "approximate (drums only)", "lines": "ignored"}  # fmt: skip

@@ -29,9 +29,59 @@ from ..composition import CompositionPlan
 from ..errors import GenerationFailed, InvalidInput
 from ..params import MAX_SEED
 
-__all__ = ["chain", "extend_audio", "plan_metadata", "replace_in", "sample_bounds"]
+__all__ = [
+    "PlanProgress",
+    "chain",
+    "differing_sections",
+    "extend_audio",
+    "plan_metadata",
+    "replace_in",
+    "sample_bounds",
+]
 
 FADE_S = 0.01
+#: thousandths of a part: the units ``PlanProgress`` reports its overall progress in
+UNITS = 1000
+
+
+class PlanProgress:
+    """Where a plan's generation is: part ``i`` of ``n`` (a section; for a family that makes the
+    whole song first and then repaints sections, the whole and then each repaint) and the step
+    within it. ``callback(done, total)`` (the library's ``progress``) gets the overall progress
+    in thousandths of a part, each part weighing the same; a callback with a ``detail``
+    attribute is also handed ``{"section", "sections", "name", "step", "steps", "stage"}``
+    (1-based section; stage ``"section"``, ``"whole"`` or ``"repaint"``) at every step."""
+
+    def __init__(self, callback: Any, parts: int) -> None:
+        self.callback = callback
+        self.parts = max(1, parts)
+
+    def part(self, index: int, name: str, stage: str = "section", section: int | None = None,
+             sections: int | None = None) -> Any:  # fmt: skip
+        """The step callback ``(step, steps)`` of part ``index`` (reported at once as step 0)."""
+
+        def report(step: int, steps: int) -> None:
+            if self.callback is None:
+                return
+            done = index * UNITS + round(UNITS * min(step, steps) / max(steps, 1))
+            detail = getattr(self.callback, "detail", None)
+            if detail is not None:
+                detail({
+                    "section": (index if section is None else section) + 1,
+                    "sections": self.parts if sections is None else sections,
+                    "name": name, "step": step, "steps": steps, "stage": stage,
+                })  # fmt: skip
+            self.callback(done, self.parts * UNITS)
+
+        report(0, 1)
+        return report
+
+
+def differing_sections(plan: CompositionPlan) -> list[int]:
+    """The sections whose styles differ from the whole piece's: those with styles of their own
+    beyond the plan's global ones (a section without styles follows the whole)."""
+    whole = set(plan.global_styles)
+    return [i for i, s in enumerate(plan.sections) if set(s.styles) - whole]
 
 
 def sample_bounds(plan: CompositionPlan, family: Any) -> list[tuple[int, int]]:
@@ -71,6 +121,7 @@ def _continue(
     seed: int,
     params: Mapping[str, Any],
     cancelled: Any = None,
+    progress: Any = None,
 ) -> np.ndarray:
     """``count`` new samples ``[C, count]`` after ``before`` (``[C, N]`` or None), prompted by
     ``prompt``: ``before``'s last whole frames (at most ``context_seconds``) are the
@@ -85,8 +136,9 @@ def _continue(
         assert before is not None
         cond["continuation"] = AudioOutput(before[:, before.shape[1] - ctx :], rate)
     out = family.generate(
-        prompt, duration=(ctx + count) / rate, seed=seed, cancelled=cancelled, **cond, **params
-    )
+        prompt, duration=(ctx + count) / rate, seed=seed, cancelled=cancelled,
+        progress=progress, **cond, **params,
+    )  # fmt: skip
     new = out.samples[:, ctx : ctx + count]
     if new.shape[1] != count:
         raise GenerationFailed(f"expected {count} samples, the model made {new.shape[1]}")
@@ -109,15 +161,16 @@ def chain(
     pieces: list[np.ndarray] = []
     prompts = []
     so_far = before
+    tracker = PlanProgress(progress, len(bounds))
     for i, (a, b) in enumerate(bounds):
         prompt = plan.prompt(i)
         section_seed = (seed + i) % (MAX_SEED + 1)  # each section its own draw
-        new = _continue(family, prompt, so_far, b - a, section_seed, params, cancelled)
+        step = tracker.part(i, plan.sections[i].name)
+        new = _continue(family, prompt, so_far, b - a, section_seed, params, cancelled, step)
         pieces.append(new)
         prompts.append(prompt)
         so_far = new if so_far is None else np.concatenate([so_far, new], axis=1)
-        if progress is not None:
-            progress(i + 1, len(bounds))
+        step(1, 1)
     return np.concatenate(pieces, axis=1), bounds, prompts
 
 
@@ -227,7 +280,9 @@ def replace_in(
         new = whole.samples[:, a:b]
     audio = src.samples.copy()
     audio[:, a:b] = new
+    prompts = [checked.prompt(i) for i in range(len(names))]
     meta = {
+        "plan": plan_metadata(checked, bounds, rate, prompts, {}),
         "replaced_section": {
             "index": index,
             "name": names[index],

@@ -12,6 +12,10 @@ another (a song filling its runner does not stop MusicGen jobs).
 
 - ``WholeRunner``: one request whole per step; streaming requests chunk by chunk
   (``ChunkStreams``), interleaved. The composer's runner, and the base of MusicGen's.
+- ``BackgroundRunner``: whole requests one at a time on a thread of its own, with the progress
+  (and its detail: a plan's section i of n and step) each run reports (``reporter``); a
+  server's plans, extends and section replacements. Its run holds ``model_lock(family)`` (as
+  ACE-Step's song calls do), and its driver steps none of the model's other runners meanwhile.
 - ``families.musicgen_runner.MusicGenRunner``: MusicGen's continuous batcher.
 - ``families.acestep_runner.SongRunner``: ACE-Step songs, one pipeline call at a time on a
   thread of its own.
@@ -25,10 +29,11 @@ validated requests (``run``, ``stream_request``, ``edit_request``, MusicGen's
 from __future__ import annotations
 
 import enum
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,6 +42,7 @@ from ..errors import GenerationFailed, MusicGenError
 from ..params import Request
 
 __all__ = [
+    "BackgroundRunner",
     "ChunkStreams",
     "RunEvent",
     "RunKind",
@@ -44,6 +50,7 @@ __all__ = [
     "Whole",
     "WholeRunner",
     "as_error",
+    "model_lock",
 ]
 
 
@@ -217,3 +224,109 @@ class WholeRunner(Runner):
 
     def cancel(self, job_id: str) -> bool:
         return self.streams.cancel(job_id) or self.queue.pop(job_id, None) is not None
+
+
+def model_lock(family: Any) -> threading.RLock:
+    """The lock of one loaded model that threads running it take (a whole run on its thread,
+    a song runner's call): one call on the model's weights and caches at a time."""
+    lock: threading.RLock = family.__dict__.setdefault("_run_lock", threading.RLock())
+    return lock
+
+
+class Reporter:
+    """A run's progress callback ``(done, total)`` with ``detail(dict)`` (what the run says it
+    is doing: ``plans.PlanProgress``) and ``cancelled()`` (the run's job was dropped)."""
+
+    def __init__(self, runner: BackgroundRunner, job_id: str) -> None:
+        self.runner, self.job_id = runner, job_id
+
+    def __call__(self, done: int, total: int) -> None:
+        self.runner.fractions[self.job_id] = min(1.0, done / max(total, 1))
+
+    def detail(self, detail: dict[str, Any]) -> None:
+        self.runner.details[self.job_id] = dict(detail)
+
+    def cancelled(self) -> bool:
+        return self.job_id in self.runner.dropped
+
+
+class BackgroundRunner(WholeRunner):
+    """Whole requests one at a time on a thread of its own (``whole`` may take the job's
+    ``reporter(job_id)`` for its progress), so the driver keeps stepping other runners and
+    writing heartbeats meanwhile; ``progress`` and ``detail`` are what the run last reported.
+    A cancelled run is asked to stop (``Reporter.cancelled``) and its outcome dropped."""
+
+    def __init__(self, family: _Runs, capacity: int = 4, whole: Whole | None = None) -> None:
+        super().__init__(family, capacity, whole)
+        self.fractions: dict[str, float] = {}
+        self.details: dict[str, dict[str, Any]] = {}
+        self.dropped: set[str] = set()
+        self.current: str | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._done: list[RunEvent] = []
+
+    def reporter(self, job_id: str) -> Reporter:
+        return Reporter(self, job_id)
+
+    def submit(self, job_id: str, request: Request, stream: bool = False) -> None:
+        if job_id == self.current and job_id not in self.dropped:
+            return  # handed again while it runs (a lease taken over by its own worker): one run
+        super().submit(job_id, request, stream)
+
+    def _run(self, job_id: str, request: Request) -> None:
+        try:
+            with model_lock(self.family):  # a song call of the model's own runner ends first
+                audio, stems = self.whole(job_id, request)
+            event = RunEvent(job_id, RunKind.DONE, audio, stems=stems)
+        except Exception as exc:  # the request fails, the others go on
+            event = RunEvent(job_id, RunKind.ERROR, error=as_error(exc))
+        with self._lock:
+            if job_id not in self.dropped:
+                self._done.append(event)
+
+    def step(self) -> list[RunEvent]:
+        events = self.streams.step()
+        with self._lock:
+            events += self._done
+            self._done = []
+        if self._thread is not None and not self._thread.is_alive():
+            self._thread.join()
+            self._forget(self.current)
+            self._thread = self.current = None
+        if self._thread is None and self.queue:
+            job_id, request = next(iter(self.queue.items()))
+            del self.queue[job_id]
+            self.current = job_id
+            self._thread = threading.Thread(
+                target=self._run, args=(job_id, request), name=f"whole-{job_id}", daemon=True
+            )
+            self._thread.start()
+        return events
+
+    def _forget(self, job_id: str | None) -> None:
+        self.fractions.pop(job_id or "", None)
+        self.details.pop(job_id or "", None)
+        self.dropped.discard(job_id or "")
+
+    def active(self) -> int:
+        running = self.current is not None and self.current not in self.dropped
+        return super().active() + int(running) + len(self._done)
+
+    def owns(self, job_id: str) -> bool:
+        return super().owns(job_id) or (job_id == self.current and job_id not in self.dropped)
+
+    def progress(self, job_id: str) -> float | None:
+        if job_id == self.current:
+            return self.fractions.get(job_id, 0.0)
+        return super().progress(job_id)
+
+    def detail(self, job_id: str) -> dict[str, Any] | None:
+        """What the run of ``job_id`` last said it was doing (None: nothing, or not here)."""
+        return self.details.get(job_id) if job_id == self.current else None
+
+    def cancel(self, job_id: str) -> bool:
+        if job_id == self.current and job_id not in self.dropped:
+            self.dropped.add(job_id)
+            return True
+        return super().cancel(job_id)

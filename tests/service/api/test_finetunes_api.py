@@ -1,9 +1,11 @@
 """Fine-tuning as a service job: from an upload (files or an archive) to a finished job whose
 adapter is in the adapter store and changes what the model generates; the loss history; bad
-datasets, archives and settings refused at the door with their codes."""
+datasets, archives and settings refused at the door with their codes. On SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,17 +13,20 @@ import httpx
 import numpy as np
 import pytest
 from finetune_helpers import as_files, as_tar, as_zip, clips, form
-from service_helpers import Server, start_server, wait_until
+from service_helpers import Server, postgres_database, start_server, wait_until
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory, checkpoints, song_pipeline) -> Iterator[Server]:
-    server = start_server(
-        tmp_path_factory.mktemp("finetunes"), model=str(checkpoints["mono"]), max_duration=30.0,
-        max_finetunes_per_account=1, song_model=str(song_pipeline),
-    )  # fmt: skip
-    yield server
-    server.stop()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def srv(request, tmp_path_factory, checkpoints, song_pipeline) -> Iterator[Server]:
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_database()) if request.param == "postgresql" else None
+        server = start_server(
+            tmp_path_factory.mktemp("finetunes"), model=str(checkpoints["mono"]),
+            max_duration=30.0, max_finetunes_per_account=1, song_model=str(song_pipeline),
+            database_url=url,
+        )  # fmt: skip
+        stack.callback(server.stop)
+        yield server
 
 
 @pytest.fixture(scope="module")

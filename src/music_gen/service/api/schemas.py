@@ -99,6 +99,11 @@ class JobPublic(BaseModel):
     task_id: str
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     progress: float
+    progress_detail: dict[str, Any] | None = Field(
+        default=None,
+        description="What the run last said it was doing: a plan's section (1-based) of "
+        "sections, its name, step of steps, stage (section, whole or repaint).",
+    )
     queue_position: int | None = Field(
         default=None, description="While queued: its place in the queue, 1 = next."
     )

@@ -93,6 +93,7 @@ def job_public(state: ServiceState, job: Job) -> JobPublic:
         task_id=job.id,
         status=job.status,
         progress=round(job.progress, 4),
+        progress_detail=job.report if job.status == "running" else None,  # while it runs
         queue_position=queue_position(state, job),
         type=job.type,
         origin=job.origin,

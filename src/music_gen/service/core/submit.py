@@ -21,18 +21,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from ...audio.effects import build_chain
 from ...audio.loop import LoopSpec, loop_source_seconds
 from ...audio.mixer import PRESETS
-from ...audio.output import _MP3_SAMPLE_RATES, AUDIO_FORMATS
 from ...composition import CompositionPlan
 from ...errors import Conflict, InvalidInput, MusicGenError, UnsupportedFeature
 from ...families import Capability, ModelCard, require
 from ...families.base import unsupported
-from ...params import Edit, Song, validate_prompt
 from ...params import Request as ParamsRequest
+from ...params import validate_prompt
 from .adapter_choice import adapter_part, check_adapter_choice
+from .checks import check_output, check_storable, checked_prompt, max_duration, resolve_model
+from .edits import validate_edit
 from .infra.auth import Caller
 from .infra.db import Job, JobStatus
-from .infra.urlguard import check_public_url
-from .inputs import MAX_UPLOAD_SECONDS, fetch_input_audio, job_input, upload_input
+from .inputs import MAX_UPLOAD_SECONDS, fetch_input_audio, upload_input
 from .jobs.jobs import NewJob
 from .jobs.requests import EditRequest, MultitrackRequest
 from .jobs.spec import INPUT_FILES, JobRequest, JobSpec, JobType
@@ -52,10 +52,6 @@ __all__ = [
 Request = JobRequest | EditRequest | MultitrackRequest
 #: the job type each kind of request makes by default
 _TYPES: dict[type, JobType] = {EditRequest: JobType.EDIT, MultitrackRequest: JobType.MULTITRACK}
-
-
-def resolve_model(state: ServiceState, requested: str | None) -> str:
-    return state.catalog.resolve(requested)
 
 
 #: the request's fields its family takes as keywords (``MusicFamily.build_request``)
@@ -96,15 +92,16 @@ def validate_request(
             raise InvalidInput("a loop is one piece; a plan has sections: ask for one",
                                code="INVALID_PLAN")  # fmt: skip
         duration = plan.duration
-    prompt = _prompt(state, body.prompt if plan is None or body.prompt.strip() else plan.prompt())
+    text = body.prompt if plan is None or body.prompt.strip() else plan.prompt()
+    prompt = checked_prompt(state, text)
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     adapter = adapter_part(body)
     request = replace(request, prompts=(prompt,), duration=duration, seed=seed, adapter=adapter)
-    limited = replace(card, max_duration=_max_duration(state, model))
+    limited = replace(card, max_duration=max_duration(state, model))
     request = replace(family.check_request(limited, request), seed=seed)  # the one check
     whole = "loop" if loop is not None else "plan" if plan is not None else None
     check_adapter_choice(state, caller, model, card, request.adapter, whole)
-    _check_output(state, body.format, body.sample_rate, body.webhook_url)
+    check_output(state, body.format, body.sample_rate, body.webhook_url)
     files = {}
     if inputs["reference"] is not None:
         files["reference"] = str(reference_input(state, caller, body))
@@ -157,7 +154,7 @@ def _loop(state: ServiceState, model: str, card: ModelCard, body: JobRequest) ->
         )
     beats_per_bar = 4 if body.beats_per_bar is None else body.beats_per_bar
     loop = LoopSpec.validate(body.bpm, body.bars, beats_per_bar)
-    loop_source_seconds(loop, _max_duration(state, model))  # INVALID_DURATION: too long here
+    loop_source_seconds(loop, max_duration(state, model))  # INVALID_DURATION: too long here
     if not card.can(Capability.BPM):
         from ...looping import prompt_with_tempo
 
@@ -187,51 +184,7 @@ def _plan(state: ServiceState, model: str, body: JobRequest) -> CompositionPlan:
         )  # fmt: skip
     if body.prompt.strip():
         plan = replace(plan, global_styles=(body.prompt.strip(), *plan.global_styles))
-    return plan.checked(_max_duration(state, model))
-
-
-def _max_duration(state: ServiceState, model: str) -> float:
-    """The longest job this server runs on ``model``: the server's limit, or the model's own
-    where that is lower (one limit, the same one the loaded model is given)."""
-    return min(state.settings.max_duration, state.catalog.card(model).max_duration)
-
-
-def _prompt(state: ServiceState, prompt: str) -> str:
-    """``prompt`` within this server's length limit (the family checks the rest)."""
-    prompt = prompt.strip()
-    limit = state.settings.max_prompt_chars
-    if len(prompt) > limit:
-        raise InvalidInput(
-            f"prompt is {len(prompt)} characters long; this server allows {limit}",
-            code="INVALID_PROMPT",
-            details={"length": len(prompt), "max_length": limit},
-        )
-    return prompt
-
-
-def _check_output(
-    state: ServiceState, fmt: str, sample_rate: int | None, webhook_url: str | None
-) -> None:
-    """What every job is delivered as (format, sample rate) and to (its webhook URL)."""
-    if fmt not in AUDIO_FORMATS:
-        raise InvalidInput(f"unknown format {fmt!r}", code="INVALID_FORMAT")
-    if sample_rate is not None and not 8000 <= sample_rate <= 192000:
-        raise InvalidInput(
-            "sample_rate must be within 8000..192000 Hz",
-            code="INVALID_SAMPLE_RATE",
-            details={"sample_rate": sample_rate},
-        )
-    if fmt == "mp3" and sample_rate not in (None, *_MP3_SAMPLE_RATES):
-        raise InvalidInput(
-            f"mp3 cannot encode {sample_rate} Hz; choose one of {_MP3_SAMPLE_RATES}",
-            code="INVALID_SAMPLE_RATE",
-            details={"sample_rate": sample_rate},
-        )
-    if webhook_url is not None:
-        s = state.settings
-        check_public_url(
-            webhook_url, s.allow_private_urls, s.allow_loopback_urls, what="webhook url"
-        )
+    return plan.checked(max_duration(state, model))
 
 
 def _account_upload(state: ServiceState, caller: Caller | None, upload_id: str, what: str) -> Path:
@@ -263,34 +216,6 @@ def reference_input(state: ServiceState, caller: Caller | None, body: JobRequest
     return fetch_input_audio(
         state, body.reference_url, what="reference audio", max_seconds=MAX_UPLOAD_SECONDS
     )
-
-
-def check_storable(value: Any, field: str | None = None) -> None:
-    """Every text in ``value`` (a request's fields, an adapter's options; keys too) can be
-    stored and sent back as JSON: no lone surrogates, no NUL. The error names the top-level
-    field only (the bad text itself cannot be repeated)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = field or str(key).encode("utf-8", "replace").decode()
-            check_storable(key, where)
-            check_storable(item, where)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            check_storable(item, field)
-    elif isinstance(value, str):
-        name = field or "text"
-        code = "INVALID_PROMPT" if name == "prompt" else "INVALID_INPUT"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InvalidInput(
-                f"{name} is not valid Unicode text (it holds a lone surrogate)",
-                code=code,
-                details={"field": name, "position": exc.start},
-            ) from exc
-        if "\x00" in value:
-            raise InvalidInput(f"{name} must not contain NUL characters", code=code,
-                               details={"field": name})  # fmt: skip
 
 
 def eta_seconds(state: ServiceState, duration: float) -> float:
@@ -380,120 +305,6 @@ def _multitrack_model(state: ServiceState) -> str:
         except MusicGenError:
             continue
     return "composer"
-
-
-def validate_edit(state: ServiceState, body: EditRequest, caller: Caller | None = None) -> JobSpec:
-    """An edit of a song (repaint, cover, extract, lego, complete) on a model with the
-    ``edit`` capability (default: the server's song model), of a source the caller names once:
-    an upload, a finished job of the account, or a URL fetched behind the SSRF guard."""
-    check_storable(body.model_dump())
-    model = resolve_model(state, body.model or state.catalog.song_model() or None)
-    card = state.catalog.card(model)
-    if not card.can(Capability.EDIT):
-        raise UnsupportedFeature(
-            f"model {model!r} ({card.family}) cannot edit songs: it lacks the 'edit' capability",
-            details={"model": model, "family": card.family, "capability": "edit"},
-        )
-    tasks = card.details.get("edit_tasks")
-    if tasks is not None and body.task not in tasks:  # e.g. cover without an audio tokenizer
-        raise InvalidInput(
-            f"model {model!r} cannot {body.task}: its files lack what that task needs",
-            code="UNSUPPORTED_TASK",
-            details={"model": model, "task": body.task, "tasks": list(tasks)},
-        )
-    sources = [x for x in (body.source_upload_id, body.source_job_id, body.source_url) if x]
-    if len(sources) != 1:
-        raise InvalidInput(
-            "name the source once: source_upload_id, source_job_id or source_url",
-            code="INVALID_SOURCE",
-        )
-    prompt = _prompt(state, body.prompt) if body.prompt.strip() else ""
-    max_duration = _max_duration(state, model)
-    options = _edit_options(body, list(card.details.get("tracks") or []))
-    seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    source = body.source_upload_id or body.source_job_id or body.source_url  # fetched later
-    tracks = options.get("tracks")
-    edit = Edit(body.task, source, options.get("start"), options.get("end"),
-                options.get("strength"), options.get("track"),
-                tracks and tuple(tracks))  # fmt: skip
-    request = ParamsRequest((prompt,), seed=seed, song=Song(body.lyrics, body.steps), edit=edit,
-                            adapter=adapter_part(body))  # fmt: skip
-    limited = replace(card, max_duration=max_duration)
-    checked = state.catalog.family(model).check_request(limited, request)  # the one check
-    song, adapter = checked.song, checked.adapter
-    assert song is not None
-    check_adapter_choice(state, caller, model, card, adapter)
-    _check_output(state, body.format, body.sample_rate, body.webhook_url)
-    path = _edit_source(state, caller, body)
-    length = float(sf.info(str(path)).duration)
-    problem = None
-    if length > max_duration:
-        problem = InvalidInput(
-            f"the source is {length:.1f} s; this model edits at most {max_duration:g} s here",
-            code="INVALID_DURATION",
-            details={"duration": round(length, 3), "max_duration": max_duration},
-        )
-    for name in ("start", "end"):
-        value = options.get(name)
-        if problem is None and value is not None and not 0.0 <= value <= length:
-            problem = InvalidInput(
-                f"{name} {value:g} s lies outside the source's 0..{length:.2f} s",
-                code="INVALID_RANGE",
-            )
-    if problem is not None:
-        path.unlink(missing_ok=True)
-        raise problem
-    return JobSpec.model_validate(dict(
-        model=model, prompt=prompt, task=body.task, source=str(path), duration=length,
-        lyrics=song.lyrics or None, steps=song.steps, seed=seed, **options,
-        format=body.format, sample_rate=body.sample_rate,
-        adapter=adapter and adapter.name, adapter_scale=adapter and adapter.scale,
-        # what GET /generate/{id} shows instead of the server's file path
-        source_upload_id=body.source_upload_id, source_job_id=body.source_job_id,
-    ))  # fmt: skip
-
-
-def _edit_source(state: ServiceState, caller: Caller | None, body: EditRequest) -> Path:
-    """The edit's source as a scratch file of this request."""
-    if body.source_upload_id or body.source_job_id:
-        if caller is None:
-            raise InvalidInput("edit sources need an account", code="INVALID_SOURCE")
-        if body.source_upload_id:
-            return upload_input(state, caller, body.source_upload_id)
-        assert body.source_job_id is not None
-        return job_input(state, caller, body.source_job_id)
-    assert body.source_url is not None
-    return fetch_input_audio(
-        state, body.source_url, what="source audio", max_seconds=MAX_UPLOAD_SECONDS
-    )
-
-
-def _edit_options(body: EditRequest, tracks: list[str]) -> dict[str, Any]:
-    """The task's own options: a range for repaint/lego (its order checked), strength for
-    cover, tracks (checked against the model's own names, from its card) for
-    extract/lego/complete."""
-    options: dict[str, Any] = {}
-    if body.task in ("repaint", "lego"):
-        if body.start is not None and body.end is not None and body.start >= body.end:
-            raise InvalidInput("start must be before end", code="INVALID_RANGE")
-        options.update(start=body.start, end=body.end)
-    if body.task == "cover":  # its range and default: the family's (``check_request``)
-        options["strength"] = body.strength
-    wanted: dict[str, list[str | None]] = {
-        "extract": [body.track], "lego": [body.track], "complete": list(body.tracks or []),
-    }  # fmt: skip
-    for track in wanted.get(body.task, []):
-        if track not in tracks:
-            raise InvalidInput(
-                f"unknown track; choose one of {', '.join(tracks)}",
-                code="INVALID_TRACK",
-                details={"tracks": tracks, "track": track},
-            )
-    if body.task in ("extract", "lego"):
-        options["track"] = body.track
-    if body.task == "complete":
-        options["tracks"] = body.tracks or list(Edit.DEFAULT_TRACKS)
-    return options
 
 
 def submit(

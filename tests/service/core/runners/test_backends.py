@@ -111,3 +111,39 @@ def test_unexpected_engine_errors_fail_the_jobs_not_the_worker(generators, monke
     assert errors["a"].code == "GENERATION_FAILED" and "kernel exploded" in errors["a"].message
     assert errors["s"].code == "GENERATION_FAILED" and "ZeroDivisionError" in errors["s"].message
     assert backend.active() == 0
+
+
+def test_a_models_batch_waits_while_its_plan_runs_on_a_thread(generators, monkeypatch):
+    """A plan runs whole on a thread of its own; meanwhile the same model's batcher (which
+    swaps the decoder's caches) does not step, so the two never share the model at once."""
+    import threading
+
+    gen = generators("mono")
+    backend = ModelBackend(lambda name: gen, capacity=2)
+    family = type(gen.family_impl)
+    made, started, gate, inside = family.generate_plan, threading.Event(), threading.Event(), []
+
+    def held(self, *args, **kwargs):
+        started.set()
+        gate.wait(30)
+        return made(self, *args, **kwargs)
+
+    monkeypatch.setattr(family, "generate_plan", held)
+    plan = {"sections": [{"name": "a", "duration": 3.0}]}
+    backend.submit("p", _spec("m", {"prompt": "", "duration": 3.0, "seed": 1, "plan": plan}), False)
+    backend.submit("b", _spec("m", {"prompt": "b", "duration": 0.2, "seed": 2}), stream=False)
+    forward = ContinuousBatcher._forward
+
+    def spy(self, moving):
+        inside.append(started.is_set() and not gate.is_set())
+        return forward(self, moving)
+
+    monkeypatch.setattr(ContinuousBatcher, "_forward", spy)
+    assert backend.step() == [] and started.wait(30)
+    for _ in range(5):
+        assert backend.step() == []  # the batch job waits for the plan
+    assert backend.progress("b") == 0.0 and not any(inside)
+    gate.set()
+    done, _, errors = _drain(backend)
+    assert set(done) == {"p", "b"} and not errors
+    assert done["p"].num_samples == 3 * 32000

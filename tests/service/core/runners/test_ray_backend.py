@@ -537,3 +537,27 @@ def test_a_finetune_trains_on_the_cluster(server, tmp_path):
     assert job["result"]["pid"] != os.getpid()  # not in the API node's process
     account = server.state.store.get(task).account_id
     assert server.state.adapter_store.get("ray-trained", account).ready
+
+
+def test_a_lost_training_actor_resumes_from_its_checkpoint(server):
+    """The actor dies mid-run (its node lost): the job goes back to the queue, attempt
+    counted, and the next actor resumes from the checkpoint the API node kept."""
+    from music_gen import MusicGenerator
+
+    client = server.client(server.key())
+    files = []
+    for i, prompt in enumerate(("funk groove", "jazz trio")):
+        data = MusicGenerator("composer").generate(prompt, duration=2.0, seed=i).to_bytes("wav")
+        files += [("files", (f"c{i}.wav", data)), ("files", (f"c{i}.txt", prompt.encode()))]
+    form = {"name": "ray-lost", "steps": "2000", "rank": "4", "lr": "0.01",
+            "window_seconds": "1.0", "min_seconds": "0.5", "checkpoint_every": "2"}  # fmt: skip
+    task = client.post("/finetunes", data=form, files=files).json()["task_id"]
+    trainer = server.state.trainer
+    wait_until(lambda: client.get(f"/finetunes/{task}").json()["step"] >= 3, 300, "step 3")
+    ray.kill(trainer.runs[task].actor, no_restart=True)
+    job = wait_until(
+        lambda: (j := client.get(f"/finetunes/{task}").json())["attempts"] == 2
+        and (j["resumed_from"] or 0) >= 2 and j, 300, "the resumed run",
+    )  # fmt: skip
+    assert job["status"] == "running", job
+    assert client.delete(f"/finetunes/{task}").json()["status"] == "cancelled"

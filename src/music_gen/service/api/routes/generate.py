@@ -90,6 +90,7 @@ def read_job(task_id: str, state: StateDep, caller: CallerDep) -> JobPublic:
     job = state.store.get(task_id, caller.account_id)
     if job.status == JobStatus.RUNNING.value:
         job.progress = state.worker.progress.get(job.id, job.progress)
+        job.report = state.worker.progress_detail.get(job.id, job.report)
     return job_public(state, job)
 
 

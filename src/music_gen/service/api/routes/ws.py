@@ -7,8 +7,9 @@ field>}`` (and ``{"type": "ping"}``). Server → client, in order:
 "sample_rate", "channels", "offset", "duration", "timestamp"}`` per chunk, then
 ``{"type": "complete", "task_id", "audio_url", "duration", "metadata"}``. Models that cannot
 stream audio (songs: a diffusion model has all of its audio only at the end) send
-``{"type": "progress", "task_id", "status", "progress"}`` as the job advances, then the whole
-song as one ``audio_chunk`` and ``complete``. Problems arrive as
+``{"type": "progress", "task_id", "status", "progress", "detail"}`` as the job advances
+(plans too: ``detail`` names the section being made, as ``progress_detail`` in the job JSON),
+then the whole song as one ``audio_chunk`` and ``complete``. Problems arrive as
 ``{"type": "error", "error": {"code", "message", "details"}}``; the socket stays open for the
 next request (a binary frame or JSON that cannot be read is such an error) unless
 authentication failed. Every ``generate`` message is authenticated again (a key revoked while
@@ -171,7 +172,9 @@ async def _generate(
     index = 0
     # models that cannot stream audio (songs) send progress messages instead, as the job's
     # progress moves (read from the database every POLL_SECONDS)
-    reports, reported = not state.catalog.card(job.model).can(Capability.STREAM), -1.0
+    # (and plans, made whole: their progress says which section is being made)
+    reports = not state.catalog.card(job.model).can(Capability.STREAM) or body.plan is not None
+    reported: Any = None
     try:
         while True:
             getter = asyncio.ensure_future(events.get())
@@ -189,8 +192,9 @@ async def _generate(
                 getter.cancel()
                 latest = await run_in_threadpool(_latest, state, job.id)
                 if latest is not None and not JobStatus(latest.status).final and reports:
-                    if latest.progress != reported:  # songs: progress while there is no audio
-                        reported = latest.progress
+                    now = (latest.progress, latest.report)
+                    if now != reported:  # songs and plans: progress while there is no audio
+                        reported = now
                         await _send(websocket, _progress(job.id, latest))
                     continue
                 if latest is None or not JobStatus(latest.status).final or not events.empty():
@@ -211,14 +215,19 @@ async def _generate(
 
 
 def _latest(state: ServiceState, job_id: str) -> Job | None:
+    """The job as stored, with this process's worker's fresher progress while it runs."""
     with contextlib.suppress(Exception):  # the database may be down: try again later
-        return state.store.get(job_id)
+        job = state.store.get(job_id)
+        if job.status == "running":
+            job.progress = state.worker.progress.get(job.id, job.progress)
+            job.report = state.worker.progress_detail.get(job.id, job.report)
+        return job
     return None
 
 
 def _progress(job_id: str, job: Job) -> dict[str, Any]:
     return {"type": "progress", "task_id": job_id, "status": job.status,
-            "progress": round(job.progress, 4)}  # fmt: skip
+            "progress": round(job.progress, 4), "detail": job.report}  # fmt: skip
 
 
 def _final_event(job: Job) -> tuple[JobEvent, Any]:

@@ -45,6 +45,8 @@ export function adapterFields() {
 }
 
 new MutationObserver(load).observe($("#model"), { childList: true });
+// back on the Generate tab: adapters trained meanwhile (a finetune) appear
+$("#tab-generate").addEventListener("click", load);
 $("#model").addEventListener("change", fill);
 $("#adapter").addEventListener("change", () => {
   $("#adapter_scale").disabled = $("#adapter").value === "";

@@ -9,6 +9,8 @@ import { adapterFields } from "./adapters.js";
 import { audioContext, fetchAndDecode, StreamPlayer, Visualizer } from "./audio.js";
 import { History, ordinal } from "./history.js";
 import { MultiPanel } from "./multi.js";
+import { EditPanel } from "./edit.js";
+import { describeProgress, PlanEditor, PlanResult } from "./plan.js";
 import { capabilitiesOf, clearErrors, modelLabel, showError, $ } from "./ui.js";
 
 const KEYS = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
@@ -41,6 +43,15 @@ const history = new History({
   onDelete: forget,
 });
 const multi = new MultiPanel({ onJob: () => history.load() });
+const planEditor = new PlanEditor({
+  model: currentModel,
+  settings: () => ({ prompt: $("#prompt").value, duration: numberOf("duration"),
+    seed: numberOf("seed"), model: $("#model").value || null }),
+  onDone: finish,
+});
+const planResult = new PlanResult({ onDone: finish });
+const edits = new EditPanel({ onDone: finish });
+visual.onselect = (range) => edits.select(range);
 
 // ---------- sign-in ----------
 
@@ -117,6 +128,7 @@ function setModels(models) {
   );
   if (models.some((m) => m.id === previous)) select.value = previous;
   multi.setModels(models);
+  edits.setModels(models);
   applyCapabilities();
 }
 
@@ -239,7 +251,7 @@ function describe(job) {
   if (job.status === "queued") {
     return job.queue_position ? `Queued: ${ordinal(job.queue_position)} in the queue…` : "Queued…";
   }
-  if (job.status === "running") return `Generating… ${Math.round(job.progress * 100)}%`;
+  if (job.status === "running") return describeProgress(job);
   if (job.status === "succeeded") return `Done: ${job.duration.toFixed(1)} s of audio.`;
   if (job.status === "cancelled") return "Cancelled.";
   return `Failed: ${job.error ? job.error.message : "unknown reason"}`;
@@ -459,8 +471,16 @@ async function showResult(job, { play = false } = {}) {
     }),
   );
   if (play) player.play().catch(() => {});
+  const regions = planResult.show(job); // a plan's sections: labelled on the waveform
+  $("#result-regions").replaceChildren(...regions.map((r) => Object.assign(
+    document.createElement("li"),
+    { textContent: `${r.name}: ${r.start.toFixed(1)}–${r.end.toFixed(1)} s` },
+  )));
+  edits.show(job, visual);
+  visual.setSelection(null);
   try {
     visual.setBuffer(await fetchAndDecode(audioUrl(job.audio_url)));
+    visual.setRegions(regions);
   } catch (exc) {
     showError(form, null, `The waveform could not be drawn: ${exc.message}`);
   }

@@ -114,7 +114,9 @@ function heat(t) {
 }
 
 // The result's picture: waveform or spectrogram of a decoded buffer, with the playhead of
-// an <audio> element; clicking (or arrow keys on the focused canvas) seeks it.
+// an <audio> element; clicking (or arrow keys on the focused canvas) seeks it. Labelled
+// regions (a plan's sections) are drawn over it; dragging across it selects a range
+// (onselect({start, end}) in seconds).
 export class Visualizer {
   constructor(canvas, audio) {
     this.canvas = canvas;
@@ -124,7 +126,17 @@ export class Visualizer {
     this.mode = "waveform";
     this.background = null;
     this.frame = 0;
-    canvas.addEventListener("click", (event) => this.seekTo(event));
+    this.regions = [];
+    this.selection = null;
+    this.onselect = null;
+    this.drag = null;
+    canvas.addEventListener("pointerdown", (event) => this.press(event));
+    canvas.addEventListener("pointermove", (event) => this.move(event));
+    canvas.addEventListener("pointerup", (event) => this.release(event));
+    canvas.addEventListener("click", (event) => {
+      if (this.dragged) this.dragged = false;
+      else this.seekTo(event);
+    });
     canvas.addEventListener("keydown", (event) => this.key(event));
     for (const name of ["timeupdate", "seeked", "loadedmetadata"]) {
       audio.addEventListener(name, () => this.drawPlayhead());
@@ -147,6 +159,62 @@ export class Visualizer {
     this.render();
   }
 
+  // Labelled spans [{name, start, end}] in seconds (a plan's sections); [] for none.
+  setRegions(regions) {
+    this.regions = regions || [];
+    this.canvas.dataset.regions = this.regions.map((r) => r.name).join("|");
+    this.render();
+  }
+
+  // The selected range {start, end} in seconds, or null.
+  setSelection(selection) {
+    this.selection = selection;
+    this.drawPlayhead();
+  }
+
+  timeAt(event) {
+    const rect = this.canvas.getBoundingClientRect();
+    const fraction = Math.min(1, Math.max(0, (event.clientX - rect.left) / rect.width));
+    return fraction * this.duration();
+  }
+
+  press(event) {
+    if (!this.duration() || event.button !== 0) return;
+    this.drag = { x: event.clientX, from: this.timeAt(event) };
+  }
+
+  move(event) {
+    if (!this.drag || !(event.buttons & 1)) return;
+    if (Math.abs(event.clientX - this.drag.x) < 5) return;
+    const t = this.timeAt(event);
+    this.selection = { start: Math.min(t, this.drag.from), end: Math.max(t, this.drag.from) };
+    this.dragged = true;
+    this.drawPlayhead();
+  }
+
+  release() {
+    if (this.drag && this.dragged && this.selection && this.onselect) this.onselect(this.selection);
+    this.drag = null;
+  }
+
+  paintRegions(ctx, width, height) {
+    const duration = this.duration();
+    if (!duration || !this.regions.length) return;
+    const ratio = window.devicePixelRatio || 1;
+    ctx.font = `${Math.round(12 * ratio)}px system-ui, sans-serif`;
+    ctx.textBaseline = "top";
+    for (const [i, region] of this.regions.entries()) {
+      const x0 = (region.start / duration) * width;
+      const x1 = (region.end / duration) * width;
+      ctx.fillStyle = i % 2 ? "rgba(128, 128, 160, 0.16)" : "rgba(128, 128, 160, 0.04)";
+      ctx.fillRect(x0, 0, x1 - x0, height);
+      ctx.fillStyle = cssColor(this.canvas, "--muted", "#888");
+      ctx.fillRect(Math.round(x0), 0, 1, height);
+      ctx.fillStyle = cssColor(this.canvas, "--text", "#222");
+      ctx.fillText(region.name, x0 + 4 * ratio, 4 * ratio, Math.max(0, x1 - x0 - 8 * ratio));
+    }
+  }
+
   render() {
     const canvas = this.canvas;
     const ratio = window.devicePixelRatio || 1;
@@ -165,6 +233,7 @@ export class Visualizer {
     if (this.samples) {
       if (this.mode === "spectrogram") this.paintSpectrogram(ctx, width, height);
       else this.paintWaveform(ctx, width, height);
+      this.paintRegions(ctx, width, height);
     }
     this.background = off;
     this.drawPlayhead();
@@ -225,6 +294,12 @@ export class Visualizer {
     this.canvas.setAttribute("aria-valuenow", time.toFixed(2));
     this.canvas.setAttribute("aria-valuetext", `${time.toFixed(1)} of ${duration.toFixed(1)} s`);
     if (!duration) return;
+    if (this.selection) {
+      const a = (this.selection.start / duration) * canvas.width;
+      const b = (this.selection.end / duration) * canvas.width;
+      ctx.fillStyle = "rgba(245, 158, 11, 0.3)";
+      ctx.fillRect(a, 0, Math.max(1, b - a), canvas.height);
+    }
     const x = Math.round((time / duration) * canvas.width);
     ctx.fillStyle = cssColor(canvas, "--playhead", "#f72585");
     ctx.fillRect(Math.min(x, canvas.width - 2), 0, 2, canvas.height);

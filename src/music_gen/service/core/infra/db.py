@@ -115,7 +115,8 @@ class Job(Base):
     track_id: Mapped[str | None] = mapped_column(String(200), default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    # what a running job reports beside its progress (a finetune: step, total, loss history)
+    # what a running job reports beside its progress (a finetune: step, total, loss history;
+    # a plan: the section being made, {"section", "sections", "name", "step", "steps", ...})
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     audio_id: Mapped[str | None] = mapped_column(String(64), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

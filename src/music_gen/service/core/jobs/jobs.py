@@ -347,16 +347,24 @@ class JobStore:
             Job.attempts == job.attempts,
         ]
 
-    def heartbeat(self, jobs: list[Job], progress: dict[str, float]) -> None:
+    def heartbeat(
+        self,
+        jobs: list[Job],
+        progress: dict[str, float],
+        detail: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Running jobs are alive: their progress, and what their runs say they are doing
+        (``detail``: a plan's section i of n and step; kept as it was where not given)."""
         now = utcnow()
         with self.db.session.begin() as s:
             for job in jobs:
-                _count(
-                    s,
-                    update(Job)
-                    .where(*self._running_under(job))
-                    .values(heartbeat_at=now, progress=progress.get(job.id, job.progress)),
-                )
+                values: dict[str, Any] = {
+                    "heartbeat_at": now,
+                    "progress": progress.get(job.id, job.progress),
+                }
+                if detail and job.id in detail:
+                    values["report"] = detail[job.id]
+                _count(s, update(Job).where(*self._running_under(job)).values(**values))
 
     def report(self, job: Job, progress: float, report: dict[str, Any]) -> bool:
         """Record a running job's progress and report (and its heartbeat) while it is still

@@ -22,7 +22,11 @@ class EditRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: Literal["repaint", "cover", "extract", "lego", "complete"]
+    task: Literal["repaint", "cover", "extract", "lego", "complete", "extend", "replace"] = Field(
+        description="repaint, cover, extract, lego, complete: songs (models with edit); extend "
+        "(the source, then duration seconds more or a plan's sections) and replace (one plan "
+        "section made again, every other sample kept): models with plan"
+    )
     source_upload_id: str | None = Field(default=None, max_length=64)
     source_job_id: str | None = Field(default=None, max_length=64)
     source_url: str | None = Field(default=None, max_length=2000)
@@ -33,6 +37,13 @@ class EditRequest(BaseModel):
     strength: float | None = Field(default=None, description="cover: 0..1")
     track: str | None = Field(default=None, max_length=40, description="extract/lego")
     tracks: list[str] | None = Field(default=None, max_length=12, description="complete")
+    plan: dict[str, Any] | None = Field(
+        default=None, description="replace: the source's plan; extend: the sections to add"
+    )
+    section: int | str | None = Field(
+        default=None, description="replace: the section (its index or name) to make again"
+    )
+    duration: float | None = Field(default=None, description="extend: the seconds to add")
     seed: int | None = None
     steps: int | None = None
     model: str | None = None

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ....audio.loop import LoopSpec
 from ....params import DEFAULT_DURATION, Conditioning, Edit, Output, Request, Sampling, Song
 
-__all__ = ["INPUT_FILES", "AudioFormat", "JobRequest", "JobSpec", "JobType"]
+__all__ = ["INPUT_FILES", "AudioFormat", "JobRequest", "JobSpec", "JobType", "Rework"]
 
 AudioFormat = Literal["wav", "mp3", "flac", "ogg"]
 
@@ -108,6 +108,8 @@ def _fold(data: dict[str, Any]) -> dict[str, Any]:
     elif not flat.get("loop"):
         for unused in ("loop", "bars", "beats_per_bar"):
             flat.pop(unused, None)
+    if isinstance(flat.get("rework"), dict) and "source" not in flat["rework"]:
+        flat["rework"] = {**flat["rework"], "source": flat.pop("source", None)}
     request = _plain(flat.pop("request", None))
     output = _plain(flat.pop("output", None)) or {}
     parts: dict[str, Any] = {}
@@ -145,6 +147,19 @@ def _fold(data: dict[str, Any]) -> dict[str, Any]:
     return {**flat, "request": request, "output": output}
 
 
+class Rework(BaseModel):
+    """An extend or a section replacement of a source song (``MusicGenerator.extend`` /
+    ``replace_section``): ``source`` (a server file), ``section`` (replace: a name or index of
+    the spec's ``plan``), ``added`` (extend by a prompt: the seconds added; by a plan: None)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: Literal["extend", "replace"]
+    source: str
+    section: int | str | None = None
+    added: float | None = None
+
+
 class JobSpec(BaseModel):
     """A validated job, as the backend runs it: the typed ``request`` and ``output`` (parts and
     fields ``None``: the model's own default). The flat names of the stored form (``prompt``,
@@ -171,6 +186,8 @@ class JobSpec(BaseModel):
     # a composition plan (``music_gen.composition``, checked, our JSON shape): the piece
     # section by section; the request's duration is the plan's
     plan: dict[str, Any] | None = None
+    # an extend or a section replacement of a source (stored flat: its source as ``source``)
+    rework: Rework | None = None
 
     prompt = _Flat(None)
     duration = _Flat(None)
@@ -189,7 +206,6 @@ class JobSpec(BaseModel):
     reference = _Flat("song")
     negative_prompt = _Flat("song")
     task = _Flat("edit")
-    source = _Flat("edit")
     start = _Flat("edit")
     end = _Flat("edit")
     strength = _Flat("edit")
@@ -202,6 +218,13 @@ class JobSpec(BaseModel):
     @classmethod
     def _typed(cls, data: Any) -> Any:
         return _fold(data) if isinstance(data, dict) else data
+
+    @property
+    def source(self) -> Any:
+        """The source audio of an edit or a rework (a server file)."""
+        if self.rework is not None:
+            return self.rework.source
+        return None if self.request.edit is None else self.request.edit.source
 
     @property
     def guidance_scale(self) -> float | None:
@@ -221,6 +244,8 @@ class JobSpec(BaseModel):
         out.update(format=self.output.format, sample_rate=self.output.sample_rate)
         out.update({n: getattr(self, n) for n in _ORIGINS})
         out.update(instruments=self.instruments, mix_settings=self.mix_settings, plan=self.plan)
+        if self.rework is not None:  # its source where every input file is: at the top
+            out.update(rework=self.rework.model_dump(exclude={"source"}), source=self.source)
         if self.loop is not None:  # flat, as the caller asked for it
             out.update(loop=True, **asdict(self.loop))
         if isinstance(out.get("tracks"), tuple):

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ....audio import AudioOutput
-from ....families.runner import RunEvent, Runner, Whole, WholeRunner
+from ....families.runner import BackgroundRunner, RunEvent, Runner, Whole, WholeRunner
 from ....params import Request
 from ..jobs.events import Event, JobEvent, failure
 from ..jobs.spec import JobSpec
@@ -57,6 +57,7 @@ class Backend(Protocol):
     def submit(self, job_id: str, spec: JobSpec, stream: bool) -> None: ...
     def step(self) -> list[Event]: ...
     def progress(self, job_id: str) -> float: ...
+    def progress_detail(self, job_id: str) -> dict[str, Any] | None: ...
     def cancel(self, job_id: str) -> None: ...
     def loaded_models(self) -> list[str]: ...
 
@@ -64,6 +65,7 @@ class Backend(Protocol):
 MULTITRACK = "multitrack"
 LOOP = "loop"
 PLAN = "plan"
+REWORK = "rework"
 
 
 def whole_kind(spec: JobSpec) -> str | None:
@@ -73,6 +75,8 @@ def whole_kind(spec: JobSpec) -> str | None:
         return MULTITRACK
     if spec.loop is not None:
         return LOOP
+    if spec.rework is not None:
+        return REWORK
     return PLAN if spec.plan is not None else None
 
 
@@ -133,8 +137,11 @@ class ModelBackend:
                 runner = WholeRunner(gen.family_impl, self.capacity, whole=self._multitrack(gen))
             elif spec.loop is not None:
                 runner = WholeRunner(gen.family_impl, self.capacity, whole=self._loop(gen))
-            elif spec.plan is not None:
-                runner = WholeRunner(gen.family_impl, self.capacity, whole=self._plan(gen))
+            elif spec.rework is not None or spec.plan is not None:  # on a thread of its own
+                background = BackgroundRunner(gen.family_impl, self.capacity)
+                make = self._rework if spec.rework is not None else self._plan
+                background.whole = make(gen, background)
+                runner = background
             else:
                 runner = gen.family_impl.runner(self.capacity)
             self.runners[key] = runner
@@ -163,9 +170,20 @@ class ModelBackend:
         return replace(request, adapter=replace(request.adapter, name=folder))
 
     def step(self) -> list[Event]:
+        """One step of every runner with work; while a model's whole run is on its thread (a
+        plan, an extend), that model's other runners wait: one model, one run at a time."""
         events: list[Event] = []
-        for key, runner in list(self.runners.items()):
+        runners = sorted(
+            self.runners.items(), key=lambda kv: not isinstance(kv[1], BackgroundRunner)
+        )
+        for key, runner in runners:
             if not runner.active():
+                continue
+            model = key.split("#")[0]
+            if not isinstance(runner, BackgroundRunner) and any(
+                isinstance(r, BackgroundRunner) and r.current is not None
+                for k, r in self.runners.items() if k.split("#")[0] == model
+            ):  # fmt: skip
                 continue
             try:
                 events += [_event(e) for e in runner.step()]
@@ -191,6 +209,12 @@ class ModelBackend:
         key = self.owner.get(job_id)
         runner = self.runners.get(key) if key is not None else None
         return (runner.progress(job_id) if runner is not None else None) or 0.0
+
+    def progress_detail(self, job_id: str) -> dict[str, Any] | None:
+        """What the job's run last said it was doing (a plan: section i of n, its step)."""
+        key = self.owner.get(job_id)
+        runner = self.runners.get(key) if key is not None else None
+        return runner.detail(job_id) if isinstance(runner, BackgroundRunner) else None
 
     def _multitrack(self, gen: Any) -> Whole:
         """A multitrack job, whole: one call per instrument on the warm model, mixed."""
@@ -228,13 +252,36 @@ class ModelBackend:
 
         return run
 
-    def _plan(self, gen: Any) -> Whole:
+    def _plan(self, gen: Any, runner: BackgroundRunner) -> Whole:
         """A plan's job, whole: the family's ``generate_plan`` on the warm model (its
-        ``metadata["plan"]``: each section's start and end)."""
+        ``metadata["plan"]``: each section's start and end), reporting section i of n."""
 
         def run(job_id: str, request: Request) -> tuple[AudioOutput, None]:
             spec = self.held.pop(job_id)
-            return gen.family_impl.generate_plan(spec.plan, seed=spec.seed), None
+            report = runner.reporter(job_id)
+            out = gen.family_impl.generate_plan(
+                spec.plan, seed=spec.seed, progress=report, cancelled=report.cancelled
+            )
+            return out, None
+
+        return run
+
+    def _rework(self, gen: Any, runner: BackgroundRunner) -> Whole:
+        """An extend or a section replacement of the job's source, whole, on the warm model
+        (``extend`` / ``replace_section``: outside what is new, every sample the source's)."""
+
+        def run(job_id: str, request: Request) -> tuple[AudioOutput, None]:
+            spec = self.held.pop(job_id)
+            rework, family = spec.rework, gen.family_impl
+            assert rework is not None
+            if rework.task == "replace":
+                section = rework.section if rework.section is not None else 0
+                out = family.replace_section(rework.source, spec.plan, section, seed=spec.seed)
+            else:
+                what = spec.plan if spec.plan is not None else spec.prompt
+                out = family.extend(rework.source, what, rework.added, seed=spec.seed)
+            out.metadata.setdefault("prompt", spec.prompt)
+            return out, None
 
         return run
 
@@ -311,6 +358,9 @@ class ToneBackend:
             return 0.0
         _, done, steps, _ = self.jobs[job_id]
         return done / steps
+
+    def progress_detail(self, job_id: str) -> dict[str, Any] | None:
+        return None
 
     def cancel(self, job_id: str) -> None:
         self.jobs.pop(job_id, None)

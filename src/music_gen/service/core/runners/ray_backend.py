@@ -199,6 +199,10 @@ class RayBackend:
         call = self.calls.get(job_id)
         return 0.0 if call is None else call.progress
 
+    def progress_detail(self, job_id: str) -> dict[str, Any] | None:
+        """Replicas report a fraction only."""
+        return None
+
     def cancel(self, job_id: str) -> None:
         call = self.calls.pop(job_id, None)
         if call is not None:

@@ -162,6 +162,7 @@ class RayTraining:
         actor_class: Any = ray.remote(TrainingActor)
         options = {"num_cpus": self.cpus, "num_gpus": self.gpus, "max_concurrency": 4}
         actor: Any = actor_class.options(**options).remote(self.cpus)
+        run.actor = actor
         try:
             call = actor.train.remote(spec.model, spec.config, data, checkpoints, self.device,
                                       self.cache_dir)  # fmt: skip

@@ -104,6 +104,8 @@ class TrainingRun:
         self.stopping = threading.Event()
         self.outcome: tuple[str, Any] | None = None  # ("done", info) | ("error", exc) | …
         self.thread: threading.Thread | None = None
+        self.actor: Any = None  # what trains it where that is not this process (a Ray actor)
+        self.published: Path | None = None  # its adapter's folder, once stored
         self._lock = threading.Lock()
 
     @property
@@ -320,7 +322,12 @@ class Trainer:
             self._swept = time.monotonic()
             self._sweep()
         for run in [r for r in self.runs.values() if r.outcome is not None]:
-            self._settle(run)
+            try:
+                self._settle(run)
+            except Exception:  # the database down: kept (heart-beating), settled next turn
+                log.warning("finetune %s: its outcome could not be recorded yet:\n%s",
+                            run.job.id, traceback.format_exc())  # fmt: skip
+                self.runs[run.job.id] = run
         now = time.monotonic()
         if self.runs and now - self._reported >= REPORT_SECONDS:
             self._reported = now
@@ -394,9 +401,7 @@ class Trainer:
                     shutil.rmtree(folder, ignore_errors=True)
 
     def _report(self) -> None:
-        for run in list(self.runs.values()):
-            if run.outcome is not None:
-                continue
+        for run in list(self.runs.values()):  # (those waiting to be settled too: heart-beaten)
             if not self.store.report(run.job, run.progress, run.report()):
                 # no longer running under this claim: cancelled (here or on another node),
                 # or taken over after a lost lease
@@ -429,7 +434,9 @@ class Trainer:
     def _succeed(self, run: TrainingRun, folder: Path, info: dict[str, Any]) -> None:
         job, spec = run.job, run.spec
         try:
-            stored = publish_adapter(self.adapters(), spec, job.account_id, folder)
+            if run.published is None:  # (a retried settling does not store it twice)
+                run.published = publish_adapter(self.adapters(), spec, job.account_id, folder)
+            stored = run.published
         except MusicGenError as exc:
             self._fail(run, exc)
             return

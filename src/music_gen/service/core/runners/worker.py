@@ -99,6 +99,7 @@ class Worker:
         self.node = node  # this server's base URL, recorded with the audio it stores
         self.running: dict[str, Job] = {}
         self.progress: dict[str, float] = {}  # running job id -> progress, refreshed every step
+        self.progress_detail: dict[str, dict[str, Any]] = {}  # what a run says it is doing
         self.listeners: dict[str, Listener] = {}
         self.last_beat = time.monotonic()
         self.queue_depth = 0  # queued jobs at the last heartbeat (for ETAs without a query)
@@ -209,6 +210,8 @@ class Worker:
             job_id: 1.0 if job_id in self._pending else self.backend.progress(job_id)
             for job_id in self.running
         }
+        details = {job_id: self.backend.progress_detail(job_id) for job_id in self.running}
+        self.progress_detail = {k: v for k, v in details.items() if v is not None}
         return True
 
     def _every(self, name: str, seconds: float, action: Callable[[], None]) -> None:
@@ -222,7 +225,7 @@ class Worker:
         self.queue_depth = self.store.queue_depth()
         jobs = list(self.running.values())
         if jobs:
-            self.store.heartbeat(jobs, self.progress)
+            self.store.heartbeat(jobs, self.progress, self.progress_detail)
 
     def _reap(self) -> None:
         if self.store.requeue_stale(self.lease, on_failed=self._reaped):
