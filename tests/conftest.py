@@ -59,10 +59,12 @@ def song_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def songs(song_pipeline: Path):
-    """A ``MusicGenerator`` over the tiny ACE-Step pipeline (shared by the session)."""
+    """A ``MusicGenerator`` over the tiny ACE-Step pipeline (shared by the session): the plain
+    float32 pipeline (sample-exact with diffusers'), not the CPU default's int8 setting, which
+    ``tests/families/test_acestep_cpu.py`` bounds against it."""
     from music_gen import MusicGenerator
 
-    return MusicGenerator(model=str(song_pipeline), device="cpu")
+    return MusicGenerator(model=str(song_pipeline), device="cpu", dtype="float32")
 
 
 @pytest.fixture(scope="session")

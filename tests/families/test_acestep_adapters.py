@@ -34,8 +34,8 @@ def ace_lora(song_pipeline, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def songs(song_pipeline):
-    return MusicGenerator(str(song_pipeline), device="cpu")
+def songs(song_pipeline):  # float32: the CPU default's int8 DiT is in test_acestep_cpu.py
+    return MusicGenerator(str(song_pipeline), device="cpu", dtype="float32")
 
 
 def _request(songs, prompt: str, adapter: Adapter | None = None, **extra) -> Request:
@@ -47,7 +47,8 @@ def _request(songs, prompt: str, adapter: Adapter | None = None, **extra) -> Req
 def test_a_requests_adapter_equals_the_fused_one_and_goes_away(songs, song_pipeline, ace_lora):
     base = songs.generate("funk groove", **GEN).samples
     [ours] = songs.family_impl.run(_request(songs, "funk groove", Adapter(str(ace_lora), 0.7)))
-    fused = MusicGenerator(str(song_pipeline), device="cpu", adapter=ace_lora, adapter_scale=0.7)
+    fused = MusicGenerator(str(song_pipeline), device="cpu", dtype="float32", adapter=ace_lora,
+                           adapter_scale=0.7)  # fmt: skip
     np.testing.assert_allclose(ours.samples, fused.generate("funk groove", **GEN).samples,
                                atol=1e-4)  # fmt: skip
     assert ours.metadata["adapter"] == {"adapter": str(ace_lora), "adapter_scale": 0.7}

@@ -106,3 +106,36 @@ def test_an_adapter_whose_files_changed_is_loaded_again(trained, tiny_musicgen, 
     np.testing.assert_allclose(
         batcher.run()[rid].samples, base.generate("funk groove", **REQ).samples, atol=1e-4
     )
+
+
+def test_a_request_with_its_own_adapter_decodes_outside_cuda_graphs(trained, tiny_musicgen):
+    """Whole runs and streams of a request with an unmerged adapter open their sessions with
+    ``graph=False`` (a captured CUDA graph has no LoRA in it); without one, as ever."""
+    from dataclasses import replace
+
+    from music_gen.params import Adapter
+
+    gen = MusicGenerator(str(tiny_musicgen), device="cpu")
+    family = gen.family_impl
+    asked: list[bool] = []
+    session = family.engine.session
+
+    def spy(condition, grid_length, graph=True):
+        asked.append(graph)
+        return session(condition, grid_length, graph)
+
+    family.engine.session = spy
+    request = family.check_inputs(family.request(["funk groove"], **REQ))
+    family.run(request)
+    assert asked and all(asked)
+    asked.clear()
+    with_adapter = replace(request, adapter=Adapter(str(trained.output)))
+    [alone] = family.run(with_adapter)
+    assert asked and not any(asked)
+    asked.clear()
+    chunks = list(family.stream_request(with_adapter))
+    assert asked and not any(asked)
+    assert alone.metadata["adapter"]["adapter_scale"] == 1.0
+    np.testing.assert_allclose(
+        np.concatenate([c.samples for c in chunks], axis=-1), alone.samples, atol=2e-3
+    )

@@ -52,10 +52,13 @@ def test_files_log_and_losses(ace_adapter, song_pipeline, held_out_dir):
 
 
 def test_adapted_songs_differ_are_reproducible_and_match_diffusers(ace_adapter, song_pipeline):
-    gen = MusicGenerator(str(song_pipeline), device="cpu", adapter=ace_adapter.output)
+    gen = MusicGenerator(str(song_pipeline), device="cpu", dtype="float32",
+                         adapter=ace_adapter.output)  # fmt: skip
     a = gen.generate("funk groove", **GEN)
     np.testing.assert_array_equal(a.samples, gen.generate("funk groove", **GEN).samples)
-    base = MusicGenerator(str(song_pipeline), device="cpu").generate("funk groove", **GEN)
+    base = MusicGenerator(str(song_pipeline), device="cpu", dtype="float32").generate(
+        "funk groove", **GEN
+    )
     assert not np.allclose(a.samples, base.samples, atol=1e-4)
     assert gen.card.details["adapter"]["adapter"] == str(ace_adapter.output)
     # diffusers' own loader, LoRA layers unfused, makes the same song
@@ -85,9 +88,9 @@ def test_a_diffusers_lora_trained_elsewhere_loads_here(song_pipeline, tmp_path: 
         prompt="jazz", audio_duration=1.0, num_inference_steps=4,
         generator=torch.Generator("cpu").manual_seed(3),
     ).audios[0].numpy()  # fmt: skip
-    ours = MusicGenerator(str(song_pipeline), device="cpu", adapter=tmp_path).generate(
-        "jazz", **GEN
-    )
+    ours = MusicGenerator(
+        str(song_pipeline), device="cpu", dtype="float32", adapter=tmp_path
+    ).generate("jazz", **GEN)
     np.testing.assert_allclose(ours.samples, theirs[:, : ours.samples.shape[-1]], atol=1e-4)
 
 

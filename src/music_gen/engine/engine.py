@@ -79,8 +79,9 @@ class Engine:
         """Token-exact kernels (dynamic shapes) everywhere but on CUDA, where graphs need static."""
         return self.loaded.device.type != "cuda"
 
-    def session(self, condition: Condition, grid_length: int) -> StepDecoder:
-        """A decoding session for one window."""
+    def session(self, condition: Condition, grid_length: int, graph: bool = True) -> StepDecoder:
+        """A decoding session for one window (``graph=False``: never the CUDA graph — a
+        request with its own unmerged adapter, whose LoRA a captured graph would not have)."""
         if self.decoder is None:
             return HFStepDecoder(self.loaded.model, condition)
         return FastStepDecoder(
@@ -89,5 +90,5 @@ class Engine:
             condition,
             grid_length,
             exact=self.exact,
-            graph=self.graph,
+            graph=self.graph if graph else None,
         )

@@ -13,6 +13,7 @@ consumes them, so the engine never depends on the library's front door.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,8 +150,11 @@ class Runtime:
         p = req.params
         guided = p.guidance_scale != 1.0
         prompt = None if req.prompt_codes is None else req.prompt_codes.expand(len(rows), -1, -1)
+        session = self.engine.session
+        if req.adapter is not None:  # its LoRA runs outside any captured CUDA graph
+            session = functools.partial(self.engine.session, graph=False)
         return CodeStream(
-            self.engine.session,
+            session,
             lambda start: self.condition(req, rows, start, guided),
             self.pattern,
             len(rows),

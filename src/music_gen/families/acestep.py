@@ -114,7 +114,7 @@ class AceStepFamily(MusicFamily):
     name = "acestep"
     class_names = ("AceStepPipeline",)
     packages = ("torch", "diffusers")
-    options: ClassVar[Mapping[str, Any]] = ADAPTER_OPTIONS
+    options: ClassVar[Mapping[str, Any]] = {**ADAPTER_OPTIONS, "fast_cpu": True}
     parts = ("song",)
     default_duration = 30.0
 
@@ -143,7 +143,11 @@ class AceStepFamily(MusicFamily):
         max_duration: float = MAX_DURATION,
         adapter: str | Path | None = None,
         adapter_scale: float = 1.0,
+        fast_cpu: bool = True,
     ) -> None:
+        """On the CPU with no ``dtype`` given, the pipeline gets the CPU setting
+        (``families.acestep_cpu``: int8 DiT linears, bfloat16 VAE decoder) unless
+        ``fast_cpu=False``; an explicit ``dtype`` gives the plain pipeline in that dtype."""
         from ..engine.loading import resolve_device, resolve_dtype
 
         started = time.perf_counter()
@@ -154,23 +158,40 @@ class AceStepFamily(MusicFamily):
             from .adapters import merge_acestep_adapter
 
             merged = merge_acestep_adapter(pipe, adapter, adapter_scale, model)
-        self._setup(pipe, model, max_duration)
+        setting = None
+        if fast_cpu and dtype is None and dev.type == "cpu":  # after the merge: int8 is final
+            from .acestep_cpu import apply_cpu_setting
+
+            setting = apply_cpu_setting(pipe)
+        self._setup(pipe, model, max_duration, setting)
         if merged is not None:
             self.card.details["adapter"] = merged
         self.load_seconds = time.perf_counter() - started
 
     @classmethod
     def from_pipeline(
-        cls, pipe: Any, name: str = "in-memory", max_duration: float = MAX_DURATION
+        cls,
+        pipe: Any,
+        name: str = "in-memory",
+        max_duration: float = MAX_DURATION,
+        *,
+        fast_cpu: bool = False,
     ) -> AceStepFamily:
-        """Around an ``AceStepPipeline`` already in memory (benchmarks build them from configs)."""
+        """Around an ``AceStepPipeline`` already in memory (benchmarks build them from configs);
+        ``fast_cpu``: apply the CPU setting to it (in place) first."""
+        setting = None
+        if fast_cpu:
+            from .acestep_cpu import apply_cpu_setting
+
+            setting = apply_cpu_setting(pipe)
         family = cls.__new__(cls)
-        family._setup(pipe, name, max_duration)
+        family._setup(pipe, name, max_duration, setting)
         family.load_seconds = 0.0
         return family
 
-    def _setup(self, pipe: Any, model: str, max_duration: float) -> None:
+    def _setup(self, pipe: Any, model: str, max_duration: float, setting: str | None) -> None:
         self.pipe = pipe
+        self.cpu_setting = setting
         self._device = pipe.device
         self.dtype = pipe.transformer.dtype
         self.pipe.set_progress_bar_config(disable=True)
@@ -188,6 +209,8 @@ class AceStepFamily(MusicFamily):
             min(float(max_duration), MAX_DURATION),
             details={"turbo": self.pipe.is_turbo, "tracks": list(TRACKS)},
         )
+        if setting is not None:
+            self.card.details["cpu_setting"] = setting
 
     @property
     def device(self) -> torch.device:
@@ -196,7 +219,8 @@ class AceStepFamily(MusicFamily):
     def __repr__(self) -> str:
         return (
             f"MusicGenerator(model={self.model_name!r}, family='acestep', device={self.device}, "
-            f"dtype={self.dtype}, turbo={self.pipe.is_turbo})"
+            f"dtype={self.dtype}, turbo={self.pipe.is_turbo}"
+            + (f", cpu_setting={self.cpu_setting!r})" if self.cpu_setting else ")")
         )
 
     def check_loaded(self, request: Request) -> Request:
@@ -262,7 +286,14 @@ class AceStepFamily(MusicFamily):
         from .adapters import acestep_request_adapter
 
         a = request.adapter
-        with acestep_request_adapter(self.pipe, a.name, a.scale, self.model_name) as info:
+        with contextlib.ExitStack() as stack:
+            if self.cpu_setting:  # PEFT wraps float linears: dequantized for this request
+                from .acestep_cpu import float_linears
+
+                stack.enter_context(float_linears(self.pipe.transformer))
+            info = stack.enter_context(
+                acestep_request_adapter(self.pipe, a.name, a.scale, self.model_name)
+            )
             yield {"adapter": info}
 
     def _generate_plan(
@@ -467,6 +498,7 @@ class AceStepFamily(MusicFamily):
             "timings": {"total_s": total},
             "real_time_factor": total / first.duration,
             "batch_size": len(texts),
+            **({"cpu_setting": self.cpu_setting} if self.cpu_setting else {}),
             **meta,
         }
         return [

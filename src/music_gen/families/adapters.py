@@ -295,10 +295,12 @@ def load_row_adapter(
     from ..engine.lora import AdapterBank, LoRAWeights, install_row_lora
 
     scale = _check_scale(scale)
-    if engine.decoder is None or engine.quantize is not None or engine.graph is not None:
+    # CUDA graphs are fine: the batcher runs none, and a request alone with its own adapter
+    # decodes outside the graph (``Runtime.code_stream``)
+    if engine.decoder is None or engine.quantize is not None:
         raise _err(
-            "per-request adapters need engine='fast' without quantize or CUDA graphs; load "
-            "the model with adapter=... to merge one instead",
+            "per-request adapters need engine='fast' without quantize; load the model with "
+            "adapter=... to merge one instead",
             "UNSUPPORTED_FEATURE",
         )
     model = engine.loaded.model

@@ -92,7 +92,9 @@ def _acestep_task(model, data, cfg, device, dtype, cache_dir):
     from ..families.acestep import AceStepFamily
     from .acestep import AceStepTask
 
-    pipe = AceStepFamily(model, device, dtype, cache_dir).pipe
+    pipe = AceStepFamily(
+        model, device, dtype, cache_dir, fast_cpu=False
+    ).pipe  # trains float weights
     dataset = _dataset(data, cfg, int(pipe.sample_rate), int(pipe.vae.config.audio_channels))
     return AceStepTask(pipe, dataset, cfg, model)
 

@@ -299,3 +299,15 @@ def test_the_sdk_lists_gets_uses_and_deletes_adapters(server):
 
     asyncio.run(run())
     assert not scratch.exists()
+
+
+def test_a_quantized_server_refuses_per_request_adapters_at_the_door(tmp_path, checkpoints):
+    srv = start_server(tmp_path, model=str(checkpoints["mono"]), quantize="int8")
+    try:
+        client = srv.client(srv.key("q"))
+        r = client.post("/generate", json={"prompt": "x", "duration": 0.5, "adapter": "any"})
+        error = r.json()["error"]
+        assert (r.status_code, error["code"]) == (422, "UNSUPPORTED_FEATURE"), r.text
+        assert error["details"]["quantize"] == "int8"
+    finally:
+        srv.stop()

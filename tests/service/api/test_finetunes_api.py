@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,8 @@ import numpy as np
 import pytest
 from finetune_helpers import as_files, as_tar, as_zip, clips, form
 from service_helpers import Server, postgres_database, start_server, wait_until
+
+from music_gen.service.core.jobs.spec import JobType
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -68,8 +71,9 @@ def test_files_to_adapter_to_generation(srv: Server, dataset) -> None:
     folder = srv.state.adapter_store.folder("funky")
     assert (folder / "adapter_model.safetensors").is_file()
     assert (folder / "training_log.jsonl").is_file() and not (folder / "checkpoints").exists()
-    # its work folder (dataset, checkpoints) is gone
-    assert not any((srv.settings.data_dir / "finetunes").iterdir())
+    # its work folder (dataset, checkpoints) goes once the job has ended
+    work = Path(srv.state.store.get(job["task_id"]).params["work"])
+    wait_until(lambda: not work.exists(), 30, "the work folder to go")
     # a generation with it (by name, as GET /adapters lists it) differs from the base model's
     assert "funky" in [a["name"] for a in client.get("/adapters").json()["adapters"]]
     base = _generate(client, {"prompt": "funk", "duration": 0.5, "seed": 1})
@@ -145,7 +149,10 @@ def test_archive_traversal_and_links_refused(srv: Server, dataset) -> None:
     assert err["code"] == "INVALID_ARCHIVE"
     # nothing was written outside, and nothing is left of the refused datasets
     assert not (root.parent / "evil.txt").exists() and not (root / "evil.txt").exists()
-    assert not list((root / "finetunes").iterdir())
+    active = {j.params["work"] for j in srv.state.store.active(None, JobType.FINETUNE)}
+    left = {str(p) for p in (root / "finetunes").iterdir()} - active
+    wait_until(lambda: not ({str(p) for p in (root / "finetunes").iterdir()} - active), 30,
+               lambda: f"only the folders of live jobs to be left: {left}")  # fmt: skip
 
 
 def test_bad_datasets_refused(srv: Server, dataset) -> None:

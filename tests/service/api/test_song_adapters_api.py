@@ -69,7 +69,12 @@ def test_a_song_and_an_edit_with_an_adapter(server, alice, song_pipeline):
     fused = MusicGenerator(song, device="cpu", adapter=folder, adapter_scale=0.8)
     expected = fused.generate("synth pop", lyrics=LYRICS, **req).samples
     got = load_audio(alice.get(done["audio_url"]).content).samples
-    np.testing.assert_allclose(got, expected, atol=ATOL)
+    if "cpu_setting" in fused.card.details:  # int8 DiT: the request's adapter runs on
+        # dequantized linears, the fused one was quantized after merging (test_acestep_cpu.py)
+        noise = float(np.sum((got - expected) ** 2))
+        assert 10 * np.log10(float(np.sum(expected**2)) / max(noise, 1e-30)) >= 35.0
+    else:
+        np.testing.assert_allclose(got, expected, atol=ATOL)
     # an edit of that song takes an adapter as well
     edit = {"task": "repaint", "source_job_id": done["task_id"], "start": 0.2, "end": 0.8,
             "prompt": "guitar solo", "steps": 2, "adapter": "voice"}  # fmt: skip

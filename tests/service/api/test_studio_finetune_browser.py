@@ -105,6 +105,11 @@ def test_train_watch_the_curve_and_try_it(page, server, songs) -> None:
     page.locator("#panel-generate").get_by_role("button", name="Generate", exact=True).click()
     expect(page.locator("#player")).to_have_attribute("src", re.compile("/api/v1/audio/"))
     assert _last_generation(server).params.get("adapter") == "studio-style"
+    # the history names the finetune by its adapter, and offers no "Reuse" of it
+    page.get_by_role("button", name="Refresh").click()
+    entry = page.locator("li.job", has_text="Fine-tune of adapter “studio-style”")
+    expect(entry).to_be_visible()
+    expect(entry.get_by_role("button", name=re.compile("^Use the settings"))).to_have_count(0)
 
 
 def _last_generation(server: Server) -> Any:

@@ -109,3 +109,17 @@ def test_repaint_and_cover_over_rest(client):
     for body, code in refused:
         r = client.post("/edit", json=body)
         assert r.status_code == 422 and r.json()["error"]["code"] == code, r.text
+
+
+def test_a_loop_job_keeps_its_steps_guidance_and_negative_prompt(client):
+    """A loop job runs the family's generate with the job's own values (those the family
+    takes): steps, guidance and the negative prompt reach the model."""
+    body = {"prompt": "drum loop", "loop": True, "bpm": 240, "bars": 1, "seed": 4, "steps": 2,
+            "guidance_scale": 3.0, "negative_prompt": "vocals"}  # fmt: skip
+    r = client.post("/generate", json=body)
+    assert r.status_code == 202, r.text
+    done = wait_for(client, r.json()["task_id"])
+    assert done["status"] == "succeeded", done
+    meta = done["metadata"]
+    assert (meta["steps"], meta["guidance_scale"], meta["negative_prompt"]) == (2, 3.0, "vocals")
+    assert _wav(client, done["audio_url"]).shape[0] == 44100  # 4 beats at 240 BPM: 1.000 s

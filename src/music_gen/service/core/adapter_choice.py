@@ -69,6 +69,18 @@ def check_adapter_choice(
             f"a {whole} runs without a per-request adapter; leave adapter out",
             details={"feature": "adapter", "with": whole, "model": model},
         )
+    options = state.catalog.family(model).options  # what this server loads the model with
+    settings = state.settings
+    if ("quantize" in options and settings.quantize) or (
+        "engine" in options and settings.engine != "fast"
+    ):
+        raise UnsupportedFeature(
+            f"this server runs {model!r} with engine={settings.engine!r}, "
+            f"quantize={settings.quantize!r}; per-request adapters need the fast engine "
+            "unquantized",
+            details={"feature": "adapter", "model": model, "engine": settings.engine,
+                     "quantize": settings.quantize},
+        )  # fmt: skip
     store = state.adapter_store
     account = caller.account_id if caller is not None else ""
     record = store.get(adapter.name, account)  # ADAPTER_NOT_FOUND, INVALID_ADAPTER

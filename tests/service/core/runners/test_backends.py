@@ -147,3 +147,19 @@ def test_a_models_batch_waits_while_its_plan_runs_on_a_thread(generators, monkey
     done, _, errors = _drain(backend)
     assert set(done) == {"p", "b"} and not errors
     assert done["p"].num_samples == 3 * 32000
+
+
+def test_the_backend_and_every_ray_replica_read_the_api_nodes_adapter_store(tmp_path):
+    from music_gen.service.core.infra.settings import Settings
+    from music_gen.service.core.runners.backends import make_backend
+    from music_gen.service.core.runners.ray_backend import replica_options
+
+    settings = Settings(data_dir=tmp_path / "data", engine="fast")
+    root = (tmp_path / "data" / "adapters").resolve()
+    assert make_backend(settings).adapters == root
+    options = replica_options(settings)
+    assert options["adapters_dir"] == str(root)
+    # a replica builds its Settings from these options: the same folder, by absolute path
+    assert make_backend(Settings(**options)).adapters == root
+    shared = Settings(data_dir=tmp_path / "data", adapters_dir=tmp_path / "shared")
+    assert replica_options(shared)["adapters_dir"] == str((tmp_path / "shared").resolve())

@@ -105,7 +105,9 @@ export class History {
     li.dataset.status = job.status;
     const title = document.createElement("p");
     title.className = "job-prompt";
-    title.textContent = job.prompt || "(no prompt)";
+    const finetune = job.type === "finetune"; // (its loss curve is on the Fine-tune tab)
+    title.textContent = finetune ? `Fine-tune of adapter “${job.params.adapter}”`
+      : job.prompt || "(no prompt)";
     const meta = document.createElement("p");
     meta.className = "job-meta";
     const badge = document.createElement("span");
@@ -131,7 +133,7 @@ export class History {
       link.setAttribute("aria-label", `Download “${label}” as WAV`);
       actions.append(link);
     }
-    if (job.type !== "multitrack") {
+    if (job.type !== "multitrack" && !finetune) {
       actions.append(button("Reuse", `Use the settings of “${label}” again`, () =>
         this.onReuse(job)));
     }

@@ -33,6 +33,7 @@ nodes, ``data_dir`` must be shared for a resume to find them; otherwise the run 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import threading
@@ -129,12 +130,23 @@ class TrainingRun:
         with self._lock:
             if self.resumed_from is None:  # the first step of this run: where it resumed
                 self.resumed_from = step - 1
-                self.history = [p for p in self.history if p["step"] < step]
+                self.history = self._history_until(step - 1, total)
             self.step, self.total = step, total
             point = history_point(step, loss)
             self.loss = point["loss"]
             self.history = trim_history([*self.history, point], total)
         self.check()
+
+    def _history_until(self, step: int, total: int) -> list[dict[str, Any]]:
+        """The history of the steps up to ``step``: the log of the checkpoint this run
+        resumed from (what the run itself logged), else what the job last reported."""
+        state = Path(self.spec.work) / "run" / _SKIP[0] / f"step-{step:06d}" / "state.json"
+        try:
+            log = json.loads(state.read_text())["log"]
+            points = [history_point(int(e["step"]), float(e["loss"])) for e in log]
+        except (OSError, ValueError, KeyError, TypeError):
+            points = [p for p in self.history if p["step"] <= step]
+        return trim_history(points, total)
 
     def check(self) -> None:
         if self.cancelled.is_set() or self.stopping.is_set():
@@ -201,8 +213,6 @@ class LocalTraining:
 
 
 def _adapter_info(folder: Path) -> dict[str, Any]:
-    import json
-
     from ....families.adapters import INFO_FILE
 
     try:

@@ -1,0 +1,144 @@
+"""ACE-Step's CPU setting (``families.acestep_cpu``) on the tiny pipeline: what it changes, and
+how far its songs are from the float32 pipeline's (SNR bounds; docs/benchmarks.md states the
+real architecture's numbers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from music_gen import MusicGenerator
+from music_gen.families.acestep_cpu import apply_cpu_setting, bf16_supported, fold_weight_norm
+
+LYRICS = "[verse]\nwalking down the empty street\n\n[chorus]\nsing it loud"
+#: bounds on the tiny pipeline's SNR against float32 (measured: audio 39-41 dB, where another
+#: seed gives ~31 dB after the tiny VAE; the DiT's latents 51-52 dB, another seed about -2 dB)
+MIN_SNR_DB = 35.0
+MIN_LATENT_SNR_DB = 45.0
+
+
+def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
+    noise = float(np.sum((reference - other) ** 2))
+    return 10.0 * np.log10(float(np.sum(reference**2)) / max(noise, 1e-30))
+
+
+@pytest.fixture(scope="module")
+def fast(song_pipeline):
+    return MusicGenerator(model=str(song_pipeline), device="cpu")  # the CPU default
+
+
+@pytest.fixture(scope="module")
+def plain(song_pipeline):
+    return MusicGenerator(model=str(song_pipeline), device="cpu", dtype="float32")
+
+
+def test_the_cpu_default_is_int8_dit_and_a_folded_vae_decoder(fast):
+    pipe = fast.family_impl.pipe
+    assert not any(isinstance(m, torch.nn.Linear) for m in pipe.transformer.modules())
+    dynamic = torch.ao.nn.quantized.dynamic.Linear
+    assert sum(isinstance(m, dynamic) for m in pipe.transformer.modules()) > 0
+    decoder, encoder = pipe.vae.decoder, pipe.vae.encoder
+    assert fold_weight_norm(decoder) == 0  # already folded
+    wanted = torch.bfloat16 if bf16_supported() else torch.float32
+    assert {p.dtype for p in decoder.parameters()} == {wanted}
+    assert {p.dtype for p in encoder.parameters()} == {torch.float32}  # edits encode in fp32
+    setting = fast.card.details["cpu_setting"]
+    assert setting.startswith("int8 DiT") and "cpu_setting" in repr(fast.family_impl)
+    out = fast.generate("lofi beat", duration=0.5, seed=1, steps=2)
+    assert out.metadata["cpu_setting"] == setting and out.samples.dtype == np.float32
+
+
+def test_its_songs_stay_close_to_the_float32_pipeline(fast, plain):
+    for duration, seed, steps in ((1.0, 11, 4), (1.7, 12, 8)):
+        args = dict(lyrics=LYRICS, duration=duration, seed=seed, steps=steps)
+        ours = fast.generate("lofi hip hop beat", **args).samples
+        reference = plain.generate("lofi hip hop beat", **args).samples
+        assert ours.shape == reference.shape and np.isfinite(ours).all()
+        assert snr_db(reference, ours) >= MIN_SNR_DB, snr_db(reference, ours)
+        call = dict(prompt="lofi hip hop beat", lyrics=LYRICS, audio_duration=duration,
+                    num_inference_steps=steps, output_type="latent")  # fmt: skip
+        latents = [
+            g.family_impl.pipe(**call, generator=torch.Generator().manual_seed(seed)).audios
+            for g in (plain, fast)
+        ]
+        assert snr_db(latents[0].numpy(), latents[1].numpy()) >= MIN_LATENT_SNR_DB
+
+
+def test_a_batch_stays_close_to_each_single_run(fast):
+    prompts = ["upbeat pop song", "upbeat pop song"]  # equal token lengths: one call
+    batch = fast.generate_batch(prompts, lyrics=[LYRICS, LYRICS], duration=1.0, seed=[5, 6],
+                                steps=2)  # fmt: skip
+    for i, out in enumerate(batch):
+        alone = fast.generate(prompts[i], lyrics=LYRICS, duration=1.0, seed=5 + i, steps=2)
+        assert snr_db(alone.samples, out.samples) >= MIN_SNR_DB
+
+
+def test_fast_cpu_false_gives_the_plain_pipeline(song_pipeline, plain):
+    off = MusicGenerator(model=str(song_pipeline), device="cpu", fast_cpu=False)
+    assert "cpu_setting" not in off.card.details
+    args = dict(duration=1.0, seed=2, steps=2)
+    np.testing.assert_array_equal(
+        off.generate("ambient", **args).samples, plain.generate("ambient", **args).samples
+    )
+
+
+def test_folding_weight_norm_computes_the_same_decoder(song_pipeline):
+    from diffusers import AceStepPipeline
+
+    vae = AceStepPipeline.from_pretrained(str(song_pipeline)).vae
+    z = torch.randn(
+        1, vae.config.decoder_input_channels, 30, generator=torch.Generator().manual_seed(0)
+    )
+    with torch.inference_mode():
+        before = vae.decode(z).sample
+        assert fold_weight_norm(vae.decoder) > 0
+        torch.testing.assert_close(vae.decode(z).sample, before, rtol=1e-5, atol=1e-6)
+
+
+def test_edits_run_under_the_cpu_setting(fast):
+    source = fast.generate("drum loop", duration=1.0, seed=4, steps=2)
+    out = fast.edit("repaint", source, "piano", start=0.25, end=0.75, seed=1, steps=2)
+    assert out.num_samples == source.num_samples and np.isfinite(out.samples).all()
+    np.testing.assert_array_equal(out.samples[:, :9000], source.samples[:, :9000])
+
+
+def test_the_setting_wants_a_float32_pipeline_on_the_cpu():
+    from music_gen.testing import make_song_pipeline
+
+    with pytest.raises(ValueError, match="float32 pipeline on the CPU"):
+        apply_cpu_setting(make_song_pipeline(None, dtype=torch.bfloat16))
+
+
+def test_a_requests_adapter_runs_on_dequantized_linears_then_int8_again(
+    fast, plain, song_pipeline, tmp_path
+):
+    from dataclasses import replace
+
+    from diffusers import AceStepPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from music_gen.params import Adapter
+
+    pipe = AceStepPipeline.from_pretrained(str(song_pipeline))
+    torch.manual_seed(0)
+    config = LoraConfig(r=2, lora_alpha=4, target_modules=["to_q", "to_v"], init_lora_weights=False)
+    pipe.transformer.add_adapter(config)
+    AceStepPipeline.save_lora_weights(
+        tmp_path, transformer_lora_layers=get_peft_model_state_dict(pipe.transformer),
+        transformer_lora_adapter_metadata=config.to_dict(),
+    )  # fmt: skip
+    args = dict(duration=1.0, seed=3, steps=4)
+
+    def run(gen):
+        family = gen.family_impl
+        request = replace(family.request(["jazz"], **args), adapter=Adapter(str(tmp_path)))
+        return family.run(family.check_request(family.card, request))[0].samples
+
+    ours, reference = run(fast), run(plain)
+    assert snr_db(reference, ours) >= MIN_SNR_DB
+    dynamic = torch.ao.nn.quantized.dynamic.Linear
+    dit = fast.family_impl.pipe.transformer
+    assert not any(type(m) is torch.nn.Linear for m in dit.modules())  # int8 again
+    assert sum(isinstance(m, dynamic) for m in dit.modules()) > 0
