@@ -4,13 +4,13 @@ without the ``adapter`` capability, and a generation through the form uses the c
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from browser_helpers import chromium_browser
 from service_helpers import Server, start_server, wait_for
-from test_studio_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, WAIT_MS, Console, js, sign_in
+from test_studio_browser import DESKTOP, WAIT_MS, Console, js, sign_in
 
 import music_gen
 from music_gen import MusicGenerator
@@ -18,16 +18,7 @@ from music_gen import MusicGenerator
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
-    )
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"no chromium at {CHROMIUM}: `apt-get install chromium` (Debian's package)")
-    sync_api.expect.set_options(timeout=WAIT_MS)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from chromium_browser(WAIT_MS)
 
 
 @pytest.fixture(scope="module")

@@ -9,25 +9,15 @@ is never used. Every test fails if the page logged a console error or threw, exc
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_helpers import chromium_browser
 from service_helpers import Server, start_server, wait_for, wait_until
 
-CHROMIUM = os.environ.get("MUSIC_GEN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WAIT_MS = 60_000
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -38,20 +28,7 @@ def browser() -> Iterator[Any]:
     """One headless chromium for all the browser tests (they all live in this module, so this
     is one browser per test session). Not session-scoped: while Playwright's sync API is open it
     holds the thread's event loop, and ``asyncio.run`` in later test modules would fail."""
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
-    )
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(
-            f"no chromium at {CHROMIUM}: `apt-get install chromium` (Debian's package; "
-            "`bash .ci/run` does it when run as root)"
-        )
-    # waits, not timing assertions: generous, for a machine that is busy with other work
-    sync_api.expect.set_options(timeout=WAIT_MS)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from chromium_browser(WAIT_MS)
 
 
 @pytest.fixture(scope="module")

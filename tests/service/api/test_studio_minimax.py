@@ -6,16 +6,13 @@ instrumentals) and empty lyrics show the API's message next to the lyrics."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from browser_helpers import chromium_browser
 from service_helpers import Server, start_server
 
-CHROMIUM = os.environ.get("MUSIC_GEN_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 WAIT_MS = 90_000
 TAKES = ("Lyrics", "Steps", "Guidance")
 LACKS = ("BPM", "Key", "Time signature", "Language", "Reference audio")
@@ -25,14 +22,7 @@ LACKS = ("BPM", "Key", "Time signature", "Language", "Reference audio")
 def chromium() -> Iterator[Any]:
     """A headless chromium for this module (closed at its end: Playwright's sync API holds the
     thread's event loop while it is open)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"no chromium at {CHROMIUM}")
-    sync_api.expect.set_options(timeout=WAIT_MS)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+    yield from chromium_browser(WAIT_MS)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ Skips where the ``playwright`` package or ``/usr/bin/chromium`` is missing.
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -17,24 +16,15 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+from browser_helpers import chromium_browser
 from service_helpers import Server, start_server, wait_for
 
-CHROMIUM = os.environ.get("MUSIC_GEN_CHROMIUM", "/usr/bin/chromium")
 WAIT_MS = 90_000
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"no chromium at {CHROMIUM}")
-    sync_api.expect.set_options(timeout=WAIT_MS)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
+    yield from chromium_browser(WAIT_MS)
 
 
 @pytest.fixture(scope="module")
