@@ -4,8 +4,9 @@ One ``PipelineSpec`` per pipeline ``AutoPipelineForText2Audio`` maps (``model_in
 ``_class_name``): the name of its duration argument, whether it takes a negative prompt, how it
 reports progress, its own defaults (steps, guidance: the signature's, checked against the
 installed diffusers by the tests), whether it makes instrumental audio (loops), its longest
-clip and the edit pipelines built from the same components (Stable Audio 3: inpaint = repaint,
-audio-to-audio = cover). ``t2a_card`` reads rate, channels and limits from the components'
+clip, the edit pipelines built from the same components (Stable Audio 3: inpaint = repaint,
+audio-to-audio = cover) and whether it takes LoRA adapters (Stable Audio 3, whose DiT
+``music_gen.train`` fine-tunes). ``t2a_card`` reads rate, channels and limits from the components'
 configs, with no weights and no torch.
 """
 
@@ -43,6 +44,8 @@ class PipelineSpec:
     limit: float = 30.0
     #: the call's pipeline cuts to ``int(seconds × rate / hop)`` whole latent frames
     whole_frames: bool = False
+    #: takes a LoRA adapter on its DiT, at load and per request (``families.adapters``)
+    adapter: bool = False
 
 
 SPECS: dict[str, PipelineSpec] = {
@@ -52,7 +55,8 @@ SPECS: dict[str, PipelineSpec] = {
                      callback="legacy", limit=47.55),
         PipelineSpec("StableAudio3Pipeline", "Stable Audio 3", "duration", None, 1.0,
                      edits={"repaint": "StableAudio3InpaintPipeline",
-                            "cover": "StableAudio3AudioToAudioPipeline"}, limit=380.0),
+                            "cover": "StableAudio3AudioToAudioPipeline"}, limit=380.0,
+                     adapter=True),
         PipelineSpec("AudioLDM2Pipeline", "AudioLDM2", "audio_length_in_s", 200, 3.5,
                      callback="legacy"),
         # LongCat-Audio-DiT speaks and makes sound effects: no loops; the pipeline caps 30 s
@@ -74,6 +78,8 @@ def capabilities(spec: PipelineSpec, channels: int, edits: list[str]) -> frozens
         caps.add(Capability.STEREO)
     if edits:
         caps.add(Capability.EDIT)
+    if spec.adapter:
+        caps.add(Capability.ADAPTER)
     return frozenset(caps)
 
 

@@ -46,6 +46,9 @@ __all__ = [
     "musicgen_fingerprint",
     "require_peft",
     "resolve_adapter",
+    "stable_audio_fingerprint",
+    "stable_audio_request_adapter",
+    "merge_stable_audio_adapter",
 ]
 
 _PROBE = 16
@@ -87,6 +90,19 @@ def acestep_fingerprint(pipe: Any) -> dict[str, Any]:
             "audio_acoustic_hidden_dim", "in_channels", "patch_size", "model_version")  # fmt: skip
     arch = {k: config.get(k) for k in keys if k in config}
     name, weight = next((n, p) for n, p in pipe.transformer.named_parameters() if "lora_" not in n)
+    return {"architecture": arch, "probe": _probe(weight), "probe_of": name}
+
+
+def stable_audio_fingerprint(pipe: Any) -> dict[str, Any]:
+    """What identifies a Stable Audio 3 base: its DiT's class and architecture and a probe of
+    its first weight matrix."""
+    config = pipe.transformer.config
+    keys = ("io_channels", "embed_dim", "depth", "num_heads", "cond_token_dim", "patch_size",
+            "global_cond_dim", "num_memory_tokens", "use_differential_attention")  # fmt: skip
+    arch = {"class": type(pipe.transformer).__name__, **{k: config.get(k) for k in keys}}
+    name, weight = next(  # a matrix: the first vector (the padding embedding) may be zeros
+        (n, p) for n, p in pipe.transformer.named_parameters() if "lora_" not in n and p.dim() > 1
+    )
     return {"architecture": arch, "probe": _probe(weight), "probe_of": name}
 
 
@@ -276,6 +292,69 @@ def acestep_request_adapter(
         yield {"adapter": str(path), "adapter_scale": scale}
     finally:
         pipe.delete_adapters(["music_gen_request"])
+
+
+def _peft_on_dit(pipe: Any, adapter: str | Path, model_name: str, name: str) -> tuple[Any, Path]:
+    """PEFT's adapter at ``adapter`` injected (unmerged, as ``name``) into the pipeline's
+    Stable Audio 3 DiT, after checking it was trained for this base."""
+    from peft import PeftModel
+
+    path = resolve_adapter(adapter, ())
+    check_adapter(path, "diffusers_audio", stable_audio_fingerprint(pipe), model_name)
+    resolve_adapter(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            peft_model = PeftModel.from_pretrained(pipe.transformer, str(path), adapter_name=name)
+    except Exception as exc:  # PEFT raises many kinds for a foreign or damaged adapter
+        raise _err(
+            f"adapter {str(path)!r} does not load on this Stable Audio 3 DiT: "
+            f"{type(exc).__name__}: {exc}",
+            "ADAPTER_MISMATCH",
+            adapter=str(path),
+        ) from None
+    return peft_model, path
+
+
+def _scale_lora(peft_model: Any, scale: float) -> None:
+    if scale != 1.0:
+        from peft.tuners.lora import LoraLayer
+
+        for module in peft_model.modules():
+            if isinstance(module, LoraLayer):
+                module.scale_layer(scale)
+
+
+@torch.no_grad()
+def merge_stable_audio_adapter(
+    pipe: Any, adapter: str | Path, scale: float = 1.0, model_name: str = ""
+) -> dict[str, Any]:
+    """Merge PEFT's adapter at ``adapter`` into a Stable Audio 3 pipeline's DiT, scaled by
+    ``scale`` (``merge_and_unload``: the DiT keeps its class, with adapted weights)."""
+    require_peft()
+    scale = _check_scale(scale)
+    peft_model, path = _peft_on_dit(pipe, adapter, model_name, "music_gen")
+    _scale_lora(peft_model, scale)
+    pipe.transformer = peft_model.merge_and_unload()
+    return {"adapter": str(path), "adapter_scale": scale}
+
+
+@contextlib.contextmanager
+def stable_audio_request_adapter(
+    pipe: Any, adapter: str | Path, scale: float = 1.0, model_name: str = ""
+) -> Iterator[dict[str, Any]]:
+    """``adapter`` on a Stable Audio 3 pipeline's DiT, unmerged at ``scale``, for the calls
+    inside only (one request's), then unloaded: the DiT's own layers and weights come back
+    untouched. Calls on the same pipeline must not overlap (the model lock). Yields what
+    output metadata records."""
+    require_peft()
+    scale = _check_scale(scale)
+    peft_model, path = _peft_on_dit(pipe, adapter, model_name, "music_gen_request")
+    try:
+        _scale_lora(peft_model, scale)
+        yield {"adapter": str(path), "adapter_scale": scale}
+    finally:
+        peft_model.unload()
 
 
 def load_row_adapter(

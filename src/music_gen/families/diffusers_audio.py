@@ -17,17 +17,21 @@ models) and, on Stable Audio 3, ``edit``: ``repaint`` a range through
 ``StableAudio3InpaintPipeline`` (outside the range the output is the source's samples, exactly)
 and ``cover`` through ``StableAudio3AudioToAudioPipeline`` (``strength`` s: the source noised to
 ``init_noise_level = 1 - s``; s = 0 is plain text-to-audio, s = 1 would be the source itself
-and is refused).
+and is refused). Stable Audio 3 also takes a LoRA ``adapter`` (PEFT's layout, as
+``music_gen.train`` writes it): merged into the DiT at load (``adapter=``, ``adapter_scale=``), or
+per request (unmerged for that request's call, then unloaded).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -36,7 +40,16 @@ from ..errors import GenerationFailed, InvalidInput
 from ..params import Request, Song, check_duration
 from ._diffusers import load_pipeline, splice
 from ._t2a import FAMILY, SPECS, PipelineSpec, card_of, t2a_card
-from .base import Cancelled, CheckpointFiles, ModelCard, MusicFamily, Progress
+from .base import (
+    ADAPTER_OPTIONS,
+    Cancelled,
+    Capability,
+    CheckpointFiles,
+    ModelCard,
+    MusicFamily,
+    Progress,
+    unsupported,
+)
 
 if TYPE_CHECKING:  # torch and diffusers load with a pipeline, not with this module
     import torch
@@ -75,6 +88,7 @@ class DiffusersAudioFamily(MusicFamily):
     class_names = tuple(SPECS)
     packages = ("torch", "diffusers", "transformers")
     parts = ("song",)
+    options: ClassVar[Mapping[str, Any]] = ADAPTER_OPTIONS
 
     @classmethod
     def inspect(cls, files: CheckpointFiles) -> ModelCard:
@@ -132,6 +146,8 @@ class DiffusersAudioFamily(MusicFamily):
         cache_dir: str | Path | None = None,
         *,
         max_duration: float | None = None,
+        adapter: str | Path | None = None,
+        adapter_scale: float = 1.0,
     ) -> None:
         from ..engine.loading import resolve_device, resolve_dtype
 
@@ -142,6 +158,13 @@ class DiffusersAudioFamily(MusicFamily):
             cache_dir,
         ).to(dev)  # fmt: skip
         self._setup(pipe, model, max_duration)
+        if adapter is not None:  # merged into the DiT's weights (families.adapters)
+            if not self.card.can(Capability.ADAPTER):
+                raise unsupported(model, FAMILY, "adapter", Capability.ADAPTER)
+            from .adapters import merge_stable_audio_adapter
+
+            merged = merge_stable_audio_adapter(pipe, adapter, adapter_scale, model)
+            self.card.details["adapter"] = merged
         self.load_seconds = time.perf_counter() - started
 
     @classmethod
@@ -223,8 +246,24 @@ class DiffusersAudioFamily(MusicFamily):
             call["negative_prompt"] = song.negative_prompt
         meta = {"steps": steps, "guidance_scale": guidance,
                 "negative_prompt": song.negative_prompt, "task": "text2audio"}  # fmt: skip
-        audio = self._call(self.pipe, texts, seeds, steps, song.steps, call, progress, cancelled)
+        with self._request_adapter(request) as adapter:
+            meta.update(adapter)
+            audio = self._call(self.pipe, texts, seeds, steps, song.steps, call, progress,
+                               cancelled)  # fmt: skip
         return self._outputs(audio, duration, texts, seeds, meta)
+
+    @contextlib.contextmanager
+    def _request_adapter(self, request: Request) -> Iterator[dict[str, Any]]:
+        """The request's own adapter on the DiT while its call runs (none: nothing changes);
+        yields what its outputs' metadata records of it."""
+        if request.adapter is None:
+            yield {}
+            return
+        from .adapters import stable_audio_request_adapter
+
+        a = request.adapter
+        with stable_audio_request_adapter(self.pipe, a.name, a.scale, self.model_name) as info:
+            yield {"adapter": info}
 
     def _call_seconds(self, duration: float) -> float:
         """The length argument that makes at least ``duration`` seconds: the duration itself,
@@ -345,8 +384,10 @@ class DiffusersAudioFamily(MusicFamily):
             strength = COVER_STRENGTH if edit.strength is None else float(edit.strength)
             call["init_noise_level"] = 1.0 - strength
             meta.update(strength=strength, init_noise_level=1.0 - strength)
-        [audio] = self._call(pipe, [request.prompt], request.seeds(), steps, song.steps, call,
-                             progress, cancelled)  # fmt: skip
+        with self._request_adapter(request) as adapter:
+            meta.update(adapter)
+            [audio] = self._call(pipe, [request.prompt], request.seeds(), steps, song.steps,
+                                 call, progress, cancelled)  # fmt: skip
         [out] = self._outputs(audio[None], length, [request.prompt], request.seeds(), meta)
         if edit.task == "repaint":
             samples = splice(source, out.samples, lo, hi, self.sample_rate, REPAINT_FADE)

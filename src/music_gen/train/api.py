@@ -13,9 +13,10 @@ from .dataset import Dataset, load_dataset
 if TYPE_CHECKING:
     import torch
 
+    from ..families.base import ModelCard
     from .loop import TrainProgress, TrainResult, TrainTask
 
-__all__ = ["TRAINABLE", "evaluate_loss", "train"]
+__all__ = ["TRAINABLE", "evaluate_loss", "trainable", "train"]
 
 
 def _config(config: TrainConfig | None, settings: dict[str, Any]) -> TrainConfig:
@@ -37,7 +38,8 @@ def train(
     progress: TrainProgress | None = None,
     **settings: Any,
 ) -> TrainResult:
-    """Fine-tune ``model`` (a MusicGen checkpoint or an ACE-Step pipeline) with LoRA on the
+    """Fine-tune ``model`` (a MusicGen checkpoint, an ACE-Step or a Stable Audio 3 pipeline:
+    a model with the ``adapter`` capability) with LoRA on the
     dataset folder ``data``; write the adapter to ``output`` (PEFT's ``adapter_config.json`` +
     ``adapter_model.safetensors``; for ACE-Step also diffusers' ``pytorch_lora_weights
     .safetensors``; our ``music_gen_adapter.json`` and ``training_log.jsonl``).
@@ -52,20 +54,20 @@ def train(
     INVALID_DATASET.
     """
     from ..families.adapters import require_peft
-    from ..families.loader import detect_family
+    from ..families.loader import inspect_model
 
     cfg = _config(config, settings)
     require_peft()
-    family = detect_family(model, cache_dir)
-    factory = _TASKS.get(family)
-    if factory is None:
+    card = inspect_model(model, cache_dir)
+    if not trainable(card):
         raise UnsupportedFeature(
-            f"{family} models cannot be fine-tuned (MusicGen and ACE-Step checkpoints can)",
-            details={"model": model, "family": family},
+            f"{card.family} model {model!r} cannot be fine-tuned (models with the 'adapter' "
+            "capability can: MusicGen, ACE-Step and Stable Audio 3)",
+            details={"model": model, "family": card.family},
         )
     from .loop import run_training
 
-    task = factory(model, data, cfg, device, dtype, cache_dir)
+    task = _TASKS[card.family](model, data, cfg, device, dtype, cache_dir)
     return run_training(task, cfg, output, resume=resume, progress=progress)
 
 
@@ -99,12 +101,29 @@ def _acestep_task(model, data, cfg, device, dtype, cache_dir):
     return AceStepTask(pipe, dataset, cfg, model)
 
 
-#: family -> how its training task is built (model, data, config, device, dtype, cache_dir)
+def _stable_audio_task(model, data, cfg, device, dtype, cache_dir):
+    from ..families.diffusers_audio import DiffusersAudioFamily
+    from .stable_audio import StableAudioTask
+
+    pipe = DiffusersAudioFamily(model, device, dtype, cache_dir).pipe
+    rate, channels = int(pipe.vae.config.sampling_rate), int(pipe.vae.config.audio_channels)
+    return StableAudioTask(pipe, _dataset(data, cfg, rate, channels), cfg, model)
+
+
+#: family -> how its training task is built (model, data, config, device, dtype, cache_dir);
+#: of a family's models, those with the ``adapter`` capability train (``trainable``)
 _TASKS: dict[str, Callable[..., TrainTask]] = {
     "musicgen": _musicgen_task,
     "acestep": _acestep_task,
+    "diffusers_audio": _stable_audio_task,
 }
 TRAINABLE = frozenset(_TASKS)
+
+
+def trainable(card: ModelCard) -> bool:
+    """Whether ``music_gen.train`` fine-tunes the model of ``card``: one that takes adapters
+    (the ``adapter`` capability), of a family with a trainer."""
+    return card.can("adapter") and card.family in _TASKS
 
 
 def evaluate_loss(
@@ -119,14 +138,14 @@ def evaluate_loss(
 ) -> float:
     """The training objective of ``model`` (with ``adapter`` merged) on the dataset ``data``,
     averaged over its windows, with nothing random: a held-out loss. MusicGen: the
-    per-codebook cross entropy without text dropout; ACE-Step: the flow-matching error at
-    ``t = 0.25, 0.5, 0.75`` with noise drawn from seed 0."""
+    per-codebook cross entropy without text dropout; ACE-Step and Stable Audio 3: the
+    flow-matching error at ``t = 0.25, 0.5, 0.75`` with noise drawn from seed 0."""
     from ..families.loader import load_family
 
     options: dict[str, Any] = {} if adapter is None else {"adapter": adapter}
     impl = load_family(model, device, dtype, **options)
     evaluate = _EVALUATE.get(impl.card.family)
-    if evaluate is None:
+    if evaluate is None or not trainable(impl.card):
         raise UnsupportedFeature(f"{impl.card.family} models have no training loss")
     cfg = TrainConfig(window_seconds=window_seconds, min_seconds=min_seconds)
     dataset = load_dataset(
@@ -160,7 +179,14 @@ def _acestep_eval(impl: Any, dataset: Dataset) -> float:
     return acestep_eval_loss(impl.pipe, acestep_examples(impl.pipe, dataset))
 
 
+def _stable_audio_eval(impl: Any, dataset: Dataset) -> float:
+    from .stable_audio import sa3_eval_loss, sa3_examples
+
+    return sa3_eval_loss(impl.pipe, sa3_examples(impl.pipe, dataset))
+
+
 _EVALUATE: dict[str, Callable[[Any, Dataset], float]] = {
     "musicgen": _musicgen_eval,
     "acestep": _acestep_eval,
+    "diffusers_audio": _stable_audio_eval,
 }

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ...errors import Conflict, InvalidInput, NotFound, UnsupportedFeature
-from ...train.api import TRAINABLE
+from ...train.api import TRAINABLE, trainable
 from ...train.config import TrainConfig
 from .datasets import DatasetLimits, check_dataset, extract_archive, remove, write_files
 from .infra.auth import Caller
@@ -98,11 +98,12 @@ def _adapter_taken(state: ServiceState, name: str) -> None:
 
 def _model(state: ServiceState, requested: str | None) -> str:
     model = state.catalog.resolve(requested)
-    family = state.catalog.card(model).family
-    if family not in TRAINABLE:
+    card = state.catalog.card(model)
+    family = card.family
+    if not trainable(card):
         raise UnsupportedFeature(
-            f"model {model!r} ({family}) cannot be fine-tuned; choose a MusicGen or ACE-Step "
-            "model from GET /api/v1/models",
+            f"model {model!r} ({family}) cannot be fine-tuned; choose a MusicGen, ACE-Step or "
+            "Stable Audio 3 model (the 'adapter' capability) from GET /api/v1/models",
             details={"model": model, "family": family, "trainable": sorted(TRAINABLE)},
         )
     return model
