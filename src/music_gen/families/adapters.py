@@ -43,12 +43,12 @@ __all__ = [
     "load_row_adapter",
     "merge_acestep_adapter",
     "merge_musicgen_adapter",
+    "merge_stable_audio_adapter",
     "musicgen_fingerprint",
     "require_peft",
     "resolve_adapter",
     "stable_audio_fingerprint",
     "stable_audio_request_adapter",
-    "merge_stable_audio_adapter",
 ]
 
 _PROBE = 16

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..families.base import ModelCard
     from .loop import TrainProgress, TrainResult, TrainTask
 
-__all__ = ["TRAINABLE", "evaluate_loss", "trainable", "train"]
+__all__ = ["TRAINABLE", "evaluate_loss", "train", "trainable"]
 
 
 def _config(config: TrainConfig | None, settings: dict[str, Any]) -> TrainConfig:

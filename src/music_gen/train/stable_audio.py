@@ -23,6 +23,7 @@ loader for ``StableAudio3Pipeline`` (no ``load_lora_weights``), so there is no d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -47,11 +48,13 @@ SA3_TARGETS = ("to_qkv", "to_q", "to_kv", "to_out", "ff.proj_in", "ff.proj_out")
 LOGSNR_MIN, LOGSNR_MAX = -6.2, 2.0
 
 
+@dataclass(frozen=True)
 class Example:
     """One window's latents and its conditioning, with and without its caption."""
 
-    def __init__(self, x0: torch.Tensor, cond: tuple[torch.Tensor, ...], null: tuple[torch.Tensor, ...]):
-        self.x0, self.cond, self.null = x0, cond, null  # cond: (context, mask, global)
+    x0: torch.Tensor  # [1, D, T]
+    cond: tuple[torch.Tensor, ...]  # context [1, S + 1, H], its mask [1, S + 1], global [1, G]
+    null: tuple[torch.Tensor, ...]  # the same for the empty caption
 
 
 @torch.no_grad()
