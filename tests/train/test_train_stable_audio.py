@@ -20,8 +20,8 @@ from music_gen.params import Adapter
 from music_gen.train import evaluate_loss
 
 SA = dict(
-    steps=8, rank=4, alpha=8.0, learning_rate=1e-2, batch_size=2, window_seconds=1.0,
-    min_seconds=0.5, checkpoint_every=4, seed=1, device="cpu",
+    steps=6, rank=4, alpha=8.0, learning_rate=1e-2, batch_size=2, window_seconds=1.0,
+    min_seconds=0.5, checkpoint_every=3, seed=1, device="cpu",
 )  # fmt: skip
 GEN = dict(duration=1.0, seed=3)
 
@@ -47,7 +47,7 @@ def test_files_log_and_losses(sa_adapter, sa3_pipeline, held_out_dir):
     keys = load_file(str(out / "adapter_model.safetensors")).keys()
     assert any("self_attn.to_qkv.lora_A" in k for k in keys)
     assert any("cross_attn.to_kv.lora_B" in k for k in keys)
-    assert [e["step"] for e in sa_adapter.log] == list(range(1, 9))
+    assert [e["step"] for e in sa_adapter.log] == list(range(1, 7))
     losses = [e["loss"] for e in sa_adapter.log]
     assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
     kw = dict(window_seconds=1.0, min_seconds=0.5)
@@ -98,14 +98,14 @@ def test_a_stopped_run_resumes_to_the_same_adapter(sa_adapter, sa3_pipeline, dat
     out = tmp_path / "adapter"
 
     def stop(step: int, total: int, loss: float) -> None:
-        if step == 6:  # after the step-4 checkpoint, before the end
+        if step == 5:  # after the step-3 checkpoint, before the end
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         music_gen.train(str(sa3_pipeline), dataset_dir, out, progress=stop, **SA)
     assert not (out / "adapter_model.safetensors").exists()
     result = music_gen.train(str(sa3_pipeline), dataset_dir, out, **SA)
-    assert result.resumed_from == 4
+    assert result.resumed_from == 3
     ours = load_file(str(out / "adapter_model.safetensors"))
     theirs = load_file(str(sa_adapter.output / "adapter_model.safetensors"))
     assert ours.keys() == theirs.keys()
@@ -126,3 +126,32 @@ def test_other_bases_are_refused(sa_adapter, tmp_path: Path, tiny_musicgen):
     assert err.value.code == "ADAPTER_MISMATCH"
     with pytest.raises(UnsupportedFeature):  # a composer model takes no adapter, nor trains
         music_gen.train("composer", tmp_path, tmp_path / "out", steps=1)
+
+
+def test_cli_trains_and_generates_with_it(sa3_pipeline, dataset_dir, tmp_path: Path, capsys):
+    from music_gen.cli import main
+
+    out = tmp_path / "adapter"
+    code = main(["train", "--model", str(sa3_pipeline), "--data", str(dataset_dir), "--output",
+                 str(out), "--steps", "2", "--rank", "2", "--window-seconds", "1",
+                 "--device", "cpu", "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    log = [json.loads(x) for x in (out / "training_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2]
+    wav = tmp_path / "x.wav"
+    code = main(["generate", "funk", "--model", str(sa3_pipeline), "--adapter", str(out),
+                 "--adapter-scale", "0.5", "--duration", "0.5", "--output", str(wav),
+                 "--device", "cpu", "--quiet"])  # fmt: skip
+    assert code == 0 and wav.is_file()
+
+
+def test_stable_audio_open_takes_no_adapter(sa_adapter, tmp_path: Path):
+    from music_gen.families import inspect_model
+    from music_gen.testing import make_tiny_audio_pipeline
+
+    sao = make_tiny_audio_pipeline(tmp_path / "sao")
+    assert not inspect_model(str(sao)).can("adapter")
+    with pytest.raises(UnsupportedFeature):
+        MusicGenerator(str(sao), device="cpu", adapter=sa_adapter.output)
+    with pytest.raises(UnsupportedFeature):
+        music_gen.train(str(sao), tmp_path, tmp_path / "out", steps=1)
