@@ -85,7 +85,7 @@ def load_family(
 ) -> MusicFamily:
     """Load ``model`` with the family its files name. ``options``: ``max_duration`` for every
     family, and the family's own (MusicGen: ``engine``, ``quantize``, ``window_seconds``,
-    ``stride_seconds``; MusicGen and ACE-Step: ``adapter``, ``adapter_scale``; ACE-Step:
+    ``stride_seconds``; MusicGen, ACE-Step, text-to-audio: ``adapter``, ``adapter_scale``; ACE-Step:
     ``fast_cpu``)."""
     cls, _ = family_for(model, cache_dir)
     owners: dict[str, type[MusicFamily]] = {}

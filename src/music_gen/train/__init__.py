@@ -8,6 +8,7 @@ calling it calls ``train.api.train``); ``MusicGenerator(model, adapter=output)``
 - ``config``: ``TrainConfig``, the settings of one run;
 - ``loop``: the shared loop (batches, optimiser, log, checkpoints, resume);
 - ``musicgen``: MusicGen's objective (delay pattern, per-codebook cross entropy, text dropout);
+- ``acestep``, ``stable_audio``: the DiT's flow-matching objective of each pipeline;
 (checking and merging an adapter into a loaded model is ``families.adapters``)
 
 Importing this package loads no torch; training does.
