@@ -39,9 +39,10 @@ class MusicGenerator:
     ``options``: ``max_duration`` (every family); MusicGen also takes ``engine`` (``"fast"`` or
     ``"reference"``), ``quantize`` (``"int8"``), ``window_seconds`` and ``stride_seconds``;
     MusicGen, ACE-Step and Stable Audio 3 take ``adapter`` (a LoRA folder or name from
-    ``music-gen train``, merged at load) and ``adapter_scale`` (``families.base.ADAPTER_OPTIONS``); ACE-Step takes
-    ``fast_cpu`` (default True: on the CPU with no ``dtype``, ``families.acestep_cpu``'s int8
-    DiT and bfloat16 VAE decoder; False gives the plain float32 pipeline).
+    ``music-gen train``, merged at load) and ``adapter_scale``
+    (``families.base.ADAPTER_OPTIONS``); ACE-Step takes ``fast_cpu`` (default True: on the CPU
+    with no ``dtype``, ``families.acestep_cpu``'s int8 DiT and bfloat16 VAE decoder; False
+    gives the plain float32 pipeline).
     """
 
     def __init__(

@@ -85,8 +85,8 @@ def load_family(
 ) -> MusicFamily:
     """Load ``model`` with the family its files name. ``options``: ``max_duration`` for every
     family, and the family's own (MusicGen: ``engine``, ``quantize``, ``window_seconds``,
-    ``stride_seconds``; MusicGen, ACE-Step, text-to-audio: ``adapter``, ``adapter_scale``; ACE-Step:
-    ``fast_cpu``)."""
+    ``stride_seconds``; MusicGen, ACE-Step, Stable Audio 3: ``adapter``, ``adapter_scale``;
+    ACE-Step: ``fast_cpu``)."""
     cls, _ = family_for(model, cache_dir)
     owners: dict[str, type[MusicFamily]] = {}
     for other in families():
