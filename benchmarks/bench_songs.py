@@ -168,7 +168,8 @@ def main() -> None:
                str(args.steps), "--device", args.device,
                "--repeats", str(args.repeats)]  # fmt: skip
         cmd += ["--baseline"] if args.baseline else []
-        cmd += ["--cpu-setting"] if args.cpu_setting else []
+        # the CPU setting applies to a float32 pipeline: other dtypes run as named
+        cmd += ["--cpu-setting"] if args.cpu_setting and dtype == "float32" else []
         cmd += ["--pipeline", args.pipeline] if args.pipeline else []
         out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
         if out.returncode != 0:
