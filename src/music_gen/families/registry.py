@@ -49,7 +49,7 @@ INDEX_FILES = ("model_index.json", "modular_model_index.json")
 #: modules of this package that are not families (the runners load torch with their model)
 _NOT_FAMILIES = {
     "base", "loader", "registry", "plans", "runner", "acestep_runner", "musicgen_runner",
-    "adapters",
+    "adapters", "acestep_cpu", "licenses",
 }  # fmt: skip
 
 log = logging.getLogger("music_gen.families")
