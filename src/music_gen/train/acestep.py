@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import InvalidInput
 from ..families.adapters import ACESTEP_LORA_FILE, acestep_fingerprint
 from .config import TrainConfig
 from .dataset import Dataset
+from .lora import LoraTask
 
 __all__ = [
     "ACESTEP_TARGETS",
@@ -117,38 +117,18 @@ def acestep_eval_loss(pipe: Any, examples: list[tuple[torch.Tensor, torch.Tensor
     return sum(losses) / len(losses)
 
 
-class AceStepTask:
+class AceStepTask(LoraTask):
     """``TrainTask`` of one ACE-Step pipeline and one dataset."""
 
     def __init__(self, pipe: Any, dataset: Dataset, config: TrainConfig, model_name: str):
-        from peft import LoraConfig, get_peft_model
-
         self.pipe, self.dataset, self.config, self.model_name = pipe, dataset, config, model_name
         self.fingerprint = acestep_fingerprint(pipe)
         for part in ("vae", "text_encoder", "condition_encoder", "transformer"):
             getattr(pipe, part).requires_grad_(False).eval()
         self.examples = acestep_examples(pipe, dataset)
         self.num_examples = len(self.examples)
-        self.lora = LoraConfig(
-            r=config.rank,
-            lora_alpha=cast(Any, config.alpha),  # PEFT takes a float, though typed int
-            target_modules=list(config.target_modules or ACESTEP_TARGETS),
-            lora_dropout=config.lora_dropout,
-            bias="none",
-        )
-        torch.manual_seed(config.seed)  # LoRA's A matrices start random: the seed fixes them
-        try:
-            self.peft = get_peft_model(pipe.transformer, self.lora)
-        except ValueError as exc:
-            raise InvalidInput(
-                f"LoRA target modules do not fit the ACE-Step DiT: {exc}",
-                code="INVALID_TRAINING_CONFIG",
-            ) from None
-        self.peft.peft_config["default"].base_model_name_or_path = model_name
+        self.attach_lora(pipe.transformer, config, ACESTEP_TARGETS, model_name, "the ACE-Step DiT")
         pipe.transformer.train()
-
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return [p for p in self.peft.parameters() if p.requires_grad]
 
     def loss(self, examples: list[int]) -> tuple[torch.Tensor, dict[str, Any]]:
         drops = (torch.rand(len(examples)) < self.config.text_dropout).tolist()
@@ -162,7 +142,7 @@ class AceStepTask:
         from diffusers import AceStepPipeline
         from peft import get_peft_model_state_dict
 
-        self.peft.save_pretrained(str(directory), save_embedding_layers=False)
+        super().save_adapter(directory)  # PEFT's layout, and diffusers' LoRA file beside it
         state = get_peft_model_state_dict(self.peft, save_embedding_layers=False)
         layers = {k.removeprefix("base_model.model."): v for k, v in state.items()}
         AceStepPipeline.save_lora_weights(
@@ -170,14 +150,6 @@ class AceStepTask:
             transformer_lora_layers=layers,
             weight_name=ACESTEP_LORA_FILE,
             transformer_lora_adapter_metadata=self.lora.to_dict(),
-        )
-
-    def load_adapter(self, directory: Path) -> None:
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
-
-        set_peft_model_state_dict(
-            self.peft, load_file(str(directory / "adapter_model.safetensors"))
         )
 
     def info(self) -> dict[str, Any]:

@@ -16,8 +16,7 @@ The adapter is saved with ``PeftModel.save_pretrained`` on the decoder, so
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +28,7 @@ from ..errors import UnsupportedFeature
 from ..families.adapters import musicgen_fingerprint
 from .config import MUSICGEN_TARGETS, TrainConfig
 from .dataset import Dataset
+from .lora import LoraTask
 
 __all__ = ["MusicGenTask", "codes_for", "musicgen_loss"]
 
@@ -85,14 +85,12 @@ def musicgen_loss(
     return losses.mean(), [float(v) for v in losses.detach()]
 
 
-class MusicGenTask:
+class MusicGenTask(LoraTask):
     """``TrainTask`` of one MusicGen checkpoint and one dataset."""
 
     def __init__(
         self, loaded: LoadedModel, dataset: Dataset, config: TrainConfig, model_name: str
     ) -> None:
-        from peft import LoraConfig, get_peft_model
-
         if loaded.melody:
             raise UnsupportedFeature(
                 "fine-tuning melody checkpoints is not supported yet; use a text-only MusicGen",
@@ -106,31 +104,13 @@ class MusicGenTask:
         self.num_examples = len(self.codes)
         model = loaded.model
         model.requires_grad_(False)
-        lora = LoraConfig(
-            r=config.rank,
-            lora_alpha=cast(Any, config.alpha),  # PEFT takes a float, though typed int
-            target_modules=list(config.target_modules or MUSICGEN_TARGETS),
-            lora_dropout=config.lora_dropout,
-            bias="none",
+        self.attach_lora(
+            model.decoder, config, MUSICGEN_TARGETS, model_name, "the MusicGen decoder"
         )
-        torch.manual_seed(config.seed)  # LoRA's A matrices start random: the seed fixes them
-        try:
-            self.peft = get_peft_model(model.decoder, lora)
-        except ValueError as exc:  # target modules not found
-            from ..errors import InvalidInput
-
-            raise InvalidInput(
-                f"LoRA target modules do not fit the MusicGen decoder: {exc}",
-                code="INVALID_TRAINING_CONFIG",
-            ) from None
-        self.peft.peft_config["default"].base_model_name_or_path = model_name
         model.text_encoder.eval()
         model.audio_encoder.eval()
         model.decoder.train()
         # LoRA weights train in float32 (PEFT keeps adapters in fp32 over bf16 bases)
-
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return [p for p in self.peft.parameters() if p.requires_grad]
 
     def loss(self, examples: list[int]) -> tuple[torch.Tensor, dict[str, Any]]:
         drop = torch.rand(len(examples)) < self.config.text_dropout
@@ -139,16 +119,6 @@ class MusicGenTask:
             drop,
         )  # fmt: skip
         return loss, {"codebook_losses": per_cb}
-
-    def save_adapter(self, directory: Path) -> None:
-        self.peft.save_pretrained(str(directory), save_embedding_layers=False)
-
-    def load_adapter(self, directory: Path) -> None:
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
-
-        state = load_file(str(directory / "adapter_model.safetensors"))
-        set_peft_model_state_dict(self.peft, state)
 
     def info(self) -> dict[str, Any]:
         return {

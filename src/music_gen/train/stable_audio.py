@@ -24,16 +24,15 @@ loader for ``StableAudio3Pipeline`` (no ``load_lora_weights``), so there is no d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import InvalidInput
 from ..families.adapters import stable_audio_fingerprint
 from .config import TrainConfig
 from .dataset import Dataset
+from .lora import LoraTask
 
 __all__ = [
     "SA3_TARGETS",
@@ -123,38 +122,20 @@ def sa3_eval_loss(pipe: Any, examples: list[Example]) -> float:
     return sum(losses) / len(losses)
 
 
-class StableAudioTask:
+class StableAudioTask(LoraTask):
     """``TrainTask`` of one Stable Audio 3 pipeline and one dataset."""
 
     def __init__(self, pipe: Any, dataset: Dataset, config: TrainConfig, model_name: str):
-        from peft import LoraConfig, get_peft_model
-
         self.pipe, self.dataset, self.config, self.model_name = pipe, dataset, config, model_name
         self.fingerprint = stable_audio_fingerprint(pipe)
         for part in ("vae", "text_encoder", "duration_embedder", "transformer"):
             getattr(pipe, part).requires_grad_(False).eval()
         self.examples = sa3_examples(pipe, dataset)
         self.num_examples = len(self.examples)
-        self.lora = LoraConfig(
-            r=config.rank,
-            lora_alpha=cast(Any, config.alpha),  # PEFT takes a float, though typed int
-            target_modules=list(config.target_modules or SA3_TARGETS),
-            lora_dropout=config.lora_dropout,
-            bias="none",
+        self.attach_lora(
+            pipe.transformer, config, SA3_TARGETS, model_name, "the Stable Audio 3 DiT"
         )
-        torch.manual_seed(config.seed)  # LoRA's A matrices start random: the seed fixes them
-        try:
-            self.peft = get_peft_model(pipe.transformer, self.lora)
-        except ValueError as exc:
-            raise InvalidInput(
-                f"LoRA target modules do not fit the Stable Audio 3 DiT: {exc}",
-                code="INVALID_TRAINING_CONFIG",
-            ) from None
-        self.peft.peft_config["default"].base_model_name_or_path = model_name
         pipe.transformer.train()
-
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return [p for p in self.peft.parameters() if p.requires_grad]
 
     def loss(self, examples: list[int]) -> tuple[torch.Tensor, dict[str, Any]]:
         drops = (torch.rand(len(examples)) < self.config.text_dropout).tolist()
@@ -163,17 +144,6 @@ class StableAudioTask:
             for i, drop in zip(examples, drops, strict=True)
         ]
         return torch.stack(losses).mean(), {}
-
-    def save_adapter(self, directory: Path) -> None:
-        self.peft.save_pretrained(str(directory), save_embedding_layers=False)
-
-    def load_adapter(self, directory: Path) -> None:
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
-
-        set_peft_model_state_dict(
-            self.peft, load_file(str(directory / "adapter_model.safetensors"))
-        )
 
     def info(self) -> dict[str, Any]:
         return {
