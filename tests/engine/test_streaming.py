@@ -119,7 +119,8 @@ def test_the_lookahead_is_needed_and_enough(checkpoints):
     codes = torch.randint(0, codec.config.codebook_size, (1, 4, 40), generator=_gen(4))
     lookahead = ChunkDecoder(codec, 1, 640, 40).lookahead
     changed = codes.clone()
-    changed[:, :, 10 + lookahead - 1] = (changed[:, :, 10 + lookahead - 1] + 1) % codec.config.codebook_size
+    last = 10 + lookahead - 1
+    changed[:, :, last] = (changed[:, :, last] + 1) % codec.config.codebook_size
     a, b = decode_audio(codec, codes, 1), decode_audio(codec, changed, 1)
     assert float((a[..., : 10 * 640] - b[..., : 10 * 640]).abs().max()) > 0
     with pytest.raises(ValueError, match="not final"):

@@ -59,13 +59,10 @@ def receptive_radius(layers: nn.Module) -> tuple[int, int]:
             left += Fraction(total - after, rate)
             right += Fraction(after, rate)
         elif isinstance(layer, EncodecConvTranspose1d):
-            conv = layer.conv
-            kernel, stride = conv.kernel_size[0], conv.stride[0]
+            kernel, stride = layer.conv.kernel_size[0], layer.conv.stride[0]
             total = kernel - stride
-            if layer.causal:
-                after = math.ceil(total * layer.trim_right_ratio)
-            else:
-                after = total // 2
+            causal = layer.causal
+            after = math.ceil(total * layer.trim_right_ratio) if causal else total // 2
             before = total - after  # trimmed from the raw output's start
             left += Fraction(kernel - 1 - before, stride * rate)
             right += Fraction(before, stride * rate)
