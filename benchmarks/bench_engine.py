@@ -296,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="transformers,fp32,int8,int4,int4-1t",
         help=f"comma-separated: transformers and any of {', '.join(SETTINGS)}",
     )
-    parser.add_argument("--stream", default="int4,int4-1t", help="settings also streamed")
+    parser.add_argument("--stream", default="int4,int4-1t,ort-int4", help="settings also streamed")
     parser.add_argument("--quality", action="store_true", help="logits error vs fp32 only")
     parser.add_argument("--quality-steps", type=int, default=32)
     parser.add_argument(

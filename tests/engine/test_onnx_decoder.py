@@ -25,7 +25,8 @@ from music_gen.engine.onnx_graph import int4_blocks
 STEPS = 24
 #: setting -> (max relative L2 error of a step's logits, min share of equal greedy tokens): the
 #: bounds of the torch quantized paths (``test_quantize.BOUNDS``). Measured on the tiny
-#: checkpoints: int8 0.7 %, int4 (blocks of 32, int8 heads) 0.8-0.9 %; 98-100 % equal tokens.
+#: checkpoints: int8 0.7 %, int4 (blocks of 32 at their width, int8 heads) 0.8-0.9 %; 98-100 %
+#: equal tokens.
 BOUNDS = {"int8": (0.03, 0.90), "int4": (0.03, 0.90)}
 
 
@@ -147,3 +148,19 @@ def test_bad_names_and_loads_are_refused(generators, monkeypatch):
         Engine(loaded, "onnxruntime")
     assert err.value.code == "INVALID_ENGINE"
     assert err.value.details["missing"] == "onnxruntime"
+
+
+def test_int4_blocks_of_64_or_32_where_the_width_needs(generators):
+    from music_gen.engine.model import MusicGenDecoder
+    from music_gen.engine.onnx_graph import build_step_graph
+
+    decoder = MusicGenDecoder(generators("mono").family_impl.loaded.model)  # width 32, ffn 64
+    graph = build_step_graph(decoder, "int4").graph
+    blocks = {}
+    for node in graph.node:
+        if node.op_type == "MatMulNBits":
+            attrs = {a.name: a.i for a in node.attribute}
+            blocks[attrs["K"]] = attrs["block_size"]
+    assert blocks == {32: 32, 64: 64}
+    ops = {node.op_type for node in graph.node}
+    assert "DynamicQuantizeMatMul" in ops and "MatMul" not in ops  # the heads in int8

@@ -1,9 +1,10 @@
-"""The decode step on ONNX Runtime (``engine="onnxruntime"``): our prefill, ORT's step.
+"""The decode step on ONNX Runtime (``engine="onnxruntime"``).
 
 ``OrtStep`` holds one ONNX Runtime session per loaded model over the step graph of
 ``onnx_graph`` (float32, int8 or int4 weights). ``OrtStepDecoder`` is a decoding session with
-``FastStepDecoder``'s interface: the prefill (the prompt's columns, a melody prefix) runs on our
-float32 torch decoder, which fills the static KV caches; every later step runs the graph, its
+``FastStepDecoder``'s interface: a prefill of several positions (a continuation's prompt, a
+melody prefix) runs on our float32 torch decoder, which fills the static KV caches; every other
+step (a text prompt's first column included) runs the graph, its
 inputs and outputs bound once per session to torch's memory (I/O binding by pointer, no copies):
 the caches themselves (the graph writes the new position's K/V in place), the cross-attention
 K/V, and small step buffers (embeddings, position, logits) refilled per step.
@@ -63,7 +64,7 @@ class OrtStep:
 
 
 class OrtStepDecoder(FastStepDecoder):
-    """A decoding session whose steps run on ``OrtStep`` (prefill on our torch decoder)."""
+    """A decoding session whose steps run on ``OrtStep`` (a long prefill on our decoder)."""
 
     def __init__(self, step: OrtStep, hf_model, condition: Condition, max_len: int) -> None:
         super().__init__(step.decoder, hf_model, condition, max_len, exact=True)
@@ -111,6 +112,14 @@ class OrtStepDecoder(FastStepDecoder):
             self.binding.bind_output(*args)
         else:
             self.binding.bind_input(*args)
+
+    @torch.no_grad()
+    def prefill(self, grid: torch.Tensor) -> torch.Tensor:
+        """One column and no prefix (text to music without a prompt): the graph's step at
+        position 0, with its own weights; else our float32 decoder over the whole prompt."""
+        if not self.melody and self.pos == 0 and grid.shape[-1] == 1:
+            return self.step(grid)
+        return super().prefill(grid)
 
     @torch.no_grad()
     def step(self, column: torch.Tensor) -> torch.Tensor:

@@ -15,9 +15,11 @@ Outputs: ``logits [R, K, V]`` and ``present_k_i / present_v_i`` (the caches).
 
 Weights (``quantize``): ``None`` float32 ``MatMul``; ``"int8"`` ``DynamicQuantizeMatMul`` (int8
 weights, one scale per output channel, activations quantized per call: VNNI int8 dot products);
-``"int4"`` ``MatMulNBits`` (4-bit weights in blocks of 32 input channels with a scale and a
-4-bit zero point each, ``accuracy_level=4``: activations quantized to int8 per block, int8 x
-int4 dot products), the heads in int8 (int4 heads cost most of the logits error).
+``"int4"`` ``MatMulNBits`` (4-bit weights in blocks of 64 input channels — 32 where the width
+is no multiple of 64 — with a scale and a 4-bit zero point each, ``accuracy_level=4``:
+activations quantized to int8 per block, int8 x int4 dot products), the heads in int8 (int4
+heads cost most of the logits error). Blocks of 64 rather than 32: 1.1x faster steps on
+musicgen-small for about the logits error of our own int4 (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from .model import MusicGenDecoder
 __all__ = ["INT4_BLOCK", "build_step_graph", "int4_blocks", "int8_columns"]
 
 MS = "com.microsoft"
-INT4_BLOCK = 32
+INT4_BLOCK = 64
 #: additive attention bias of a masked key (finite: a fully masked row gets uniform weights
 #: over zero values, i.e. zeros, as torch's SDPA gives)
 MASKED = -1e9
@@ -107,12 +109,13 @@ class _Graph:
         """``x @ weight.T`` with ``weight [N, K]`` stored as ``quantize`` says ("": the graph's)."""
         mode = self.quantize if quantize == "" else quantize
         n, k = weight.shape
-        if mode == "int4" and k % self.block == 0:
-            packed, scales, zeros = int4_blocks(weight, self.block)
+        block = next((b for b in (self.block, 32) if k % b == 0), 0)
+        if mode == "int4" and block:
+            packed, scales, zeros = int4_blocks(weight, block)
             inputs = [x, self.init("w4", packed), self.init("s4", scales), self.init("z4", zeros)]
             return self.node(
                 "MatMulNBits", inputs, domain=MS, K=k, N=n, bits=4,
-                block_size=self.block, accuracy_level=4,
+                block_size=block, accuracy_level=4,
             )[0]  # fmt: skip
         if mode in ("int8", "int4"):
             q, scales = int8_columns(weight)
