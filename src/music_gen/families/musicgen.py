@@ -345,7 +345,7 @@ class MusicGenFamily(MusicFamily):
 
         req = self._prepare(request)
         hop = self.loaded.hop_length
-        chunks = ChunkDecoder(self.loaded.model.audio_encoder, self.channels, hop, req.total_frames)
+        chunks = ChunkDecoder(self.runtime.codec, self.channels, hop, req.total_frames)
         stream = self.runtime.code_stream(req, [0])
         bounds = chunk_bounds(
             req.total_frames,
