@@ -67,7 +67,7 @@ def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int, device: 
     if cpu_setting:  # the parts the setting changes are our own copies (bench_songs_cpu)
         from bench_songs_cpu import cpu_setting_copy
 
-        ours_pipe = cpu_setting_copy(pipe)
+        ours_pipe = cpu_setting_copy(pipe, compile)
     family = AceStepFamily.from_pipeline(ours_pipe, arch, fast_cpu=cpu_setting,
                                          cpu_compile=compile)  # fmt: skip
     gen = MusicGenerator.from_family(family)

@@ -11,12 +11,16 @@ import torch
 from music_gen import MusicGenerator
 from music_gen.families.acestep_cpu import (
     CpuDecoder,
+    RowInt8Linear,
     apply_cpu_setting,
     bf16_supported,
     cache_timbre,
+    compile_blocks,
     cxx_compiler,
+    float_linears,
     fold_weight_norm,
     keep_cross_attention,
+    quantize_rows,
 )
 
 LYRICS = "[verse]\nwalking down the empty street\n\n[chorus]\nsing it loud"
@@ -244,3 +248,68 @@ def test_the_kept_cross_attention_is_exactly_the_computed_one(song_pipeline):
         other = condition * 2  # a new condition: computed again
         args["encoder_hidden_states"] = other
         torch.testing.assert_close(kept(**args)[0], dit(**args)[0], rtol=0, atol=0)
+
+
+def test_a_row_int8_linear_is_close_to_its_float_linear():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 24)
+    x = torch.randn(3, 5, 64)
+    row = RowInt8Linear(linear)
+    with torch.inference_mode():
+        ours, reference = row(x), linear(x)
+        dense = row.dequantized()(x)
+    assert ours.shape == reference.shape
+    assert float((ours - reference).norm() / reference.norm()) < 0.02
+    assert float((dense - reference).norm() / reference.norm()) < 0.01
+
+
+def test_the_compiled_settings_dit_eager_stays_close_to_the_float32_pipeline(song_pipeline, plain):
+    """The compiled setting's math (row-int8 DiT linears) without compiling: the same SNR
+    bounds as the fbgemm DiT."""
+    from diffusers import AceStepPipeline
+
+    from music_gen.families.acestep import AceStepFamily
+
+    pipe = AceStepPipeline.from_pretrained(str(song_pipeline))
+    assert quantize_rows(pipe.transformer) > 0
+    apply_cpu_setting(pipe, compile=False)  # the rest of the setting; the DiT stays row-int8
+    assert not any(type(m) is torch.nn.Linear for m in pipe.transformer.modules())
+    ours = MusicGenerator.from_family(AceStepFamily.from_pipeline(pipe))
+    args = dict(lyrics=LYRICS, duration=1.0, seed=11, steps=4)
+    out = ours.generate("lofi hip hop beat", **args).samples
+    reference = plain.generate("lofi hip hop beat", **args).samples
+    assert snr_db(reference, out) >= MIN_SNR_DB, snr_db(reference, out)
+
+
+def test_compiled_blocks_run_eager_if_compiling_fails_and_inside_float_linears(
+    song_pipeline, caplog
+):
+    from diffusers import AceStepPipeline
+
+    dit = AceStepPipeline.from_pretrained(str(song_pipeline)).transformer
+    g = torch.Generator().manual_seed(0)
+    width = dit.config.audio_acoustic_hidden_dim
+    args = dict(
+        hidden_states=torch.randn(1, 8, width, generator=g),
+        timestep=torch.full((1,), 0.5), timestep_r=torch.full((1,), 0.5),
+        encoder_hidden_states=torch.randn(1, 5, dit.condition_embedder.in_features, generator=g),
+        context_latents=torch.randn(1, 8, 2 * width, generator=g), return_dict=False,
+    )  # fmt: skip
+    with torch.inference_mode():
+        reference = dit(**args)[0]
+    quantize_rows(dit)
+    assert compile_blocks(dit) == len(dit.layers)
+    compiled = [b._cpu_compiled for b in dit.layers]
+    with float_linears(dit) as replaced:
+        assert replaced > 0 and all(b._cpu_compiled is None for b in dit.layers)
+    assert [b._cpu_compiled for b in dit.layers] == compiled  # back after
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    for block in dit.layers:
+        block._cpu_compiled = broken
+    with torch.inference_mode():
+        out = dit(**args)[0]
+    assert "running eager" in caplog.text and all(b._cpu_compiled is None for b in dit.layers)
+    assert snr_db(reference.numpy(), out.numpy()) >= MIN_LATENT_SNR_DB

@@ -50,12 +50,16 @@ from torch import nn
 __all__ = [
     "CPU_SETTING",
     "CpuDecoder",
+    "RowInt8Linear",
     "apply_cpu_setting",
     "bf16_supported",
     "cache_timbre",
+    "compile_blocks",
     "cxx_compiler",
     "float_linears",
     "fold_weight_norm",
+    "keep_cross_attention",
+    "quantize_rows",
 ]
 
 log = logging.getLogger(__name__)
@@ -215,6 +219,83 @@ def cache_timbre(encoder: nn.Module) -> None:
     encoder.forward = cached
 
 
+class RowInt8Linear(nn.Module):
+    """An ``nn.Linear`` in int8 for ``torch.compile``: weights int8 with one scale per output
+    channel, activations quantized per call with one scale per row (token), ``torch._int_mm``
+    (int8 x int8, int32 accumulation; oneDNN's VNNI kernels on the CPU) and both scales applied
+    to its output. Plain tensor operations, so inductor fuses the quantization and the
+    rescaling into the surrounding elementwise work (fbgemm's packed dynamic linear does not
+    trace); eager it is slower than fbgemm's, and a per-row scale is more accurate than its
+    per-tensor one."""
+
+    weight_q: torch.Tensor  # int8 [in, out]
+    scales: torch.Tensor  # float32 [out]
+    bias: torch.Tensor | None
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        w = linear.weight.detach().float()
+        scales = w.abs().amax(dim=1).clamp(min=1e-8) / 127.0
+        q = torch.round(w / scales[:, None]).clamp(-127, 127).to(torch.int8)
+        self.register_buffer("weight_q", q.t().contiguous())
+        self.register_buffer("scales", scales)
+        bias = None if linear.bias is None else linear.bias.detach().float().clone()
+        self.register_buffer("bias", bias)
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+
+    def dequantized(self) -> nn.Linear:
+        """The float32 ``nn.Linear`` of these int8 weights."""
+        dense = nn.Linear(self.in_features, self.out_features, self.bias is not None)
+        dense.weight.data = self.weight_q.t().float() * self.scales[:, None]
+        if self.bias is not None:
+            dense.bias.data = self.bias.clone()
+        return dense.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, self.in_features).float()
+        scale = rows.abs().amax(dim=-1, keepdim=True).clamp(min=1e-8) / 127.0
+        q = torch.round(rows / scale).clamp(-127, 127).to(torch.int8)
+        out = torch._int_mm(q, self.weight_q).float() * (scale * self.scales)
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+
+def quantize_rows(module: nn.Module) -> int:
+    """Replace every ``nn.Linear`` below ``module`` by a ``RowInt8Linear``; returns how many."""
+    replaced = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Linear:
+                setattr(parent, name, RowInt8Linear(child))
+                replaced += 1
+    return replaced
+
+
+def compile_blocks(transformer: Any) -> int:
+    """Each of the DiT's blocks' forward compiled by ``torch.compile`` (``dynamic=True``: one
+    graph for every song length, shared by the blocks), falling back to the eager forward
+    (logged) if compiling fails; ``float_linears`` turns them eager for its duration. Returns
+    how many blocks."""
+    for block in transformer.layers:
+        eager = block.forward
+        block._cpu_compiled = torch.compile(eager, dynamic=True)
+
+        def forward(*args: Any, _block: Any = block, _eager: Any = eager, **kwargs: Any) -> Any:
+            compiled = _block._cpu_compiled
+            if compiled is not None:
+                try:
+                    return compiled(*args, **kwargs)
+                except Exception as exc:  # no working compiler after all: eager from now on
+                    log.warning("torch.compile of a DiT block failed (%s); running eager", exc)
+                    for other in transformer.layers:
+                        other._cpu_compiled = None
+            return _eager(*args, **kwargs)
+
+        block.forward = forward
+    return len(transformer.layers)
+
+
 class _KeptLinear(nn.Module):
     """A linear layer whose input is the same tensor on every denoising step (the condition
     embedder, the cross-attention's key and value projections): the output for the last two
@@ -226,6 +307,7 @@ class _KeptLinear(nn.Module):
         self.linear = linear
         self._kept: list[tuple[torch.Tensor, torch.Tensor]] = []
 
+    @torch.compiler.disable  # in a compiled block: a call of its own (identity, not values)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled():
             return self.linear(x)
@@ -260,12 +342,16 @@ def apply_cpu_setting(pipe: Any, *, bf16: bool | None = None, compile: bool | No
     if pipe.transformer.dtype != torch.float32 or pipe.device.type != "cpu":
         raise ValueError("the CPU setting applies to a float32 pipeline on the CPU")
     cpu = torch.device("cpu")
-    quantize_int8(pipe.transformer, cpu)
+    use_compile = cxx_compiler() is not None if compile is None else compile
+    if use_compile:  # linears inductor can fuse around, then the blocks compiled
+        quantize_rows(pipe.transformer)
+        compile_blocks(pipe.transformer)
+    else:  # eager: fbgemm's dynamic int8 is the faster kernel
+        quantize_int8(pipe.transformer, cpu)
     keep_cross_attention(pipe.transformer)
     quantize_int8(pipe.text_encoder, cpu)
     quantize_int8(pipe.condition_encoder.lyric_encoder, cpu)
     use_bf16 = bf16_supported() if bf16 is None else bf16
-    use_compile = cxx_compiler() is not None if compile is None else compile
     dtype = torch.bfloat16 if use_bf16 else torch.float32
     pipe.vae.decoder = CpuDecoder(pipe.vae.decoder, dtype, compile=use_compile)
     cache_timbre(pipe.condition_encoder.timbre_encoder)
@@ -288,12 +374,14 @@ def float_linears(module: torch.nn.Module) -> Iterator[int]:
         for name, child in list(parent.named_children()):
             if isinstance(child, _KeptLinear):  # PEFT wraps it, and it may not keep
                 inner = child.linear
-            elif isinstance(child, DynamicLinear):
+            elif isinstance(child, DynamicLinear | RowInt8Linear):
                 inner = child
             else:
                 continue
             linear: nn.Module = inner  # a float linear kept across steps: itself
-            if isinstance(inner, DynamicLinear):
+            if isinstance(inner, RowInt8Linear):
+                linear = inner.dequantized()
+            elif isinstance(inner, DynamicLinear):
                 bias = inner.bias()
                 dense = torch.nn.Linear(inner.in_features, inner.out_features, bias is not None)
                 dense.weight.data = inner.weight().dequantize()
@@ -302,8 +390,15 @@ def float_linears(module: torch.nn.Module) -> Iterator[int]:
                 linear = dense
             setattr(parent, name, linear.requires_grad_(False))
             swapped.append((parent, name, child))
+    compiled: list[tuple[Any, Any]] = [
+        (m, m._cpu_compiled) for m in module.modules() if hasattr(m, "_cpu_compiled")
+    ]
+    for block, _ in compiled:  # other layers: eager (a compiled graph would recompile)
+        block._cpu_compiled = None
     try:
         yield len(swapped)
     finally:
         for parent, name, child in swapped:
             setattr(parent, name, child)
+        for block, fn in compiled:
+            block._cpu_compiled = fn
