@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 
 PROMPT = "80s pop track with bassy drums"
-SETTINGS = {  # name -> (dtype, quantize, threads or None for the default)
+SETTINGS = {  # name -> (dtype, quantize, threads or None for the default[, engine])
     "fp32": ("float32", None, None),
     "bf16": ("bfloat16", None, None),
     "int8": ("float32", "int8", None),
@@ -51,7 +51,16 @@ SETTINGS = {  # name -> (dtype, quantize, threads or None for the default)
     "int4-1t": ("float32", "int4", 1),
     "int4-bf16-1t": ("bfloat16", "int4", 1),
     "int8-1t": ("float32", "int8", 1),
+    # the decoder step on ONNX Runtime (engine="onnxruntime"; the cpu extra)
+    "ort": ("float32", None, None, "onnxruntime"),
+    "ort-int8": ("float32", "int8", None, "onnxruntime"),
+    "ort-int4": ("float32", "int4", None, "onnxruntime"),
 }
+
+
+def _setting(name: str) -> tuple[str, str | None, int | None, str]:
+    dtype, quantize, threads, *engine = SETTINGS[name]
+    return dtype, quantize, threads, engine[0] if engine else "fast"
 
 
 @dataclass
@@ -79,16 +88,19 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-_GENERATORS: dict[tuple[str, str | None], object] = {}  # (dtype, quantize) -> MusicGenerator
+#: (dtype, quantize, engine) -> MusicGenerator
+_GENERATORS: dict[tuple[str, str | None, str], object] = {}
 
 
-def _generator(path: Path, dtype: str, quantize: str | None):
-    """One generator per (dtype, quantize): rows differing only in threads share it."""
+def _generator(path: Path, dtype: str, quantize: str | None, engine: str = "fast"):
+    """One generator per (dtype, quantize, engine): rows differing only in threads share it."""
     from music_gen import MusicGenerator
 
-    key = (dtype, quantize)
+    key = (dtype, quantize, engine)
     if key not in _GENERATORS:
-        _GENERATORS[key] = MusicGenerator(str(path), device=DEVICE, dtype=dtype, quantize=quantize)
+        _GENERATORS[key] = MusicGenerator(
+            str(path), device=DEVICE, dtype=dtype, quantize=quantize, engine=engine
+        )
     return _GENERATORS[key]
 
 
@@ -104,7 +116,8 @@ def _transformers_row(
     processor = AutoProcessor.from_pretrained(path)
     if share is not None:  # a float32 generator's transformers model, which ours never alter:
         # ``from_pretrained(path, dtype=float32).eval()``, what a user loads (saves memory)
-        model = _generator(path, "float32", SETTINGS[share][1]).family_impl.loaded.model
+        _, quantize, _, engine = _setting(share)
+        model = _generator(path, "float32", quantize, engine).family_impl.loaded.model
     else:
         model = MusicgenForConditionalGeneration.from_pretrained(path)
         model = model.to(torch.device(DEVICE))  # type: ignore[arg-type]
@@ -129,8 +142,10 @@ def _transformers_row(
 
 
 def _our_row(path: Path, setting: str, seconds: float, stream: bool, batch: int = 1) -> Row:
-    dtype, quantize, threads = SETTINGS[setting]
-    gen = _generator(path, dtype, quantize)
+    dtype, quantize, threads, engine = _setting(setting)
+    t0 = time.perf_counter()
+    gen = _generator(path, dtype, quantize, engine)
+    print(f"  {setting} loaded in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
     def run() -> tuple[float, float, float]:
         t0 = time.perf_counter()
@@ -150,6 +165,7 @@ def _our_row(path: Path, setting: str, seconds: float, stream: bool, batch: int 
         raise RuntimeError("no chunk")
 
     label = f"music-gen {dtype}" + (f" + {quantize}" if quantize else "")
+    label += " (ONNX Runtime step)" if engine == "onnxruntime" else ""
     label += f", {threads} thread" if threads else ""
     gen.generate(PROMPT, duration=0.3, seed=0)  # warm-up
     return Row(label, run, threads, first_chunk if stream else None)
@@ -245,11 +261,12 @@ def quality(args: argparse.Namespace, path: Path) -> None:
     print(f"\narch {args.arch}: logits vs float32, {args.quality_steps} teacher-forced steps")
     print("| setting | max rel. error | mean rel. error | greedy tokens equal |")
     print("|---|---|---|---|")
-    for quantize in ("int8", "int4"):
-        got = logits(Engine(loaded, "fast", quantize))
+    for name in args.quality_settings.split(","):
+        _, quantize, _, engine_name = _setting(name)
+        got = logits(Engine(loaded, engine_name, quantize))
         rel = (got - want).flatten(1).norm(dim=1) / want.flatten(1).norm(dim=1)
         agree = (got.argmax(-1) == want.argmax(-1)).float().mean().item()
-        print(f"| {quantize} | {rel.max():.3f} | {rel.mean():.3f} | {100 * agree:.1f} % |")
+        print(f"| {name} | {rel.max():.3f} | {rel.mean():.3f} | {100 * agree:.1f} % |")
 
 
 def profile(args: argparse.Namespace, path: Path) -> None:
@@ -279,9 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="transformers,fp32,int8,int4,int4-1t",
         help=f"comma-separated: transformers and any of {', '.join(SETTINGS)}",
     )
-    parser.add_argument("--stream", default="int4,int4-1t", help="settings also streamed")
+    parser.add_argument("--stream", default="int4,int4-1t,ort-int4", help="settings also streamed")
     parser.add_argument("--quality", action="store_true", help="logits error vs fp32 only")
     parser.add_argument("--quality-steps", type=int, default=32)
+    parser.add_argument(
+        "--quality-settings", default="int8,int4", help="float32 settings --quality compares"
+    )
     parser.add_argument("--profile", choices=sorted(SETTINGS), help="profile one setting only")
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--workdir", default=None, help="keep checkpoints here between runs")

@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     loops.add_argument("--bars", type=int, help="the loop's length in bars (1..64)")
     loops.add_argument("--beats-per-bar", type=int, default=4, help="beats in a bar (default 4)")
     _output_options(gen)
-    gen.add_argument("--engine", choices=("fast", "reference"), default="fast")
+    gen.add_argument("--engine", choices=("fast", "onnxruntime", "reference"), default="fast")
     gen.add_argument(
         "--quantize", choices=("int8", "int4"), default=None, help="int8 or int4 decoder weights"
     )

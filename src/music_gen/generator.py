@@ -36,8 +36,9 @@ class MusicGenerator:
     ``music_gen.families``). ``device="auto"`` picks cuda, then mps, then cpu; ``dtype``
     defaults to bfloat16/float16 on GPU and float32 on CPU. The model loads in the constructor.
 
-    ``options``: ``max_duration`` (every family); MusicGen also takes ``engine`` (``"fast"`` or
-    ``"reference"``), ``quantize`` (``"int8"``), ``window_seconds`` and ``stride_seconds``;
+    ``options``: ``max_duration`` (every family); MusicGen also takes ``engine`` (``"fast"``,
+    ``"onnxruntime"`` or ``"reference"``), ``quantize`` (``"int8"``, ``"int4"``),
+    ``window_seconds`` and ``stride_seconds``;
     MusicGen, ACE-Step and Stable Audio 3 take ``adapter`` (a LoRA folder or name from
     ``music-gen train``, merged at load) and ``adapter_scale``
     (``families.base.ADAPTER_OPTIONS``); ACE-Step takes ``fast_cpu`` (default True: on the CPU

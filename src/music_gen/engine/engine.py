@@ -1,15 +1,17 @@
 """Which decoder runs a loaded checkpoint, and how it is set up.
 
-``Engine`` turns a name (``"fast"`` or ``"reference"``) and options into a factory of decoding
-sessions for the decode loop: ``FastStepDecoder`` on our decoder (optionally int8 or int4
-weights, with Q/K/V fused into one matmul; CUDA graphs on GPU) or ``HFStepDecoder`` on
-transformers' modules. It also sets sensible CPU thread counts once. It knows nothing about
-prompts or audio.
+``Engine`` turns a name (``"fast"``, ``"onnxruntime"`` or ``"reference"``) and options into a
+factory of decoding sessions for the decode loop: ``FastStepDecoder`` on our decoder (optionally
+int8 or int4 weights, with Q/K/V fused into one matmul; CUDA graphs on GPU), ``OrtStepDecoder``
+(our prefill, then every step on ONNX Runtime's CPU kernels: float32, int8 or int4 weights; the
+``cpu`` extra) or ``HFStepDecoder`` on transformers' modules. It also sets sensible CPU thread
+counts once. It knows nothing about prompts or audio.
 """
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -22,10 +24,15 @@ from .loading import LoadedModel
 from .model import MusicGenDecoder
 from .quantize import quantize_int4, quantize_int8
 
+if TYPE_CHECKING:
+    from .onnx_decoder import OrtStep
+
 __all__ = ["ENGINES", "Engine"]
 
-ENGINES = ("fast", "reference")
+ENGINES = ("fast", "onnxruntime", "reference")
 QUANTIZATIONS = (None, "int8", "int4")
+#: engines that take ``quantize``
+QUANTIZED_ENGINES = ("fast", "onnxruntime")
 
 
 def _set_cpu_threads() -> None:
@@ -48,8 +55,10 @@ class Engine:
                 f"unknown quantization {quantize!r}; choose int8, int4 or none",
                 code="INVALID_QUANTIZATION",
             )
-        if quantize is not None and name != "fast":
-            raise InvalidInput("quantize needs engine='fast'", code="INVALID_QUANTIZATION")
+        if quantize is not None and name not in QUANTIZED_ENGINES:
+            raise InvalidInput(
+                "quantize needs engine='fast' or 'onnxruntime'", code="INVALID_QUANTIZATION"
+            )
         if quantize == "int4" and loaded.device.type != "cpu":
             raise InvalidInput(
                 "quantize='int4' runs on CPU only (its kernels); use int8 or bfloat16 on GPU",
@@ -60,8 +69,11 @@ class Engine:
         self.quantize = quantize
         self.decoder: MusicGenDecoder | None = None
         self.graph: CUDAGraphStep | None = None
+        self.ort: OrtStep | None = None
         if loaded.device.type == "cpu":
             _set_cpu_threads()
+        if name == "onnxruntime":
+            self.ort = _ort_step(loaded, quantize)
         if name == "fast":
             self.decoder = MusicGenDecoder(loaded.model)
             if quantize is not None:  # not token-exact anyway: one Q/K/V matmul per layer
@@ -82,6 +94,10 @@ class Engine:
     def session(self, condition: Condition, grid_length: int, graph: bool = True) -> StepDecoder:
         """A decoding session for one window (``graph=False``: never the CUDA graph — a
         request with its own unmerged adapter, whose LoRA a captured graph would not have)."""
+        if self.ort is not None:
+            from .onnx_decoder import OrtStepDecoder
+
+            return OrtStepDecoder(self.ort, self.loaded.model, condition, grid_length)
         if self.decoder is None:
             return HFStepDecoder(self.loaded.model, condition)
         return FastStepDecoder(
@@ -92,3 +108,26 @@ class Engine:
             exact=self.exact,
             graph=self.graph if graph else None,
         )
+
+
+def _ort_step(loaded: LoadedModel, quantize: str | None) -> OrtStep:
+    """The ONNX Runtime step over a float32 CPU load (``INVALID_ENGINE`` otherwise, or without
+    the ``cpu`` extra). Its own decoder object: ``Engine.decoder`` stays None, so nothing that
+    needs our fast decoder (the continuous batcher, per-request adapters) takes this engine."""
+    if loaded.device.type != "cpu" or loaded.dtype != torch.float32:
+        raise InvalidInput(
+            "engine='onnxruntime' runs on CPU in float32 (device='cpu', dtype='float32'); "
+            f"this model is loaded on {loaded.device.type} in "
+            f"{str(loaded.dtype).removeprefix('torch.')}",
+            code="INVALID_ENGINE",
+        )
+    try:
+        from .onnx_decoder import OrtStep
+    except ImportError as exc:
+        raise InvalidInput(
+            "engine='onnxruntime' needs ONNX Runtime: pip install 'music-gen[cpu]' "
+            f"(missing: {exc.name})",
+            code="INVALID_ENGINE",
+            details={"engine": "onnxruntime", "missing": exc.name},
+        ) from exc
+    return OrtStep(MusicGenDecoder(loaded.model), quantize)

@@ -23,7 +23,7 @@ import torch
 
 from ..audio.chroma import melody_chroma
 from ..params import GenerationParams
-from .codec import decode_audio
+from .codec import bf16_supported, decode_audio, decoding_codec
 from .conditioning import Condition, encode_condition
 from .engine import Engine
 from .generate import CodeStream, DecodePlan, plan_windows
@@ -101,6 +101,12 @@ class Runtime:
         self.pattern = DelayPattern(
             config.num_codebooks, config.audio_channels, config.pad_token_id if pad is None else pad
         )
+        # the quantized CPU settings (not exact anyway) decode EnCodec in bfloat16 where the CPU
+        # multiplies it natively; everything else decodes with the checkpoint's own codec
+        fast = engine.quantize is not None and loaded.device.type == "cpu"
+        self.codec = decoding_codec(
+            loaded.model.audio_encoder, fast and loaded.dtype == torch.float32 and bf16_supported()
+        )
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -169,7 +175,7 @@ class Runtime:
 
     def audio(self, codes: torch.Tensor, req: PreparedRequest) -> np.ndarray:
         """Codes ``[B, K, T]`` -> the request's exact samples ``[B, C, N]``."""
-        wave = decode_audio(self.loaded.model.audio_encoder, codes, self.loaded.audio_channels)
+        wave = decode_audio(self.codec, codes, self.loaded.audio_channels)
         audio = wave[..., : req.num_samples].cpu().numpy()
         if req.prompt_audio is not None:
             audio = splice_prompt(audio, req.prompt_audio, 0)

@@ -89,9 +89,10 @@ class MusicGenFamily(MusicFamily):
     ``window_seconds - stride_seconds`` seconds; ``max_duration`` caps one request.
 
     ``engine="fast"`` (default) decodes with our own decoder (static KV cache; CUDA graphs on
-    GPU); ``engine="reference"`` with transformers' decoder modules (token-exact with its
-    ``generate``). ``quantize="int8"`` stores the fast decoder's linear weights in int8
-    (weight-only, per-channel scales).
+    GPU); ``engine="onnxruntime"`` (CPU, float32 load, the ``cpu`` extra) runs every step after
+    the prefill on ONNX Runtime's kernels; ``engine="reference"`` with transformers' decoder
+    modules (token-exact with its ``generate``). ``quantize="int8"`` / ``"int4"`` store the
+    fast or onnxruntime decoder's linear weights in int8 / int4.
     """
 
     name = "musicgen"
@@ -344,7 +345,7 @@ class MusicGenFamily(MusicFamily):
 
         req = self._prepare(request)
         hop = self.loaded.hop_length
-        chunks = ChunkDecoder(self.loaded.model.audio_encoder, self.channels, hop)
+        chunks = ChunkDecoder(self.runtime.codec, self.channels, hop, req.total_frames)
         stream = self.runtime.code_stream(req, [0])
         bounds = chunk_bounds(
             req.total_frames,

@@ -177,7 +177,9 @@ def add_commands(sub: Any) -> None:
     serve.add_argument("--host", default=None, help="default 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default 8000")
     serve.add_argument("--model", default=None, help="default facebook/musicgen-small")
-    serve.add_argument("--engine", choices=("fast", "reference", "test-tone"), default=None)
+    serve.add_argument(
+        "--engine", choices=("fast", "onnxruntime", "reference", "test-tone"), default=None
+    )
     serve.add_argument("--device", default=None)
     serve.add_argument(
         "--no-auth", action="store_true", help="no API keys (refused unless on loopback)"

@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     # and music-01
     song_model: str | None = None
     device: str = "auto"
-    engine: Literal["fast", "reference", "test-tone"] = "fast"
-    quantize: Literal["int8", "int4"] | None = None  # MusicGen's fast engine (CPU speed)
+    engine: Literal["fast", "onnxruntime", "reference", "test-tone"] = "fast"
+    quantize: Literal["int8", "int4"] | None = None  # MusicGen's fast or onnxruntime engine
     cache_dir: Path | None = None
     # LoRA adapters requests may name (one folder each): default <data_dir>/adapters
     adapters_dir: Path | None = None
