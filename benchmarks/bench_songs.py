@@ -15,10 +15,11 @@ with ``--baseline``, which also times the plain diffusers pipeline call in the s
     python benchmarks/bench_songs.py --arch turbo --seconds 10 30 --dtype float32 --cpu-setting \
         --baseline --repeats 2   # ours = the CPU default (families.acestep_cpu) vs plain fp32
 
-With ``--cpu-setting`` ours runs the CPU default (int8 DiT linears, folded bf16 VAE decoder) on
-its own copies of the DiT and the VAE (the encoders are shared with the plain float32 pipeline,
-the baseline), and each row also gives the SNR (dB) of our first timed song against the
-baseline's, same weights and seed.
+With ``--cpu-setting`` ours runs the CPU default (``families.acestep_cpu``: int8 DiT, text and
+lyric encoder linears, the compiled bf16 VAE decoder, timbre and cross-attention kept) on its
+own copies of the parts it changes (the rest shares the plain float32 pipeline's weights, the
+baseline), and each row also gives the SNR (dB) of our first timed song against the baseline's,
+same weights and seed; ``--no-compile``: the setting without ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from typing import Any
 
 def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int, device: str = "cpu",
          baseline: bool = False, repeats: int = 1,
-         cpu_setting: bool = False, saved: str | None = None) -> list[dict]:  # fmt: skip
+         cpu_setting: bool = False, saved: str | None = None,
+         compile: bool = True) -> list[dict]:  # fmt: skip
     """Ours (``MusicGenerator.generate_batch``) and, with ``baseline``, the plain diffusers
     pipeline called directly with the same arguments, each warmed up once, then timed in turn
     ``repeats`` times (round-robin: a burst of load hits both alike); medians."""
@@ -62,12 +64,12 @@ def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int, device: 
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     ours_pipe = pipe
-    if cpu_setting:  # the DiT and VAE of our own, the setting applied to them
-        from bench_songs_cpu import fresh_vae, int8_copy
+    if cpu_setting:  # the parts the setting changes are our own copies (bench_songs_cpu)
+        from bench_songs_cpu import cpu_setting_copy
 
-        ours_pipe = type(pipe)(**{**pipe.components, "transformer": int8_copy(pipe.transformer),
-                                  "vae": fresh_vae(pipe.vae)})  # fmt: skip
-    family = AceStepFamily.from_pipeline(ours_pipe, arch, fast_cpu=cpu_setting)
+        ours_pipe = cpu_setting_copy(pipe, compile)
+    family = AceStepFamily.from_pipeline(ours_pipe, arch, fast_cpu=cpu_setting,
+                                         cpu_compile=compile)  # fmt: skip
     gen = MusicGenerator.from_family(family)
     params = sum(p.numel() for p in pipe.transformer.parameters())
     prompts = [f"upbeat synth pop song {i}" for i in range(batch)]
@@ -87,7 +89,9 @@ def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int, device: 
              generator=[torch.Generator(device).manual_seed(i) for i in range(batch)])  # fmt: skip
         made.setdefault("diffusers pipeline", out.audios[0, :, : round(seconds * 48000)].numpy())
 
-    gen.generate_batch(prompts[:1], lyrics=lyrics, duration=2.0, seed=0, steps=1)  # warm-up
+    started = time.perf_counter()  # warm-up (with the CPU setting: torch.compile's first call)
+    gen.generate_batch(prompts[:1], lyrics=lyrics, duration=2.0, seed=0, steps=1)
+    warmup_s = time.perf_counter() - started
     runs = [("music-gen", ours)]
     if baseline:
         pipe(prompt=prompts[0], lyrics=lyrics, audio_duration=2.0, num_inference_steps=1)
@@ -115,7 +119,8 @@ def _one(arch: str, dtype: str, batch: int, seconds: float, steps: int, device: 
                      "peak_mb": peak_mb, "dit_params_m": params / 1e6,
                      "repeats": repeats, "walls": walls[name], "min_wall_s": min(walls[name]),
                      "setting": (family.cpu_setting if name == "music-gen" else None) or dtype,
-                     "load": os.getloadavg()[0]})  # fmt: skip
+                     "load": os.getloadavg()[0],
+                     "warmup_s": warmup_s if name == "music-gen" else None})  # fmt: skip
     if baseline:
         for row in rows:
             row["baseline_wall_s"] = rows[-1]["wall_s"]
@@ -140,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--repeats", type=int, default=1, help="timed runs of each (medians)")
     ap.add_argument("--cpu-setting", action="store_true",
                     help="ours: the CPU default (int8 DiT, bf16 VAE decoder); float32")  # fmt: skip
+    ap.add_argument("--no-compile", action="store_true",
+                    help="--cpu-setting without torch.compile (cpu_compile=False)")  # fmt: skip
     ap.add_argument("--json", default=None, help="append one JSON line per row to this file")
     ap.add_argument("--save", default=None, help="save --arch's random pipeline here, then exit")
     ap.add_argument("--pipeline", default=None,
@@ -153,7 +160,8 @@ def main() -> None:
     if args.one:
         print(json.dumps(_one(args.arch, args.dtype[0], args.batch[0], args.seconds[0],
                               args.steps, args.device, args.baseline, args.repeats,
-                              args.cpu_setting, args.pipeline)))  # fmt: skip
+                              args.cpu_setting, args.pipeline,
+                              not args.no_compile)))  # fmt: skip
         return
     if args.save:
         from music_gen.testing import make_song_pipeline
@@ -171,6 +179,7 @@ def main() -> None:
         # the CPU setting applies to a float32 pipeline: other dtypes run as named
         cmd += ["--cpu-setting"] if args.cpu_setting and dtype == "float32" else []
         cmd += ["--pipeline", args.pipeline] if args.pipeline else []
+        cmd += ["--no-compile"] if args.no_compile else []
         out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
         if out.returncode != 0:
             print(f"{dtype} batch {batch}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
@@ -183,6 +192,7 @@ def main() -> None:
     print("| arch | run | device | setting | batch | song s | steps | wall s (min) | RTF | "
           "audio s / s | vs baseline | SNR dB | peak MB | load |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    warmups: list[str] = []
     for r in rows:
         versus = f"{r['speedup']:.2f}x ({r['speedup_min']:.2f}x)" if "speedup" in r else ""
         quality = f"{r['snr_db']:.1f}" if "snr_db" in r else ""
@@ -191,9 +201,13 @@ def main() -> None:
               f"{r['steps']} | {r['wall_s']:.1f} ({r['min_wall_s']:.1f}) | {r['rtf']:.2f} | "
               f"{r['audio_s_per_s']:.2f} | {versus} | {quality} | {r['peak_mb']:.0f} | "
               f"{r['load']:.1f} |")  # fmt: skip
+        if r.get("warmup_s") is not None:
+            warmups.append(f"{r['seconds']:g} s: {r['warmup_s']:.1f} s")
         if args.json:  # for benchmarks/gpu_table.py
             with open(args.json, "a") as f:
                 f.write(json.dumps(r) + "\n")
+    if warmups:  # with the CPU setting it includes torch.compile's first call
+        print("music-gen's warm-up call (2 s song, 1 step), by song length: " + ", ".join(warmups))
 
 
 if __name__ == "__main__":

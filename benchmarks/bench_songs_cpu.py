@@ -32,19 +32,41 @@ def snr(ref: torch.Tensor, out: torch.Tensor) -> float:
     return float(10 * torch.log10(ref.float().pow(2).sum() / noise))
 
 
-def int8_copy(module: torch.nn.Module) -> torch.nn.Module:
-    """``module`` with every ``nn.Linear`` int8 (as ``quantize_int8`` on the CPU makes them),
-    without a float copy of the linears' weights in between."""
+def int8_copy(module: torch.nn.Module, share: bool = False, rows: bool = False) -> torch.nn.Module:
+    """``module`` with every ``nn.Linear`` int8 (as ``quantize_int8`` on the CPU makes them;
+    ``rows``: ``acestep_cpu.RowInt8Linear``, the compiled setting's), without a float copy of
+    the linears' weights in between; ``share``: the other parameters are the original's."""
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
     from torch.ao.quantization import per_channel_dynamic_qconfig
 
-    memo: dict[int, Any] = {}
+    from music_gen.families.acestep_cpu import RowInt8Linear
+
+    memo: dict[int, Any] = {id(p): p for p in module.parameters()} if share else {}
     for m in module.modules():
-        if type(m) is torch.nn.Linear:
+        if type(m) is torch.nn.Linear and rows:
+            memo[id(m)] = RowInt8Linear(m)
+        elif type(m) is torch.nn.Linear:
             m.qconfig = per_channel_dynamic_qconfig  # type: ignore[assignment]
             memo[id(m)] = DynamicLinear.from_float(m)
             del m.qconfig
     return copy.deepcopy(module, memo)
+
+
+def cpu_setting_copy(pipe: Any, compile: bool = True) -> Any:
+    """A pipeline of its own for the CPU setting beside ``pipe`` (the float32 baseline): the
+    parts the setting changes in place are copies (the DiT, text encoder and lyric encoder with
+    int8 linears, the VAE), the rest of the condition encoder shares ``pipe``'s weights;
+    ``compile``: the DiT's linears as the compiled setting has them."""
+    cond = pipe.condition_encoder
+    memo: dict[int, Any] = {id(p): p for p in cond.parameters()}
+    memo[id(cond.lyric_encoder)] = int8_copy(cond.lyric_encoder, share=True)
+    from music_gen.families.acestep_cpu import cxx_compiler
+
+    rows = compile and cxx_compiler() is not None  # as apply_cpu_setting decides
+    parts = {"transformer": int8_copy(pipe.transformer, rows=rows), "vae": fresh_vae(pipe.vae),
+             "text_encoder": int8_copy(pipe.text_encoder, share=True),
+             "condition_encoder": copy.deepcopy(cond, memo)}  # fmt: skip
+    return type(pipe)(**{**pipe.components, **parts})
 
 
 def fresh_vae(vae: Any) -> Any:

@@ -42,8 +42,9 @@ class MusicGenerator:
     MusicGen, ACE-Step and Stable Audio 3 take ``adapter`` (a LoRA folder or name from
     ``music-gen train``, merged at load) and ``adapter_scale``
     (``families.base.ADAPTER_OPTIONS``); ACE-Step takes ``fast_cpu`` (default True: on the CPU
-    with no ``dtype``, ``families.acestep_cpu``'s int8 DiT and bfloat16 VAE decoder; False
-    gives the plain float32 pipeline).
+    with no ``dtype``, ``families.acestep_cpu``'s setting: int8 linears, a bfloat16 CPU VAE
+    decoder, kept timbre and cross-attention; False gives the plain float32 pipeline) and
+    ``cpu_compile`` (default True: that setting compiled where a C++ compiler is found).
     """
 
     def __init__(

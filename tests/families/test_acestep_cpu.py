@@ -9,11 +9,24 @@ import pytest
 import torch
 
 from music_gen import MusicGenerator
-from music_gen.families.acestep_cpu import apply_cpu_setting, bf16_supported, fold_weight_norm
+from music_gen.families.acestep_cpu import (
+    CpuDecoder,
+    RowInt8Linear,
+    apply_cpu_setting,
+    bf16_supported,
+    cache_timbre,
+    compile_blocks,
+    cxx_compiler,
+    float_linears,
+    fold_weight_norm,
+    keep_cross_attention,
+    quantize_rows,
+)
 
 LYRICS = "[verse]\nwalking down the empty street\n\n[chorus]\nsing it loud"
-#: bounds on the tiny pipeline's SNR against float32 (measured: audio 39-41 dB, where another
-#: seed gives ~31 dB after the tiny VAE; the DiT's latents 51-52 dB, another seed about -2 dB)
+#: bounds on the tiny pipeline's SNR against float32 (measured with int8 DiT, text and lyric
+#: encoders and the bf16 CPU decoder: audio 38.5-40.5 dB, where another seed gives ~31 dB after
+#: the tiny VAE; the DiT's latents 48.6-50.8 dB, another seed about -2 dB)
 MIN_SNR_DB = 35.0
 MIN_LATENT_SNR_DB = 45.0
 
@@ -24,8 +37,8 @@ def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def fast(song_pipeline):
-    return MusicGenerator(model=str(song_pipeline), device="cpu")  # the CPU default
+def fast(song_pipeline):  # the CPU default, its VAE decoder eager (compiling takes ~20 s)
+    return MusicGenerator(model=str(song_pipeline), device="cpu", cpu_compile=False)
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +46,22 @@ def plain(song_pipeline):
     return MusicGenerator(model=str(song_pipeline), device="cpu", dtype="float32")
 
 
-def test_the_cpu_default_is_int8_dit_and_a_folded_vae_decoder(fast):
+def test_the_cpu_default_is_int8_linears_and_a_cpu_vae_decoder(fast):
     pipe = fast.family_impl.pipe
-    assert not any(isinstance(m, torch.nn.Linear) for m in pipe.transformer.modules())
     dynamic = torch.ao.nn.quantized.dynamic.Linear
-    assert sum(isinstance(m, dynamic) for m in pipe.transformer.modules()) > 0
+    for part in (pipe.transformer, pipe.text_encoder, pipe.condition_encoder.lyric_encoder):
+        assert not any(isinstance(m, torch.nn.Linear) for m in part.modules())
+        assert sum(isinstance(m, dynamic) for m in part.modules()) > 0
+    timbre = pipe.condition_encoder.timbre_encoder  # float32, its output kept
+    assert any(isinstance(m, torch.nn.Linear) for m in timbre.modules())
     decoder, encoder = pipe.vae.decoder, pipe.vae.encoder
-    assert fold_weight_norm(decoder) == 0  # already folded
+    assert isinstance(decoder, CpuDecoder) and not decoder.compiled  # cpu_compile=False
     wanted = torch.bfloat16 if bf16_supported() else torch.float32
-    assert {p.dtype for p in decoder.parameters()} == {wanted}
+    assert {b.dtype for b in decoder.buffers()} == {wanted}
     assert {p.dtype for p in encoder.parameters()} == {torch.float32}  # edits encode in fp32
     setting = fast.card.details["cpu_setting"]
     assert setting.startswith("int8 DiT") and "cpu_setting" in repr(fast.family_impl)
+    assert "compiled" not in setting
     out = fast.generate("lofi beat", duration=0.5, seed=1, steps=2)
     assert out.metadata["cpu_setting"] == setting and out.samples.dtype == np.float32
 
@@ -142,3 +159,157 @@ def test_a_requests_adapter_runs_on_dequantized_linears_then_int8_again(
     dit = fast.family_impl.pipe.transformer
     assert not any(type(m) is torch.nn.Linear for m in dit.modules())  # int8 again
     assert sum(isinstance(m, dynamic) for m in dit.modules()) > 0
+
+
+def test_the_cpu_decoder_computes_what_diffusers_decoder_does(song_pipeline):
+    from diffusers import AceStepPipeline
+
+    vae = AceStepPipeline.from_pretrained(str(song_pipeline)).vae
+    z = torch.randn(
+        1, vae.config.decoder_input_channels, 30, generator=torch.Generator().manual_seed(0)
+    )
+    with torch.inference_mode():
+        before = vae.decode(z).sample
+        ours32 = CpuDecoder(vae.decoder, torch.float32)(z.transpose(1, 2).contiguous().mT)
+        ours16 = CpuDecoder(vae.decoder, torch.bfloat16)(z)
+    torch.testing.assert_close(ours32, before, rtol=1e-4, atol=1e-5)
+    assert ours16.dtype == torch.float32 and ours16.shape == before.shape
+    assert snr_db(before.numpy(), ours16.numpy()) >= MIN_SNR_DB
+
+
+def test_the_cpu_decoder_runs_eager_if_compiling_fails(song_pipeline, caplog):
+    from diffusers import AceStepPipeline
+
+    vae = AceStepPipeline.from_pretrained(str(song_pipeline)).vae
+    decoder = CpuDecoder(vae.decoder, torch.float32, compile=True)  # compiles on first call
+    assert decoder.compiled
+
+    def broken(z):
+        raise RuntimeError("no C++ compiler")
+
+    decoder._compiled = broken
+    z = torch.randn(1, vae.config.decoder_input_channels, 12)
+    with torch.inference_mode():
+        out = decoder(z)
+        torch.testing.assert_close(out, decoder._eager(z))
+    assert not decoder.compiled and "running eager" in caplog.text
+
+
+def test_without_a_cxx_compiler_the_setting_is_not_compiled(monkeypatch):
+    from music_gen.testing import make_song_pipeline
+
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv("CXX", raising=False)
+    assert cxx_compiler() is None
+    pipe = make_song_pipeline(None)
+    setting = apply_cpu_setting(pipe)
+    assert "compiled" not in setting and not pipe.vae.decoder.compiled
+
+
+def test_the_kept_timbre_is_exactly_the_computed_one(song_pipeline):
+    from diffusers import AceStepPipeline
+
+    pipe = AceStepPipeline.from_pretrained(str(song_pipeline))
+    encoder = pipe.condition_encoder.timbre_encoder
+    silence = pipe.condition_encoder.silence_latent[:, :40].contiguous()
+    order = torch.arange(1)
+    with torch.inference_mode():
+        computed = encoder(silence, order)
+        cache_timbre(encoder)
+        first, again = encoder(silence, order), encoder(silence.clone(), order)
+        other = encoder(silence + 1.0, order)
+    for out in (first, again):
+        for a, b in zip(out, computed, strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.equal(other[0], computed[0])  # other inputs: computed, not kept
+
+
+def test_the_kept_cross_attention_is_exactly_the_computed_one(song_pipeline):
+    import copy
+
+    from diffusers import AceStepPipeline
+
+    dit = AceStepPipeline.from_pretrained(str(song_pipeline)).transformer
+    kept = copy.deepcopy(dit)
+    assert keep_cross_attention(kept) == 1 + 2 * len(dit.layers)
+    g = torch.Generator().manual_seed(0)
+    frames, width = 8, dit.config.audio_acoustic_hidden_dim
+    condition = torch.randn(1, 5, dit.condition_embedder.in_features, generator=g)
+    with torch.inference_mode():
+        for t in (0.9, 0.5, 0.2):  # steps over the same condition tensor
+            args = dict(
+                hidden_states=torch.randn(1, frames, width, generator=g),
+                timestep=torch.full((1,), t), timestep_r=torch.full((1,), t),
+                encoder_hidden_states=condition,
+                context_latents=torch.randn(1, frames, 2 * width, generator=g),
+                return_dict=False,
+            )  # fmt: skip
+            torch.testing.assert_close(kept(**args)[0], dit(**args)[0], rtol=0, atol=0)
+        other = condition * 2  # a new condition: computed again
+        args["encoder_hidden_states"] = other
+        torch.testing.assert_close(kept(**args)[0], dit(**args)[0], rtol=0, atol=0)
+
+
+def test_a_row_int8_linear_is_close_to_its_float_linear():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 24)
+    x = torch.randn(3, 5, 64)
+    row = RowInt8Linear(linear)
+    with torch.inference_mode():
+        ours, reference = row(x), linear(x)
+        dense = row.dequantized()(x)
+    assert ours.shape == reference.shape
+    assert float((ours - reference).norm() / reference.norm()) < 0.02
+    assert float((dense - reference).norm() / reference.norm()) < 0.01
+
+
+def test_the_compiled_settings_dit_eager_stays_close_to_the_float32_pipeline(song_pipeline, plain):
+    """The compiled setting's math (row-int8 DiT linears) without compiling: the same SNR
+    bounds as the fbgemm DiT."""
+    from diffusers import AceStepPipeline
+
+    from music_gen.families.acestep import AceStepFamily
+
+    pipe = AceStepPipeline.from_pretrained(str(song_pipeline))
+    assert quantize_rows(pipe.transformer) > 0
+    apply_cpu_setting(pipe, compile=False)  # the rest of the setting; the DiT stays row-int8
+    assert not any(type(m) is torch.nn.Linear for m in pipe.transformer.modules())
+    ours = MusicGenerator.from_family(AceStepFamily.from_pipeline(pipe))
+    args = dict(lyrics=LYRICS, duration=1.0, seed=11, steps=4)
+    out = ours.generate("lofi hip hop beat", **args).samples
+    reference = plain.generate("lofi hip hop beat", **args).samples
+    assert snr_db(reference, out) >= MIN_SNR_DB, snr_db(reference, out)
+
+
+def test_compiled_blocks_run_eager_if_compiling_fails_and_inside_float_linears(
+    song_pipeline, caplog
+):
+    from diffusers import AceStepPipeline
+
+    dit = AceStepPipeline.from_pretrained(str(song_pipeline)).transformer
+    g = torch.Generator().manual_seed(0)
+    width = dit.config.audio_acoustic_hidden_dim
+    args = dict(
+        hidden_states=torch.randn(1, 8, width, generator=g),
+        timestep=torch.full((1,), 0.5), timestep_r=torch.full((1,), 0.5),
+        encoder_hidden_states=torch.randn(1, 5, dit.condition_embedder.in_features, generator=g),
+        context_latents=torch.randn(1, 8, 2 * width, generator=g), return_dict=False,
+    )  # fmt: skip
+    with torch.inference_mode():
+        reference = dit(**args)[0]
+    quantize_rows(dit)
+    assert compile_blocks(dit) == len(dit.layers)
+    compiled = [b._cpu_compiled for b in dit.layers]
+    with float_linears(dit) as replaced:
+        assert replaced > 0 and all(b._cpu_compiled is None for b in dit.layers)
+    assert [b._cpu_compiled for b in dit.layers] == compiled  # back after
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    for block in dit.layers:
+        block._cpu_compiled = broken
+    with torch.inference_mode():
+        out = dit(**args)[0]
+    assert "running eager" in caplog.text and all(b._cpu_compiled is None for b in dit.layers)
+    assert snr_db(reference.numpy(), out.numpy()) >= MIN_LATENT_SNR_DB

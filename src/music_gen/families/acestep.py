@@ -114,7 +114,11 @@ class AceStepFamily(MusicFamily):
     name = "acestep"
     class_names = ("AceStepPipeline",)
     packages = ("torch", "diffusers")
-    options: ClassVar[Mapping[str, Any]] = {**ADAPTER_OPTIONS, "fast_cpu": True}
+    options: ClassVar[Mapping[str, Any]] = {
+        **ADAPTER_OPTIONS,
+        "fast_cpu": True,
+        "cpu_compile": True,
+    }
     parts = ("song",)
     default_duration = 30.0
 
@@ -144,9 +148,11 @@ class AceStepFamily(MusicFamily):
         adapter: str | Path | None = None,
         adapter_scale: float = 1.0,
         fast_cpu: bool = True,
+        cpu_compile: bool = True,
     ) -> None:
         """On the CPU with no ``dtype`` given, the pipeline gets the CPU setting
-        (``families.acestep_cpu``: int8 DiT linears, bfloat16 VAE decoder) unless
+        (``families.acestep_cpu``: int8 DiT linears, bfloat16 VAE decoder, compiled where a C++
+        compiler is found unless ``cpu_compile=False``, timbre cached) unless
         ``fast_cpu=False``; an explicit ``dtype`` gives the plain pipeline in that dtype."""
         from ..engine.loading import resolve_device, resolve_dtype
 
@@ -162,7 +168,7 @@ class AceStepFamily(MusicFamily):
         if fast_cpu and dtype is None and dev.type == "cpu":  # after the merge: int8 is final
             from .acestep_cpu import apply_cpu_setting
 
-            setting = apply_cpu_setting(pipe)
+            setting = apply_cpu_setting(pipe, compile=None if cpu_compile else False)
         self._setup(pipe, model, max_duration, setting)
         if merged is not None:
             self.card.details["adapter"] = merged
@@ -176,14 +182,16 @@ class AceStepFamily(MusicFamily):
         max_duration: float = MAX_DURATION,
         *,
         fast_cpu: bool = False,
+        cpu_compile: bool = True,
     ) -> AceStepFamily:
         """Around an ``AceStepPipeline`` already in memory (benchmarks build them from configs);
-        ``fast_cpu``: apply the CPU setting to it (in place) first."""
+        ``fast_cpu``: apply the CPU setting to it (in place) first (``cpu_compile=False``:
+        without ``torch.compile``)."""
         setting = None
         if fast_cpu:
             from .acestep_cpu import apply_cpu_setting
 
-            setting = apply_cpu_setting(pipe)
+            setting = apply_cpu_setting(pipe, compile=None if cpu_compile else False)
         family = cls.__new__(cls)
         family._setup(pipe, name, max_duration, setting)
         family.load_seconds = 0.0
