@@ -119,6 +119,8 @@ def test_generation_through_the_public_path(checkpoints):
     # float32: the same tokens as ours, so the same audio
     np.testing.assert_allclose(a.samples, ours.generate("piano", duration=0.5, seed=3).samples)
     assert gen.family_impl.batcher() is None  # the continuous batcher runs our decoder only
+    options = gen.family_impl.engine.ort.session.get_session_options()
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
     q = MusicGenerator(
         str(checkpoints["melody"]), device="cpu", engine="onnxruntime", quantize="int4"
     )
