@@ -106,7 +106,8 @@ def test_unexpected_engine_errors_fail_the_jobs_not_the_worker(generators, monke
         raise RuntimeError("kernel exploded")
 
     monkeypatch.setattr(ContinuousBatcher, "_forward", broken)
-    monkeypatch.setattr(gen.family_impl.loaded.model.audio_encoder, "decode", lambda *a, **k: 1 / 0)
+    codec = gen.family_impl.runtime.codec  # the stream decodes through its quantizer and layers
+    monkeypatch.setattr(codec.quantizer, "decode", lambda *a, **k: 1 / 0)
     _, _, errors = _drain(backend)
     assert errors["a"].code == "GENERATION_FAILED" and "kernel exploded" in errors["a"].message
     assert errors["s"].code == "GENERATION_FAILED" and "ZeroDivisionError" in errors["s"].message
