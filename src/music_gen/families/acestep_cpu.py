@@ -47,6 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine.codec import bf16_supported
+
 __all__ = [
     "CPU_SETTING",
     "CpuDecoder",
@@ -69,11 +71,6 @@ CPU_SETTING = (
     "int8 DiT, text and lyric encoder linears, {vae} VAE decoder{compiled}, "
     "timbre and cross-attention kept"
 )
-
-
-def bf16_supported() -> bool:
-    """Whether this CPU has bfloat16 dot products (AVX512-BF16 or AMX) for oneDNN."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def cxx_compiler() -> str | None:
